@@ -1,0 +1,42 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Jetpack.Model.Layers;
+
+/// <summary>
+/// Random masks drawn from an explicit generator when one is set, so each rank/thread has its own
+/// stream (torch.manual_seed is process-global, ENVIRONMENT.md "Threads"); null falls back to the
+/// global generator.
+/// </summary>
+public static class Stochastic
+{
+    /// <summary>Elementwise dropout: zero with probability p, scale survivors by 1/(1−p).</summary>
+    public static Tensor Dropout(Tensor x, double p, bool training, Generator? generator)
+    {
+        if (!training || p <= 0) return x.alias();
+        if (generator is null) return nn.functional.dropout(x, p, training: true);
+        using var mask = torch.empty_like(x).bernoulli_(1 - p, generator);
+        return x * mask / (1 - p);
+    }
+
+    /// <summary>
+    /// DropPath (stochastic depth): one Bernoulli(1−p) keep decision per sample along dim 0,
+    /// scaled by 1/(1−p). Also used on stacked expert outputs (spec §3.2 step 9).
+    /// </summary>
+    public static Tensor DropPath(Tensor x, double p, bool training, Generator? generator)
+    {
+        if (!training || p <= 0) return x.alias();
+        var shape = new long[x.dim()];
+        shape[0] = x.shape[0];
+        for (int i = 1; i < shape.Length; i++) shape[i] = 1;
+        using var mask = torch.empty(shape, x.dtype, x.device).bernoulli_(1 - p, generator);
+        return x * mask / (1 - p);
+    }
+
+    /// <summary>Standard-normal tensor from the given generator (or the global one).</summary>
+    public static Tensor Normal(long[] shape, ScalarType dtype, Device device, Generator? generator) =>
+        torch.randn(shape, dtype, device, generator: generator);
+
+    /// <summary>linspace(0, max, n)[i], the per-block rate rule of timm and the reference (spec §2).</summary>
+    public static double LinearRate(double max, int n, int i) => n <= 1 ? 0 : max * i / (n - 1);
+}

@@ -1,0 +1,69 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using Jetpack.Model.Layers;
+using Jetpack.Model.Models;
+
+namespace Jetpack.Model.Moe;
+
+/// <summary>
+/// The Soft MoE baseline as Jetpack uses it (spec §4, wrapper with slot_layernorm off):
+/// K = L2(X), Q = scale·L2(Φ), dispatch = softmax over tokens, combine = softmax over all slots,
+/// slots from raw X, one expert size. Φ ~ N(0, 1/D); scale init 1. Keys: phi, scale, experts.*.
+/// Assumption (spec §4, documented): no routing noise by default, expert dropout as Jetpack.
+/// </summary>
+public sealed class SoftMoE : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter phi;
+    private readonly Parameter scale;
+    private readonly StackedExperts experts;
+    private readonly MoeConfig config;
+    private readonly int dim;
+
+    public SoftMoE(int dim, MoeConfig config, double dropPath, Device? device = null) : base(nameof(SoftMoE))
+    {
+        this.dim = dim;
+        this.config = config;
+        DropPathRate = dropPath;
+        int e = config.TotalExperts, s = config.SlotsPerExpert;
+        phi = Init.Param(device, e, s, dim);
+        Init.Normal(phi, 1.0 / Math.Sqrt(dim));
+        scale = new Parameter(torch.empty(Array.Empty<long>(), ScalarType.Float32, device ?? CPU));
+        Init.Constant(scale, 1.0);
+        experts = new StackedExperts(e, dim, config.CoreHidden(dim), config.ExpertDropout, device);
+        RegisterComponents();
+    }
+
+    public MoeConfig Config => config;
+    public double DropPathRate { get; set; }
+    public Generator? Generator { get => experts.Generator; set => experts.Generator = value; }
+
+    public override Tensor forward(Tensor x) => Forward(x, noise: null);
+
+    /// <summary>x: [b, n, d] or [b, h, w, d]; noise: optional standard-normal [b, n, e, s].</summary>
+    public Tensor Forward(Tensor x, Tensor? noise)
+    {
+        if (x.shape[^1] != dim || x.dim() is not (3 or 4))
+            throw new ArgumentException($"SoftMoE expects [b, n, {dim}] or [b, h, w, {dim}], got [{string.Join(", ", x.shape)}]");
+        using var scope = NewDisposeScope();
+        var inShape = x.shape;
+        var xs = x.dim() == 4 ? x.reshape(inShape[0], inShape[1] * inShape[2], dim) : x;   // [b, n, d]
+        long b = xs.shape[0], n = xs.shape[1];
+        int e = config.TotalExperts, s = config.SlotsPerExpert;
+
+        var keys = xs / (xs.norm(-1, keepdim: true) + 1e-6);                                 // [b, n, d]
+        var q = scale * (phi / (phi.norm(-1, keepdim: true) + 1e-6));                        // [e, s, d]
+        var logits = torch.matmul(keys, q.reshape(e * s, dim).t());                          // [b, n, j]
+        double sigma = config.EffectiveNoiseStd;
+        if (noise is not null || (sigma > 0 && (training || config.NoiseInEval)))
+            logits = logits + (noise?.reshape(b, n, e * s) ?? Stochastic.Normal([b, n, e * s], xs.dtype, xs.device, Generator)) * sigma;
+        var dispatch = logits.softmax(1);                                                    // [b, n, j] over tokens
+        var combine = logits.softmax(-1);                                                    // [b, n, j] over slots
+
+        var slots = torch.matmul(dispatch.transpose(1, 2), xs).reshape(b, e, s, dim);       // [b, e, s, d]
+        var outputs = experts.ForwardSlots(slots).reshape(b, e * s, dim);                    // [b, j, d]
+        outputs = Stochastic.DropPath(outputs, DropPathRate, training, Generator);
+        var y = torch.matmul(combine, outputs);                                              // [b, n, d]
+        return y.reshape(inShape).MoveToOuterDisposeScope();
+    }
+}

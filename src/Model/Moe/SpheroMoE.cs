@@ -1,0 +1,116 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using Jetpack.Model.Layers;
+using Jetpack.Model.Models;
+
+namespace Jetpack.Model.Moe;
+
+/// <summary>
+/// SpheroMoE (MoE Jetpack, spec §3): Soft-MoE-style slots routed by cosine similarity on the
+/// hypersphere, with learnable dispatch/combine temperatures, shared Gaussian routing noise,
+/// 1.5-entmax combine, and a dual path of core (hidden 4D) and universal (hidden D) experts.
+/// Keys: phi, slot_norm.{weight,bias}, scales.{0,1}, core_experts.*, univ_experts.*.
+/// No auxiliary loss (spec §1).
+/// </summary>
+public sealed class SpheroMoE : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter phi;
+    private readonly LayerNorm slot_norm;
+    private readonly ParameterList scales;
+    private readonly StackedExperts core_experts;
+    private readonly StackedExperts? univ_experts;
+
+    private readonly MoeConfig config;
+    private readonly int dim;
+
+    /// <param name="dropPath">this layer's MoE DropPath rate q_ℓ (spec §3.2 step 9)</param>
+    public SpheroMoE(int dim, MoeConfig config, double dropPath, Device? device = null) : base(nameof(SpheroMoE))
+    {
+        this.dim = dim;
+        this.config = config;
+        DropPathRate = dropPath;
+        int e = config.TotalExperts, s = config.SlotsPerExpert;
+        phi = Init.Param(device, e, s, dim);
+        Init.Orthogonal(phi, e * s, dim);                                    // spec §3.1
+        slot_norm = nn.LayerNorm(dim, eps: 1e-5, device: device);            // fresh, eps 1e-5 (not 1e-6)
+        var temps = Enumerable.Range(0, config.SingleTemperature ? 1 : 2).Select(_ =>
+        {
+            var t = new Parameter(torch.empty(Array.Empty<long>(), ScalarType.Float32, device ?? CPU));
+            Init.Constant(t, config.InitialTemperature);
+            return t;
+        });
+        scales = new ParameterList(temps.ToArray());
+        double innerDrop = config.ExpertDrop == ExpertDropMode.Elementwise ? config.ExpertDropout : 0;
+        core_experts = new StackedExperts(config.CoreExperts, dim, config.CoreHidden(dim), innerDrop, device);
+        if (config.UniversalExperts > 0)
+            univ_experts = new StackedExperts(config.UniversalExperts, dim, config.UniversalHidden(dim), innerDrop, device);
+        RegisterComponents();
+    }
+
+    public MoeConfig Config => config;
+    public double DropPathRate { get; set; }
+    public Generator? Generator
+    {
+        get => core_experts.Generator;
+        set { core_experts.Generator = value; if (univ_experts is not null) univ_experts.Generator = value; }
+    }
+
+    public override Tensor forward(Tensor x) => Forward(x, noise: null);
+
+    /// <summary>
+    /// x: LN2 output, [b, n, d] or [b, h, w, d] (ConvNeXt). noise: an explicit standard-normal ξ of
+    /// shape [b, n, e, s] (for parity tests and replay), scaled here by σ; null draws it when noise is on.
+    /// Letters: b batch, n tokens, e experts, s slots per expert, j = e·s flattened slots, d width.
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor? noise)
+    {
+        if (x.shape[^1] != dim || x.dim() is not (3 or 4))
+            throw new ArgumentException($"SpheroMoE expects [b, n, {dim}] or [b, h, w, {dim}], got [{string.Join(", ", x.shape)}]");
+        using var scope = NewDisposeScope();
+        var inShape = x.shape;
+        var xs = x.dim() == 4 ? x.reshape(inShape[0], inShape[1] * inShape[2], dim) : x; // [b, n, d]
+        long b = xs.shape[0], n = xs.shape[1];
+        int e = config.TotalExperts, s = config.SlotsPerExpert, ec = config.CoreExperts;
+
+        var keys = xs / (xs.norm(-1, keepdim: true) + 1e-6);                                 // [b, n, d] step 1
+        var q = nn.functional.layer_norm(phi, [dim], slot_norm.weight, slot_norm.bias, 1e-5); // [e, s, d] step 2
+        q = q / (q.norm(-1, keepdim: true) + 1e-6);
+        var logits = torch.matmul(keys, q.reshape(e * s, dim).t());                          // [b, n, j] step 3
+
+        var tauD = scales[0];
+        var tauC = config.SingleTemperature ? scales[0] : scales[1];
+        var ld = logits / tauD;                                                              // [b, n, j]
+        var lc = logits / tauC;
+        double sigma = config.EffectiveNoiseStd;
+        if (noise is not null || (sigma > 0 && (training || config.NoiseInEval)))            // step 4: same ξ for both
+        {
+            var xi = noise?.reshape(b, n, e * s) ?? Stochastic.Normal([b, n, e * s], xs.dtype, xs.device, Generator);
+            var scaled = xi * sigma;
+            ld = ld + scaled;
+            lc = lc + scaled;
+        }
+        var dispatch = ld.softmax(1);                                                        // [b, n, j] step 5: over tokens
+        var combine = config.Combine == CombineNorm.Entmax15 ? Entmax15.Apply(lc) : lc.softmax(-1); // [b, n, j] step 6
+
+        var slots = torch.matmul(dispatch.transpose(1, 2), xs).reshape(b, e, s, dim);       // [b, e, s, d] step 7
+        var outputs = RunExperts(slots, ec);                                                 // [b, e, s, d] step 8
+        if (config.ExpertDrop == ExpertDropMode.PerExpert && training && config.ExpertDropout > 0)
+        {
+            var keep = torch.empty([b, e, 1, 1], outputs.dtype, outputs.device).bernoulli_(1 - config.ExpertDropout, Generator);
+            outputs = outputs * keep / (1 - config.ExpertDropout);
+        }
+        var flat = Stochastic.DropPath(outputs.reshape(b, e * s, dim), DropPathRate, training, Generator); // [b, j, d] step 9
+        var y = torch.matmul(combine, flat);                                                 // [b, n, d] step 10
+        return y.reshape(inShape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Core experts take slots e &lt; E_c, universal experts the rest (dual path).</summary>
+    private Tensor RunExperts(Tensor slots, int ec)
+    {
+        if (univ_experts is null) return core_experts.ForwardSlots(slots);
+        var core = core_experts.ForwardSlots(slots.narrow(1, 0, ec));                       // [b, ec, s, d]
+        var univ = univ_experts.ForwardSlots(slots.narrow(1, ec, slots.shape[1] - ec));     // [b, eu, s, d]
+        return torch.cat([core, univ], 1);
+    }
+}
