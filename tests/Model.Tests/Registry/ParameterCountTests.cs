@@ -37,3 +37,22 @@ public class ParameterCountTests
         Assert.Equal(43_578_242, perLayer);
     }
 }
+
+public class FlopCounterTests
+{
+    [Theory]
+    // Spec §3.4: V-JetMoE-T ≈ 1.19 GMACs; 32/64 ≈ 0.88; 64/128 ≈ 1.03; dense ViT-T ≈ 1.08.
+    [InlineData("v_jetmoe_t", 1.19)]
+    [InlineData("v_jetmoe_t_e32_64", 0.88)]
+    [InlineData("v_jetmoe_t_e64_128", 1.03)]
+    [InlineData("vit_tiny_patch16_224", 1.08)]
+    public void MatchesSpecCostTable(string variant, double gmacs) =>
+        Assert.InRange(FlopCounter.ForwardMacs(ModelRegistry.Get(variant)) / 1e9, gmacs - 0.006, gmacs + 0.006);
+
+    [Fact]
+    public void OneSpheroMoELayerCostsWhatSpecSays()
+    {
+        var m = ModelRegistry.Get("v_jetmoe_t").Vit!.Moe!;
+        Assert.Equal(76.7, Math.Round(FlopCounter.MoeMacs(197, 192, m) / 1e6, 1)); // spec §3.4 total
+    }
+}
