@@ -1,1 +1,12 @@
-Console.WriteLine("jetpack");
+using System.CommandLine;
+using Jetpack.Coordinator.Cli;
+
+// The `jetpack` command line. Commands arrive with their issues: smoke and bench (model core),
+// recycle, train, demo, submit/status/watch (later).
+var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixture-of-Experts models (MoE Jetpack) and train them.")
+{
+    ModelsCommand.Create(),
+    SmokeCommand.Create(),
+    BenchCommand.Create(),
+};
+return CliErrors.Run(root, args);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what Jetpack needs on a fresh Debian 12 machine that has the .NET 10 SDK. Idempotent:
+# only missing apt packages are installed, with sudo only when not root.
+#   scripts/setup.sh           build + test needs: g++ and patchelf (TorchSharp's libstdc++ repair)
+#   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS (the benchmark peer, golden-file script)
+set -euo pipefail
+
+packages=(g++ patchelf)
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp) ;;
+    *) echo "setup.sh: unknown option $arg (known: --bench)" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v dotnet >/dev/null; then
+  echo "setup.sh: the .NET 10 SDK is required (dotnet not found on PATH)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "setup.sh: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
