@@ -70,9 +70,31 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var inShape = x.shape;
         var xs = x.dim() == 4 ? x.reshape(inShape[0], inShape[1] * inShape[2], dim) : x; // [b, n, d]
-        long b = xs.shape[0], n = xs.shape[1];
+        long b = xs.shape[0];
         int e = config.TotalExperts, s = config.SlotsPerExpert, ec = config.CoreExperts;
 
+        var (dispatch, combine) = Route(xs, noise);                                          // [b, n, j] ×2
+        var slots = torch.matmul(dispatch.transpose(1, 2), xs).reshape(b, e, s, dim);       // [b, e, s, d] step 7
+        var outputs = RunExperts(slots, ec);                                                 // [b, e, s, d] step 8
+        if (config.ExpertDrop == ExpertDropMode.PerExpert && training && config.ExpertDropout > 0)
+        {
+            var keep = torch.empty([b, e, 1, 1], outputs.dtype, outputs.device).bernoulli_(1 - config.ExpertDropout, Generator);
+            outputs = outputs * keep / (1 - config.ExpertDropout);
+        }
+        var flat = Stochastic.DropPath(outputs.reshape(b, e * s, dim), DropPathRate, training, Generator); // [b, j, d] step 9
+        var y = torch.matmul(combine, flat);                                                 // [b, n, d] step 10
+        return y.reshape(inShape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The router (spec §3.2 steps 1–6): dispatch weights (softmax over tokens) and combine weights
+    /// (entmax15 or softmax over slots) for tokens xs [b, n, d]; both [b, n, j], j = e·s.
+    /// </summary>
+    public (Tensor Dispatch, Tensor Combine) Route(Tensor xs, Tensor? noise)
+    {
+        using var scope = NewDisposeScope();
+        long b = xs.shape[0], n = xs.shape[1];
+        int e = config.TotalExperts, s = config.SlotsPerExpert;
         var keys = xs / (xs.norm(-1, keepdim: true) + 1e-6);                                 // [b, n, d] step 1
         var q = nn.functional.layer_norm(phi, [dim], slot_norm.weight, slot_norm.bias, 1e-5); // [e, s, d] step 2
         q = q / (q.norm(-1, keepdim: true) + 1e-6);
@@ -92,17 +114,7 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>
         }
         var dispatch = ld.softmax(1);                                                        // [b, n, j] step 5: over tokens
         var combine = config.Combine == CombineNorm.Entmax15 ? Entmax15.Apply(lc) : lc.softmax(-1); // [b, n, j] step 6
-
-        var slots = torch.matmul(dispatch.transpose(1, 2), xs).reshape(b, e, s, dim);       // [b, e, s, d] step 7
-        var outputs = RunExperts(slots, ec);                                                 // [b, e, s, d] step 8
-        if (config.ExpertDrop == ExpertDropMode.PerExpert && training && config.ExpertDropout > 0)
-        {
-            var keep = torch.empty([b, e, 1, 1], outputs.dtype, outputs.device).bernoulli_(1 - config.ExpertDropout, Generator);
-            outputs = outputs * keep / (1 - config.ExpertDropout);
-        }
-        var flat = Stochastic.DropPath(outputs.reshape(b, e * s, dim), DropPathRate, training, Generator); // [b, j, d] step 9
-        var y = torch.matmul(combine, flat);                                                 // [b, n, d] step 10
-        return y.reshape(inShape).MoveToOuterDisposeScope();
+        return (dispatch.MoveToOuterDisposeScope(), combine.MoveToOuterDisposeScope());
     }
 
     /// <summary>Core experts take slots e &lt; E_c, universal experts the rest (dual path).</summary>

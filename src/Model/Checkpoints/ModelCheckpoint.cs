@@ -1,0 +1,151 @@
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+using Jetpack.Model.Models;
+using Jetpack.Model.Registry;
+
+namespace Jetpack.Model.Checkpoints;
+
+/// <summary>
+/// A model checkpoint: the state dict in safetensors with the model's identity in
+/// <c>__metadata__</c> — format version, variant, architecture config (JSON) and the expert counts
+/// of every MoE layer (as tutel and nanoGPT do). Loading refuses a mismatch and lists missing,
+/// unexpected and mis-shaped keys.
+/// </summary>
+public static class ModelCheckpoint
+{
+    public const int FormatVersion = 1;
+    public const string FormatKey = "jetpack.format_version";
+    public const string VariantKey = "jetpack.variant";
+    public const string ArchitectureKey = "jetpack.architecture";
+    public const string ConfigKey = "jetpack.config";
+    public const string ExpertsKey = "jetpack.experts";
+
+    /// <summary>Writes the module's state dict and identity atomically (temp file + rename).</summary>
+    public static void Save(string path, ModelSpec spec, nn.Module model, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var metadata = new Dictionary<string, string>(IdentityOf(spec));
+        if (extra is not null)
+            foreach (var (k, v) in extra)
+                if (!metadata.TryAdd(k, v)) throw new ArgumentException($"extra metadata key '{k}' collides with a reserved key");
+        SafetensorsWriter.Write(path, model.state_dict(), metadata);
+    }
+
+    /// <summary>The metadata that identifies a model: what a checkpoint must agree with to load.</summary>
+    public static IReadOnlyDictionary<string, string> IdentityOf(ModelSpec spec) => new Dictionary<string, string>
+    {
+        [FormatKey] = FormatVersion.ToString(),
+        [VariantKey] = spec.Variant,
+        [ArchitectureKey] = spec.Vit is not null ? "vit" : "convnext",
+        [ConfigKey] = spec.ConfigJson(),
+        [ExpertsKey] = ExpertSummary(spec),
+    };
+
+    /// <summary>"blocks.6.mlp=98+196x1;…": every MoE layer with its core+universal experts × slots.</summary>
+    public static string ExpertSummary(ModelSpec spec) =>
+        string.Join(';', spec.MoeLayers().Select(l => $"{l.Prefix}={l.Moe.CoreExperts}+{l.Moe.UniversalExperts}x{l.Moe.SlotsPerExpert}"));
+
+    /// <summary>Reads the spec a checkpoint was saved with.</summary>
+    public static ModelSpec ReadSpec(string path)
+    {
+        using var reader = SafetensorsReader.Open(path);
+        return ReadSpec(reader);
+    }
+
+    static ModelSpec ReadSpec(SafetensorsReader reader)
+    {
+        string Get(string key) => reader.Metadata.TryGetValue(key, out var v) ? v
+            : throw new InvalidDataException($"{reader.Path}: not a Jetpack model checkpoint (metadata '{key}' is missing)");
+        if (Get(FormatKey) != FormatVersion.ToString())
+            throw new InvalidDataException($"{reader.Path}: checkpoint format version {Get(FormatKey)}, this build reads {FormatVersion}");
+        string variant = Get(VariantKey), json = Get(ConfigKey);
+        try
+        {
+            return Get(ArchitectureKey) switch
+            {
+                "vit" => new ModelSpec(variant, Vit: JsonSerializer.Deserialize<VitConfig>(json, ModelSpec.Json)),
+                "convnext" => new ModelSpec(variant, ConvNeXt: JsonSerializer.Deserialize<ConvNeXtConfig>(json, ModelSpec.Json)),
+                var a => throw new InvalidDataException($"{reader.Path}: unknown architecture '{a}' in metadata"),
+            };
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{reader.Path}: metadata '{ConfigKey}' is not a valid config: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Builds the model a checkpoint describes and loads it strictly.</summary>
+    public static (ModelSpec Spec, nn.Module<Tensor, Tensor> Model) LoadModel(string path, Device? device = null)
+    {
+        using var reader = SafetensorsReader.Open(path);
+        var spec = ReadSpec(reader);
+        var model = ModelRegistry.Create(spec, device);
+        LoadWeights(reader, model, strict: true);
+        return (spec, model);
+    }
+
+    /// <summary>
+    /// Loads a checkpoint into a model built from <paramref name="spec"/>: the variant, config and
+    /// expert counts recorded in the file must equal the spec's, then every key must match.
+    /// </summary>
+    public static void Load(string path, ModelSpec spec, nn.Module model)
+    {
+        using var reader = SafetensorsReader.Open(path);
+        var expected = IdentityOf(spec);
+        var saved = ReadSpec(reader);
+        var problems = new List<string>();
+        foreach (var key in new[] { VariantKey, ArchitectureKey, ExpertsKey })
+            if (reader.Metadata[key] != expected[key]) problems.Add($"{key}: file has '{reader.Metadata[key]}', model has '{expected[key]}'");
+        if (saved.ConfigJson() != spec.ConfigJson()) problems.Add($"{ConfigKey}: file has {saved.ConfigJson()}, model has {spec.ConfigJson()}");
+        if (problems.Count > 0)
+            throw new CheckpointMismatchException(path, $"was saved for another model:\n  {string.Join("\n  ", problems)}");
+        LoadWeights(reader, model, strict: true);
+    }
+
+    /// <summary>
+    /// Copies tensors by state-dict name into the model (dtype converted, device kept). Strict: any
+    /// missing, unexpected or mis-shaped key fails with all three lists; non-strict returns them.
+    /// </summary>
+    public static LoadReport LoadWeights(SafetensorsReader reader, nn.Module model, bool strict, Func<string, string>? rename = null)
+    {
+        var target = model.state_dict();
+        var sourceNames = reader.Names.ToDictionary(n => rename?.Invoke(n) ?? n, n => n);
+        var missing = target.Keys.Where(k => !sourceNames.ContainsKey(k)).ToList();
+        var unexpected = sourceNames.Keys.Where(k => !target.ContainsKey(k)).ToList();
+        var misShaped = target.Keys.Where(sourceNames.ContainsKey)
+            .Select(k => (Key: k, File: reader.GetEntry(sourceNames[k]).Shape, Model: target[k].shape))
+            .Where(t => !t.File.SequenceEqual(t.Model))
+            .Select(t => $"{t.Key}: file [{string.Join(", ", t.File)}], model [{string.Join(", ", t.Model)}]").ToList();
+        var report = new LoadReport(missing, unexpected, misShaped);
+        if (strict && !report.IsExact) throw new CheckpointMismatchException(reader.Path, report.Describe());
+
+        using var _ = no_grad();
+        foreach (var (key, tensor) in target)
+        {
+            if (!sourceNames.TryGetValue(key, out var name) || misShaped.Any(m => m.StartsWith(key + ":", StringComparison.Ordinal))) continue;
+            using var loaded = reader.ReadTensor(name, tensor.device);
+            tensor.copy_(loaded);
+        }
+        return report;
+    }
+}
+
+/// <summary>What a state-dict load found: keys the model has but the file lacks, keys the file has
+/// but the model lacks, and keys whose shapes differ.</summary>
+public sealed record LoadReport(IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected, IReadOnlyList<string> MisShaped)
+{
+    public bool IsExact => Missing.Count == 0 && Unexpected.Count == 0 && MisShaped.Count == 0;
+
+    public string Describe()
+    {
+        static string List(string title, IReadOnlyList<string> xs) =>
+            xs.Count == 0 ? "" : $"\n  {title} ({xs.Count}): {string.Join(", ", xs.Take(20))}{(xs.Count > 20 ? $", … {xs.Count - 20} more" : "")}";
+        return "does not match the model:" + List("missing", Missing) + List("unexpected", Unexpected) + List("mis-shaped", MisShaped);
+    }
+}
+
+/// <summary>A checkpoint that does not fit the model it is loaded into; the message names the file.</summary>
+public sealed class CheckpointMismatchException(string path, string problem) : InvalidDataException($"{path}: checkpoint {problem}")
+{
+    public string FilePath { get; } = path;
+}
