@@ -9,7 +9,8 @@ One step = zero_grad + forward + label-smoothed cross-entropy (0.1) + backward +
 (lr 1e-3, weight decay 0.05), in train mode: block drop path 0.1, expert dropout 0.4, MoE
 DropPath linspace(0, 0.1, 12)[layer], routing noise on (spec 3.2, 7.2). Random images and
 labels are made once, before timing. Prints exactly one JSON line on stdout; progress goes to
-stderr.
+stderr. Besides the agreed fields, the line carries step_seconds_min and the 1-minute load
+average at the start, because on a shared 2-core machine other processes inflate the median.
 """
 import argparse
 import json
@@ -61,6 +62,7 @@ def main():
         optimizer.step()
         return float(loss)
 
+    load_before = os.getloadavg()[0]   # the machine is shared: record how busy it was
     times = []
     for i in range(args.warmup + args.steps):
         start = time.perf_counter()
@@ -77,6 +79,7 @@ def main():
         "batch": args.batch, "image_size": args.image_size, "threads": args.threads,
         "params": params, "step_seconds_median": statistics.median(times),
         "step_seconds_mean": statistics.fmean(times), "steps": len(times),
+        "step_seconds_min": min(times), "load_average_1min": load_before,
     }))
 
 
