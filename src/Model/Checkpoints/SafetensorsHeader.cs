@@ -40,7 +40,7 @@ internal sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries
             {
                 var key = reader.GetString()!; // inside an object every other token is a property name
                 if (!keys.Add(key))
-                    throw Bad(path, key, "the name appears more than once in the header");
+                    throw Bad(path, key == MetadataKey ? null : key, $"'{key}' appears more than once in the header");
                 if (key == MetadataKey)
                     ReadMetadata(ref reader, metadata, path);
                 else if (key.Length == 0)
@@ -73,6 +73,9 @@ internal sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries
         SafetensorsEntry? previous = null;
         foreach (var entry in sorted)
         {
+            if (entry.End > dataLength)
+                throw Bad(path, entry.Name, $"data_offsets [{entry.Begin}, {entry.End}) run past the end of the " +
+                                            $"{dataLength}-byte data section");
             if (entry.Begin < covered)
                 throw Bad(path, entry.Name, $"its data [{entry.Begin}, {entry.End}) overlaps tensor " +
                                             $"'{previous!.Name}' [{previous.Begin}, {previous.End})");
