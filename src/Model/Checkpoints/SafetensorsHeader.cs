@@ -38,7 +38,7 @@ internal sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries
                 throw Bad(path, null, "the header is not a JSON object");
             while (Next(ref reader, path) != JsonTokenType.EndObject)
             {
-                var key = reader.GetString()!; // inside an object every other token is a property name
+                var key = Text(ref reader, path); // inside an object, every other token is a property name
                 if (!keys.Add(key))
                     throw Bad(path, key == MetadataKey ? null : key, $"'{key}' appears more than once in the header");
                 if (key == MetadataKey)
@@ -98,13 +98,13 @@ internal sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries
         long[]? shape = null, offsets = null;
         while (Next(ref reader, path) != JsonTokenType.EndObject)
         {
-            var field = reader.GetString()!;
+            var field = Text(ref reader, path);
             switch (field)
             {
                 case "dtype" when dtypeText is null:
                     if (Next(ref reader, path) != JsonTokenType.String)
                         throw Bad(path, name, "'dtype' is not a string");
-                    dtypeText = reader.GetString()!;
+                    dtypeText = Text(ref reader, path);
                     break;
                 case "shape" when shape is null:
                     shape = ReadNaturals(ref reader, name, field, path);
@@ -130,12 +130,16 @@ internal sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries
         var (begin, end) = (offsets[0], offsets[1]);
         if (begin > end)
             throw Bad(path, name, $"data_offsets [{begin}, {end}) begin after they end");
-        long expectedBytes;
+        // The bytes the shape needs, and the same product with zero dims counted as 1: torch computes
+        // strides that way, so [0, 2^62, 4] (zero bytes) would still overflow inside torch.empty.
+        long expectedBytes = dtype.ElementSize(), strideBytes = dtype.ElementSize();
         try
         {
-            expectedBytes = dtype.ElementSize();
             foreach (var dim in shape)
+            {
                 expectedBytes = checked(expectedBytes * dim);
+                strideBytes = checked(strideBytes * Math.Max(dim, 1));
+            }
         }
         catch (OverflowException)
         {
@@ -171,11 +175,25 @@ internal sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries
             throw Bad(path, null, $"'{MetadataKey}' is not a JSON object of strings");
         while (Next(ref reader, path) != JsonTokenType.EndObject)
         {
-            var key = reader.GetString()!;
+            var key = Text(ref reader, path);
             if (Next(ref reader, path) != JsonTokenType.String)
                 throw Bad(path, null, $"'{MetadataKey}' value of '{key}' is not a string");
-            if (!metadata.TryAdd(key, reader.GetString()!))
+            if (!metadata.TryAdd(key, Text(ref reader, path)))
                 throw Bad(path, null, $"'{MetadataKey}' has the key '{key}' more than once");
+        }
+    }
+
+    /// <summary>The current string or property name. GetString throws InvalidOperationException for
+    /// escapes that decode to a lone surrogate ("\ud800"): that too is a malformed header.</summary>
+    private static string Text(ref Utf8JsonReader reader, string path)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw Bad(path, null, $"the header's JSON has a string that is not valid text ({e.Message})", e);
         }
     }
 

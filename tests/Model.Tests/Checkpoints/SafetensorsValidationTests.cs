@@ -187,4 +187,17 @@ public sealed class SafetensorsValidationTests : IDisposable
         Assert.Contains("bools.safetensors", e.Message);
         Assert.Contains("element 2 is byte 2", e.Message);
     }
+
+    [Theory]
+    [InlineData("{'\\ud800':{'dtype':'F32','shape':[0],'data_offsets':[0,0]}}")] // lone surrogate in a name
+    [InlineData("{'__metadata__':{'k':'\\udc00'}}")]                              // ... in a metadata value
+    public void EscapedLoneSurrogate(string json) => Rejects(json, 0, null, "JSON");
+
+    /// <summary>Zero elements, yet torch's stride computation would overflow: refused up front
+    /// rather than surfacing as torch's ExternalException from ReadTensor.</summary>
+    [Theory]
+    [InlineData("[0,4611686018427387904,4]")]
+    [InlineData("[0,9223372036854775807]")]
+    public void ZeroSizedShapeWithHugeDimensions(string shape) =>
+        Rejects($"{{'z':{{'dtype':'F32','shape':{shape},'data_offsets':[0,0]}}}}", 0, "z", "too large");
 }
