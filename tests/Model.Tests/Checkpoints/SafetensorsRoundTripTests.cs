@@ -186,6 +186,41 @@ public sealed class SafetensorsRoundTripTests : IDisposable
         Assert.Equal(new long[] { 2, 3 }, back.shape);
     }
 
+    [Fact]
+    public void ReadingAfterDisposeThrowsObjectDisposed()
+    {
+        using var x = torch.ones(2);
+        var path = _dir.File("disposed.safetensors");
+        SafetensorsWriter.Write(path, [new("x", x)]);
+        var reader = SafetensorsReader.Open(path);
+        reader.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => reader.ReadTensor("x"));
+        Assert.Equal(["x"], reader.Names); // the header stays available
+    }
+
+    /// <summary>Positioned reads share no file cursor, so threads may read one reader at once.</summary>
+    [Fact]
+    public void ConcurrentReadsFromOneReaderAgree()
+    {
+        var tensors = Enumerable.Range(0, 16).Select(i => torch.full(1000 + i, (float)i)).ToArray();
+        try
+        {
+            var path = _dir.File("concurrent.safetensors");
+            SafetensorsWriter.Write(path, tensors.Select((t, i) => new KeyValuePair<string, torch.Tensor>($"t{i}", t)));
+            using var reader = SafetensorsReader.Open(path);
+            Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 4 }, k =>
+            {
+                int i = k % tensors.Length;
+                using var back = reader.ReadTensor($"t{i}");
+                TensorAssert.Identical(tensors[i], back);
+            });
+        }
+        finally
+        {
+            foreach (var t in tensors) t.Dispose();
+        }
+    }
+
     internal static torch.Tensor FromBytes(byte[] bytes, long[] shape, torch.ScalarType type)
     {
         var tensor = torch.empty(shape, type);
