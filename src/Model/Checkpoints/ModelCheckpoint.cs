@@ -145,7 +145,7 @@ public sealed record LoadReport(IReadOnlyList<string> Missing, IReadOnlyList<str
 }
 
 /// <summary>A checkpoint that does not fit the model it is loaded into; the message names the file.</summary>
-public sealed class CheckpointMismatchException(string path, string problem) : InvalidDataException($"{path}: checkpoint {problem}")
+public sealed class CheckpointMismatchException(string path, string problem) : Exception($"{path}: checkpoint {problem}")
 {
     public string FilePath { get; } = path;
 }
