@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Jetpack.Coordinator.Cli;
 
+Jetpack.Model.Torch.TorchRuntime.Configure(); // before any tensor exists
+
 // The `jetpack` command line. Commands arrive with their issues: smoke and bench (model core),
 // recycle, train, demo, submit/status/watch (later).
 var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixture-of-Experts models (MoE Jetpack) and train them.")

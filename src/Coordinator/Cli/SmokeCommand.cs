@@ -37,18 +37,17 @@ public static class SmokeCommand
         using var run = new SyntheticTraining(spec, batch, device, seed);
         AnsiConsole.MarkupLine($"parameters: [bold]{run.ParameterCount / 1e6:F1}M[/] ({run.ParameterCount:N0}), built in {build.Elapsed.TotalSeconds:F1} s on {device}, {torch.get_num_threads()} threads");
 
-        var table = new Table().AddColumns("step", "loss", "seconds", "images/s");
+        var table = new Table().AddColumns("step", "loss", "seconds", "images/s", "forward", "backward", "AdamW", "GC");
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"training {steps} steps, batch {batch}", maxValue: steps);
                 for (int s = 1; s <= steps; s++)
                 {
-                    var sw = Stopwatch.StartNew();
-                    double loss = run.Step();
-                    double sec = sw.Elapsed.TotalSeconds;
-                    if (!double.IsFinite(loss)) throw new InvalidOperationException($"step {s}: loss is {loss}");
-                    table.AddRow($"{s}", $"{loss:F4}", $"{sec:F2}", $"{batch / sec:F1}");
+                    var t = run.TimedStep();
+                    if (!double.IsFinite(t.Loss)) throw new InvalidOperationException($"step {s}: loss is {t.Loss}");
+                    table.AddRow($"{s}", $"{t.Loss:F4}", $"{t.Total:F2}", $"{batch / t.Total:F1}",
+                                 $"{t.Forward:F2}", $"{t.Backward:F2}", $"{t.Optimizer:F2}", $"{t.Cleanup:F2}");
                     task.Increment(1);
                 }
             });

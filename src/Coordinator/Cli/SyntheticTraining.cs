@@ -2,6 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Jetpack.Model.Models;
 using Jetpack.Model.Registry;
+using Jetpack.Model.Training;
 
 namespace Jetpack.Coordinator.Cli;
 
@@ -13,7 +14,7 @@ namespace Jetpack.Coordinator.Cli;
 public sealed class SyntheticTraining : IDisposable
 {
     private readonly nn.Module<Tensor, Tensor> model;
-    private readonly optim.Optimizer optimizer;
+    private readonly AdamW optimizer;
     private readonly Tensor images;
     private readonly Tensor labels;
 
@@ -23,7 +24,7 @@ public sealed class SyntheticTraining : IDisposable
         torch.manual_seed(seed);
         model = ModelRegistry.Create(spec, device);
         model.train();
-        optimizer = optim.AdamW(model.parameters(), lr: 1e-3, weight_decay: 0.05);
+        optimizer = new AdamW(model.parameters(), lr: 1e-3, weightDecay: 0.05);
         int classes = spec.Vit?.NumClasses ?? spec.ConvNeXt!.NumClasses;
         var gen = new Generator((ulong)seed);
         images = torch.randn([batch, .. ModelRegistry.ImageShape(spec)], generator: gen).to(device);
@@ -35,20 +36,28 @@ public sealed class SyntheticTraining : IDisposable
     public long ParameterCount { get; }
 
     /// <summary>Runs one step and returns the loss (reading it synchronises the device).</summary>
-    public double Step()
+    public double Step() => TimedStep().Loss;
+
+    /// <summary>One step with the wall time of its phases. Phase times are exact on CPU; on CUDA
+    /// they are launch times except where a sync (item) intervenes.</summary>
+    public StepTimes TimedStep()
     {
-        double loss;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        double loss, forward, backward, update;
         using (var scope = NewDisposeScope())
         {
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             var logits = model.forward(images);                                   // [b, classes]
             var l = nn.functional.cross_entropy(logits, labels, label_smoothing: 0.1);
+            forward = sw.Elapsed.TotalSeconds;
             l.backward();
-            optimizer.step();
+            backward = sw.Elapsed.TotalSeconds - forward;
+            optimizer.Step();
             loss = l.item<float>();
+            update = sw.Elapsed.TotalSeconds - forward - backward;
         }
         GC.Collect();
-        return loss;
+        return new StepTimes(loss, forward, backward, update, sw.Elapsed.TotalSeconds - forward - backward - update);
     }
 
     public void Dispose()
@@ -58,4 +67,10 @@ public sealed class SyntheticTraining : IDisposable
         images.Dispose();
         labels.Dispose();
     }
+}
+
+/// <summary>Loss and seconds spent in each phase of one training step.</summary>
+public readonly record struct StepTimes(double Loss, double Forward, double Backward, double Optimizer, double Cleanup)
+{
+    public double Total => Forward + Backward + Optimizer + Cleanup;
 }
