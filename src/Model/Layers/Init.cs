@@ -50,6 +50,14 @@ public static class Init
         t.copy_(shaped);
     }
 
+    /// <summary>A learnable 0-d parameter holding <paramref name="value"/> (temperatures, scales).</summary>
+    public static TorchSharp.Modules.Parameter Scalar(Device? device, double value)
+    {
+        var p = new TorchSharp.Modules.Parameter(torch.empty(Array.Empty<long>(), ScalarType.Float32, device ?? CPU));
+        Constant(p, value);
+        return p;
+    }
+
     /// <summary>A fresh parameter of the given shape on the device (uninitialised).</summary>
     public static TorchSharp.Modules.Parameter Param(Device? device, params long[] shape) =>
         new(torch.empty(shape, ScalarType.Float32, device ?? CPU));

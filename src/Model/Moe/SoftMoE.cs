@@ -28,8 +28,7 @@ public sealed class SoftMoE : nn.Module<Tensor, Tensor>
         int e = config.TotalExperts, s = config.SlotsPerExpert;
         phi = Init.Param(device, e, s, dim);
         Init.Normal(phi, 1.0 / Math.Sqrt(dim));
-        scale = new Parameter(torch.empty(Array.Empty<long>(), ScalarType.Float32, device ?? CPU));
-        Init.Constant(scale, 1.0);
+        scale = Init.Scalar(device, 1.0);
         experts = new StackedExperts(e, dim, config.CoreHidden(dim), config.ExpertDropout, device);
         RegisterComponents();
     }
@@ -43,11 +42,8 @@ public sealed class SoftMoE : nn.Module<Tensor, Tensor>
     /// <summary>x: [b, n, d] or [b, h, w, d]; noise: optional standard-normal [b, n, e, s].</summary>
     public Tensor Forward(Tensor x, Tensor? noise)
     {
-        if (x.shape[^1] != dim || x.dim() is not (3 or 4))
-            throw new ArgumentException($"SoftMoE expects [b, n, {dim}] or [b, h, w, {dim}], got [{string.Join(", ", x.shape)}]");
         using var scope = NewDisposeScope();
-        var inShape = x.shape;
-        var xs = x.dim() == 4 ? x.reshape(inShape[0], inShape[1] * inShape[2], dim) : x;   // [b, n, d]
+        var xs = SlotMath.Tokens(x, dim, nameof(SoftMoE));                                   // [b, n, d]
         long b = xs.shape[0], n = xs.shape[1];
         int e = config.TotalExperts, s = config.SlotsPerExpert;
 
@@ -60,10 +56,9 @@ public sealed class SoftMoE : nn.Module<Tensor, Tensor>
         var dispatch = logits.softmax(1);                                                    // [b, n, j] over tokens
         var combine = logits.softmax(-1);                                                    // [b, n, j] over slots
 
-        var slots = torch.matmul(dispatch.transpose(1, 2), xs).reshape(b, e, s, dim);       // [b, e, s, d]
+        var slots = SlotMath.Slots(dispatch, xs, e, s);                                      // [b, e, s, d]
         var outputs = experts.ForwardSlots(slots).reshape(b, e * s, dim);                    // [b, j, d]
         outputs = Stochastic.DropPath(outputs, DropPathRate, training, Generator);
-        var y = torch.matmul(combine, outputs);                                              // [b, n, d]
-        return y.reshape(inShape).MoveToOuterDisposeScope();
+        return SlotMath.Combine(combine, outputs, x.shape).MoveToOuterDisposeScope();       // [b, n, d]
     }
 }

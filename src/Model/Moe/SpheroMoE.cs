@@ -34,13 +34,8 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>
         phi = Init.Param(device, e, s, dim);
         Init.Orthogonal(phi, e * s, dim);                                    // spec §3.1
         slot_norm = nn.LayerNorm(dim, eps: 1e-5, device: device);            // fresh, eps 1e-5 (not 1e-6)
-        var temps = Enumerable.Range(0, config.SingleTemperature ? 1 : 2).Select(_ =>
-        {
-            var t = new Parameter(torch.empty(Array.Empty<long>(), ScalarType.Float32, device ?? CPU));
-            Init.Constant(t, config.InitialTemperature);
-            return t;
-        });
-        scales = new ParameterList(temps.ToArray());
+        scales = new ParameterList(Enumerable.Range(0, config.SingleTemperature ? 1 : 2)
+            .Select(_ => Init.Scalar(device, config.InitialTemperature)).ToArray());
         double innerDrop = config.ExpertDrop == ExpertDropMode.Elementwise ? config.ExpertDropout : 0;
         core_experts = new StackedExperts(config.CoreExperts, dim, config.CoreHidden(dim), innerDrop, device);
         if (config.UniversalExperts > 0)
@@ -65,16 +60,13 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor Forward(Tensor x, Tensor? noise)
     {
-        if (x.shape[^1] != dim || x.dim() is not (3 or 4))
-            throw new ArgumentException($"SpheroMoE expects [b, n, {dim}] or [b, h, w, {dim}], got [{string.Join(", ", x.shape)}]");
         using var scope = NewDisposeScope();
-        var inShape = x.shape;
-        var xs = x.dim() == 4 ? x.reshape(inShape[0], inShape[1] * inShape[2], dim) : x; // [b, n, d]
+        var xs = SlotMath.Tokens(x, dim, nameof(SpheroMoE));                                 // [b, n, d]
         long b = xs.shape[0];
         int e = config.TotalExperts, s = config.SlotsPerExpert, ec = config.CoreExperts;
 
         var (dispatch, combine) = Route(xs, noise);                                          // [b, n, j] ×2
-        var slots = torch.matmul(dispatch.transpose(1, 2), xs).reshape(b, e, s, dim);       // [b, e, s, d] step 7
+        var slots = SlotMath.Slots(dispatch, xs, e, s);                                      // [b, e, s, d] step 7
         var outputs = RunExperts(slots, ec);                                                 // [b, e, s, d] step 8
         if (config.ExpertDrop == ExpertDropMode.PerExpert && training && config.ExpertDropout > 0)
         {
@@ -82,8 +74,7 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>
             outputs = outputs * keep / (1 - config.ExpertDropout);
         }
         var flat = Stochastic.DropPath(outputs.reshape(b, e * s, dim), DropPathRate, training, Generator); // [b, j, d] step 9
-        var y = torch.matmul(combine, flat);                                                 // [b, n, d] step 10
-        return y.reshape(inShape).MoveToOuterDisposeScope();
+        return SlotMath.Combine(combine, flat, x.shape).MoveToOuterDisposeScope();          // [b, n, d] step 10
     }
 
     /// <summary>
