@@ -30,7 +30,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         var parts = qkv.forward(x)                                   // [b, n, 3d]
             .reshape(b, n, 3, heads, k).permute(2, 0, 3, 1, 4);      // [3, b, h, n, k]
         var o = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]); // [b, h, n, k]
-        var y = proj.forward(o.transpose(1, 2).reshape(b, n, d));    // [b, n, d]
+        var y = proj.call(o.transpose(1, 2).reshape(b, n, d));       // [b, n, d] (call: hookable input, spec §5.2 (c))
         return y.MoveToOuterDisposeScope();
     }
 }

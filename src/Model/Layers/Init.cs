@@ -11,11 +11,32 @@ public static class Init
 {
     static bool Skip(Tensor t) => t.device_type == DeviceType.META;
 
+    /// <summary>
+    /// N(0, std²) truncated to [−2·std, 2·std] (timm's init for Linear weights and pos_embed), by
+    /// inverse-CDF sampling: u ~ U(2Φ(−2)−1, 2Φ(2)−1), x = √2·std·erfinv(u). Written here because
+    /// TorchSharp 0.107's nn.init.trunc_normal_ fills the tensor with the constant `std`.
+    /// </summary>
     public static void TruncNormal(Tensor t, double std = 0.02)
     {
         if (Skip(t)) return;
         using var _ = no_grad();
-        nn.init.trunc_normal_(t, 0, std, -2 * std, 2 * std);
+        double edge = 2 * NormalCdf(2) - 1;                     // 2Φ(2) − 1 = erf(√2)
+        t.uniform_(-edge, edge).erfinv_().mul_(std * Math.Sqrt(2)).clamp_(-2 * std, 2 * std);
+    }
+
+    /// <summary>Φ(x) of the standard normal, via erf (Abramowitz–Stegun 7.1.26 is not exact enough: use the series-free identity on doubles).</summary>
+    static double NormalCdf(double x) => 0.5 * (1 + Erf(x / Math.Sqrt(2)));
+
+    static double Erf(double x)
+    {
+        // Maclaurin series; converges fast for |x| ≤ 2 (used here only at x = √2).
+        double sum = 0, term = x;
+        for (int n = 0; n < 60; n++)
+        {
+            sum += term / (2 * n + 1);
+            term *= -x * x / (n + 1);
+        }
+        return 2 / Math.Sqrt(Math.PI) * sum;
     }
 
     public static void Normal(Tensor t, double std)

@@ -38,7 +38,7 @@ public sealed class ConvNeXtBlock : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = conv_dw.forward(x).permute(0, 2, 3, 1);                          // [b, h, w, c]
-        h = mlp.forward(norm.forward(h)) * gamma;                                // [b, h, w, c]
+        h = mlp.forward(norm.call(h)) * gamma;                                   // [b, h, w, c] (call: hookable)
         var y = x + Stochastic.DropPath(h.permute(0, 3, 1, 2), DropPathRate, training, Generator);
         return y.MoveToOuterDisposeScope();
     }

@@ -44,7 +44,7 @@ public sealed class VitBlock : nn.Module<Tensor, Tensor>
         var a = attn.forward(norm1.forward(x));                                   // [b, n, d]
         if (ls1 is not null) a = ls1.forward(a);
         var h = x + Stochastic.DropPath(a, DropPathRate, training, Generator);
-        var f = mlp.forward(norm2.forward(h));                                    // [b, n, d]
+        var f = mlp.forward(norm2.call(h));                                       // [b, n, d] (call: hookable, spec §5.2 (b))
         if (ls2 is not null) f = ls2.forward(f);
         h = h + Stochastic.DropPath(f, DropPathRate, training, Generator);
         return h.MoveToOuterDisposeScope();

@@ -42,6 +42,9 @@ public static class ModelRegistry
         V("v_jetmoe_t_l5_12", "V-JetMoE-T, MoE in 5:12 (Table 4, 352.0M)", JetTiny with { Moe = Sphero(98, 196, 4, 5, 6, 7, 8, 9, 10, 11) }),
         V("v_jetmoe_t_e32_64", "V-JetMoE-T, 32/64 experts (Table 4, 89.3M)", JetTiny with { Moe = Sphero(32, 64, Layers7To12) }),
         V("v_jetmoe_t_e64_128", "V-JetMoE-T, 64/128 experts (Table 4, 174.7M)", JetTiny with { Moe = Sphero(64, 128, Layers7To12) }),
+        // Sparse Upcycling baseline (spec §5.8, issue #2 of the reference): 197 core experts, each a
+        // copy of ViT-T's MLP, no universal experts, SpheroMoE routing "for fairness".
+        V("v_jetmoe_t_upcycle", "V-JetMoE-T for Sparse Upcycling: 197 core experts (hidden 4D), no universal", JetTiny with { Moe = Sphero(197, 0, Layers7To12) }),
         V("v_jetmoe_s", "V-JetMoE-S: ViT-S width, 98/196 experts (1058.1M)", JetSmall with { Moe = Sphero(98, 196, Layers7To12) }),
         V("soft_moe_t", "Soft MoE-T baseline: 197 full-size experts in 7:12 (353.9M)", JetTiny with { Moe = Soft(197, Layers7To12) }),
         V("soft_moe_s", "Soft MoE-S baseline: ViT-S width, 197 experts (1412.0M)", JetSmall with { Moe = Soft(197, Layers7To12) }),
@@ -57,6 +60,7 @@ public static class ModelRegistry
         V("vit_fmnist_pred", "Fashion-MNIST predecessor: 28×28×1, patch 4, width 128, depth 6 (ViT-S-like)", FmPred),
         V("vit_fmnist_t", "Fashion-MNIST dense target: width 64, depth 6 (ViT-T-like)", FmTarget),
         V("v_jetmoe_fmnist", "Fashion-MNIST MoE Jetpack: width 64, SpheroMoE in blocks 4:6, 24/48 experts", FmTarget with { DropPathRate = 0.1, Moe = Sphero(24, 48, 3, 4, 5) }),
+        V("v_jetmoe_fmnist_upcycle", "Fashion-MNIST Sparse Upcycling: 49 core experts (copies of the target MLP) in blocks 4:6", FmTarget with { DropPathRate = 0.1, Moe = Sphero(49, 0, 3, 4, 5) }),
         V("soft_moe_fmnist", "Fashion-MNIST Soft MoE: width 64, 49 full-size experts in blocks 4:6", FmTarget with { DropPathRate = 0.1, Moe = Soft(49, 3, 4, 5) }),
     ];
 
