@@ -9,6 +9,8 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
 {
     ModelsCommand.Create(),
     SmokeCommand.Create(),
+    ProfileCommand.Create(),
+    RecycleCommand.Create(),
     BenchCommand.Create(),
 };
 return CliErrors.Run(root, args);

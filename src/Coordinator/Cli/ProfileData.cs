@@ -1,0 +1,91 @@
+using System.CommandLine;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+using Jetpack.Model.Checkpoints;
+using Jetpack.Model.Data;
+using Jetpack.Model.Models;
+using Jetpack.Model.Recycling;
+using Jetpack.Model.Registry;
+
+namespace Jetpack.Coordinator.Cli;
+
+/// <summary>Options and steps shared by `profile` and `recycle`: the images to profile on and the run itself.</summary>
+public static class ProfileData
+{
+    public static readonly Option<string?> Images = new("--profile-images") { Description = "ImageFolder tree (one folder per class, JPEG/PNG) to profile the predecessor on" };
+    public static readonly Option<bool> FashionMnist = new("--profile-fashion-mnist") { Description = $"profile on Fashion-MNIST train images ({IdxDataset.FashionMnistDirectory}, apt package dataset-fashion-mnist)" };
+    public static readonly Option<string?> Classes = new("--profile-classes") { Description = "only these classes, e.g. 0-4 or 0,2,5 (Fashion-MNIST)" };
+    public static readonly Option<int> Count = new("--profile-count") { Description = "images to profile (spec §5.2 used 38,400); a seeded random subset, so roughly class-balanced", DefaultValueFactory = _ => 38_400 };
+    public static readonly Option<int> Batch = new("--profile-batch") { Description = "images per profiling batch", DefaultValueFactory = _ => 64 };
+    public static readonly Option<int> Workers = new("--profile-workers") { Description = "image decoding threads", DefaultValueFactory = _ => 2 };
+    public static readonly Option<bool> CoActivation = new("--coactivation") { Description = "also collect co-activation counts of the MoE blocks' hidden units (needed by --method graph; costs rows·hidden² MACs per batch)" };
+
+    public static IEnumerable<Option> All => [Images, FashionMnist, Classes, Count, Batch, Workers, CoActivation];
+
+    public static bool Requested(ParseResult r) => r.GetValue(Images) is not null || r.GetValue(FashionMnist);
+
+    /// <summary>The dataset under the predecessor's eval transform (spec §5.2: resize 248, crop 224, mean = std = 0.5).</summary>
+    public static IImageDataset Open(ParseResult r, ModelSpec predecessor)
+    {
+        var folder = r.GetValue(Images);
+        if (folder is not null && r.GetValue(FashionMnist)) throw new ArgumentException("give either --profile-images or --profile-fashion-mnist, not both");
+        int size = predecessor.Vit?.ImageSize ?? predecessor.ConvNeXt!.ImageSize;
+        int channels = predecessor.Vit?.InChannels ?? predecessor.ConvNeXt!.InChannels;
+        if (folder is not null)
+            return new ImageFolderDataset(folder, channels == 1
+                ? new EvalTransform(size, 0.9, [0.5f], [0.5f])
+                : EvalTransform.Predecessor(size));
+        var classes = ParseClasses(r.GetValue(Classes));
+        return IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", EvalTransform.ScaleNormalize([0.5f], [0.5f]),
+                                    new IdxOptions { Classes = classes });
+    }
+
+    public static IReadOnlyCollection<int>? ParseClasses(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var set = new SortedSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var range = part.Split('-');
+            if (range.Length > 2 || !range.All(x => int.TryParse(x, out _)))
+                throw new ArgumentException($"--profile-classes: '{part}' is not a class or a range like 0-4");
+            int a = int.Parse(range[0]), b = int.Parse(range[^1]);
+            for (int c = Math.Min(a, b); c <= Math.Max(a, b); c++) set.Add(c);
+        }
+        return set;
+    }
+
+    /// <summary>Loads the predecessor into its model (head excluded), profiles it on the chosen images with a progress bar.</summary>
+    public static ActivationStats Run(ParseResult r, ModelSpec predecessor, DenseCheckpoint checkpoint, Device device, long seed, ISet<string>? coActivationSites)
+    {
+        using var model = ModelRegistry.Create(predecessor, device);
+        using (no_grad())
+            foreach (var (key, tensor) in model.state_dict())
+                if (checkpoint.Tensors.TryGetValue(key, out var source) && source.shape.SequenceEqual(tensor.shape))
+                    tensor.copy_(source);
+
+        var dataset = Open(r, predecessor);
+        int count = Math.Min(r.GetValue(Count), dataset.Count);
+        if (count < 1) throw new ArgumentException("--profile-count must be ≥ 1");
+        var rng = new Random((int)seed);
+        var indices = Enumerable.Range(0, dataset.Count).OrderBy(_ => rng.Next()).Take(count).ToArray();
+        ActivationStats? stats = null;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"profiling {predecessor.Variant} on {count:N0} images", maxValue: count);
+                using var loader = new BatchLoader(dataset, indices, r.GetValue(Batch), r.GetValue(Workers));
+                stats = ActivationProfiler.Profile(predecessor, model, Batches(loader, device), coActivationSites, done => task.Value = done);
+            });
+        return stats!;
+    }
+
+    static IEnumerable<Tensor> Batches(BatchLoader loader, Device device)
+    {
+        foreach (var batch in loader)
+            using (batch)
+            using (var images = batch.Images.to(device))
+                yield return images;
+    }
+}
