@@ -14,8 +14,8 @@ namespace Jetpack.Model.Data;
 /// first, and rounds the intermediate image to 8 bits. torch's <c>interpolate(bicubic,
 /// antialias: true)</c> is the same filter, so two separable passes with the same 8-bit rounding
 /// in between reproduce PIL to within one grey level on rare pixels (fixed-point coefficient
-/// rounding); measured against torchvision 0.14 + Pillow 9.4 (Data/Fixtures: exact when
-/// shrinking, one level on ≤ 0.3% of values when enlarging). A single 2-D torch pass is off by up
+/// rounding); measured against torchvision 0.14 + Pillow 9.4 (Data/Fixtures: bit-identical or one
+/// level off on at most 0.3% of values, shrinking and enlarging). A single 2-D torch pass is off by up
 /// to 3 levels, antialias: false by up to 43 (it aliases when shrinking). SkiaSharp 2.88.9 has no
 /// SKSamplingOptions/cubic resampler, only SKFilterQuality, and its Low/Medium/High resize was off
 /// by up to 36 levels (mean 6) shrinking the same image and 15 enlarging: a different filter.

@@ -25,21 +25,13 @@ public static class IdxFile
         bool gzip = file.Length >= 2 && file.ReadByte() == 0x1f && file.ReadByte() == 0x8b;
         file.Position = 0;
         using var stream = gzip ? new GZipStream(file, CompressionMode.Decompress) : (Stream)file;
-        try
-        {
-            return ReadFrom(stream, path, expectedMagic);
-        }
-        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
-        {
-            // GZipStream's own complaint (bad deflate block, bad CRC) does not say which file.
-            throw new InvalidDataException($"{path}: corrupt gzip data ({e.Message})", e);
-        }
+        return ReadFrom(stream, path, expectedMagic);
     }
 
     private static (int[] Dims, byte[] Data) ReadFrom(Stream stream, string path, int expectedMagic)
     {
         var word = new byte[4];
-        if (ReadFully(stream, word) < 4)
+        if (ReadFully(stream, word, path) < 4)
             throw new InvalidDataException($"{path}: shorter than the 4-byte IDX magic");
         int magic = BinaryPrimitives.ReadInt32BigEndian(word);
         if (magic != expectedMagic)
@@ -51,7 +43,7 @@ public static class IdxFile
         long size = 1;
         for (int d = 0; d < dims.Length; d++)
         {
-            if (ReadFully(stream, word) < 4)
+            if (ReadFully(stream, word, path) < 4)
                 throw new InvalidDataException($"{path}: header ends before dimension {d} of {dims.Length}");
             dims[d] = BinaryPrimitives.ReadInt32BigEndian(word);
             if (dims[d] < 0)
@@ -62,20 +54,29 @@ public static class IdxFile
             throw new InvalidDataException($"{path}: [{string.Join(", ", dims)}] is {size} bytes, more than an array holds");
 
         var data = new byte[size];
-        int read = ReadFully(stream, data);
+        int read = ReadFully(stream, data, path);
         if (read < size)
             throw new InvalidDataException($"{path}: truncated: [{string.Join(", ", dims)}] needs {size} data bytes, found {read}");
-        if (stream.ReadByte() >= 0)
+        if (ReadFully(stream, word.AsSpan(0, 1), path) > 0)
             throw new InvalidDataException($"{path}: trailing bytes after the {size} data bytes of [{string.Join(", ", dims)}]");
         return (dims, data);
     }
 
-    private static int ReadFully(Stream stream, Span<byte> buffer)
+    private static int ReadFully(Stream stream, Span<byte> buffer, string path)
     {
         int total = 0;
         while (total < buffer.Length)
         {
-            int n = stream.Read(buffer[total..]);
+            int n;
+            try
+            {
+                n = stream.Read(buffer[total..]);
+            }
+            catch (InvalidDataException e)
+            {
+                // GZipStream's own complaint (bad deflate block, bad CRC) does not say which file.
+                throw new InvalidDataException($"{path}: corrupt gzip data ({e.Message})", e);
+            }
             if (n == 0) break;
             total += n;
         }

@@ -4,7 +4,7 @@ namespace Jetpack.Model.Data;
 /// A decoded 8-bit image, rows top to bottom, channels interleaved (HWC): what PIL hands to
 /// torchvision's transforms. <see cref="Channels"/> is 1 (PIL mode "L") or 3 ("RGB").
 /// </summary>
-public sealed record ImagePixels
+public sealed class ImagePixels
 {
     public ImagePixels(byte[] data, int width, int height, int channels)
     {
