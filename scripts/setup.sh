@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Jetpack needs on a fresh Debian 12 machine that has the .NET 10 SDK. Idempotent:
 # only missing apt packages are installed, with sudo only when not root.
-#   scripts/setup.sh           build + test needs: g++ and patchelf (TorchSharp's libstdc++ repair)
+#   scripts/setup.sh           build + test needs: g++ and patchelf (TorchSharp's libstdc++ repair),
+#                              libmetis5 (graph recycling's partitioner) and dataset-fashion-mnist
+#                              (real IDX data under /usr/share/datasets/fashion-mnist)
 #   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS (the benchmark peer, golden-file script)
 set -euo pipefail
 
-packages=(g++ patchelf)
+packages=(g++ patchelf libmetis5 dataset-fashion-mnist)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp) ;;
