@@ -2,6 +2,7 @@ using System.CommandLine;
 using Jetpack.Coordinator.Cli;
 
 Jetpack.Model.Torch.TorchRuntime.Configure(); // before any tensor exists
+if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 160; // logs and pipes: don't wrap tables at 80
 
 // The `jetpack` command line. Commands arrive with their issues: smoke and bench (model core),
 // recycle, train, demo, submit/status/watch (later).

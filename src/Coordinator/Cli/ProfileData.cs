@@ -75,7 +75,7 @@ public static class ProfileData
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"profiling {predecessor.Variant} on {count:N0} images", maxValue: count);
-                using var loader = new BatchLoader(dataset, indices, r.GetValue(Batch), r.GetValue(Workers));
+                var loader = new BatchLoader(dataset, indices, r.GetValue(Batch), r.GetValue(Workers));
                 stats = ActivationProfiler.Profile(predecessor, model, Batches(loader, device), coActivationSites, done => task.Value = done);
             });
         return stats!;

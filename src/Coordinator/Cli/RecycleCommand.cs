@@ -139,8 +139,9 @@ public static class RecycleCommand
 
     static void PrintSummary(RecyclingReport report, string outPath, string reportPath)
     {
-        var table = new Table().AddColumns("layer", "core", "universal", "hidden/expert", "channels/expert", "hidden mass (mean, min–max)", "channel mass (mean, min–max)");
-        static string Mass(MassSummary? m) => m is null ? "–" : $"{m.Mean:P1} ({m.Min:P1}–{m.Max:P1})";
+        var table = new Table().AddColumns("layer", "core", "univ", "hidden", "channels", "hidden mass", "channel mass")
+            .Caption("units per expert; importance mass its selection covers: mean (min–max) over experts");
+        static string Mass(MassSummary? m) => m is null ? "–" : $"{100 * m.Mean:F1}% ({100 * m.Min:F1}–{100 * m.Max:F1})";
         foreach (var l in report.Layers)
             table.AddRow(l.Layer, $"{l.CoreExperts}", $"{l.UniversalExperts}", $"{l.HiddenPerExpert}", $"{l.ChannelsPerExpert}", Mass(l.HiddenMass), Mass(l.ChannelMass));
         AnsiConsole.Write(table);

@@ -16,16 +16,17 @@ public static class SmokeCommand
         var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 8 };
         var steps = new Option<int>("--steps") { Description = "training steps (forward + backward + AdamW)", DefaultValueFactory = _ => 3 };
         var seed = new Option<long>("--seed") { Description = "seed for weights and the random images", DefaultValueFactory = _ => 0 };
+        var save = new Option<string?>("--save") { Description = "write the trained model as a checkpoint (.safetensors)" };
         var cmd = new Command("smoke", "Build a model from the registry and run a few real training steps on random images: prints parameter count, loss and time per step.")
         {
-            variant, batch, steps, seed, CommonOptions.Device, CommonOptions.Threads,
+            variant, batch, steps, seed, save, CommonOptions.Device, CommonOptions.Threads,
         };
-        cmd.SetAction(r => Run(r.GetValue(variant)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(seed),
+        cmd.SetAction(r => Run(r.GetValue(variant)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(seed), r.GetValue(save),
                                 r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads)));
         return cmd;
     }
 
-    static int Run(string variantName, int batch, int steps, long seed, string deviceSpec, int threads)
+    static int Run(string variantName, int batch, int steps, long seed, string? save, string deviceSpec, int threads)
     {
         if (batch < 1 || steps < 1) throw new ArgumentException("--batch and --steps must be ≥ 1");
         var spec = ModelRegistry.Get(variantName);
@@ -52,6 +53,11 @@ public static class SmokeCommand
                 }
             });
         AnsiConsole.Write(table);
+        if (save is not null)
+        {
+            run.Save(save);
+            AnsiConsole.MarkupLine($"written: {Markup.Escape(save)}");
+        }
         return 0;
     }
 }

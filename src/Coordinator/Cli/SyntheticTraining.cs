@@ -60,6 +60,9 @@ public sealed class SyntheticTraining : IDisposable
         return new StepTimes(loss, forward, backward, update, sw.Elapsed.TotalSeconds - forward - backward - update);
     }
 
+    /// <summary>Writes the model as a checkpoint with its identity (Jetpack.Model.Checkpoints.ModelCheckpoint).</summary>
+    public void Save(string path) => Jetpack.Model.Checkpoints.ModelCheckpoint.Save(path, Spec, model);
+
     public void Dispose()
     {
         optimizer.Dispose();

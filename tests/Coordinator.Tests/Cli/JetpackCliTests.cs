@@ -1,24 +1,9 @@
-using System.Diagnostics;
-
 namespace Jetpack.Coordinator.Tests.Cli;
 
 /// <summary>The `jetpack` command line, run as a real process.</summary>
 public class JetpackCliTests
 {
-    static (int Code, string Output) Jetpack(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "jetpack.dll");
-        Assert.True(File.Exists(dll), $"{dll} missing");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["COLUMNS"] = "200";
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), $"jetpack {string.Join(' ', args)} did not finish in 3 minutes");
-        return (p.ExitCode, output + err.Result);
-    }
+    static (int Code, string Output) Jetpack(params string[] args) => CliProcess.Jetpack(args);
 
     [Fact]
     public void ModelsListsTheRegistryWithSpecParameterCounts()

@@ -2,6 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Recycling;
+using Jetpack.Model.Recycling.Graph;
 using Jetpack.Model.Registry;
 
 namespace Jetpack.Model.Tests.Recycling;
@@ -173,5 +174,29 @@ public class CheckpointRecyclerTests(RecyclingFixture f) : IClassFixture<Recycli
         Assert.True(loaded["blocks.4.mlp.act"].HasCoActivation);
         Assert.False(loaded["blocks.0.mlp.act"].HasCoActivation);
         Assert.Equal(64, loaded.Images);
+    }
+
+    [Fact]
+    public void GraphPartitioningDrawsWholePartsOfTheCoActivationGraph()
+    {
+        int[]? parts = null;
+        var options = new RecycleOptions
+        {
+            Method = RecycleMethod.Graph, GraphParts = 8,
+            Partitioner = (coact, k, seed) => parts = MetisPartitioner.PartGraphKway(CoActivationGraph.FromMatrix(coact), k, (int)seed),
+        };
+        using var r = f.Recycle(options);
+        Assert.NotNull(parts);
+        Assert.Equal(512, parts!.Length);
+        // the last layer's experts: every selected unit's part is one of the parts drawn, and all but
+        // the last drawn part are taken whole
+        var layer = r.Layers[^1];
+        for (int e = 0; e < 5; e++)
+        {
+            var units = layer.Hidden[e].data<long>().ToArray();
+            var byPart = units.GroupBy(u => parts[u]).ToDictionary(g => g.Key, g => g.Count());
+            int whole = byPart.Count(kv => kv.Value == parts.Count(p => p == kv.Key));
+            Assert.True(whole >= byPart.Count - 1, $"expert {e}: {byPart.Count} parts touched, {whole} whole");
+        }
     }
 }

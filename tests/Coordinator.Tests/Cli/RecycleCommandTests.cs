@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Jetpack.Model.Checkpoints;
+using Jetpack.Model.Registry;
+
+namespace Jetpack.Coordinator.Tests.Cli;
+
+/// <summary>`jetpack recycle` end to end on Fashion-MNIST-sized checkpoints and real Fashion-MNIST images.</summary>
+public sealed class RecycleCommandTests : IDisposable
+{
+    readonly string dir = Path.Combine(Path.GetTempPath(), "jetpack-recycle-" + Guid.NewGuid().ToString("N"));
+
+    public RecycleCommandTests()
+    {
+        Directory.CreateDirectory(dir);
+        using (var pred = ModelRegistry.Create("vit_fmnist_pred")) SafetensorsWriter.Write(File("pred.safetensors"), pred.state_dict());
+        using (var target = ModelRegistry.Create("vit_fmnist_t")) SafetensorsWriter.Write(File("target.safetensors"), target.state_dict());
+    }
+
+    string File(string name) => Path.Combine(dir, name);
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    [Fact]
+    public void RecyclesProfilesAndWritesALoadableCheckpointAReportAndIndices()
+    {
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("pred.safetensors"), "--target", File("target.safetensors"),
+            "--variant", "v_jetmoe_fmnist", "--profile-fashion-mnist", "--profile-classes", "0-4", "--profile-count", "256",
+            "--save-stats", File("stats.safetensors"), "--out", File("moe.safetensors"));
+        Assert.True(code == 0, output);
+        Assert.Contains("blocks.5.mlp", output);
+
+        var (spec, model) = ModelCheckpoint.LoadModel(File("moe.safetensors"));
+        using (model) Assert.Equal("v_jetmoe_fmnist", spec.Variant);
+        using (var reader = SafetensorsReader.Open(File("moe.safetensors")))
+        {
+            Assert.Equal("importance-l2", reader.Metadata["recycle.method"]);
+            Assert.StartsWith("vit_fmnist_pred:", reader.Metadata["recycle.predecessor"]);
+        }
+        using var report = JsonDocument.Parse(System.IO.File.ReadAllText(File("moe.report.json")));
+        Assert.Equal(3, report.RootElement.GetProperty("layers").GetArrayLength());
+        Assert.Equal(256, report.RootElement.GetProperty("profiled_images").GetInt64());
+        var layer = report.RootElement.GetProperty("layers")[0];
+        Assert.Equal(72, layer.GetProperty("experts").GetArrayLength());
+        Assert.True(layer.GetProperty("hidden_mass").GetProperty("mean").GetDouble() > 0.4);  // 256 of 512 units, weighted towards the important
+        using (var indices = SafetensorsReader.Open(File("moe.indices.safetensors")))
+            Assert.Equal([72, 256], indices.GetEntry("blocks.3.mlp.hidden").Shape);
+
+        // the saved statistics reproduce the same checkpoint without profiling
+        var (code2, output2) = CliProcess.Jetpack("recycle", "--from", File("pred.safetensors"), "--target", File("target.safetensors"),
+            "--variant", "v_jetmoe_fmnist", "--stats", File("stats.safetensors"), "--out", File("moe2.safetensors"));
+        Assert.True(code2 == 0, output2);
+        using var a = SafetensorsReader.Open(File("moe.indices.safetensors"));
+        using var b = SafetensorsReader.Open(File("moe2.indices.safetensors"));
+        using var ha = a.ReadTensor("blocks.4.mlp.hidden");
+        using var hb = b.ReadTensor("blocks.4.mlp.hidden");
+        Assert.True(ha.eq(hb).all().item<bool>());
+    }
+
+    [Fact]
+    public void AMissingCheckpointFailsWithExitCode2AndThePath()
+    {
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("nope.safetensors"), "--target", File("target.safetensors"),
+            "--variant", "v_jetmoe_fmnist", "--method", "random", "--out", File("x.safetensors"));
+        Assert.Equal(2, code);
+        Assert.Contains("nope.safetensors", output);
+    }
+
+    [Fact]
+    public void ImportanceWithoutImagesOrStatisticsSaysWhatToGive()
+    {
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("pred.safetensors"), "--target", File("target.safetensors"),
+            "--variant", "v_jetmoe_fmnist", "--out", File("x.safetensors"));
+        Assert.Equal(2, code);
+        Assert.Contains("--profile-images", output);
+        Assert.False(System.IO.File.Exists(File("x.safetensors")));
+    }
+}
