@@ -79,7 +79,8 @@ public static class ModelCheckpoint
     {
         using var reader = SafetensorsReader.Open(path);
         var spec = ReadSpec(reader);
-        var model = ModelRegistry.Create(spec, device);
+        nn.Module<Tensor, Tensor> model;
+        using (Layers.Init.Deferred()) model = ModelRegistry.Create(spec, device);      // the strict load overwrites every tensor
         LoadWeights(reader, model, strict: true);
         return (spec, model);
     }

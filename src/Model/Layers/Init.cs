@@ -9,7 +9,30 @@ namespace Jetpack.Model.Layers;
 /// </summary>
 public static class Init
 {
-    static bool Skip(Tensor t) => t.device_type == DeviceType.META;
+    [ThreadStatic] private static int skipAll;
+    [ThreadStatic] private static int skipExperts;
+
+    /// <summary>
+    /// Within the returned scope (this thread), modules are built without initialising their
+    /// parameters: for weights that are about to be overwritten by a strict checkpoint load.
+    /// Saves the random fills (2.8 s for V-JetMoE-T's 265M parameters on 2 cores).
+    /// </summary>
+    public static IDisposable Deferred() => new Scope(() => skipAll++, () => skipAll--);
+
+    /// <summary>Like <see cref="Deferred"/>, for stacked expert weights only (recycling overwrites them).</summary>
+    public static IDisposable DeferredExperts() => new Scope(() => skipExperts++, () => skipExperts--);
+
+    /// <summary>True inside <see cref="DeferredExperts"/>: StackedLinear leaves its storage uninitialised.</summary>
+    public static bool ExpertsDeferred => skipExperts > 0 || skipAll > 0;
+
+    static bool Skip(Tensor t) => skipAll > 0 || t.device_type == DeviceType.META;
+
+    private sealed class Scope : IDisposable
+    {
+        private Action? exit;
+        public Scope(Action enter, Action exit) { enter(); this.exit = exit; }
+        public void Dispose() { exit?.Invoke(); exit = null; }
+    }
 
     /// <summary>
     /// N(0, std²) truncated to [−2·std, 2·std] (timm's init for Linear weights and pos_embed), by

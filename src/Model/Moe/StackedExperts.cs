@@ -20,8 +20,11 @@ public sealed class StackedLinear : nn.Module<Tensor, Tensor>
         bias = Init.Param(device, experts, outFeatures);
         // Spec §3.1: kaiming_uniform(a=√5) on the 3-D tensor; PyTorch's fan_in of [e, out, in] is
         // out·in, so the bound is 1/√(out·in). Biases 0. (Recycling overwrites both.)
-        Init.Uniform(weight, 1.0 / Math.Sqrt((double)inFeatures * outFeatures));
-        Init.Constant(bias, 0);
+        if (!Init.ExpertsDeferred)
+        {
+            Init.Uniform(weight, 1.0 / Math.Sqrt((double)inFeatures * outFeatures));
+            Init.Constant(bias, 0);
+        }
         RegisterComponents();
     }
 

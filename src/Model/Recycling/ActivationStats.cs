@@ -51,20 +51,19 @@ public sealed class SiteStats : IDisposable
     {
         if (a.shape[^1] != Width) throw new ArgumentException($"{Site}: activation width {a.shape[^1]}, expected {Width}");
         using var scope = NewDisposeScope();
-        var rows = a.detach().reshape(-1, Width);                                   // [images·tokens, width]
-        var f = rows.to(ScalarType.Float32);
-        // Dims as arrays: a literal `sum(0)` binds to TorchSharp's sum(ScalarType) overload (0 converts
-        // to any enum) and sums everything as bytes.
+        var f = a.detach().reshape(-1, Width).to(ScalarType.Float32);            // [images·tokens, width]
+        // One elementwise pass + one column sum per statistic (~20 ms for 6304×1536 on 2 cores); a
+        // literal `sum(0)` would bind to TorchSharp's sum(ScalarType) overload (0 converts to any enum).
         long[] rowsDim = [0];
-        l2.add_(f.square().sum(rowsDim).sqrt().to(ScalarType.Float64, CPU));
+        l2.add_(f.square().sum(rowsDim).sqrt_().to(ScalarType.Float64, CPU));
         l1.add_(f.abs().sum(rowsDim).to(ScalarType.Float64, CPU));
-        var active = f.gt(0);
-        count.add_(active.sum(rowsDim, type: ScalarType.Float64).cpu());
+        var active = f.relu().sign_();                                              // 1 where a > 0, else 0
+        count.add_(active.sum(rowsDim).to(ScalarType.Float64, CPU));
         if (coact is not null)
         {
             // 0/1 products summed in fp32: exact while a batch has < 2²⁴ rows. bf16 inputs are exact
             // for 0/1 and ~3.7× faster on this CPU (ENVIRONMENT.md). Cost: rows·width² MACs.
-            var b = active.to(ScalarType.BFloat16);
+            var b = active.to(ScalarType.BFloat16);                                    // 0/1 exact in bf16
             coact.add_(b.t().matmul(b).to(ScalarType.Float64, CPU));
         }
         Calls++;

@@ -41,7 +41,8 @@ public static class CheckpointRecycler
             foreach (var (prefix, dim, moe) in successor.MoeLayers())
                 layers.Add(RecycleLayer(prefix, dim, moe, successor, pred, target, stats, options, generator));
 
-            var model = ModelRegistry.Create(successor);
+            nn.Module<Tensor, Tensor> model;
+            using (Layers.Init.DeferredExperts()) model = ModelRegistry.Create(successor);   // every expert is overwritten below
             var provenance = Stitch(model, successor, predecessor, layers, pred, target, stats, options, generator);
             var used = provenance.Where(p => p.Value == Provenance.Target).Select(p => p.Key).ToHashSet();
             return new RecycleResult
@@ -135,7 +136,13 @@ public static class CheckpointRecycler
                 source = DenseStitching.FromTarget(key, tensor, target!);
                 from = Provenance.Target;
             }
-            if (source is null) { provenance[key] = Provenance.Fresh; continue; }
+            if (source is null)
+            {
+                if (key.Contains("experts.", StringComparison.Ordinal))   // built uninitialised: must be recycled
+                    throw new InvalidOperationException($"expert tensor '{key}' was not recycled");
+                provenance[key] = Provenance.Fresh;
+                continue;
+            }
             if (!source.shape.SequenceEqual(tensor.shape))
                 throw new InvalidOperationException($"recycled '{key}' has shape [{string.Join(", ", source.shape)}], the successor [{string.Join(", ", tensor.shape)}]");
             tensor.copy_(source);
