@@ -21,7 +21,6 @@ The malicious pickles are assembled from opcodes so that their bytes are explici
 them with Python's pickle WOULD run the shell command, so nothing here ever loads them.
 """
 import collections
-import io
 import json
 import os
 import struct
