@@ -35,6 +35,9 @@ public static class PickleBytes
         public const byte List = (byte)'l', Dict = (byte)'d';
     }
 
+    /// <summary>Literal bytes, for opcodes and arguments a test spells out.</summary>
+    public static byte[] Raw(params byte[] bytes) => bytes;
+
     public static byte[] Proto(byte version) => [0x80, version];
 
     /// <summary>BINUNICODE: 'X', u32 LE length, UTF-8.</summary>
