@@ -24,9 +24,10 @@ public static class PickleFixtures
         return entries;
     }
 
-    /// <summary>Writes a zip of stored (uncompressed) entries, as torch.save does.</summary>
+    /// <summary>Writes a zip of stored (uncompressed) entries, as torch.save does, replacing any file at <paramref name="path"/>.</summary>
     public static string WriteZip(string path, IEnumerable<(string Name, byte[] Bytes)> entries)
     {
+        File.Delete(path); // Create mode refuses an existing file
         using (var zip = ZipFile.Open(path, ZipArchiveMode.Create))
         {
             foreach (var (name, bytes) in entries)
