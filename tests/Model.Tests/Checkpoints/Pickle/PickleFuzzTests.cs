@@ -18,8 +18,6 @@ public sealed class PickleFuzzTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private static string Vit => PickleFixtures.Path("vit_micro_state_dict.pth");
-
     /// <summary>Loads everything; true if accepted, false if refused with one of our exceptions. Anything else propagates and fails the test.</summary>
     private static bool TryLoad(string path)
     {
@@ -39,24 +37,30 @@ public sealed class PickleFuzzTests(ITestOutputHelper output) : IDisposable
         return load.Result; // rethrows (wrapped) any foreign exception type
     }
 
-    [Fact]
-    public void EveryTruncationOfDataPklIsRefused()
+    [Theory]
+    [InlineData("vit_micro_state_dict.pth")]
+    [InlineData("dtypes_protocol4.pth")] // frames, memoize, stack globals, views, a parameter
+    public void EveryTruncationOfDataPklIsRefused(string file)
     {
-        var pickle = PickleFixtures.DataPkl(Vit);
+        var fixture = PickleFixtures.Path(file);
+        var pickle = PickleFixtures.DataPkl(fixture);
         var path = _dir.File("truncated.pth");
         for (int length = 0; length < pickle.Length; length++)
         {
-            PickleFixtures.WithDataPkl(Vit, pickle[..length], path);
+            PickleFixtures.WithDataPkl(fixture, pickle[..length], path);
             Assert.False(TryLoad(path), $"data.pkl cut to {length} of {pickle.Length} bytes was accepted");
         }
-        PickleFixtures.WithDataPkl(Vit, pickle, path);
+        PickleFixtures.WithDataPkl(fixture, pickle, path);
         Assert.True(TryLoad(path)); // the rewritten zip itself is fine
     }
 
-    [Fact]
-    public void RandomDataPklCorruptionOnlyThrowsCheckpointErrors()
+    [Theory]
+    [InlineData("vit_micro_state_dict.pth")]
+    [InlineData("dtypes.pth")]
+    public void RandomDataPklCorruptionOnlyThrowsCheckpointErrors(string file)
     {
-        var pickle = PickleFixtures.DataPkl(Vit);
+        var fixture = PickleFixtures.Path(file);
+        var pickle = PickleFixtures.DataPkl(fixture);
         var random = new Random(20240611);
         var path = _dir.File("corrupt.pth");
         int rejected = 0;
@@ -75,7 +79,7 @@ public sealed class PickleFuzzTests(ITestOutputHelper output) : IDisposable
                     _ => (byte)(bytes[at] ^ (1 << random.Next(8))),
                 };
             }
-            PickleFixtures.WithDataPkl(Vit, bytes, path);
+            PickleFixtures.WithDataPkl(fixture, bytes, path);
             if (!TryLoad(path))
                 rejected++;
         }
@@ -88,7 +92,7 @@ public sealed class PickleFuzzTests(ITestOutputHelper output) : IDisposable
     public void RandomWholeFileCorruptionOnlyThrowsCheckpointErrors()
     {
         // Damage to the zip structure itself: local and central headers, sizes, names, data.
-        var valid = File.ReadAllBytes(Vit);
+        var valid = File.ReadAllBytes(PickleFixtures.Path("vit_micro_state_dict.pth"));
         var random = new Random(7);
         var path = _dir.File("corrupt-zip.pth");
         var watch = Stopwatch.StartNew();
