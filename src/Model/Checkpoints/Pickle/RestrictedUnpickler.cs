@@ -124,7 +124,7 @@ internal sealed class RestrictedUnpickler
             case PickleOpcode.BinPersId: Push(_calls.PersistentLoad(Pop())); break;
 
             default:
-                throw _input.Fail($"unsupported opcode at byte {_input.OpcodeOffset}: a state dict never needs it");
+                throw _input.Fail("unsupported opcode: a state dict never needs it");
         }
     }
 

@@ -14,8 +14,12 @@ namespace Jetpack.Model.Checkpoints.Pickle;
 /// </summary>
 public sealed class TorchArchive : IDisposable
 {
-    /// <summary>data.pkl holds structure, not tensor data: a state dict's is kilobytes. Anything larger is refused unread.</summary>
-    private const long MaxPickleBytes = 256L << 20;
+    /// <summary>
+    /// data.pkl holds structure, not tensor data: ~150 bytes per tensor, so kilobytes for a ViT and
+    /// a few MB for 10⁴ tensors. Larger ones are refused unread, because interpreting a pickle
+    /// can cost ~50× its size in managed objects (one byte, EMPTY_LIST, makes one list).
+    /// </summary>
+    private const long MaxPickleBytes = 32L << 20;
 
     private readonly ZipArchive _zip;
     private readonly Dictionary<string, ZipArchiveEntry> _entries;

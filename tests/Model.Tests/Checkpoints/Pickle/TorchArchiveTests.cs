@@ -92,6 +92,13 @@ public sealed class TorchArchiveTests : IDisposable
     }
 
     [Fact]
+    public void OversizedDataPklIsRefusedUnread()
+    {
+        var path = PickleFixtures.WriteArchive(_dir.File("huge.pth"), new byte[(32 << 20) + 1]);
+        Assert.Contains("beyond the 33554432-byte limit", Refused(path).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void MissingStorageEntryNamesTheKey()
     {
         var path = PickleFixtures.WriteArchive(_dir.File("nostorage.pth"), OneFloat);
