@@ -14,7 +14,8 @@ public static class CliErrors
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or KeyNotFoundException
-                                   or Jetpack.Model.Checkpoints.SafetensorsFormatException or Jetpack.Model.Checkpoints.CheckpointMismatchException)
+                                   or Jetpack.Model.Checkpoints.SafetensorsFormatException or Jetpack.Model.Checkpoints.CheckpointMismatchException
+                                   or Jetpack.Model.Checkpoints.Pickle.TorchCheckpointException)
         {
             AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
             return 2;

@@ -72,7 +72,7 @@ public sealed class DenseCheckpoint : IDisposable
             return reader.ReadAll();
         }
         if (ext is ".pth" or ".pt" or ".bin" or ".ckpt")
-            return TorchPickleLoader.LoadStateDict(path);
+            return Checkpoints.Pickle.TorchCheckpoint.LoadStateDict(path);   // restricted unpickler: never runs code
         throw new ArgumentException($"{path}: unknown checkpoint format '{ext}' (expected .safetensors, .pth or .pt)");
     }
 
@@ -80,11 +80,4 @@ public sealed class DenseCheckpoint : IDisposable
     {
         foreach (var t in Tensors.Values) t.Dispose();
     }
-}
-
-/// <summary>Seam for PyTorch pickle checkpoints (the restricted unpickler lives in Checkpoints/Pickle).</summary>
-internal static class TorchPickleLoader
-{
-    public static Dictionary<string, Tensor> LoadStateDict(string path) =>
-        throw new NotSupportedException($"{path}: .pth loading is not wired yet");
 }
