@@ -56,31 +56,34 @@ public static class BenchRecycle
                 using (no_grad()) using (var scope = NewDisposeScope()) model.forward(images).sum().item<float>();
                 return sw.Elapsed.TotalSeconds;
             }
-            double Profiled(ISet<string>? coact)
+            double Profiled(ISet<string>? coact, StatKinds kinds, bool attention)
             {
                 var sw = Stopwatch.StartNew();
-                using var s = ActivationProfiler.Profile(predSpec, model, [images], coact);
+                using var s = ActivationProfiler.Profile(predSpec, model, [images], coact, null, kinds, attention);
                 return sw.Elapsed.TotalSeconds;
             }
-            Plain(); Profiled(null);                                                     // warm-up
-            var plain = new List<double>(); var profiled = new List<double>(); var withCoact = new List<double>();
+            Plain(); Profiled(null, StatKinds.L2, false);                                // warm-up
+            var plain = new List<double>(); var profiled = new List<double>(); var full = new List<double>(); var withCoact = new List<double>();
             var moeSites = successor.MoeLayers().Select(l => $"{l.Prefix}.act").ToHashSet();
             AnsiConsole.Status().Start("timing eval vs profiling…", _ =>
             {
                 for (int i = 0; i < rounds; i++)
                 {
                     plain.Add(Plain());
-                    profiled.Add(Profiled(null));
-                    withCoact.Add(Profiled(moeSites));
+                    profiled.Add(Profiled(null, StatKinds.L2, false));                   // what `recycle` collects by default
+                    full.Add(Profiled(null, StatKinds.All, true));                       // what `profile` saves
+                    withCoact.Add(Profiled(moeSites, StatKinds.L2, false));
                 }
             });
             report["eval_images_per_s"] = batch / plain.Min();
             report["profiling_images_per_s"] = batch / profiled.Min();
             report["profiling_over_eval"] = plain.Min() / profiled.Min();
+            report["profiling_all_statistics_images_per_s"] = batch / full.Min();
+            report["profiling_all_statistics_over_eval"] = plain.Min() / full.Min();
             report["profiling_with_coactivation_images_per_s"] = batch / withCoact.Min();
 
             // 2. build V-JetMoE-T given statistics: load both checkpoints, recycle, save
-            using var stats = ActivationProfiler.Profile(predSpec, model, [images]);
+            using var stats = ActivationProfiler.Profile(predSpec, model, [images], null, null, StatKinds.L2, false);
             var sw = Stopwatch.StartNew();
             using var predCkpt = DenseCheckpoint.Load(Path.Combine(dir, "vit_s.safetensors"), predSpec);
             using var targetCkpt = DenseCheckpoint.Load(Path.Combine(dir, "vit_t.safetensors"), targetSpec);

@@ -16,7 +16,7 @@ public static class ProfileCommand
 
     public static Command Create()
     {
-        var cmd = new Command("profile", "Profile a dense model's activations (spec §5.2): per block, L2/L1/positive counts of the MLP GELU output, the norm2 output and the attention-projection input, averaged over batches. With --coactivation, also co-activation counts (for --method graph).")
+        var cmd = new Command("profile", "Profile a dense model's activations (spec §5.2) for any later recycling recipe: per block, L2, L1 and positive counts of the MLP GELU output, the norm2 output and the attention-projection input, averaged over batches. With --coactivation, also co-activation counts (for --method graph).")
         {
             Checkpoint, Variant, Out, Seed, CommonOptions.Device, CommonOptions.Threads,
         };
@@ -30,7 +30,7 @@ public static class ProfileCommand
             using var checkpoint = DenseCheckpoint.Load(r.GetValue(Checkpoint)!, spec);
             var coact = r.GetValue(ProfileData.CoActivation)
                 ? ActivationProfiler.SitesOf(spec).Where(s => s.Site.EndsWith(".mlp.act")).Select(s => s.Site).ToHashSet() : null;
-            using var stats = ProfileData.Run(r, spec, checkpoint, device, r.GetValue(Seed), coact);
+            using var stats = ProfileData.Run(r, spec, checkpoint, device, r.GetValue(Seed), coact, StatKinds.All, attentionInputs: true);
             stats.Save(r.GetValue(Out)!, new Dictionary<string, string> { ["checkpoint"] = checkpoint.Path });
             AnsiConsole.MarkupLine($"profiled {stats.Images:N0} images → [bold]{Markup.Escape(r.GetValue(Out)!)}[/]");
             return 0;

@@ -57,7 +57,8 @@ public static class ProfileData
     }
 
     /// <summary>Loads the predecessor into its model (head excluded), profiles it on the chosen images with a progress bar.</summary>
-    public static ActivationStats Run(ParseResult r, ModelSpec predecessor, DenseCheckpoint checkpoint, Device device, long seed, ISet<string>? coActivationSites)
+    public static ActivationStats Run(ParseResult r, ModelSpec predecessor, DenseCheckpoint checkpoint, Device device, long seed,
+                                     ISet<string>? coActivationSites, StatKinds kinds, bool attentionInputs)
     {
         using var model = ModelRegistry.Create(predecessor, device);
         using (no_grad())
@@ -76,7 +77,7 @@ public static class ProfileData
             {
                 var task = ctx.AddTask($"profiling {predecessor.Variant} on {count:N0} images", maxValue: count);
                 var loader = new BatchLoader(dataset, indices, r.GetValue(Batch), r.GetValue(Workers));
-                stats = ActivationProfiler.Profile(predecessor, model, Batches(loader, device), coActivationSites, done => task.Value = done);
+                stats = ActivationProfiler.Profile(predecessor, model, Batches(loader, device), coActivationSites, done => task.Value = done, kinds, attentionInputs);
             });
         return stats!;
     }

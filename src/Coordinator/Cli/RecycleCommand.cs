@@ -132,7 +132,11 @@ public static class RecycleCommand
         }
         var coact = options.Method == RecycleMethod.Graph || r.GetValue(ProfileData.CoActivation)
             ? successor.MoeLayers().Select(l => $"{l.Prefix}.act").ToHashSet() : null;
-        var stats = ProfileData.Run(r, predSpec, pred, device, options.Seed, coact);
+        // Collect what this recipe reads (each statistic is a pass over every activation): the method's
+        // statistic, L2 for graph channels, attention inputs only for paper-literal dense selection.
+        var kinds = options.Statistic switch { ImportanceStat.L1 => StatKinds.L1, ImportanceStat.ActivationCount => StatKinds.ActivationCount, _ => StatKinds.L2 };
+        if (options.Method == RecycleMethod.Graph) kinds |= StatKinds.L2;
+        var stats = ProfileData.Run(r, predSpec, pred, device, options.Seed, coact, kinds, options.DenseFrom == DenseSource.Predecessor);
         if (r.GetValue(SaveStats) is { } save) stats.Save(save);
         return stats;
     }

@@ -34,8 +34,11 @@ public static class ActivationProfiler
 
     /// <param name="coActivationSites">sites that also collect co-activation counts (graph partitioning); costly</param>
     /// <param name="progress">called with the number of images done after each batch</param>
+    /// <param name="kinds">statistics per unit; each costs one pass over every hooked activation</param>
+    /// <param name="attentionInputs">hook (c), the attn.proj input: only paper-literal dense selection (spec §5.7) uses it</param>
     public static ActivationStats Profile(ModelSpec spec, nn.Module<Tensor, Tensor> model, IEnumerable<Tensor> batches,
-                                          ISet<string>? coActivationSites = null, Action<long>? progress = null)
+                                          ISet<string>? coActivationSites = null, Action<long>? progress = null,
+                                          StatKinds kinds = StatKinds.All, bool attentionInputs = true)
     {
         if (spec.Vit?.Moe is not null || spec.ConvNeXt?.StageMoe.Any(m => m is not null) == true)
             throw new ArgumentException($"profiling expects a dense predecessor; '{spec.Variant}' has MoE layers");
@@ -46,10 +49,11 @@ public static class ActivationProfiler
         {
             foreach (var (site, moduleName, onInput) in SitesOf(spec))
             {
+                if (onInput && !attentionInputs) continue;
                 if (!modules.TryGetValue(moduleName, out var m) || m is not nn.Module<Tensor, Tensor> module)
                     throw new ArgumentException($"model '{spec.Variant}' has no module '{moduleName}' to profile");
                 int width = site.EndsWith(".act") ? HiddenWidth(spec, site) : ChannelWidth(spec, site);
-                var s = new SiteStats(site, width, coActivationSites?.Contains(site) == true);
+                var s = new SiteStats(site, width, coActivationSites?.Contains(site) == true, kinds);
                 stats.Add(s);
                 if (onInput)
                 {

@@ -36,13 +36,14 @@ public static class CheckpointRecycler
         Validate(successor, predecessor, target, stats, options);
         var generator = new Generator((ulong)options.Seed);
         var layers = new List<LayerExperts>();
+        nn.Module<Tensor, Tensor> model;
+        using (Layers.Init.DeferredExperts()) model = ModelRegistry.Create(successor);   // every expert is written below
         try
         {
+            var state = model.state_dict();
             foreach (var (prefix, dim, moe) in successor.MoeLayers())
-                layers.Add(RecycleLayer(prefix, dim, moe, successor, pred, target, stats, options, generator));
+                layers.Add(RecycleLayer(prefix, dim, moe, successor, pred, target, stats, options, generator, state));
 
-            nn.Module<Tensor, Tensor> model;
-            using (Layers.Init.DeferredExperts()) model = ModelRegistry.Create(successor);   // every expert is overwritten below
             var provenance = Stitch(model, successor, predecessor, layers, pred, target, stats, options, generator);
             var used = provenance.Where(p => p.Value == Provenance.Target).Select(p => p.Key).ToHashSet();
             return new RecycleResult
@@ -54,32 +55,30 @@ public static class CheckpointRecycler
         catch
         {
             foreach (var l in layers) l.Dispose();
+            model.Dispose();
             throw;
         }
     }
 
     static LayerExperts RecycleLayer(string prefix, int dim, MoeConfig moe, ModelSpec successor, IReadOnlyDictionary<string, Tensor> pred,
-                                     IReadOnlyDictionary<string, Tensor>? target, ActivationStats? stats, RecycleOptions options, Generator gen)
+                                     IReadOnlyDictionary<string, Tensor>? target, ActivationStats? stats, RecycleOptions options, Generator gen,
+                                     IReadOnlyDictionary<string, Tensor> into)
     {
-        if (options.Method == RecycleMethod.SparseUpcycling) return ExpertExtraction.CopiesOfDense(prefix, moe, target!);
+        if (options.Method == RecycleMethod.SparseUpcycling) return ExpertExtraction.CopiesOfDense(prefix, moe, target!, into);
 
         var w1 = Require(pred, $"{prefix}.fc1.weight", "predecessor");
         int hs = (int)w1.shape[0], ds = (int)w1.shape[1], hc = moe.CoreHidden(dim), e = moe.TotalExperts;
         string hiddenSite = $"{prefix}.act", channelSite = NormSite(successor, prefix);
         var (hidden, channels) = Select(options, stats, hiddenSite, channelSite, hs, ds, hc, dim, e, gen);
-        using (hidden)
-        using (channels)
+        var layer = ExpertExtraction.FromPredecessor(prefix, moe, dim, pred, hidden, channels, into);
+        if (stats is null) return layer;
+        using var scope = NewDisposeScope();
+        return new LayerExperts
         {
-            var layer = ExpertExtraction.FromPredecessor(prefix, moe, dim, pred, hidden, channels);
-            if (stats is null) return layer;
-            using var scope = NewDisposeScope();
-            return new LayerExperts
-            {
-                Layer = layer.Layer, Weights = layer.Weights, Hidden = layer.Hidden, UniversalKeep = layer.UniversalKeep, Channels = layer.Channels,
-                HiddenMass = ExpertExtraction.MassCovered(stats[hiddenSite].Importance(options.Statistic), hidden),
-                ChannelMass = ExpertExtraction.MassCovered(stats[channelSite].Importance(options.Statistic), channels),
-            };
-        }
+            Layer = layer.Layer, Keys = layer.Keys, Hidden = layer.Hidden, UniversalKeep = layer.UniversalKeep, Channels = layer.Channels,
+            HiddenMass = ExpertExtraction.MassCovered(stats[hiddenSite].Importance(options.Statistic), hidden),
+            ChannelMass = ExpertExtraction.MassCovered(stats[channelSite].Importance(options.Statistic), channels),
+        };
     }
 
     /// <summary>Which predecessor hidden units [E, Hc] and channels [E, Dt] each expert inherits (spec §5.3).</summary>
@@ -117,16 +116,17 @@ public static class CheckpointRecycler
         IReadOnlyDictionary<string, Tensor> pred, IReadOnlyDictionary<string, Tensor>? target, ActivationStats? stats,
         RecycleOptions options, Generator gen)
     {
-        var recycled = layers.SelectMany(l => l.Weights).ToDictionary(kv => kv.Key, kv => kv.Value);
+        var recycled = layers.SelectMany(l => l.Keys).ToHashSet();
         DenseStitching.VitSelection? selection = options.DenseFrom == DenseSource.Predecessor
             ? DenseStitching.SelectVit(successor.Vit!, predecessor.Vit!, stats!, options.Statistic, gen) : null;
         var provenance = new Dictionary<string, Provenance>();
         using var _ = no_grad();
         foreach (var (key, tensor) in model.state_dict())
         {
+            using var scope = NewDisposeScope();                              // predecessor selections are temporaries
             Tensor? source; Provenance from;
-            if (recycled.TryGetValue(key, out source)) from = Provenance.Recycled;
-            else if (selection is not null)
+            if (recycled.Contains(key)) { provenance[key] = Provenance.Recycled; continue; }
+            if (selection is not null)
             {
                 source = DenseStitching.FromPredecessor(key, pred, selection, predecessor.Vit!.Dim);
                 from = Provenance.Predecessor;
@@ -148,7 +148,8 @@ public static class CheckpointRecycler
             tensor.copy_(source);
             provenance[key] = from;
         }
-        selection?.Channels.Dispose();
+        if (selection is not null)
+            foreach (var t in selection.Hidden.Concat(selection.Attention).Append(selection.Channels)) t.Dispose();
         return provenance;
     }
 
