@@ -9,7 +9,7 @@ namespace Jetpack.Model.Models;
 /// ConvNeXt block (timm names): conv_dw (7×7 depthwise) → channels-last norm → mlp (dense MLP or an
 /// MoE taking [b, h, w, c], spec §6.3) → layer scale gamma → DropPath + residual.
 /// </summary>
-public sealed class ConvNeXtBlock : nn.Module<Tensor, Tensor>
+public sealed class ConvNeXtBlock : nn.Module<Tensor, Tensor>, IStochasticModule
 {
     private readonly Conv2d conv_dw;
     private readonly LayerNorm norm;

@@ -9,7 +9,7 @@ namespace Jetpack.Model.Models;
 /// Pre-norm transformer block (spec §2): h ← h + DropPath(ls1·Attn(LN1 h)); h ← h + DropPath(ls2·F(LN2 h)),
 /// F the dense MLP or an MoE layer. Keys: norm1, attn, ls1.gamma?, norm2, mlp, ls2.gamma?.
 /// </summary>
-public sealed class VitBlock : nn.Module<Tensor, Tensor>
+public sealed class VitBlock : nn.Module<Tensor, Tensor>, IStochasticModule
 {
     private readonly LayerNorm norm1;
     private readonly Attention attn;

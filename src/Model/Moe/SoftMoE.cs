@@ -12,7 +12,7 @@ namespace Jetpack.Model.Moe;
 /// slots from raw X, one expert size. Φ ~ N(0, 1/D); scale init 1. Keys: phi, scale, experts.*.
 /// Assumption (spec §4, documented): no routing noise by default, expert dropout as Jetpack.
 /// </summary>
-public sealed class SoftMoE : nn.Module<Tensor, Tensor>
+public sealed class SoftMoE : nn.Module<Tensor, Tensor>, IStochasticModule
 {
     private readonly Parameter phi;
     private readonly Parameter scale;

@@ -13,7 +13,7 @@ namespace Jetpack.Model.Moe;
 /// Keys: phi, slot_norm.{weight,bias}, scales.{0,1}, core_experts.*, univ_experts.*.
 /// No auxiliary loss (spec §1).
 /// </summary>
-public sealed class SpheroMoE : nn.Module<Tensor, Tensor>
+public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
 {
     private readonly Parameter phi;
     private readonly LayerNorm slot_norm;

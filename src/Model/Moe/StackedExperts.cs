@@ -41,7 +41,7 @@ public sealed class StackedLinear : nn.Module<Tensor, Tensor>
 /// A bank of two-layer GELU MLP experts run batched (spec §3.2 step 8):
 /// f(x) = Drop_p(W₂·Drop_p(GELU(W₁x + b₁)) + b₂). Keys: vit_fc1.{weight,bias}, vit_fc2.{weight,bias}.
 /// </summary>
-public sealed class StackedExperts : nn.Module<Tensor, Tensor>
+public sealed class StackedExperts : nn.Module<Tensor, Tensor>, IStochasticModule
 {
     private readonly StackedLinear vit_fc1;
     private readonly StackedLinear vit_fc2;
