@@ -1,0 +1,24 @@
+using static TorchSharp.torch;
+
+namespace Jetpack.Model.Data.Augment;
+
+/// <summary>Label smoothing, timm/mmpretrain "original" mode (spec §7.1: ε = 0.1).</summary>
+public static class LabelSmoothing
+{
+    /// <summary>
+    /// Soft targets [b, classes] float32: (1 − ε) · onehot(label) + ε / K, so each row sums to 1.
+    /// <paramref name="labels"/> is int64 [b]; the caller owns the result.
+    /// </summary>
+    public static Tensor Targets(Tensor labels, int classes, double epsilon)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.dim() != 1) throw new ArgumentException($"labels must be [b], got [{string.Join(", ", labels.shape)}]", nameof(labels));
+        if (classes < 1) throw new ArgumentOutOfRangeException(nameof(classes), $"need at least one class, got {classes}");
+        if (!(epsilon is >= 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(epsilon), $"ε must be in [0, 1], got {epsilon}");
+        using var scope = NewDisposeScope();
+        double off = epsilon / classes, on = 1.0 - epsilon + off;
+        var targets = full([labels.shape[0], classes], off, ScalarType.Float32, device: labels.device);   // [b, K]
+        targets.scatter_(1, labels.to(ScalarType.Int64).unsqueeze(1), (float)on);                       // [b, K]
+        return targets.MoveToOuterDisposeScope();
+    }
+}
