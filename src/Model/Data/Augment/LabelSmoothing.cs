@@ -17,8 +17,9 @@ public static class LabelSmoothing
         if (!(epsilon is >= 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(epsilon), $"ε must be in [0, 1], got {epsilon}");
         using var scope = NewDisposeScope();
         double off = epsilon / classes, on = 1.0 - epsilon + off;
-        var targets = full([labels.shape[0], classes], off, ScalarType.Float32, device: labels.device);   // [b, K]
-        targets.scatter_(1, labels.to(ScalarType.Int64).unsqueeze(1), (float)on);                       // [b, K]
+        // In float64, then rounded once to float32, so on and off are the nearest floats to their values.
+        var onehot = nn.functional.one_hot(labels.to(ScalarType.Int64), classes).to(ScalarType.Float64);   // [b, K]
+        var targets = (onehot * (on - off) + off).to(ScalarType.Float32);                                   // [b, K]
         return targets.MoveToOuterDisposeScope();
     }
 }
