@@ -57,8 +57,10 @@ public class DistributedSamplerTests
         // Golden values: SplitMix64 + Fisher–Yates as written; a change here changes every run's data order.
         var rng = new SplitMix64(0);
         Assert.Equal(0xE220A8397B1DCDAFUL, rng.Next());   // Vigna's reference output for seed 0
-        var first = new DistributedSampler(10, 2, seed: 1).Permutation(0);
-        Assert.Equal(first, new DistributedSampler(10, 2, seed: 1).Permutation(0));
+        // Computed by an independent Python transcription of the same algorithm.
+        var s = new DistributedSampler(10, 2, seed: 1);
+        Assert.Equal([9, 3, 6, 8, 7, 1, 2, 0, 4, 5], s.Permutation(0));
+        Assert.Equal([7, 5, 3, 8, 1, 9, 2, 6, 0, 4], s.Permutation(3));
     }
 
     [Theory]
