@@ -97,6 +97,20 @@ public sealed class AdamW : IDisposable
     /// <summary>Moments by parameter, for checkpoints (m, v) and the step count.</summary>
     public IReadOnlyDictionary<Parameter, (Tensor M, Tensor V)> State => state;
 
+    /// <summary>Restores moments (copied) and the step count from a checkpoint.</summary>
+    public void Restore(IEnumerable<(Parameter Parameter, Tensor M, Tensor V)> moments, long stepCount)
+    {
+        using var _ = no_grad();
+        foreach (var (p, m, v) in moments)
+        {
+            if (!m.shape.SequenceEqual(p.shape) || !v.shape.SequenceEqual(p.shape))
+                throw new ArgumentException($"optimizer moments of shape [{string.Join(", ", m.shape)}] do not fit a parameter of shape [{string.Join(", ", p.shape)}]");
+            if (state.Remove(p, out var old)) { old.M.Dispose(); old.V.Dispose(); }
+            state[p] = (m.to(p.dtype, p.device, copy: true).DetachFromDisposeScope(), v.to(p.dtype, p.device, copy: true).DetachFromDisposeScope());
+        }
+        StepCount = stepCount;
+    }
+
     public void Dispose()
     {
         foreach (var (m, v) in state.Values) { m.Dispose(); v.Dispose(); }
