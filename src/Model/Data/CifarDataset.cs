@@ -9,7 +9,7 @@ namespace Jetpack.Model.Data;
 /// label byte 0–9; CIFAR-100 (<c>train.bin</c>, <c>test.bin</c>) has a coarse (0–19) then a fine
 /// (0–99) label byte. All files are held in memory (150 MB for the 50000 training images).
 /// </summary>
-public sealed class CifarDataset : IImageDataset
+public sealed class CifarDataset : IImageDataset, Augment.IPixelSource
 {
     public const int Side = 32;
     const int PixelBytes = 3 * Side * Side;

@@ -8,7 +8,7 @@ namespace Jetpack.Model.Data;
 /// installs Fashion-MNIST as <c>{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz</c> in
 /// <see cref="FashionMnistDirectory"/>. Both files are held in memory (47 MB for 60000 images).
 /// </summary>
-public sealed class IdxDataset : IImageDataset
+public sealed class IdxDataset : IImageDataset, Augment.IPixelSource
 {
     /// <summary>Where Debian's dataset-fashion-mnist puts the files.</summary>
     public const string FashionMnistDirectory = "/usr/share/datasets/fashion-mnist";

@@ -113,7 +113,10 @@ public sealed class Trainer : IDisposable
         for (int k = 0; k < options.Accumulation; k++)
         {
             using var scope = NewDisposeScope();
-            var (images, labels) = train.Batch(indices[(k * micro)..((k + 1) * micro)]);
+            var chunk = indices[(k * micro)..((k + 1) * micro)];
+            var (images, labels) = train is ISeededBatches seeded
+                ? seeded.Batch(chunk, SplitMix64.Mix(options.Seed ^ ((ulong)Step << 8) ^ (ulong)k))   // augmentation replayable from (seed, step)
+                : train.Batch(chunk);
             images = images.to(device); labels = labels.to(device);
             Tensor targets;
             if (mixup is not null)
