@@ -12,6 +12,7 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     SmokeCommand.Create(),
     ProfileCommand.Create(),
     RecycleCommand.Create(),
+    TrainCommand.Create(),
     BenchCommand.Create(),
 };
 return CliErrors.Run(root, args);

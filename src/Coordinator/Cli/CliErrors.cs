@@ -13,7 +13,7 @@ public static class CliErrors
         {
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or KeyNotFoundException
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidDataException or KeyNotFoundException or DirectoryNotFoundException
                                    or Jetpack.Model.Checkpoints.SafetensorsFormatException or Jetpack.Model.Checkpoints.CheckpointMismatchException
                                    or Jetpack.Model.Checkpoints.Pickle.TorchCheckpointException)
         {

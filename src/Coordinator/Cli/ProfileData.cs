@@ -37,8 +37,15 @@ public static class ProfileData
                 ? new EvalTransform(size, 0.9, [0.5f], [0.5f])
                 : EvalTransform.Predecessor(size));
         var classes = ParseClasses(r.GetValue(Classes));
-        return IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", EvalTransform.ScaleNormalize([0.5f], [0.5f]),
+        return IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", FashionMnistEval(),
                                     new IdxOptions { Classes = classes });
+    }
+
+    /// <summary>Fashion-MNIST's eval transform: the same normalisation the training pipeline uses.</summary>
+    public static EvalTransform FashionMnistEval()
+    {
+        var train = Jetpack.Model.Data.Augment.AugmentOptions.FashionMnist();
+        return EvalTransform.ScaleNormalize(train.Mean, train.Std);
     }
 
     public static IReadOnlyCollection<int>? ParseClasses(string? text)

@@ -1,0 +1,101 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Jetpack.Model.Data.Augment;
+using Jetpack.Model.Training;
+
+namespace Jetpack.Coordinator.Cli;
+
+/// <summary>The data of a training run.</summary>
+public sealed record TrainData
+{
+    /// <summary>fashion-mnist (Debian's dataset-fashion-mnist) or cifar10 / cifar100 (binary batches under root).</summary>
+    public string Dataset { get; init; } = "fashion-mnist";
+    public string? Root { get; init; }
+    /// <summary>Classes to keep, e.g. "5-9" (renumbered from 0).</summary>
+    public string? Classes { get; init; }
+    public int? MaxPerClass { get; init; }
+    /// <summary>Evaluation images (test split, same classes); null = all.</summary>
+    public int? EvalLimit { get; init; }
+    /// <summary>Train-time augmentation (spec §7.2, the dataset's preset); Mixup/CutMix is in the recipe.</summary>
+    public bool Augment { get; init; } = true;
+}
+
+public sealed record TrainRecipe
+{
+    public long Steps { get; init; } = 500;
+    public int GlobalBatch { get; init; } = 64;
+    public int Accumulation { get; init; } = 1;
+    public double LearningRate { get; init; } = 1e-3;
+    public double WeightDecay { get; init; } = 0.05;
+    public double LayerDecay { get; init; } = 1.0;
+    public long WarmupSteps { get; init; } = 50;
+    public double MinLrFactor { get; init; } = 0.01;
+    public double ClipNorm { get; init; } = 5.0;
+    public double LabelSmoothing { get; init; } = 0.1;
+    public bool Mixup { get; init; }
+    public ulong Seed { get; init; } = 3407;
+    public Precision Precision { get; init; } = Precision.Fp32;
+
+    public TrainerOptions ToOptions() => new()
+    {
+        Steps = Steps, GlobalBatch = GlobalBatch, Accumulation = Accumulation, LearningRate = LearningRate,
+        WeightDecay = WeightDecay, LayerDecay = LayerDecay, WarmupSteps = WarmupSteps, MinLrFactor = MinLrFactor,
+        ClipNorm = ClipNorm, LabelSmoothing = LabelSmoothing, Seed = Seed, Precision = Precision,
+        Mixup = Mixup ? new MixupCutmixOptions { LabelSmoothing = LabelSmoothing } : null,
+    };
+}
+
+/// <summary>A `jetpack train` config (JSON). Unknown fields are errors; every error names the file and the field.</summary>
+public sealed record TrainConfig
+{
+    public string Model { get; init; } = "v_jetmoe_fmnist";
+    /// <summary>A model checkpoint (e.g. from `jetpack recycle`) to start from; null = from scratch.</summary>
+    public string? Init { get; init; }
+    public TrainData Data { get; init; } = new();
+    public TrainRecipe Recipe { get; init; } = new();
+    public int EvalEvery { get; init; } = 100;
+    public int CheckpointEvery { get; init; } = 200;
+    public string Out { get; init; } = "results/train";
+
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    public static TrainConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"config not found: {path}", path);
+        TrainConfig config;
+        try
+        {
+            config = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), Json)
+                     ?? throw new InvalidDataException($"{path}: the config is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+        config.Validate(path);
+        return config;
+    }
+
+    public void Validate(string path)
+    {
+        void Check(bool ok, string field, string problem) { if (!ok) throw new InvalidDataException($"{path}: {field}: {problem}"); }
+        Check(Recipe.Steps >= 1, "recipe.steps", $"must be ≥ 1, got {Recipe.Steps}");
+        Check(Recipe.GlobalBatch >= 1, "recipe.global_batch", $"must be ≥ 1, got {Recipe.GlobalBatch}");
+        Check(Recipe.Accumulation >= 1 && Recipe.GlobalBatch % Recipe.Accumulation == 0, "recipe.accumulation", $"must divide global_batch {Recipe.GlobalBatch}, got {Recipe.Accumulation}");
+        Check(Recipe.LearningRate > 0, "recipe.learning_rate", $"must be > 0, got {Recipe.LearningRate}");
+        Check(Recipe.LayerDecay is > 0 and <= 1, "recipe.layer_decay", $"must be in (0, 1], got {Recipe.LayerDecay}");
+        Check(Recipe.LabelSmoothing is >= 0 and < 1, "recipe.label_smoothing", $"must be in [0, 1), got {Recipe.LabelSmoothing}");
+        Check(EvalEvery >= 1, "eval_every", $"must be ≥ 1, got {EvalEvery}");
+        Check(CheckpointEvery >= 1, "checkpoint_every", $"must be ≥ 1, got {CheckpointEvery}");
+        Check(Data.Dataset is "fashion-mnist" or "cifar10" or "cifar100", "data.dataset", $"must be fashion-mnist, cifar10 or cifar100, got '{Data.Dataset}'");
+        Check(Data.Dataset == "fashion-mnist" || Data.Root is not null, "data.root", "is required for CIFAR");
+        Check(Init is null || File.Exists(Init), "init", $"checkpoint not found: {Init}");
+    }
+}
