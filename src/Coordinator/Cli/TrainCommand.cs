@@ -41,7 +41,7 @@ public static class TrainCommand
         torch.manual_seed((long)config.Recipe.Seed);
         using var model = ModelRegistry.Create(spec, device);
         if (config.Init is not null) ModelCheckpoint.Load(config.Init, spec, model);
-        using var trainer = new Trainer(spec, model, train, config.Recipe.ToOptions(), device);
+        using var trainer = new Trainer(spec, model, train, config.Recipe, device);
 
         Directory.CreateDirectory(config.Out);
         string checkpoint = Path.Combine(config.Out, "checkpoint"), metricsPath = Path.Combine(config.Out, "metrics.jsonl");

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Jetpack.Model.Data.Augment;
 using Jetpack.Model.Training;
 
 namespace Jetpack.Coordinator.Cli;
@@ -20,31 +19,6 @@ public sealed record TrainData
     public bool Augment { get; init; } = true;
 }
 
-public sealed record TrainRecipe
-{
-    public long Steps { get; init; } = 500;
-    public int GlobalBatch { get; init; } = 64;
-    public int Accumulation { get; init; } = 1;
-    public double LearningRate { get; init; } = 1e-3;
-    public double WeightDecay { get; init; } = 0.05;
-    public double LayerDecay { get; init; } = 1.0;
-    public long WarmupSteps { get; init; } = 50;
-    public double MinLrFactor { get; init; } = 0.01;
-    public double ClipNorm { get; init; } = 5.0;
-    public double LabelSmoothing { get; init; } = 0.1;
-    public bool Mixup { get; init; }
-    public ulong Seed { get; init; } = 3407;
-    public Precision Precision { get; init; } = Precision.Fp32;
-
-    public TrainerOptions ToOptions() => new()
-    {
-        Steps = Steps, GlobalBatch = GlobalBatch, Accumulation = Accumulation, LearningRate = LearningRate,
-        WeightDecay = WeightDecay, LayerDecay = LayerDecay, WarmupSteps = WarmupSteps, MinLrFactor = MinLrFactor,
-        ClipNorm = ClipNorm, LabelSmoothing = LabelSmoothing, Seed = Seed, Precision = Precision,
-        Mixup = Mixup ? new MixupCutmixOptions { LabelSmoothing = LabelSmoothing } : null,
-    };
-}
-
 /// <summary>A `jetpack train` config (JSON). Unknown fields are errors; every error names the file and the field.</summary>
 public sealed record TrainConfig
 {
@@ -52,7 +26,8 @@ public sealed record TrainConfig
     /// <summary>A model checkpoint (e.g. from `jetpack recycle`) to start from; null = from scratch.</summary>
     public string? Init { get; init; }
     public TrainData Data { get; init; } = new();
-    public TrainRecipe Recipe { get; init; } = new();
+    /// <summary>The recipe (Jetpack.Model.Training.TrainerOptions, snake_case); "mixup": {} turns Mixup/CutMix on with its defaults.</summary>
+    public TrainerOptions Recipe { get; init; } = new();
     public int EvalEvery { get; init; } = 100;
     public int CheckpointEvery { get; init; } = 200;
     public string Out { get; init; } = "results/train";

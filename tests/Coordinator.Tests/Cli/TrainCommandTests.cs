@@ -17,7 +17,7 @@ public sealed class TrainCommandTests : IDisposable
             {
               "model": "vit_fmnist_t",
               "data": { "dataset": "fashion-mnist", "classes": "0-4", "max_per_class": 40, "eval_limit": 100 },
-              "recipe": { "steps": {{steps}}, "global_batch": 16, "warmup_steps": 2, "mixup": true{{extra}} },
+              "recipe": { "steps": {{steps}}, "global_batch": 16, "warmup_steps": 2, "mixup": {}{{extra}} },
               "eval_every": 2, "checkpoint_every": 2, "out": "{{Path.Combine(dir, "out")}}"
             }
             """);
