@@ -11,7 +11,7 @@ namespace Jetpack.Model.Data;
 /// (ordinal), keeping files with an image extension (<see cref="ImageDecoder.Extensions"/>, any case).
 /// Images are decoded on each <see cref="Get"/>; nothing is cached.
 /// </summary>
-public sealed class ImageFolderDataset : IImageDataset
+public sealed class ImageFolderDataset : IImageDataset, Augment.IPixelSource
 {
     private readonly string[] _classNames;
     private readonly string[] _files;
@@ -100,11 +100,13 @@ public sealed class ImageFolderDataset : IImageDataset
     }
 
     /// <summary>Decodes and transforms one image; a corrupt file throws <see cref="InvalidDataException"/> naming it.</summary>
-    public (torch.Tensor Image, int Label) Get(int index)
+    public (torch.Tensor Image, int Label) Get(int index) => (Transform.Apply(PixelsOf(index)), _labels[index]);
+
+    /// <summary>The decoded pixels with the transform's channel count (for seeded train-time augmentation).</summary>
+    public ImagePixels PixelsOf(int index)
     {
         DatasetBatching.CheckIndex(index, Count);
-        var pixels = ImageDecoder.Decode(_files[index], Transform.Channels);
-        return (Transform.Apply(pixels), _labels[index]);
+        return ImageDecoder.Decode(_files[index], Transform.Channels);
     }
 
     public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) => DatasetBatching.Stack(this, indices);

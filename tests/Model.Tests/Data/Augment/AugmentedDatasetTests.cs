@@ -1,0 +1,34 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using Jetpack.Model.Data;
+using Jetpack.Model.Data.Augment;
+using Jetpack.Model.Tests.Checkpoints;
+
+namespace Jetpack.Model.Tests.Data.Augment;
+
+public class AugmentedDatasetTests
+{
+    [Fact]
+    public void ImageFolderBatchesAugmentAsAFunctionOfTheBatchSeed()
+    {
+        using var dir = new TempDirectory();
+        foreach (var (cls, colour) in new[] { ("a", (byte)30), ("b", (byte)200) })
+        {
+            Directory.CreateDirectory(Path.Combine(dir.FullPath, cls));
+            for (int i = 0; i < 3; i++)
+                File.WriteAllBytes(Path.Combine(dir.FullPath, cls, $"{i}.png"),
+                    TestImages.Png(48, 40, (x, y) => ((byte)(colour + x), (byte)(y * 3), (byte)(x * y % 255), 255)));
+        }
+        var source = new ImageFolderDataset(dir.FullPath, EvalTransform.ImageNet(32));
+        var data = new AugmentedDataset(source, new TrainTransform(AugmentOptions.ImageNet(32)));
+        using var scope = NewDisposeScope();
+        int[] idx = [0, 3, 5];
+        var (a, la) = data.Batch(idx, 7);
+        var (b, _) = data.Batch(idx, 7);
+        var (c, _) = data.Batch(idx, 8);
+        Assert.Equal(new long[] { 3, 3, 32, 32 }, a.shape);
+        Assert.True(a.eq(b).all().item<bool>());       // same seed, same augmentation (on any thread)
+        Assert.False(a.eq(c).all().item<bool>());      // another step, another augmentation
+        Assert.Equal(new long[] { 0, 1, 1 }, la.data<long>().ToArray());
+    }
+}
