@@ -111,19 +111,15 @@ public static class ModelCheckpoint
     {
         var target = model.state_dict();
         var sourceNames = reader.Names.ToDictionary(n => rename?.Invoke(n) ?? n, n => n);
-        var missing = target.Keys.Where(k => !sourceNames.ContainsKey(k)).ToList();
-        var unexpected = sourceNames.Keys.Where(k => !target.ContainsKey(k)).ToList();
-        var misShaped = target.Keys.Where(sourceNames.ContainsKey)
-            .Select(k => (Key: k, File: reader.GetEntry(sourceNames[k]).Shape, Model: target[k].shape))
-            .Where(t => !t.File.SequenceEqual(t.Model))
-            .Select(t => $"{t.Key}: file [{string.Join(", ", t.File)}], model [{string.Join(", ", t.Model)}]").ToList();
-        var report = new LoadReport(missing, unexpected, misShaped);
+        var fileShapes = sourceNames.ToDictionary(kv => kv.Key, kv => reader.GetEntry(kv.Value).Shape);
+        var report = LoadReport.Compare(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), fileShapes, "model");
         if (strict && !report.IsExact) throw new CheckpointMismatchException(reader.Path, report.Describe());
 
         using var _ = no_grad();
         foreach (var (key, tensor) in target)
         {
-            if (!sourceNames.TryGetValue(key, out var name) || misShaped.Any(m => m.StartsWith(key + ":", StringComparison.Ordinal))) continue;
+            if (!fileShapes.TryGetValue(key, out var shape) || !shape.SequenceEqual(tensor.shape)) continue;   // reported above
+            var name = sourceNames[key];
             using var loaded = reader.ReadTensor(name, tensor.device);
             tensor.copy_(loaded);
         }
@@ -136,6 +132,22 @@ public static class ModelCheckpoint
 public sealed record LoadReport(IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected, IReadOnlyList<string> MisShaped)
 {
     public bool IsExact => Missing.Count == 0 && Unexpected.Count == 0 && MisShaped.Count == 0;
+
+    /// <summary>
+    /// Compares the shapes a model expects with those a file holds, key by key; keys for which
+    /// <paramref name="ignore"/> holds are left out of all three lists.
+    /// </summary>
+    public static LoadReport Compare(IReadOnlyDictionary<string, long[]> model, IReadOnlyDictionary<string, long[]> file,
+                                     string modelName, Func<string, bool>? ignore = null)
+    {
+        bool Kept(string k) => ignore is null || !ignore(k);
+        static string Shape(long[] s) => $"[{string.Join(", ", s)}]";
+        return new LoadReport(
+            model.Keys.Where(k => !file.ContainsKey(k) && Kept(k)).ToList(),
+            file.Keys.Where(k => !model.ContainsKey(k) && Kept(k)).ToList(),
+            model.Where(kv => Kept(kv.Key) && file.TryGetValue(kv.Key, out var f) && !f.SequenceEqual(kv.Value))
+                 .Select(kv => $"{kv.Key}: file {Shape(file[kv.Key])}, {modelName} {Shape(kv.Value)}").ToList());
+    }
 
     public string Describe()
     {

@@ -48,13 +48,9 @@ public sealed class DenseCheckpoint : IDisposable
                 throw new InvalidDataException($"{path}: keys '{key}' and another both map to '{name}' after removing prefixes");
         }
         using var skeleton = ModelRegistry.Create(spec, META);
-        var expected = skeleton.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
         var ignored = tensors.Keys.Where(DenseStitching.IsHead).Order().ToList();
-        var missing = expected.Keys.Where(k => !tensors.ContainsKey(k) && !DenseStitching.IsHead(k)).ToList();
-        var unexpected = tensors.Keys.Where(k => !expected.ContainsKey(k) && !DenseStitching.IsHead(k)).ToList();
-        var misShaped = expected.Where(kv => tensors.TryGetValue(kv.Key, out var t) && !DenseStitching.IsHead(kv.Key) && !t.shape.SequenceEqual(kv.Value))
-            .Select(kv => $"{kv.Key}: file [{string.Join(", ", tensors[kv.Key].shape)}], {spec.Variant} [{string.Join(", ", kv.Value)}]").ToList();
-        var report = new LoadReport(missing, unexpected, misShaped);
+        var report = LoadReport.Compare(skeleton.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape),
+                                        tensors.ToDictionary(kv => kv.Key, kv => kv.Value.shape), spec.Variant, DenseStitching.IsHead);
         if (strict && !report.IsExact)
         {
             foreach (var t in tensors.Values) t.Dispose();
