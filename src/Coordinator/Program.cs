@@ -13,6 +13,7 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     ProfileCommand.Create(),
     RecycleCommand.Create(),
     TrainCommand.Create(),
+    Jetpack.Coordinator.Cli.Study.StudyCommand.Create(),
     BenchCommand.Create(),
 };
 return CliErrors.Run(root, args);

@@ -70,7 +70,7 @@ public static class TrainCommand
                     var r = trainer.TrainStep();
                     double ips = r.Images / clock.Elapsed.TotalSeconds;
                     bool evalNow = r.Step % config.EvalEvery == 0 || r.Step == config.Recipe.Steps;
-                    if (evalNow) last = trainer.Evaluate(eval, limit: config.Data.EvalLimit);
+                    if (evalNow) last = trainer.Evaluate(eval, limit: r.Step == config.Recipe.Steps ? null : config.Data.EvalLimit);   // the final one on the whole split
                     log.WriteLine(JsonSerializer.Serialize(new
                     {
                         step = r.Step, loss = r.Loss, lr = r.LearningRate, grad_norm = double.IsFinite(r.GradNorm) ? r.GradNorm : (double?)null,
@@ -103,13 +103,13 @@ public static class TrainCommand
             var dir = d.Root ?? IdxDataset.FashionMnistDirectory;
             var train = IdxDataset.OpenSplit(dir, "train", ProfileData.FashionMnistEval(), new IdxOptions { Classes = classes, MaxPerClass = d.MaxPerClass });
             var eval = IdxDataset.OpenSplit(dir, "t10k", ProfileData.FashionMnistEval(), new IdxOptions { Classes = classes });
-            return (d.Augment ? new AugmentedDataset(train, new TrainTransform(AugmentOptions.FashionMnist())) : train, eval);
+            return (d.Augment ? new AugmentedDataset(train, new TrainTransform(d.Apply(AugmentOptions.FashionMnist()))) : train, eval);
         }
         bool c100 = d.Dataset == "cifar100";
         var options = AugmentOptions.ImageNet(32) with { Size = 32 };
         var evalTransform = EvalTransform.ScaleNormalize(options.Mean, options.Std);
         var cifarTrain = CifarDataset.OpenSplit(d.Root!, c100, train: true, evalTransform);
         var cifarEval = CifarDataset.OpenSplit(d.Root!, c100, train: false, evalTransform);
-        return (d.Augment ? new AugmentedDataset(cifarTrain, new TrainTransform(options)) : cifarTrain, cifarEval);
+        return (d.Augment ? new AugmentedDataset(cifarTrain, new TrainTransform(d.Apply(options))) : cifarTrain, cifarEval);
     }
 }

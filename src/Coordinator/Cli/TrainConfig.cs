@@ -13,10 +13,24 @@ public sealed record TrainData
     /// <summary>Classes to keep, e.g. "5-9" (renumbered from 0).</summary>
     public string? Classes { get; init; }
     public int? MaxPerClass { get; init; }
-    /// <summary>Evaluation images (test split, same classes); null = all.</summary>
+    /// <summary>Evaluation images (test split, same classes) of the periodic evaluations; null = all. The final evaluation always uses the whole split.</summary>
     public int? EvalLimit { get; init; }
     /// <summary>Train-time augmentation (spec §7.2, the dataset's preset); Mixup/CutMix is in the recipe.</summary>
     public bool Augment { get; init; } = true;
+    /// <summary>With <see cref="Augment"/>: RandAugment (2 ops, magnitude 9, std 0.5); off for short schedules on small data.</summary>
+    public bool RandAugment { get; init; } = true;
+    /// <summary>With <see cref="Augment"/>: RandomErasing (p 0.25).</summary>
+    public bool RandomErasing { get; init; } = true;
+    /// <summary>With <see cref="Augment"/>: the RandomResizedCrop's smallest area fraction; null = the dataset preset's.</summary>
+    public double? CropMinScale { get; init; }
+
+    /// <summary>The dataset preset with this config's switches applied.</summary>
+    public Jetpack.Model.Data.Augment.AugmentOptions Apply(Jetpack.Model.Data.Augment.AugmentOptions preset) => preset with
+    {
+        RandAugment = RandAugment ? preset.RandAugment : null,
+        Erasing = RandomErasing ? preset.Erasing : null,
+        Crop = CropMinScale is { } s && preset.Crop is { } c ? c with { MinScale = s } : preset.Crop,
+    };
 }
 
 /// <summary>A `jetpack train` config (JSON). Unknown fields are errors; every error names the file and the field.</summary>
@@ -72,5 +86,6 @@ public sealed record TrainConfig
         Check(Data.Dataset is "fashion-mnist" or "cifar10" or "cifar100", "data.dataset", $"must be fashion-mnist, cifar10 or cifar100, got '{Data.Dataset}'");
         Check(Data.Dataset == "fashion-mnist" || Data.Root is not null, "data.root", "is required for CIFAR");
         Check(Init is null || File.Exists(Init), "init", $"checkpoint not found: {Init}");
+        Check(Data.CropMinScale is null or (> 0 and <= 1), "data.crop_min_scale", $"must be in (0, 1], got {Data.CropMinScale}");
     }
 }

@@ -164,7 +164,10 @@ public static class CheckpointRecycler
                          ActivationStats? stats, RecycleOptions options)
     {
         var layers = successor.MoeLayers().ToList();
-        if (layers.Count == 0) throw new ArgumentException($"successor '{successor.Variant}' has no MoE layers to recycle into");
+        // A dense successor is allowed with paper-literal selection only: that is weight selection
+        // (a smaller dense model initialised from a larger one, the "dense from predecessor" baseline).
+        if (layers.Count == 0 && options.DenseFrom != DenseSource.Predecessor)
+            throw new ArgumentException($"successor '{successor.Variant}' has no MoE layers to recycle into (a dense successor needs --dense-from predecessor)");
         if ((successor.Vit is null) != (predecessor.Vit is null))
             throw new ArgumentException($"successor '{successor.Variant}' and predecessor '{predecessor.Variant}' are different architectures");
         if (predecessor.MoeLayers().Any()) throw new ArgumentException($"predecessor '{predecessor.Variant}' must be a dense model");

@@ -163,6 +163,28 @@ public class CheckpointRecyclerTests(RecyclingFixture f) : IClassFixture<Recycli
     }
 
     [Fact]
+    public void ADenseSuccessorIsWeightSelectionFromThePredecessor()
+    {
+        var dense = ModelRegistry.Get("vit_fmnist_t");
+        using var r = CheckpointRecycler.Recycle(dense, f.PredecessorSpec, f.Predecessor.Tensors, null, f.Stats,
+                                                 new RecycleOptions { DenseFrom = DenseSource.Predecessor });
+        Assert.Empty(r.Layers);
+        var state = State(r);
+        var pred = f.Predecessor.Tensors;
+        // every block's MLP is a predecessor submatrix: each fc1 row is a predecessor fc1 row restricted to 64 channels
+        var w1 = state["blocks.5.mlp.fc1.weight"];                                  // [256, 64]
+        var p1 = pred["blocks.5.mlp.fc1.weight"];                                   // [512, 128]
+        Assert.Equal([256, 64], w1.shape);
+        Assert.Equal(Provenance.Predecessor, r.Provenance["blocks.5.mlp.fc1.weight"]);
+        Assert.Equal(Provenance.Fresh, r.Provenance["head.weight"]);
+        var b1 = state["blocks.5.mlp.fc1.bias"];
+        for (int i = 0; i < 4; i++)
+            Assert.Contains(Enumerable.Range(0, 512), j => pred["blocks.5.mlp.fc1.bias"][j].eq(b1[i]).item<bool>());
+        Assert.Throws<ArgumentException>(() => CheckpointRecycler.Recycle(dense, f.PredecessorSpec, f.Predecessor.Tensors, f.Target.Tensors, f.Stats,
+                                                                          new RecycleOptions()));
+    }
+
+    [Fact]
     public void StatisticsRoundTripThroughAFile()
     {
         f.Stats.Save(f.Dir.File("stats.safetensors"));

@@ -1,0 +1,59 @@
+using System.Text.Json;
+
+namespace Jetpack.Coordinator.Tests.Cli;
+
+/// <summary>
+/// `jetpack study --smoke` end to end on real Fashion-MNIST: upstream runs, profiling, every recycling
+/// strategy and weight selection, ten downstream runs, Tables 1 and 3, the plots; a second call keeps
+/// every finished stage.
+/// </summary>
+public sealed class StudyCommandTests : IDisposable
+{
+    readonly string dir = Path.Combine(Path.GetTempPath(), "jetpack-study-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose() { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+
+    [Fact]
+    public void RunsEveryStageWritesTablesAndPlotsAndKeepsFinishedStages()
+    {
+        var (code, output) = CliProcess.Jetpack("study", "--smoke", "--out", dir, "--threads", "1");
+        Assert.True(code == 0, output);
+        foreach (var f in new[] { "results.md", "results.json", "fig5_convergence.png", "table3_strategies.png",
+                                  "upstream/vit_fmnist_pred/final.safetensors", "upstream/vit_fmnist_t/final.safetensors",
+                                  "init/dense_selection.safetensors", "init/v_jetmoe_fmnist_graph.safetensors",
+                                  "init/v_jetmoe_fmnist_upcycle_sparse-upcycling.safetensors" })
+            Assert.True(File.Exists(Path.Combine(dir, f)), $"{f} missing");
+
+        var md = File.ReadAllText(Path.Combine(dir, "results.md"));
+        Assert.Contains("## Table 1", md);
+        Assert.Contains("## Table 3", md);
+        Assert.Contains("| Soft MoE, from scratch | `soft_moe_fmnist` |", md);
+        Assert.Contains("Jetpack − Soft MoE from scratch:", md);
+        Assert.Contains("step time bf16 / fp32", md);
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "results.json")));
+        var runs = json.RootElement.GetProperty("runs").EnumerateArray().ToList();
+        Assert.Equal(10, runs.Count);
+        foreach (var run in runs)
+        {
+            Assert.Equal(4, run.GetProperty("steps").GetInt64());
+            double top1 = run.GetProperty("top1").GetDouble();
+            Assert.InRange(top1, 0, 1);
+            Assert.NotEmpty(run.GetProperty("curve").EnumerateArray());
+        }
+
+        // a second call with the same plan redoes nothing
+        var (again, output2) = CliProcess.Jetpack("study", "--smoke", "--out", dir, "--threads", "1", "--only", "jetpack");
+        Assert.True(again == 0, output2);
+        Assert.Contains("done earlier, kept", output2);
+        Assert.DoesNotContain("profiling", output2);
+    }
+
+    [Fact]
+    public void UnknownRunIsRefusedByName()
+    {
+        var (code, output) = CliProcess.Jetpack("study", "--smoke", "--out", dir, "--only", "jetpak");
+        Assert.Equal(2, code);
+        Assert.Contains("jetpak", output);
+    }
+}
