@@ -5,6 +5,7 @@ using Jetpack.Model.Distributed;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Tests.Checkpoints;
 using Jetpack.Model.Training;
+using Xunit.Abstractions;
 
 namespace Jetpack.Model.Tests.Distributed;
 
@@ -14,7 +15,7 @@ namespace Jetpack.Model.Tests.Distributed;
 /// the single-process trainer's losses and final parameters on the same global batch; checkpoints
 /// move between world sizes without changing the run.
 /// </summary>
-public class DistributedTrainerTests
+public class DistributedTrainerTests(ITestOutputHelper output)
 {
     const int Steps = 6;
     const double Tolerance = 1e-4;
@@ -70,8 +71,11 @@ public class DistributedTrainerTests
         return (results[0].losses, ExpertKeys.Gather(Ranks.Tiny, states));
     }
 
-    static void AssertSameRun((List<double> Losses, Dictionary<string, Tensor> Final) expected, (List<double> Losses, Dictionary<string, Tensor> Final) got, string what)
+    void AssertSameRun((List<double> Losses, Dictionary<string, Tensor> Final) expected, (List<double> Losses, Dictionary<string, Tensor> Final) got, string what)
     {
+        double lossDev = expected.Losses.Zip(got.Losses, (a, b) => Math.Abs(a - b) / Math.Abs(a)).Max();
+        double paramDev = expected.Final.Max(kv => Ranks.RelativeDeviation(got.Final[kv.Key], kv.Value));
+        output.WriteLine($"{what}: max relative loss deviation {lossDev:g3}, max relative parameter deviation {paramDev:g3}; losses {string.Join(", ", got.Losses.Select(l => l.ToString("F5")))}");
         Assert.Equal(expected.Losses.Count, got.Losses.Count);
         for (int i = 0; i < expected.Losses.Count; i++)
             Assert.True(Math.Abs(expected.Losses[i] - got.Losses[i]) <= Tolerance * Math.Abs(expected.Losses[i]),
