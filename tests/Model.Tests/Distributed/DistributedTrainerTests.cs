@@ -150,3 +150,34 @@ public class DistributedTrainerTests(ITestOutputHelper output)
         Assert.Contains("SHA-256", e.Message);
     }
 }
+
+public class DistributedEvaluationTests
+{
+    [Fact]
+    public void RanksEvaluateTheirSlicesAndAgreeWithOneProcess()
+    {
+        torch.manual_seed(41);
+        using var full = ModelRegistry.Create(Ranks.Tiny);
+        var initial = Ranks.Clone(full.state_dict());
+        using var data = Ranks.Data(21, 9);
+        var recipe = new TrainerOptions { Steps = 1, GlobalBatch = 8, Mixup = null };
+        using var single = new Trainer(Ranks.Tiny, full, data, recipe);
+        var expected = single.Evaluate(data, batch: 10);                     // batches of 10, 10 and 1: a rank gets nothing of the last
+        var hub = new InProcessHub(2, TimeSpan.FromSeconds(30));
+        var got = Ranks.Run(2, rank =>
+        {
+            var context = new DistributedContext(rank, 2, hub[rank], hub[rank]);
+            using var model = ModelRegistry.Create(Ranks.Tiny, CPU, context.Shard);
+            model.load_state_dict(ExpertKeys.Slice(Ranks.Tiny, initial, 2, rank));
+            using var trainer = new Trainer(Ranks.Tiny, model, data, recipe, CPU, context);
+            return trainer.Evaluate(data, batch: 10);
+        });
+        foreach (var r in got)
+        {
+            Assert.Equal(expected.Images, r.Images);
+            Assert.Equal(expected.Top1, r.Top1);
+            Assert.Equal(expected.Top5, r.Top5);
+            Assert.True(Math.Abs(expected.Loss - r.Loss) < 1e-5 * expected.Loss, $"loss {r.Loss} vs {expected.Loss}");
+        }
+    }
+}
