@@ -61,9 +61,9 @@ public sealed record EvalResult(double Loss, double Top1, double Top5, int Image
 /// buckets, expert gradients stay with their owner; clipping uses the global norm (replicated part,
 /// identical everywhere, + the all-reduced sum of the expert parts); the reported loss is the
 /// all-reduced sum. Augmentation depends on (seed, step, micro, sample index) only, so an image is
-/// augmented the same on any rank. Mixup/CutMix mixes within each rank's slice (the global batch
-/// would pair sample b with B−1−b across ranks): with Mixup on, world > 1 is a different (equally
-/// valid) recipe, not the single-process one. The model generator (dropout, DropPath, routing noise)
+/// augmented the same on any rank. Mixup/CutMix pairs sample p of the global micro-batch with
+/// sample B−1−p, which may live on another rank: each rank also loads its slice's mirror, so the
+/// mix equals the single process's (at twice the augmentation work). The model generator (dropout, DropPath, routing noise)
 /// is re-seeded every step from (seed, step, rank): per-rank streams, so equivalence with the single
 /// process holds only with them off. An exchange failure throws <see cref="ExchangeFailedException"/>
 /// from <see cref="TrainStep"/>; the step's gradients are then invalid: restore a checkpoint.
@@ -165,15 +165,23 @@ public sealed class Trainer : IDisposable
             var (offset, length) = DistributedSampler.RankSlice(micro, world, rank);
             var chunk = global[offset..(offset + length)];                  // this rank's samples of micro-batch k
             distributed?.Shard.BeginMicroBatch(Step, k, rankBatches);
-            var (images, labels) = train is ISeededBatches seeded
-                ? seeded.Batch(chunk, SplitMix64.Mix(options.Seed ^ ((ulong)Step << 8) ^ (ulong)k))   // augmentation replayable from (seed, step)
-                : train.Batch(chunk);
+            ulong batchSeed = SplitMix64.Mix(options.Seed ^ ((ulong)Step << 8) ^ (ulong)k);     // augmentation replayable from (seed, step)
+            (Tensor, Tensor) Load(int[] which) => train is ISeededBatches seeded ? seeded.Batch(which, batchSeed) : train.Batch(which);
+            var (images, labels) = Load(chunk);
             images = images.to(device); labels = labels.to(device);
             Tensor targets;
             if (mixup is not null)
             {
                 using var g = new Generator(SplitMix64.Mix(options.Seed + (ulong)Step * 1_000_003UL + (ulong)k));  // stateless per (step, micro)
-                (images, targets, _) = mixup.Apply(images, labels, classes, g);
+                if (world == 1) (images, targets, _) = mixup.Apply(images, labels, classes, g);
+                else
+                {
+                    // Global Mixup pairs position p with micro−1−p: load this slice's mirror (the same seeded
+                    // augmentation its owner applies), so every rank mixes as one process would. Cost: the
+                    // rank augments twice as many images.
+                    var (partners, partnerLabels) = Load(global[(micro - offset - length)..(micro - offset)]);
+                    (images, targets, _) = mixup.ApplyPaired(images, labels, partners.to(device).flip(0), partnerLabels.to(device).flip(0), classes, g);
+                }
             }
             else targets = LabelSmoothing.Targets(labels, classes, options.LabelSmoothing);
             double scale = (double)length / micro / options.Accumulation;   // Σ over ranks and micro-batches = the global mean
