@@ -40,13 +40,13 @@ public class DistributedTrainerTests(ITestOutputHelper output)
     }
 
     static (List<double> Losses, Dictionary<string, Tensor> Final) Single(Dictionary<string, Tensor> initial, int steps, string? resumeFrom = null,
-                                                                          string? saveTo = null, bool mix = false)
+                                                                          string? saveTo = null, bool mix = false, bool bf16 = false)
     {
         using var raw = Ranks.Data(56, 5);
         IImageDataset data = mix ? new SeededShiftDataset(raw) : raw;
         using var model = ModelRegistry.Create(Ranks.Tiny);
         model.load_state_dict(initial);
-        using var trainer = new Trainer(Ranks.Tiny, model, data, mix ? MixRecipe : Recipe);
+        using var trainer = new Trainer(Ranks.Tiny, model, data, (mix ? MixRecipe : Recipe) with { Precision = bf16 ? Precision.Bf16 : Precision.Fp32 });
         if (resumeFrom is not null) trainer.Restore(resumeFrom);
         var losses = Enumerable.Range(0, steps).Select(_ => trainer.TrainStep().Loss).ToList();
         if (saveTo is not null) trainer.Save(saveTo);
@@ -55,7 +55,7 @@ public class DistributedTrainerTests(ITestOutputHelper output)
 
     /// <summary>N ranks on threads, each with its own model (its expert slices) and trainer; returns rank 0's losses and the gathered state.</summary>
     static (List<double> Losses, Dictionary<string, Tensor> Final) Distributed(int world, Dictionary<string, Tensor> initial, int steps,
-                                                                              string? resumeFrom = null, string? saveTo = null, bool mix = false)
+                                                                              string? resumeFrom = null, string? saveTo = null, bool mix = false, bool bf16 = false)
     {
         using var raw = Ranks.Data(56, 5);
         IImageDataset data = mix ? new SeededShiftDataset(raw) : raw;
@@ -65,7 +65,7 @@ public class DistributedTrainerTests(ITestOutputHelper output)
             var context = new DistributedContext(rank, world, hub[rank], hub[rank]);
             using var model = ModelRegistry.Create(Ranks.Tiny, CPU, context.Shard);
             model.load_state_dict(ExpertKeys.Slice(Ranks.Tiny, initial, world, rank));
-            using var trainer = new Trainer(Ranks.Tiny, model, data, mix ? MixRecipe : Recipe, CPU, context);
+            using var trainer = new Trainer(Ranks.Tiny, model, data, (mix ? MixRecipe : Recipe) with { Precision = bf16 ? Precision.Bf16 : Precision.Fp32 }, CPU, context);
             if (resumeFrom is not null) trainer.Restore(resumeFrom);
             var losses = Enumerable.Range(0, steps).Select(_ => trainer.TrainStep().Loss).ToList();
             if (saveTo is not null) trainer.Save(saveTo);
@@ -117,6 +117,18 @@ public class DistributedTrainerTests(ITestOutputHelper output)
     {
         var initial = Initial();
         AssertSameRun(Single(initial, Steps, mix: true), Distributed(world, initial, Steps, mix: true), $"{world} ranks with Mixup");
+    }
+
+    /// <summary>bf16 shadows are sharded too and exchange bf16 slots; equal to one process only within bf16 precision.</summary>
+    [Fact]
+    public void Bf16RanksTrainCloseToOneProcess()
+    {
+        var initial = Initial();
+        var single = Single(initial, 3, bf16: true);
+        var two = Distributed(2, initial, 3, bf16: true);
+        for (int i = 0; i < 3; i++)
+            Assert.True(Math.Abs(single.Losses[i] - two.Losses[i]) < 2e-2 * single.Losses[i], $"bf16 loss of step {i + 1}: {two.Losses[i]} vs {single.Losses[i]}");
+        output.WriteLine($"bf16: single {string.Join(", ", single.Losses)}; 2 ranks {string.Join(", ", two.Losses)}");
     }
 
     [Fact]
