@@ -85,6 +85,7 @@ public sealed class Trainer : IDisposable
     private readonly int classes;
     private readonly DistributedContext? distributed;
     private readonly List<Parameter> expertParameters = [];
+    private readonly List<Parameter> replicatedParameters = [];
     private readonly GradientBuckets? buckets;
 
     /// <param name="distributed">expert-parallel mode: this rank's context; <paramref name="model"/> must be built with its shard</param>
@@ -110,10 +111,9 @@ public sealed class Trainer : IDisposable
             foreach (var (name, module) in model.named_modules())
                 if (module is Moe.SpheroMoE moe && !ReferenceEquals(moe.Shard, distributed.Shard))
                     throw new ArgumentException($"MoE layer '{name}' is not built with this context's shard: build the model with ModelRegistry.Create(spec, device, context.Shard)");
-            var replicated = new List<Parameter>();
             foreach (var (name, p) in model.named_parameters())
-                (ExpertKeys.IsExpert(spec, name) ? expertParameters : replicated).Add(p);
-            buckets = new GradientBuckets(replicated, distributed.BucketElements);
+                (ExpertKeys.IsExpert(spec, name) ? expertParameters : replicatedParameters).Add(p);
+            buckets = new GradientBuckets(replicatedParameters, distributed.BucketElements);
         }
         optimizer = new AdamW(ParamGroups.Build(spec, model, new RecipeOptions { LayerDecay = options.LayerDecay, WeightDecay = options.WeightDecay }),
                               options.LearningRate);
@@ -205,7 +205,7 @@ public sealed class Trainer : IDisposable
             buckets!.AllReduce(distributed.Reducer, Step, stats);
             loss = stats[0].item<float>();
             double expertSquares = stats[1].item<float>();
-            double replicatedSquares = GradClip.SumOfSquares(parameters.Except(expertParameters, ReferenceEqualityComparer.Instance).Cast<Parameter>());
+            double replicatedSquares = GradClip.SumOfSquares(replicatedParameters);           // identical on every rank after the sum
             norm = Math.Sqrt(replicatedSquares + expertSquares);
             if (options.ClipNorm > 0) GradClip.ScaleTo(parameters, options.ClipNorm, norm);
             else norm = double.NaN;
