@@ -17,6 +17,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
@@ -42,7 +43,7 @@ public static class CoordinatorHost
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Orleans.Runtime.Silo", LogLevel.Error).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
         {
             var address = IPAddress.Parse(options.ListenAddress);
@@ -62,11 +63,12 @@ public static class CoordinatorHost
         services.AddSingleton<ITrainingDriver, UnwiredTrainingDriver>();
         services.AddHostedService<ResumeJobsOnStart>();
         services.AddGrpc(g => g.Interceptors.Add<ClusterTokenInterceptor>());
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(MetricNames.CoordinatorMeter).AddPrometheusExporter());
+        services.AddOpenTelemetry().ConfigureResource(r => r.AddService("jetpack-coordinator")).WithMetrics(m => m.AddMeter(MetricNames.CoordinatorMeter).AddPrometheusExporter());
         overrides?.Invoke(services);
 
         var app = builder.Build();
-        app.MapGrpcService<JobService>().RequireHost($"*:{options.Port}");
+        app.MapGrpcService<JobService>(); // gRPC needs HTTP/2: only the JobService endpoint speaks it
+        app.MapGrpcService<WorkerRegistryService>();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/healthz", () => "ok");
         app.MapGet("/readyz", async (IGrainFactory grains) =>

@@ -8,8 +8,11 @@ namespace Jetpack.Coordinator.Hosting;
 /// When the host has started: activates the worker pool (its liveness timer) and asks every live
 /// job to resume where its persisted phase says (after a coordinator restart).
 /// </summary>
-public sealed class ResumeJobsOnStart(IGrainFactory grains, IHostApplicationLifetime lifetime, ILogger<ResumeJobsOnStart> log) : IHostedService
+public sealed class ResumeJobsOnStart(IGrainFactory grains, IHostApplicationLifetime lifetime, Telemetry.CoordinatorMetrics metrics, ILogger<ResumeJobsOnStart> log) : IHostedService
 {
+    // Taking the metrics here creates the meter at start, so /metrics lists the gauges before any grain ran.
+    readonly Telemetry.CoordinatorMetrics metrics = metrics;
+
     public Task StartAsync(CancellationToken cancel)
     {
         lifetime.ApplicationStarted.Register(() => _ = Task.Run(ResumeAsync, CancellationToken.None));
