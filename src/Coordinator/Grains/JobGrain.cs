@@ -236,11 +236,10 @@ public sealed class JobGrain(
     {
         running?.Cancel();
         running = null;
-        S.Message = message;
-        await Move(phase);
         await Pool.Release(JobId);
         S.Workers = [];
-        await store.WriteStateAsync();
+        if (message.Length > 0) S.Message = message; // a completed job keeps its last recovery's reason
+        await Move(phase);
     }
 
     /// <summary>The one way the phase changes: refuses edges the table does not have, persists.</summary>

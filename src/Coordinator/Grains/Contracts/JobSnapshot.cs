@@ -10,7 +10,7 @@ public sealed record JobSnapshot
     [Id(1)] public required string Name { get; init; }
     [Id(2)] public required string Model { get; init; }
     [Id(3)] public required JobPhase Phase { get; init; }
-    /// <summary>Why the job failed or was cancelled.</summary>
+    /// <summary>Why the job failed or was cancelled, else the reason of its last recovery.</summary>
     [Id(4)] public string Message { get; init; } = "";
     [Id(5)] public long Step { get; init; }
     [Id(6)] public long TotalSteps { get; init; }
