@@ -6,7 +6,7 @@ namespace Jetpack.Protocol.Telemetry;
 /// <c>/metrics</c>. The names are already Prometheus-shaped: the unit suffix is part of the name
 /// and the instrument's unit (<see cref="Units"/>) agrees with it, so the exporter leaves the name
 /// as written; counters get the exporter's <c>_total</c> suffix (see <see cref="Exported"/>).
-/// Labels are bounded (<see cref="Labels"/>): job, rank, layer, worker — never step or expert id.
+/// Labels are bounded (<see cref="Labels"/>): job_id, rank, layer, worker — never step or expert id.
 /// </summary>
 public static class MetricNames
 {
@@ -15,17 +15,17 @@ public static class MetricNames
     /// <summary>Meter of a GpuWorker process (training, data plane, routing statistics).</summary>
     public const string WorkerMeter = "Jetpack.GpuWorker";
 
-    // ---- training (worker; labels job, rank) ----
+    // ---- training (worker; labels job_id, rank) ----
     /// <summary>Gauge: training loss of the last step.</summary>
     public const string Loss = "jetpack_train_loss";
     /// <summary>Histogram, seconds: wall time of one optimizer step.</summary>
     public const string StepDuration = "jetpack_train_step_duration_seconds";
     /// <summary>Gauge: training throughput, images per second.</summary>
     public const string ImagesPerSecond = "jetpack_train_images_per_second";
-    /// <summary>Counter: training checkpoints written (labels job).</summary>
+    /// <summary>Counter: training checkpoints written (label job_id).</summary>
     public const string CheckpointsWritten = "jetpack_checkpoints_written";
 
-    // ---- data plane (worker; labels job, rank, layer for all-to-all) ----
+    // ---- data plane (worker; labels job_id, rank, and layer for all-to-all) ----
     /// <summary>Counter, bytes: token-slot bytes sent by the all-to-all (DESIGN.md step 2).</summary>
     public const string AllToAllBytes = "jetpack_all_to_all_bytes";
     /// <summary>Histogram, seconds: one all-to-all exchange (forward or backward).</summary>
@@ -35,7 +35,7 @@ public static class MetricNames
     /// <summary>Histogram, seconds: one ring all-reduce of the replicated gradients.</summary>
     public const string AllReduceDuration = "jetpack_all_reduce_duration_seconds";
 
-    // ---- routing statistics (worker; labels job, layer) ----
+    // ---- routing statistics (worker; labels job_id, layer) ----
     /// <summary>Gauge: the largest dispatch mass any slot receives in a layer (load imbalance).</summary>
     public const string SlotDispatchMassMax = "jetpack_moe_slot_dispatch_mass_max";
     /// <summary>Gauge: the mean dispatch mass per slot in a layer.</summary>
@@ -44,13 +44,13 @@ public static class MetricNames
     public const string CombineEntropy = "jetpack_moe_combine_entropy";
 
     // ---- coordinator ----
-    /// <summary>Gauge: a job's phase as its number (<see cref="JobPhaseValues"/>), label job.</summary>
+    /// <summary>Gauge: a job's phase as its number (<see cref="JobPhaseValues"/>), label job_id.</summary>
     public const string JobPhase = "jetpack_job_phase";
     /// <summary>Gauge: live workers (heartbeat younger than the timeout).</summary>
     public const string WorkersUp = "jetpack_workers_up";
     /// <summary>Gauge, seconds: age of each registered worker's last heartbeat, label worker.</summary>
     public const string WorkerHeartbeatAge = "jetpack_worker_heartbeat_age_seconds";
-    /// <summary>Counter: recoveries after a worker loss, label job.</summary>
+    /// <summary>Counter: recoveries after a worker loss, label job_id.</summary>
     public const string Recoveries = "jetpack_recoveries";
     /// <summary>Counter: recyclings run (a reused checkpoint is not counted).</summary>
     public const string Recyclings = "jetpack_recyclings";
@@ -61,7 +61,9 @@ public static class MetricNames
     /// <summary>Label names (bounded cardinality).</summary>
     public static class Labels
     {
-        public const string Job = "job";
+        /// <summary>The Jetpack job id. Not "job": Prometheus owns that label (the scrape job) and would
+        /// rename ours to exported_job.</summary>
+        public const string Job = "job_id";
         public const string Rank = "rank";
         public const string Layer = "layer";
         /// <summary>Worker id; bounded by the pool size.</summary>
