@@ -28,7 +28,7 @@ public static class WatchCommand
             await foreach (var status in call.ResponseStream.ReadAllAsync(cancel))
             {
                 latest = status;
-                AnsiConsole.MarkupLine($"{DateTime.Now:HH:mm:ss}  {Markup.Escape(JobClient.Describe(status))}");
+                Console.WriteLine($"{DateTime.Now:HH:mm:ss}  {JobClient.Describe(status)}"); // one unwrapped line per change (logs, pipes)
             }
             return latest;
         });

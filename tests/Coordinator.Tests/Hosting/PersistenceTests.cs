@@ -2,7 +2,6 @@ using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Hosting;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Protocol.Jobs;
-using StackExchange.Redis;
 
 namespace Jetpack.Coordinator.Tests.Hosting;
 
@@ -28,8 +27,7 @@ public sealed class PersistenceTests : IDisposable
 
         // The state really is in Redis (not in the data directory): grain state and the membership table.
         Assert.False(Directory.Exists(Path.Combine(dir.File("data"), "grains")));
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
-        var keys = connection.GetServer(redis.Configuration).Keys(pattern: "*").Select(k => k.ToString()).ToList();
+        var keys = redis.Keys();
         Assert.Contains(keys, k => k.Contains("done-job", StringComparison.Ordinal));
         Assert.True(keys.Count >= 3, $"keys in redis: {string.Join(", ", keys)}");
     }

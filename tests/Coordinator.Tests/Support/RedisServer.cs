@@ -52,6 +52,17 @@ public sealed class RedisServer : IDisposable
         throw new TimeoutException($"redis-server on port {Port} did not answer PING in 15 s (last: {last})");
     }
 
+    /// <summary>Every key, through redis-cli (package redis-tools, a dependency of redis-server).</summary>
+    public IReadOnlyList<string> Keys()
+    {
+        var psi = new ProcessStartInfo("/usr/bin/redis-cli") { RedirectStandardOutput = true };
+        foreach (var a in new[] { "-h", "127.0.0.1", "-p", Port.ToString(), "--raw", "KEYS", "*" }) psi.ArgumentList.Add(a);
+        using var cli = Process.Start(psi)!;
+        string text = cli.StandardOutput.ReadToEnd();
+        Assert.True(cli.WaitForExit(10_000), "redis-cli KEYS did not finish in 10 s");
+        return text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
     public void Dispose()
     {
         if (!process.HasExited) process.Kill(entireProcessTree: true);
