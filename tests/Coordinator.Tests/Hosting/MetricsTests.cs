@@ -32,6 +32,23 @@ public sealed class MetricsTests : IDisposable
         Assert.InRange(age[0].Value, 0, 30);
         var recyclings = await Await.Until(() => prometheus.Query(MetricNames.Exported(MetricNames.Recyclings)), r => r.Count == 1, "recyclings");
         Assert.Equal(1, recyclings[0].Value);
+
+        // Every query of the Grafana dashboard is valid PromQL for this Prometheus (a syntax error is HTTP 400).
+        using var dashboard = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoRoot(), "deploy", "grafana", "jetpack-dashboard.json")));
+        foreach (var panel in dashboard.RootElement.GetProperty("panels").EnumerateArray().Where(p => p.TryGetProperty("targets", out _)))
+            foreach (var target in panel.GetProperty("targets").EnumerateArray())
+            {
+                string expr = target.GetProperty("expr").GetString()!.Replace("$job", ".*");
+                var result = await prometheus.Query(expr);
+                if (panel.GetProperty("title").GetString() == "Job phase") Assert.Contains(result, r => r.Labels["job_id"] == "prom-job" && r.Value == 6);
+            }
+    }
+
+    static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Distributed.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException("no Distributed.sln above the test binaries");
     }
 
     [Fact]
