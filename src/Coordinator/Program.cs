@@ -5,7 +5,7 @@ Jetpack.Model.Torch.TorchRuntime.Configure(); // before any tensor exists
 if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 160; // logs and pipes: don't wrap tables at 80
 
 // The `jetpack` command line: model commands (models, smoke, profile, recycle, train, bench), the
-// coordinator, and the job commands that talk to it (submit, status, watch, cancel, list).
+// coordinator, and the commands that talk to it (submit, status, watch, cancel, list, workers).
 var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixture-of-Experts models (MoE Jetpack) and train them.")
 {
     ModelsCommand.Create(),
@@ -20,5 +20,6 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     WatchCommand.Create(),
     CancelCommand.Create(),
     ListCommand.Create(),
+    WorkersCommand.Create(),
 };
 return CliErrors.Run(root, args);

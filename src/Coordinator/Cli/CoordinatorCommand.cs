@@ -20,12 +20,13 @@ public static class CoordinatorCommand
     static readonly Option<int> GatewayPort = new("--gateway-port") { Description = "Orleans client gateway port (0 = none)", DefaultValueFactory = _ => 30000 };
     static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Orleans cluster id", DefaultValueFactory = _ => "jetpack" };
     static readonly Option<double> HeartbeatTimeout = new("--heartbeat-timeout") { Description = "seconds without a heartbeat after which a worker is dead", DefaultValueFactory = _ => 15 };
+    static readonly Option<double> AcquireTimeout = new("--acquire-timeout") { Description = "seconds a job waits for enough live idle workers before it fails", DefaultValueFactory = _ => 120 };
 
     public static Command Create()
     {
         var cmd = new Command("coordinator", "Run the coordinator: Orleans silo (jobs, workers, recycling once per source × recipe), gRPC JobService, Prometheus /metrics. Stops on Ctrl-C / SIGTERM.")
         {
-            DataDir, Clustering, Redis, Listen, Port, MetricsPort, SiloPort, GatewayPort, ClusterId, HeartbeatTimeout, JobClient.TokenFile,
+            DataDir, Clustering, Redis, Listen, Port, MetricsPort, SiloPort, GatewayPort, ClusterId, HeartbeatTimeout, AcquireTimeout, JobClient.TokenFile,
         };
         cmd.SetAction((r, cancel) => Run(r, cancel));
         return cmd;
@@ -51,6 +52,7 @@ public static class CoordinatorCommand
         {
             HeartbeatTimeout = TimeSpan.FromSeconds(timeout),
             CheckPeriod = TimeSpan.FromSeconds(Math.Min(2, timeout / 2)),
+            AcquireTimeout = TimeSpan.FromSeconds(r.GetValue(AcquireTimeout)),
         };
         await using var app = CoordinatorHost.Build(options, pool);
         await app.StartAsync(cancel);

@@ -4,6 +4,7 @@ using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Recycling;
 using Jetpack.Coordinator.Telemetry;
 using Jetpack.Coordinator.Training;
+using Jetpack.Coordinator.Workers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -21,12 +22,19 @@ public sealed class JobGrain(
     ITrainingDriver driver,
     CoordinatorMetrics metrics,
     IOptions<CoordinatorOptions> options,
+    IOptions<WorkerPoolOptions> poolOptions,
     TimeProvider clock,
     ILogger<JobGrain> log) : Grain, IJobGrain
 {
     readonly List<(long After, TaskCompletionSource Signal)> waiters = [];
     CancellationTokenSource? running;
+    IGrainTimer? retryAcquire;
+    DateTimeOffset? waitingSince;
     JobSpec? spec;
+
+    /// <summary>While background work runs the grain must stay active: its <see cref="running"/> token
+    /// is how Cancel and recovery stop that work (idle collection would drop it).</summary>
+    static readonly TimeSpan KeepActiveWhileRunning = TimeSpan.FromDays(7);
 
     JobState S => store.State;
     string JobId => this.GetPrimaryKeyString();
@@ -75,8 +83,10 @@ public sealed class JobGrain(
         if (S.Submitted && S.Version <= afterVersion && !JobTransitions.IsTerminal(S.Phase))
         {
             var signal = new TaskCompletionSource();
+            using var timeout = new CancellationTokenSource();
             waiters.Add((afterVersion, signal));
-            await Task.WhenAny(signal.Task, Task.Delay(maxWait, clock));
+            await Task.WhenAny(signal.Task, Task.Delay(maxWait, clock, timeout.Token));
+            timeout.Cancel();
             waiters.Remove((afterVersion, signal));
         }
         return S.Submitted ? Snapshot() : null;
@@ -146,9 +156,23 @@ public sealed class JobGrain(
         var acquired = await Pool.Acquire(JobId, Spec.Workers, minimum: resume ? 1 : Spec.Workers);
         if (acquired.Error is not null)
         {
-            await End(JobPhase.Failed, (resume ? "recovery: " : "") + acquired.Error);
+            // Wait (a one-shot timer per second, never blocking) up to the acquire timeout: workers
+            // may be starting, or re-announcing themselves after a coordinator restart.
+            var now = clock.GetUtcNow();
+            waitingSince ??= now;
+            if (now - waitingSince.Value >= poolOptions.Value.AcquireTimeout)
+            {
+                waitingSince = null;
+                await End(JobPhase.Failed, $"{(resume ? "recovery: " : "")}{acquired.Error} after waiting {poolOptions.Value.AcquireTimeout.TotalSeconds:F0} s");
+                return;
+            }
+            if (S.Message != "waiting for workers: " + acquired.Error) { S.Message = "waiting for workers: " + acquired.Error; Changed(); }
+            retryAcquire?.Dispose();
+            retryAcquire = this.RegisterGrainTimer(() => RetryAcquire(resume), new GrainTimerCreationOptions(TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan) { KeepAlive = true });
             return;
         }
+        waitingSince = null;
+        if (S.Message.StartsWith("waiting for workers", StringComparison.Ordinal)) S.Message = "";
         S.Workers = [.. acquired.Workers];
         await Move(JobPhase.Scattering);
         int attempt = await NextAttempt();
@@ -165,6 +189,14 @@ public sealed class JobGrain(
                 await self.OnStageFailed(attempt, "scatter: " + e.Message);
             }
         }, CancellationToken.None);
+    }
+
+    Task RetryAcquire(bool resume)
+    {
+        retryAcquire?.Dispose();
+        retryAcquire = null;
+        bool stillWaiting = resume ? S.Phase == JobPhase.Recovering : S.Phase == JobPhase.Recycling && S.CheckpointPath.Length > 0;
+        return stillWaiting ? Scatter(resume) : Task.CompletedTask;
     }
 
     public async Task OnScattered(int attempt)
@@ -236,6 +268,9 @@ public sealed class JobGrain(
     {
         running?.Cancel();
         running = null;
+        retryAcquire?.Dispose();
+        retryAcquire = null;
+        waitingSince = null;
         await Pool.Release(JobId);
         S.Workers = [];
         if (message.Length > 0) S.Message = message; // a completed job keeps its last recovery's reason
@@ -257,6 +292,7 @@ public sealed class JobGrain(
     {
         running?.Cancel();
         running = new CancellationTokenSource();
+        DelayDeactivation(KeepActiveWhileRunning);
         S.Attempt++;
         await store.WriteStateAsync();
         return S.Attempt;

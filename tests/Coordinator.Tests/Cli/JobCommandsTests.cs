@@ -74,6 +74,11 @@ public sealed class JobCommandsTests : IDisposable
         Assert.Contains("cli-job", output);
         Assert.Contains("1 job(s)", output);
 
+        (code, output) = CliProcess.Jetpack(["workers", .. at]);
+        Assert.Equal(ExitCodes.Ok, code);
+        Assert.Contains("w0", output);
+        Assert.Contains("1 worker(s), 1 alive", output);
+
         // cancel of an ended job: unchanged, exit 0; unknown job: exit 4; conflicting spec: exit 5
         (code, output) = CliProcess.Jetpack(["cancel", "cli-job", .. at]);
         Assert.Equal(ExitCodes.Ok, code);
@@ -109,7 +114,7 @@ public sealed class JobCommandsTests : IDisposable
     [Fact]
     public void EveryJobCommandHasHelp()
     {
-        foreach (var command in new[] { "coordinator", "submit", "status", "watch", "cancel", "list" })
+        foreach (var command in new[] { "coordinator", "submit", "status", "watch", "cancel", "list", "workers" })
         {
             var (code, output) = CliProcess.Jetpack(command, "--help");
             Assert.True(code == 0, output);

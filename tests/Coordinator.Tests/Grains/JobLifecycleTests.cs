@@ -9,6 +9,7 @@ namespace Jetpack.Coordinator.Tests.Grains;
 /// The job state machine in the real coordinator host (silo + JobService + WorkerRegistry over
 /// gRPC), with a fake recycler and a fake training driver standing in for the engine.
 /// </summary>
+[Collection(InProcessCoordinators.Name)]
 public sealed class JobLifecycleTests : IDisposable
 {
     readonly TempDir dir = new();
@@ -173,6 +174,20 @@ public sealed class JobLifecycleTests : IDisposable
 
         var list = await c.Jobs.ListAsync(new ListJobsRequest(), c.Call);
         Assert.Equal(["job-i"], list.Jobs.Select(j => j.JobId));
+    }
+
+    [Fact]
+    public async Task AJobWaitsForWorkersThatRegisterWithinTheAcquireTimeout()
+    {
+        await using var c = await TestCoordinator.StartAsync(dir.File("data"), new FakeRecycler(dir.Path), new FakeTrainingDriver(), acquireTimeout: TimeSpan.FromSeconds(60));
+        await c.Submit(JobSpecs.Yaml("job-w", JobSpecs.Checkpoint(dir, "p.safetensors", "p"), workers: 2));
+        var waiting = await Await.Until(() => c.Status("job-w"), s => s.Message.StartsWith("waiting for workers"), "job-w to wait for workers");
+        Assert.Equal(JobPhase.Recycling, waiting.Phase);
+        Assert.Contains("needs 2 workers, 0 idle of 0 live", waiting.Message);
+        await c.RegisterWorker("late-0");
+        await c.RegisterWorker("late-1");
+        var done = await c.WaitForPhase("job-w", JobPhase.Completed);
+        Assert.Equal("", done.Message);
     }
 
     [Fact]

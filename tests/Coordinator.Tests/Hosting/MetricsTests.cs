@@ -5,6 +5,7 @@ using Jetpack.Protocol.Telemetry;
 namespace Jetpack.Coordinator.Tests.Hosting;
 
 /// <summary>The coordinator's /metrics, scraped by a real Prometheus and read back through its query API.</summary>
+[Collection(InProcessCoordinators.Name)]
 public sealed class MetricsTests : IDisposable
 {
     readonly TempDir dir = new();

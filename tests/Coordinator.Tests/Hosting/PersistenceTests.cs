@@ -9,6 +9,7 @@ namespace Jetpack.Coordinator.Tests.Hosting;
 /// Job state survives a coordinator restart: in files under the data directory (localhost
 /// clustering) and in a real redis-server (Redis clustering + grain storage).
 /// </summary>
+[Collection(InProcessCoordinators.Name)]
 public sealed class PersistenceTests : IDisposable
 {
     readonly TempDir dir = new();

@@ -29,7 +29,7 @@ public sealed class TestCoordinator : IAsyncDisposable
     TestCoordinator(WebApplication app, CoordinatorOptions options) => (App, Options) = (app, options);
 
     public static async Task<TestCoordinator> StartAsync(string dataDir, FakeRecycler? recycler = null, ITrainingDriver? driver = null,
-        TimeSpan? heartbeatTimeout = null, Action<CoordinatorOptions>? configure = null)
+        TimeSpan? heartbeatTimeout = null, Action<CoordinatorOptions>? configure = null, TimeSpan? acquireTimeout = null)
     {
         var options = new CoordinatorOptions
         {
@@ -38,7 +38,8 @@ public sealed class TestCoordinator : IAsyncDisposable
         };
         configure?.Invoke(options);
         var timeout = heartbeatTimeout ?? TimeSpan.FromSeconds(30);
-        var pool = new WorkerPoolOptions { HeartbeatTimeout = timeout, CheckPeriod = TimeSpan.FromMilliseconds(Math.Min(200, timeout.TotalMilliseconds / 2)) };
+        var pool = new WorkerPoolOptions { HeartbeatTimeout = timeout, CheckPeriod = TimeSpan.FromMilliseconds(Math.Min(200, timeout.TotalMilliseconds / 2)),
+                         AcquireTimeout = acquireTimeout ?? TimeSpan.Zero /* fail at once unless a test waits */ };
         var app = CoordinatorHost.Build(options, pool, services =>
         {
             if (recycler is not null) services.AddSingleton<IRecyclingService>(recycler);
