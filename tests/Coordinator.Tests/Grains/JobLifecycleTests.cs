@@ -2,6 +2,7 @@ using Grpc.Core;
 using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Protocol.Jobs;
+using JobPhaseDomain = Jetpack.Coordinator.Jobs.JobPhase;
 
 namespace Jetpack.Coordinator.Tests.Grains;
 
@@ -174,6 +175,26 @@ public sealed class JobLifecycleTests : IDisposable
 
         var list = await c.Jobs.ListAsync(new ListJobsRequest(), c.Call);
         Assert.Equal(["job-i"], list.Jobs.Select(j => j.JobId));
+    }
+
+    [Fact]
+    public async Task ReportsThatDoNotFitThePhaseOrAttemptAreRefused()
+    {
+        var recycler = new FakeRecycler(dir.Path) { Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var c = await TestCoordinator.StartAsync(dir.File("data"), recycler, new FakeTrainingDriver());
+        await c.RegisterWorker("w0");
+        await c.Submit(JobSpecs.Yaml("job-x", JobSpecs.Checkpoint(dir, "p.safetensors", "p")));
+        var job = c.Grains.GetGrain<IJobGrain>("job-x");
+        var before = (await job.GetStatus())!;
+        // Recycling → Training/Completed skips phases; a stale attempt's failure is not this attempt's.
+        await job.OnScattered(1);
+        await job.OnTrainingCompleted(1);
+        await job.OnProgress(1, new TrainingProgress(3, 5, 0.1, 1));
+        await job.OnStageFailed(0, "a report from an abandoned attempt");
+        var after = (await job.GetStatus())!;
+        Assert.Equal((JobPhaseDomain.Recycling, before.Version, ""), (after.Phase, after.Version, after.Message));
+        recycler.Gate.SetResult();
+        await c.WaitForPhase("job-x", JobPhase.Completed);
     }
 
     [Fact]
