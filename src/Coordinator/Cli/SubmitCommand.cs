@@ -32,7 +32,8 @@ public static class SubmitCommand
         using var c = JobClient.Connect(r);
         var request = new SubmitJobRequest
         {
-            SpecText = File.ReadAllText(path), Format = JobSpecReader.FormatOf(path), Source = Path.GetFileName(path), JobId = r.GetValue(Id) ?? "",
+            // The parsed spec with absolute paths, as JSON: the coordinator validates it again.
+            SpecText = JobSpecReader.ToJson(spec), Format = "json", Source = Path.GetFileName(path), JobId = r.GetValue(Id) ?? "",
         };
         var status = await JobClient.Invoke(c, x => x.Client.SubmitAsync(request, x.Call(cancel)).ResponseAsync);
         AnsiConsole.MarkupLine($"submitted: {Markup.Escape(JobClient.Describe(status))}");

@@ -29,14 +29,34 @@ public static partial class JobSpecReader
     public static string FormatOf(string path) =>
         Path.GetExtension(path).ToLowerInvariant() is ".yaml" or ".yml" ? "yaml" : "json";
 
-    /// <summary>Reads and validates a spec file (files it names must exist).</summary>
+    /// <summary>Reads and validates a spec file. Relative paths in it are relative to the file's
+    /// directory and come back absolute (the coordinator runs elsewhere); files it names must exist.</summary>
     public static JobSpec Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"job spec not found: {path}", path);
-        var spec = Parse(File.ReadAllText(path), FormatOf(path), path);
+        var spec = ResolvePaths(Parse(File.ReadAllText(path), FormatOf(path), path), Path.GetDirectoryName(Path.GetFullPath(path))!);
         JobSpecValidator.Validate(spec, path);
         return spec;
     }
+
+    /// <summary>Every file or directory the spec names, made absolute against <paramref name="directory"/>.</summary>
+    public static JobSpec ResolvePaths(JobSpec spec, string directory)
+    {
+        string? Abs(string? p) => string.IsNullOrEmpty(p) ? p : Path.GetFullPath(p, directory);
+        return spec with
+        {
+            Recycle = spec.Recycle with
+            {
+                From = Abs(spec.Recycle.From)!, Target = Abs(spec.Recycle.Target), Stats = Abs(spec.Recycle.Stats), ProfileImages = Abs(spec.Recycle.ProfileImages),
+            },
+            Data = spec.Data with { Root = Abs(spec.Data.Root) },
+            Out = Abs(spec.Out),
+        };
+    }
+
+    /// <summary>The spec as JSON in this reader's dialect (what <c>jetpack submit</c> sends: parsed,
+    /// paths resolved, so the same job written differently is the same submission).</summary>
+    public static string ToJson(JobSpec spec) => JsonSerializer.Serialize(spec, Json);
 
     /// <summary>Parses without validating; <paramref name="source"/> names the text in errors.</summary>
     public static JobSpec Parse(string text, string format, string source)

@@ -19,16 +19,18 @@ public sealed class JobCommandsTests : IDisposable
 
     public void Dispose() => dir.Dispose();
 
+    /// <summary>A spec next to its checkpoints, naming them relative to itself (the CLI runs elsewhere).</summary>
     string Spec(string name, string from, string target, string extra = "")
     {
         string path = dir.File(name + ".yaml");
+        Assert.Equal(dir.Path, Path.GetDirectoryName(from));
         File.WriteAllText(path, $"""
             name: {name}
             model: v_jetmoe_fmnist
             workers: 1
             recycle:
-              from: {from}
-              target: {target}
+              from: {Path.GetFileName(from)}
+              target: {Path.GetFileName(target)}
               method: random
               seed: 5
             recipe:

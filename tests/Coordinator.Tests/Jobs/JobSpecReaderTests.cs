@@ -94,6 +94,22 @@ public sealed class JobSpecReaderTests : IDisposable
     }
 
     [Fact]
+    public void LoadResolvesRelativePathsAgainstTheSpecsDirectoryAndJsonRoundTrips()
+    {
+        string file = dir.File("job.yaml");
+        File.WriteAllText(file, Yaml().Replace(pred, "pred.safetensors") + "data:\n  dataset: cifar10\n  root: cifar\nout: runs/a\n");
+        var spec = JobSpecReader.Load(file);   // the process's working directory is elsewhere
+        Assert.Equal(pred, spec.Recycle.From);
+        Assert.Equal(dir.File("cifar"), spec.Data.Root);
+        Assert.Equal(dir.File("runs/a"), spec.Out);
+        var back = JobSpecReader.Parse(JobSpecReader.ToJson(spec), "json", "sent.json");
+        Assert.Equal(spec.Recycle, back.Recycle);
+        Assert.Equal(spec.Recipe, back.Recipe);
+        Assert.Equal(spec.Data, back.Data);
+        Assert.Equal((spec.Name, spec.Model, spec.Workers, spec.Out), (back.Name, back.Model, back.Workers, back.Out));
+    }
+
+    [Fact]
     public void LoadNamesAMissingFile()
     {
         var e = Assert.Throws<FileNotFoundException>(() => JobSpecReader.Load(dir.File("absent.yaml")));
