@@ -222,6 +222,25 @@ public sealed class JobLifecycleTests : IDisposable
     }
 
     [Fact]
+    public async Task TheWorkerRegistryRefusesBadRegistrationsAndHeartbeatsOfStrangers()
+    {
+        await using var c = await TestCoordinator.StartAsync(dir.File("data"), new FakeRecycler(dir.Path), new FakeTrainingDriver());
+        var stranger = await Assert.ThrowsAsync<RpcException>(() => c.Workers.HeartbeatAsync(new HeartbeatRequest { WorkerId = "ghost" }, c.Call).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, stranger.StatusCode);
+        Assert.Contains("'ghost'", stranger.Status.Detail);
+        var badEndpoint = await Assert.ThrowsAsync<RpcException>(() => c.Workers.RegisterAsync(new RegisterWorkerRequest { WorkerId = "w9", Endpoint = "not a url", Slots = 1 }, c.Call).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, badEndpoint.StatusCode);
+        Assert.Contains("endpoint", badEndpoint.Status.Detail);
+        var noSlots = await Assert.ThrowsAsync<RpcException>(() => c.Workers.RegisterAsync(new RegisterWorkerRequest { WorkerId = "w9", Endpoint = "http://h:1", Slots = 0 }, c.Call).ResponseAsync);
+        Assert.Contains("slots must be ≥ 1", noSlots.Status.Detail);
+        Assert.Empty((await c.Workers.ListWorkersAsync(new ListWorkersRequest(), c.Call)).Workers);
+        // Registering twice is harmless.
+        await c.RegisterWorker("w1");
+        await c.RegisterWorker("w1");
+        Assert.Single((await c.Workers.ListWorkersAsync(new ListWorkersRequest(), c.Call)).Workers);
+    }
+
+    [Fact]
     public async Task WithAClusterTokenEveryCallNeedsIt()
     {
         const string token = "0123456789abcdef-test-token";
