@@ -3,11 +3,15 @@
 # only missing apt packages are installed, with sudo only when not root.
 #   scripts/setup.sh           build + test needs: g++ and patchelf (TorchSharp's libstdc++ repair),
 #                              libmetis5 (graph recycling's partitioner) and dataset-fashion-mnist
-#                              (real IDX data under /usr/share/datasets/fashion-mnist)
+#                              (real IDX data under /usr/share/datasets/fashion-mnist); redis-server and
+#                              prometheus (the coordinator's tests start real ones on loopback) and
+#                              kubernetes-client (kubectl renders deploy/k8s offline in a test; unless a kubectl exists)
 #   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS (the benchmark peer, golden-file script)
 set -euo pipefail
 
-packages=(g++ patchelf libmetis5 dataset-fashion-mnist)
+packages=(g++ patchelf libmetis5 dataset-fashion-mnist redis-server prometheus)
+# Debian's kubectl; skipped when another kubectl (e.g. the cloud SDK's) already owns /usr/bin/kubectl.
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp) ;;

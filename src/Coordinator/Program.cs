@@ -4,8 +4,8 @@ using Jetpack.Coordinator.Cli;
 Jetpack.Model.Torch.TorchRuntime.Configure(); // before any tensor exists
 if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 160; // logs and pipes: don't wrap tables at 80
 
-// The `jetpack` command line. Commands arrive with their issues: smoke and bench (model core),
-// recycle, train, demo, submit/status/watch (later).
+// The `jetpack` command line: model commands (models, smoke, profile, recycle, train, bench), the
+// coordinator, and the commands that talk to it (submit, status, watch, cancel, list, workers).
 var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixture-of-Experts models (MoE Jetpack) and train them.")
 {
     ModelsCommand.Create(),
@@ -15,5 +15,12 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     TrainCommand.Create(),
     Jetpack.Coordinator.Cli.Study.StudyCommand.Create(),
     BenchCommand.Create(),
+    CoordinatorCommand.Create(),
+    SubmitCommand.Create(),
+    StatusCommand.Create(),
+    WatchCommand.Create(),
+    CancelCommand.Create(),
+    ListCommand.Create(),
+    WorkersCommand.Create(),
 };
 return CliErrors.Run(root, args);

@@ -1,0 +1,25 @@
+using Jetpack.Coordinator.Cli;
+using Jetpack.Model.Training;
+
+namespace Jetpack.Coordinator.Jobs;
+
+/// <summary>
+/// What a user submits (YAML or JSON, snake_case; read by <see cref="JobSpecReader"/>): recycle a
+/// dense checkpoint into <see cref="Model"/>, then train it with expert parallelism on
+/// <see cref="Workers"/> workers. Data and recipe are those of <c>jetpack train</c>.
+/// </summary>
+public sealed record JobSpec
+{
+    /// <summary>A DNS-label-like name (lowercase letters, digits, '-'); the default job id.</summary>
+    public string Name { get; init; } = "";
+    /// <summary>The MoE variant to build and train (registry name).</summary>
+    public string Model { get; init; } = "v_jetmoe_fmnist";
+    public int Workers { get; init; } = 1;
+    public RecycleSpec Recycle { get; init; } = new();
+    public TrainData Data { get; init; } = new();
+    public TrainerOptions Recipe { get; init; } = new();
+    public int EvalEvery { get; init; } = 100;
+    public int CheckpointEvery { get; init; } = 200;
+    /// <summary>Output directory of the job; default: &lt;data dir&gt;/jobs/&lt;job id&gt;.</summary>
+    public string? Out { get; init; }
+}

@@ -1,0 +1,10 @@
+namespace Jetpack.Coordinator.Jobs;
+
+/// <summary>An invalid job spec: names the source (a file) and the field at fault (a user error: exit 2).</summary>
+public sealed class JobSpecException(string source, string field, string problem)
+    : ArgumentException($"{source}: {field}: {problem}")
+{
+    public string SpecSource { get; } = source;
+    public string Field { get; } = field;
+    public string Problem { get; } = problem;
+}

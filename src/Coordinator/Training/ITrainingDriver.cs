@@ -1,0 +1,21 @@
+using Jetpack.Coordinator.Grains.Contracts;
+
+namespace Jetpack.Coordinator.Training;
+
+/// <summary>
+/// The seam between the JobGrain and the workers (DESIGN.md: "gRPC (WorkerControl: load shard,
+/// start, checkpoint, stop; progress back)"). The grain calls it on background tasks and is told
+/// the outcome; the real implementation drives WorkerControl (issue 5's engine) and is wired by
+/// registering it in place of <see cref="UnwiredTrainingDriver"/>.
+/// </summary>
+public interface ITrainingDriver
+{
+    /// <summary>Sends every rank its dense replica and expert shard of <see cref="TrainingRun.CheckpointPath"/>
+    /// (or, when <see cref="TrainingRun.Resume"/>, of the job's last training checkpoint, re-sliced
+    /// for the current world size). Returns when every rank has loaded.</summary>
+    Task ScatterAsync(TrainingRun run, CancellationToken cancel);
+
+    /// <summary>Starts training on every rank and returns when the last step is done; reports
+    /// progress (rank 0's loss and throughput) as it goes. Throws on a worker failure.</summary>
+    Task TrainAsync(TrainingRun run, IProgress<TrainingProgress> progress, CancellationToken cancel);
+}

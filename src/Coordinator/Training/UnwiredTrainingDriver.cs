@@ -1,0 +1,14 @@
+namespace Jetpack.Coordinator.Training;
+
+/// <summary>
+/// The driver registered until the expert-parallel engine's WorkerControl client is wired in: it
+/// fails the job at the Scattering phase with a message that says so (not a silent success).
+/// </summary>
+public sealed class UnwiredTrainingDriver : ITrainingDriver
+{
+    public const string Message = "scatter/training is not wired in this build: the WorkerControl training driver of the expert-parallel engine is not registered (ITrainingDriver)";
+
+    public Task ScatterAsync(TrainingRun run, CancellationToken cancel) => throw new NotSupportedException(Message);
+
+    public Task TrainAsync(TrainingRun run, IProgress<Grains.Contracts.TrainingProgress> progress, CancellationToken cancel) => throw new NotSupportedException(Message);
+}

@@ -1,0 +1,20 @@
+namespace Jetpack.Coordinator.Workers;
+
+/// <summary>Worker liveness: a worker whose last heartbeat is older than <see cref="HeartbeatTimeout"/> is dead.</summary>
+public sealed class WorkerPoolOptions
+{
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(15);
+    /// <summary>How often the pool checks liveness (and refreshes the worker gauges).</summary>
+    public TimeSpan CheckPeriod { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long a job waits for enough live idle workers (at scatter and at recovery) before it fails.
+    /// At least a heartbeat timeout, so that after a coordinator restart the workers can re-announce themselves.</summary>
+    public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    public void Validate()
+    {
+        if (HeartbeatTimeout <= TimeSpan.Zero) throw new ArgumentException($"heartbeat timeout must be > 0, got {HeartbeatTimeout}");
+        if (CheckPeriod <= TimeSpan.Zero || CheckPeriod > HeartbeatTimeout)
+            throw new ArgumentException($"liveness check period must be in (0, heartbeat timeout {HeartbeatTimeout}], got {CheckPeriod}");
+        if (AcquireTimeout < TimeSpan.Zero) throw new ArgumentException($"worker acquire timeout must be ≥ 0, got {AcquireTimeout}");
+    }
+}

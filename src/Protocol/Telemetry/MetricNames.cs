@@ -1,0 +1,82 @@
+namespace Jetpack.Protocol.Telemetry;
+
+/// <summary>
+/// Every metric name and label of Jetpack, in one place (DESIGN.md "Telemetry"). Instruments are
+/// OpenTelemetry instruments on the meters below, exported by the Prometheus exporter at
+/// <c>/metrics</c>. The names are already Prometheus-shaped: the unit suffix is part of the name
+/// and the instrument's unit (<see cref="Units"/>) agrees with it, so the exporter leaves the name
+/// as written; counters get the exporter's <c>_total</c> suffix (see <see cref="Exported"/>).
+/// Labels are bounded (<see cref="Labels"/>): job_id, rank, layer, worker — never step or expert id.
+/// </summary>
+public static class MetricNames
+{
+    /// <summary>Meter of the coordinator process (jobs, workers, recycling).</summary>
+    public const string CoordinatorMeter = "Jetpack.Coordinator";
+    /// <summary>Meter of a GpuWorker process (training, data plane, routing statistics).</summary>
+    public const string WorkerMeter = "Jetpack.GpuWorker";
+
+    // ---- training (worker; labels job_id, rank) ----
+    /// <summary>Gauge: training loss of the last step.</summary>
+    public const string Loss = "jetpack_train_loss";
+    /// <summary>Histogram, seconds: wall time of one optimizer step.</summary>
+    public const string StepDuration = "jetpack_train_step_duration_seconds";
+    /// <summary>Gauge: training throughput, images per second.</summary>
+    public const string ImagesPerSecond = "jetpack_train_images_per_second";
+    /// <summary>Counter: training checkpoints written (label job_id).</summary>
+    public const string CheckpointsWritten = "jetpack_checkpoints_written";
+
+    // ---- data plane (worker; labels job_id, rank, and layer for all-to-all) ----
+    /// <summary>Counter, bytes: token-slot bytes sent by the all-to-all (DESIGN.md step 2).</summary>
+    public const string AllToAllBytes = "jetpack_all_to_all_bytes";
+    /// <summary>Histogram, seconds: one all-to-all exchange (forward or backward).</summary>
+    public const string AllToAllDuration = "jetpack_all_to_all_duration_seconds";
+    /// <summary>Counter, bytes: gradient bytes sent by the ring all-reduce (DESIGN.md step 4).</summary>
+    public const string AllReduceBytes = "jetpack_all_reduce_bytes";
+    /// <summary>Histogram, seconds: one ring all-reduce of the replicated gradients.</summary>
+    public const string AllReduceDuration = "jetpack_all_reduce_duration_seconds";
+
+    // ---- routing statistics (worker; labels job_id, layer) ----
+    /// <summary>Gauge: the largest dispatch mass any slot receives in a layer (load imbalance).</summary>
+    public const string SlotDispatchMassMax = "jetpack_moe_slot_dispatch_mass_max";
+    /// <summary>Gauge: the mean dispatch mass per slot in a layer.</summary>
+    public const string SlotDispatchMassMean = "jetpack_moe_slot_dispatch_mass_mean";
+    /// <summary>Gauge: mean entropy of the combine weights in a layer (nats).</summary>
+    public const string CombineEntropy = "jetpack_moe_combine_entropy";
+
+    // ---- coordinator ----
+    /// <summary>Gauge: a job's phase as its number (<see cref="JobPhaseValues"/>), label job_id.</summary>
+    public const string JobPhase = "jetpack_job_phase";
+    /// <summary>Gauge: live workers (heartbeat younger than the timeout).</summary>
+    public const string WorkersUp = "jetpack_workers_up";
+    /// <summary>Gauge, seconds: age of each registered worker's last heartbeat, label worker.</summary>
+    public const string WorkerHeartbeatAge = "jetpack_worker_heartbeat_age_seconds";
+    /// <summary>Counter: recoveries after a worker loss, label job_id.</summary>
+    public const string Recoveries = "jetpack_recoveries";
+    /// <summary>Counter: recyclings run (a reused checkpoint is not counted).</summary>
+    public const string Recyclings = "jetpack_recyclings";
+
+    /// <summary>The values of <see cref="JobPhase"/> (equal to the JobPhase enum of jobs.proto).</summary>
+    public const string JobPhaseValues = "1 pending, 2 recycling, 3 scattering, 4 training, 5 recovering, 6 completed, 7 failed, 8 cancelled";
+
+    /// <summary>Label names (bounded cardinality).</summary>
+    public static class Labels
+    {
+        /// <summary>The Jetpack job id. Not "job": Prometheus owns that label (the scrape job) and would
+        /// rename ours to exported_job.</summary>
+        public const string Job = "job_id";
+        public const string Rank = "rank";
+        public const string Layer = "layer";
+        /// <summary>Worker id; bounded by the pool size.</summary>
+        public const string Worker = "worker";
+    }
+
+    /// <summary>Instrument units that agree with the name suffixes above.</summary>
+    public static class Units
+    {
+        public const string Seconds = "s";
+        public const string Bytes = "By";
+    }
+
+    /// <summary>The name Prometheus shows for a counter (the exporter appends <c>_total</c>).</summary>
+    public static string Exported(string counter) => counter + "_total";
+}

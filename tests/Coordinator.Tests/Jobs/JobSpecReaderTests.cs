@@ -1,0 +1,118 @@
+using Jetpack.Coordinator.Jobs;
+using Jetpack.Coordinator.Tests.Support;
+
+namespace Jetpack.Coordinator.Tests.Jobs;
+
+public sealed class JobSpecReaderTests : IDisposable
+{
+    readonly TempDir dir = new();
+    readonly string pred;
+
+    public JobSpecReaderTests() => pred = JobSpecs.Checkpoint(dir, "pred.safetensors", "pred");
+
+    public void Dispose() => dir.Dispose();
+
+    string Yaml(string extra = "", string recipe = "  steps: 50\n  global_batch: 16\n") =>
+        $"name: fmnist-a\nmodel: v_jetmoe_fmnist\nworkers: 2\nrecycle:\n  from: {pred}\n  method: importance-l2\n  profile_fashion_mnist: true\n  profile_count: 256\nrecipe:\n{recipe}{extra}";
+
+    static JobSpecException Invalid(string text, string format = "yaml")
+    {
+        var e = Assert.Throws<JobSpecException>(() =>
+        {
+            var spec = JobSpecReader.Parse(text, format, "job.yaml");
+            JobSpecValidator.Validate(spec, "job.yaml");
+        });
+        Assert.StartsWith("job.yaml: ", e.Message);
+        return e;
+    }
+
+    [Fact]
+    public void YamlAndJsonReadToTheSameSpec()
+    {
+        var yaml = JobSpecReader.Parse(Yaml("checkpoint_every: 25\n"), "yaml", "a.yaml");
+        string json = $$"""
+            { "name": "fmnist-a", "model": "v_jetmoe_fmnist", "workers": 2,
+              "recycle": { "from": "{{pred}}", "method": "importance-l2", "profile_fashion_mnist": true, "profile_count": 256 },
+              "recipe": { "steps": 50, "global_batch": 16 }, "checkpoint_every": 25 }
+            """;
+        var fromJson = JobSpecReader.Parse(json, "json", "a.json");
+        JobSpecValidator.Validate(yaml, "a.yaml");
+        Assert.Equal(fromJson.Recipe, yaml.Recipe);
+        Assert.Equal(fromJson.Recycle, yaml.Recycle);
+        Assert.Equal((2, 50L, 16, 25, true, 256), (yaml.Workers, yaml.Recipe.Steps, yaml.Recipe.GlobalBatch, yaml.CheckpointEvery, yaml.Recycle.ProfileFashionMnist, yaml.Recycle.ProfileCount));
+    }
+
+    [Fact]
+    public void AnUnknownFieldIsNamedWithItsPath() =>
+        Assert.Contains("recipe.stepz: unknown field", Invalid(Yaml(recipe: "  stepz: 5\n")).Message);
+
+    [Fact]
+    public void AWrongTypeIsNamed()
+    {
+        var e = Invalid(Yaml(recipe: "  steps: many\n"));
+        Assert.Equal("recipe.steps", e.Field);
+        Assert.Contains("wrong type", e.Message);
+    }
+
+    [Fact]
+    public void AQuotedNumberIsAStringNotANumber() => Assert.Equal("recipe.steps", Invalid(Yaml(recipe: "  steps: '50'\n")).Field);
+
+    [Theory]
+    [InlineData("  steps: 0\n  global_batch: 16\n", "recipe.steps", "must be ≥ 1, got 0")]
+    [InlineData("  steps: 5\n  global_batch: 1\n", "recipe.global_batch", "must be ≥ workers (2)")]
+    [InlineData("  steps: 5\n  global_batch: 16\n  accumulation: 3\n", "recipe.accumulation", "must divide global_batch 16")]
+    [InlineData("  steps: 5\n  global_batch: 16\n  learning_rate: -1\n", "recipe.learning_rate", "must be > 0")]
+    public void RecipeErrorsNameTheField(string recipe, string field, string problem)
+    {
+        var e = Invalid(Yaml(recipe: recipe));
+        Assert.Equal(field, e.Field);
+        Assert.Contains(problem, e.Message);
+    }
+
+    [Fact]
+    public void SpecErrorsNameTheField()
+    {
+        Assert.Equal("name", Invalid(Yaml().Replace("name: fmnist-a", "name: Bad_Name")).Field);
+        Assert.Equal("model", Invalid(Yaml().Replace("model: v_jetmoe_fmnist", "model: vit_huge_lol")).Field);
+        Assert.Equal("workers", Invalid(Yaml().Replace("workers: 2", "workers: 0")).Field);
+        var missing = Invalid(Yaml().Replace(pred, "/nope/pred.safetensors"));
+        Assert.Equal("recycle.from", missing.Field);
+        Assert.Contains("/nope/pred.safetensors", missing.Message);
+        Assert.Equal("recycle.method", Invalid(Yaml().Replace("importance-l2", "magic")).Field);
+        // importance methods need statistics
+        Assert.Equal("recycle.stats", Invalid(Yaml().Replace("  profile_fashion_mnist: true\n", "")).Field);
+    }
+
+    [Fact]
+    public void BrokenYamlAndDuplicateKeysAreNamed()
+    {
+        Assert.Contains("not valid YAML", Invalid("name: [unclosed\n").Message);
+        var duplicate = Invalid(Yaml(recipe: "  steps: 5\n  steps: 6\n"));  // YamlDotNet refuses it while parsing: the line is named
+        Assert.Equal("line 11", duplicate.Field);
+        Assert.Contains("Duplicate key", duplicate.Message);
+        Assert.Contains("not valid JSON", Invalid("{ \"name\": ", "json").Message);
+    }
+
+    [Fact]
+    public void LoadResolvesRelativePathsAgainstTheSpecsDirectoryAndJsonRoundTrips()
+    {
+        string file = dir.File("job.yaml");
+        File.WriteAllText(file, Yaml().Replace(pred, "pred.safetensors") + "data:\n  dataset: cifar10\n  root: cifar\nout: runs/a\n");
+        var spec = JobSpecReader.Load(file);   // the process's working directory is elsewhere
+        Assert.Equal(pred, spec.Recycle.From);
+        Assert.Equal(dir.File("cifar"), spec.Data.Root);
+        Assert.Equal(dir.File("runs/a"), spec.Out);
+        var back = JobSpecReader.Parse(JobSpecReader.ToJson(spec), "json", "sent.json");
+        Assert.Equal(spec.Recycle, back.Recycle);
+        Assert.Equal(spec.Recipe, back.Recipe);
+        Assert.Equal(spec.Data, back.Data);
+        Assert.Equal((spec.Name, spec.Model, spec.Workers, spec.Out), (back.Name, back.Model, back.Workers, back.Out));
+    }
+
+    [Fact]
+    public void LoadNamesAMissingFile()
+    {
+        var e = Assert.Throws<FileNotFoundException>(() => JobSpecReader.Load(dir.File("absent.yaml")));
+        Assert.Contains("absent.yaml", e.Message);
+    }
+}
