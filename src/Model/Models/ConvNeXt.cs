@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
 
 namespace Jetpack.Model.Models;
@@ -77,7 +78,7 @@ public sealed class ConvNeXt : nn.Module<Tensor, Tensor>
     private readonly ModuleList<ConvNeXtStage> stages;
     private readonly ConvNeXtHead head;
 
-    public ConvNeXt(ConvNeXtConfig c, Device? device = null) : base(nameof(ConvNeXt))
+    public ConvNeXt(ConvNeXtConfig c, Device? device = null, ExpertShard? shard = null) : base(nameof(ConvNeXt))
     {
         c.Validate();
         Config = c;
@@ -100,7 +101,8 @@ public sealed class ConvNeXt : nn.Module<Tensor, Tensor>
             for (int i = 0; i < c.Depths[s]; i++, at++)
             {
                 // MoE DropPath follows the within-stage index; block DropPath the global one (timm).
-                var mlp = MoeFactory.FeedForward(c.Dims[s], 4 * c.Dims[s], c.StageMoe[s], i, c.Depths[s], 0, device);
+                int ordinal = Enumerable.Range(0, s).Sum(t => c.StageMoe[t]?.Layers.Length ?? 0) + (c.StageMoe[s]?.Layers.Count(l => l < i) ?? 0);
+                var mlp = MoeFactory.FeedForward(c.Dims[s], 4 * c.Dims[s], c.StageMoe[s], i, c.Depths[s], 0, device, shard, ordinal);
                 blocks.Add(new ConvNeXtBlock(c.Dims[s], c.LayerScaleInit, c.NormEps, Stochastic.LinearRate(c.DropPathRate, total, at), mlp, device));
             }
             built.Add(new ConvNeXtStage(down, blocks));

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
 using Jetpack.Model.Moe;
 
@@ -9,16 +10,20 @@ namespace Jetpack.Model.Models;
 internal static class MoeFactory
 {
     /// <param name="blockIndex">index used for the MoE DropPath rate rule q = linspace(0, max, depth)[i]</param>
+    /// <param name="shard">expert parallelism (SpheroMoE only); null = every expert local</param>
+    /// <param name="moeOrdinal">the layer's ordinal among the model's MoE layers, in <c>ModelSpec.MoeLayers</c> order</param>
     public static nn.Module<Tensor, Tensor> FeedForward(int dim, int denseHidden, MoeConfig? moe, int blockIndex,
-                                                        int depth, double drop, Device? device)
+                                                        int depth, double drop, Device? device,
+                                                        ExpertShard? shard = null, int moeOrdinal = 0)
     {
         if (moe is null || !moe.Layers.Contains(blockIndex))
             return new Mlp(dim, denseHidden, drop, device);
         double q = Stochastic.LinearRate(moe.MoeDropPathRate, depth, blockIndex);
         return moe.Kind switch
         {
-            MoeKind.Sphero => new SpheroMoE(dim, moe, q, device),
-            MoeKind.Soft => new SoftMoE(dim, moe, q, device),
+            MoeKind.Sphero => new SpheroMoE(dim, moe, q, device, shard, moeOrdinal),
+            MoeKind.Soft when shard is null => new SoftMoE(dim, moe, q, device),
+            MoeKind.Soft => throw new NotSupportedException($"Soft MoE layers are not expert-parallel (asked for {shard}); train Soft MoE variants in one process"),
             _ => throw new ArgumentOutOfRangeException(nameof(moe), moe.Kind, "unknown MoE kind"),
         };
     }

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
 
 namespace Jetpack.Model.Models;
@@ -21,7 +22,8 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
     private readonly LayerNorm? fc_norm;
     private readonly Linear head;
 
-    public VisionTransformer(VitConfig config, Device? device = null) : base(nameof(VisionTransformer))
+    /// <param name="shard">expert parallelism: MoE layers hold only this rank's experts (see <see cref="ExpertShard"/>)</param>
+    public VisionTransformer(VitConfig config, Device? device = null, ExpertShard? shard = null) : base(nameof(VisionTransformer))
     {
         config.Validate();
         Config = config;
@@ -30,7 +32,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
         Init.Normal(cls_token, 1e-6);                                     // timm: normal std 1e-6
         pos_embed = Init.Param(device, 1, config.NumPatches + 1, config.Dim);
         Init.TruncNormal(pos_embed, 0.02);
-        blocks = new ModuleList<VitBlock>(Enumerable.Range(0, config.Depth).Select(i => new VitBlock(config, i, device)).ToArray());
+        blocks = new ModuleList<VitBlock>(Enumerable.Range(0, config.Depth).Select(i => new VitBlock(config, i, device, shard)).ToArray());
         if (config.Pool == PoolKind.Avg) fc_norm = nn.LayerNorm(config.Dim, eps: config.NormEps, device: device);
         else norm = nn.LayerNorm(config.Dim, eps: config.NormEps, device: device);
         head = nn.Linear(config.Dim, config.NumClasses, device: device);

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
 
 namespace Jetpack.Model.Models;
@@ -18,12 +19,13 @@ public sealed class VitBlock : nn.Module<Tensor, Tensor>, IStochasticModule
     private readonly nn.Module<Tensor, Tensor> mlp;
     private readonly LayerScale? ls2;
 
-    public VitBlock(VitConfig c, int index, Device? device) : base(nameof(VitBlock))
+    public VitBlock(VitConfig c, int index, Device? device, ExpertShard? shard = null) : base(nameof(VitBlock))
     {
         norm1 = nn.LayerNorm(c.Dim, eps: c.NormEps, device: device);
         attn = new Attention(c.Dim, c.Heads, c.QkvBias, device);
         norm2 = nn.LayerNorm(c.Dim, eps: c.NormEps, device: device);
-        mlp = MoeFactory.FeedForward(c.Dim, c.MlpHidden, c.Moe, index, c.Depth, c.DropRate, device);
+        int ordinal = c.Moe is { } m ? m.Layers.Count(l => l < index) : 0;          // ModelSpec.MoeLayers order
+        mlp = MoeFactory.FeedForward(c.Dim, c.MlpHidden, c.Moe, index, c.Depth, c.DropRate, device, shard, ordinal);
         if (c.LayerScaleInit is { } ls)
         {
             ls1 = new LayerScale(c.Dim, ls, device);

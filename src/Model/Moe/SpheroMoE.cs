@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
 using Jetpack.Model.Models;
 
@@ -12,6 +13,10 @@ namespace Jetpack.Model.Moe;
 /// 1.5-entmax combine, and a dual path of core (hidden 4D) and universal (hidden D) experts.
 /// Keys: phi, slot_norm.{weight,bias}, scales.{0,1}, core_experts.*, univ_experts.*.
 /// No auxiliary loss (spec §1).
+/// Expert parallelism (DESIGN.md): built with an <see cref="ExpertShard"/>, the layer holds only
+/// its rank's <see cref="ExpertRange"/> of each bank (same keys, shapes [local count, …]); routing
+/// (phi, slot_norm, scales) stays replicated, and when the shard has an exchange the experts run
+/// through <see cref="ExpertExchangeFunction"/>. Without a shard it is the single-process layer.
 /// </summary>
 public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
 {
@@ -23,12 +28,20 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
 
     private readonly MoeConfig config;
     private readonly int dim;
+    private readonly ExpertShard? shard;
+    private readonly int layerIndex;
 
     /// <param name="dropPath">this layer's MoE DropPath rate q_ℓ (spec §3.2 step 9)</param>
-    public SpheroMoE(int dim, MoeConfig config, double dropPath, Device? device = null) : base(nameof(SpheroMoE))
+    /// <param name="shard">expert parallelism: hold only this rank's experts; null = all experts, local</param>
+    /// <param name="layerIndex">the layer's ordinal among the model's MoE layers (exchange tags)</param>
+    public SpheroMoE(int dim, MoeConfig config, double dropPath, Device? device = null, ExpertShard? shard = null, int layerIndex = 0)
+        : base(nameof(SpheroMoE))
     {
         this.dim = dim;
         this.config = config;
+        this.shard = shard;
+        this.layerIndex = layerIndex;
+        Range = shard?.Range(config) ?? new ExpertRange(0, config.CoreExperts, 0, config.UniversalExperts);
         DropPathRate = dropPath;
         int e = config.TotalExperts, s = config.SlotsPerExpert;
         phi = Init.Param(device, e, s, dim);
@@ -37,13 +50,17 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
         scales = new ParameterList(Enumerable.Range(0, config.SingleTemperature ? 1 : 2)
             .Select(_ => Init.Scalar(device, config.InitialTemperature)).ToArray());
         double innerDrop = config.ExpertDrop == ExpertDropMode.Elementwise ? config.ExpertDropout : 0;
-        core_experts = new StackedExperts(config.CoreExperts, dim, config.CoreHidden(dim), innerDrop, device);
-        if (config.UniversalExperts > 0)
-            univ_experts = new StackedExperts(config.UniversalExperts, dim, config.UniversalHidden(dim), innerDrop, device);
+        core_experts = new StackedExperts(Range.CoreCount, dim, config.CoreHidden(dim), innerDrop, device);
+        if (config.UniversalExperts > 0)           // the key exists on every rank, even one holding none of them
+            univ_experts = new StackedExperts(Range.UnivCount, dim, config.UniversalHidden(dim), innerDrop, device);
         RegisterComponents();
     }
 
     public MoeConfig Config => config;
+    /// <summary>The experts this layer holds (all of them without a shard).</summary>
+    public ExpertRange Range { get; }
+    public ExpertShard? Shard => shard;
+    public int LayerIndex => layerIndex;
     public double DropPathRate { get; set; }
     public Generator? Generator
     {
@@ -67,7 +84,8 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
 
         var (dispatch, combine) = Route(xs, noise);                                          // [b, n, j] ×2
         var slots = SlotMath.Slots(dispatch, xs, e, s);                                      // [b, e, s, d] step 7
-        var outputs = RunExperts(slots, ec);                                                 // [b, e, s, d] step 8
+        var outputs = shard is null ? RunExperts(slots, ec)                                  // [b, e, s, d] step 8
+            : ExpertExchangeFunction.Apply(slots, new ExpertExchangeCall(shard, layerIndex, config, RunLocalExperts));
         if (config.ExpertDrop == ExpertDropMode.PerExpert && training && config.ExpertDropout > 0)
         {
             var keep = torch.empty([b, e, 1, 1], outputs.dtype, outputs.device).bernoulli_(1 - config.ExpertDropout, Generator);
@@ -111,9 +129,25 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
     /// <summary>Core experts take slots e &lt; E_c, universal experts the rest (dual path).</summary>
     private Tensor RunExperts(Tensor slots, int ec)
     {
+        if (Range.Count != config.TotalExperts)
+            throw new InvalidOperationException($"MoE layer {layerIndex} holds experts {Range} only; its forward needs an ExpertShard with an exchange");
         if (univ_experts is null) return core_experts.ForwardSlots(slots);
         var core = core_experts.ForwardSlots(slots.narrow(1, 0, ec));                       // [b, ec, s, d]
         var univ = univ_experts.ForwardSlots(slots.narrow(1, ec, slots.shape[1] - ec));     // [b, eu, s, d]
         return torch.cat([core, univ], 1);
+    }
+
+    /// <summary>
+    /// This rank's experts on slots gathered from all ranks: x [B, c, s, d], c = local core then local
+    /// universal experts → [B, c, s, d]. One batched call per bank; an empty bank is skipped.
+    /// </summary>
+    private Tensor RunLocalExperts(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var parts = new List<Tensor>(2);
+        if (Range.CoreCount > 0) parts.Add(core_experts.ForwardSlots(x.narrow(1, 0, Range.CoreCount)));               // [B, cc, s, d]
+        if (Range.UnivCount > 0) parts.Add(univ_experts!.ForwardSlots(x.narrow(1, Range.CoreCount, Range.UnivCount))); // [B, cu, s, d]
+        var y = parts.Count switch { 0 => torch.zeros_like(x), 1 => parts[0], _ => torch.cat(parts, 1) };
+        return y.MoveToOuterDisposeScope();
     }
 }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Models;
 
 namespace Jetpack.Model.Registry;
@@ -81,9 +82,17 @@ public static class ModelRegistry
     }
 
     /// <summary>Builds a model from its spec on a device ("meta" builds shapes without storage).</summary>
-    public static nn.Module<Tensor, Tensor> Create(ModelSpec spec, Device? device = null) =>
-        spec.Vit is not null ? new VisionTransformer(spec.Vit, device)
-        : spec.ConvNeXt is not null ? new ConvNeXt(spec.ConvNeXt, device)
+    public static nn.Module<Tensor, Tensor> Create(ModelSpec spec, Device? device = null) => Create(spec, device, shard: null);
+
+    /// <summary>
+    /// Builds one rank's part of an expert-parallel model: every SpheroMoE layer holds only the
+    /// shard's <c>ExpertRange</c> of its experts (same state-dict keys, shapes the local slice) and
+    /// runs them through the shard's exchange; all other parameters are the full replicated ones.
+    /// <paramref name="shard"/> null is the ordinary single-process model.
+    /// </summary>
+    public static nn.Module<Tensor, Tensor> Create(ModelSpec spec, Device? device, ExpertShard? shard) =>
+        spec.Vit is not null ? new VisionTransformer(spec.Vit, device, shard)
+        : spec.ConvNeXt is not null ? new ConvNeXt(spec.ConvNeXt, device, shard)
         : throw new ArgumentException($"variant '{spec.Variant}' has no architecture config");
 
     public static nn.Module<Tensor, Tensor> Create(string name, Device? device = null) => Create(Get(name), device);

@@ -14,23 +14,37 @@ public static class GradClip
     /// </summary>
     public static double ClipByGlobalNorm(IEnumerable<Parameter> parameters, double maxNorm)
     {
-        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), $"max norm must be positive, got {maxNorm}");
-        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        var list = parameters.ToList();
+        double total = Math.Sqrt(SumOfSquares(list));
+        ScaleTo(list, maxNorm, total);
+        return total;
+    }
+
+    /// <summary>Σ g² over the parameters' gradients, in fp64 (one device sync per parameter).</summary>
+    public static double SumOfSquares(IEnumerable<Parameter> parameters)
+    {
         double sumSquares = 0;
-        using (no_grad())
+        using var _ = no_grad();
+        foreach (var g in parameters.Select(p => p.grad).OfType<Tensor>())
         {
-            foreach (var g in grads)
-            {
-                using var flat = g.reshape(-1).to(ScalarType.Float64);   // a transient fp64 copy of one gradient
-                using var sq = flat.dot(flat);
-                sumSquares += sq.item<double>();
-            }
-            double total = Math.Sqrt(sumSquares);
-            if (!double.IsFinite(total)) return total;
-            double coef = maxNorm / (total + 1e-6);
-            if (coef < 1)
-                foreach (var g in grads) g.mul_(coef);
-            return total;
+            using var flat = g.reshape(-1).to(ScalarType.Float64);   // a transient fp64 copy of one gradient
+            using var sq = flat.dot(flat);
+            sumSquares += sq.item<double>();
         }
+        return sumSquares;
+    }
+
+    /// <summary>
+    /// Scales the gradients by min(1, maxNorm / (total + 1e-6)) given the global norm
+    /// <paramref name="total"/> (expert parallelism: computed from all ranks' parts). Non-finite: untouched.
+    /// </summary>
+    public static void ScaleTo(IEnumerable<Parameter> parameters, double maxNorm, double total)
+    {
+        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), $"max norm must be positive, got {maxNorm}");
+        if (!double.IsFinite(total)) return;
+        double coef = maxNorm / (total + 1e-6);
+        if (coef >= 1) return;
+        using var _ = no_grad();
+        foreach (var g in parameters.Select(p => p.grad).OfType<Tensor>()) g.mul_(coef);
     }
 }

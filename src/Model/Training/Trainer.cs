@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Data;
 using Jetpack.Model.Data.Augment;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
 using Jetpack.Model.Models;
 
@@ -52,6 +53,20 @@ public sealed record EvalResult(double Loss, double Top1, double Top5, int Image
 /// the spec's parameter groups, warmup + cosine per iteration, gradient clipping and accumulation,
 /// optional bf16. Every random draw is a function of saved state, so a run resumed from a
 /// checkpoint continues exactly as the uninterrupted run. No clocks here: callers time steps.
+///
+/// Distributed mode (expert parallelism, DESIGN.md "One training step"; pass a
+/// <see cref="DistributedContext"/> and a model built with its shard): each rank takes its
+/// <c>RankSlice</c> of every global micro-batch; its loss is scaled by b_local / B_micro, so the sum
+/// over ranks is the global mean; after backward the replicated gradients are summed over ranks in
+/// buckets, expert gradients stay with their owner; clipping uses the global norm (replicated part,
+/// identical everywhere, + the all-reduced sum of the expert parts); the reported loss is the
+/// all-reduced sum. Augmentation depends on (seed, step, micro, sample index) only, so an image is
+/// augmented the same on any rank. Mixup/CutMix mixes within each rank's slice (the global batch
+/// would pair sample b with B−1−b across ranks): with Mixup on, world > 1 is a different (equally
+/// valid) recipe, not the single-process one. The model generator (dropout, DropPath, routing noise)
+/// is re-seeded every step from (seed, step, rank): per-rank streams, so equivalence with the single
+/// process holds only with them off. An exchange failure throws <see cref="ExchangeFailedException"/>
+/// from <see cref="TrainStep"/>; the step's gradients are then invalid: restore a checkpoint.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -68,26 +83,45 @@ public sealed class Trainer : IDisposable
     private readonly Bf16Forward? bf16;
     private readonly List<Parameter> parameters;
     private readonly int classes;
+    private readonly DistributedContext? distributed;
+    private readonly List<Parameter> expertParameters = [];
+    private readonly GradientBuckets? buckets;
 
-    public Trainer(ModelSpec spec, nn.Module<Tensor, Tensor> model, IImageDataset train, TrainerOptions options, Device? device = null)
+    /// <param name="distributed">expert-parallel mode: this rank's context; <paramref name="model"/> must be built with its shard</param>
+    public Trainer(ModelSpec spec, nn.Module<Tensor, Tensor> model, IImageDataset train, TrainerOptions options, Device? device = null,
+                   DistributedContext? distributed = null)
     {
         options.Validate();
         this.spec = spec; this.model = model; this.train = train; this.options = options;
         this.device = device ?? CPU;
+        this.distributed = distributed;
         classes = spec.Vit?.NumClasses ?? spec.ConvNeXt!.NumClasses;
         if (train.NumClasses > classes)
             throw new ArgumentException($"the dataset has {train.NumClasses} classes, the model's head {classes}");
         sampler = new DistributedSampler(train.Count, options.GlobalBatch, seed: options.Seed);
-        generator = new Generator(SplitMix64.Mix(options.Seed ^ 0x5eed));
+        generator = new Generator(GeneratorSeed(0));
         ModelRandomness.Attach(model, generator);
         parameters = model.parameters().ToList();
+        if (distributed is not null)
+        {
+            int micro = options.GlobalBatch / options.Accumulation;
+            if (micro < distributed.WorldSize)
+                throw new ArgumentException($"micro-batch {micro} (global batch {options.GlobalBatch} / accumulation {options.Accumulation}) is smaller than the world size {distributed.WorldSize}: some ranks would get no samples");
+            foreach (var (name, module) in model.named_modules())
+                if (module is Moe.SpheroMoE moe && !ReferenceEquals(moe.Shard, distributed.Shard))
+                    throw new ArgumentException($"MoE layer '{name}' is not built with this context's shard: build the model with ModelRegistry.Create(spec, device, context.Shard)");
+            var replicated = new List<Parameter>();
+            foreach (var (name, p) in model.named_parameters())
+                (ExpertKeys.IsExpert(spec, name) ? expertParameters : replicated).Add(p);
+            buckets = new GradientBuckets(replicated, distributed.BucketElements);
+        }
         optimizer = new AdamW(ParamGroups.Build(spec, model, new RecipeOptions { LayerDecay = options.LayerDecay, WeightDecay = options.WeightDecay }),
                               options.LearningRate);
         schedule = new LrSchedule(Math.Min(options.WarmupSteps, options.Steps), options.Steps, minFactor: options.MinLrFactor);
         mixup = options.Mixup is { } m ? new MixupCutmix(m) : null;
         if (options.Precision == Precision.Bf16)
         {
-            var shadow = Registry.ModelRegistry.Create(spec, this.device);
+            var shadow = Registry.ModelRegistry.Create(spec, this.device, distributed?.Shard);
             ModelRandomness.Attach(shadow, generator);
             bf16 = new Bf16Forward(model, shadow);
         }
@@ -97,23 +131,40 @@ public sealed class Trainer : IDisposable
     public nn.Module<Tensor, Tensor> Model => model;
     public TrainerOptions Options => options;
     public int StepsPerEpoch => sampler.StepsPerEpoch;
+    public DistributedContext? Distributed => distributed;
 
-    /// <summary>One optimizer step over one global batch (split into micro-batches).</summary>
+    /// <summary>The model generator's seed at a step: a function of (seed, step, rank), so nothing needs saving (rank 0 of any world = the single process).</summary>
+    private ulong GeneratorSeed(long step) =>
+        SplitMix64.Mix(SplitMix64.Mix(options.Seed ^ 0x5eed) + (ulong)step * 0x9E3779B97F4A7C15UL + (ulong)(distributed?.Rank ?? 0) * 0xD1B54A32D192ED03UL);
+
+    /// <summary>One optimizer step over one global batch (split into micro-batches; in distributed mode, this rank's part of each).</summary>
     public StepResult TrainStep()
+    {
+        try { return TrainStepCore(); }
+        finally { distributed?.Shard.ReleasePending(); }
+    }
+
+    private StepResult TrainStepCore()
     {
         long epoch = Step / sampler.StepsPerEpoch;
         var indices = sampler.GlobalBatchAt(epoch, (int)(Step % sampler.StepsPerEpoch));
         int micro = options.GlobalBatch / options.Accumulation;
+        int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
+        var rankBatches = Enumerable.Range(0, world).Select(v => DistributedSampler.RankSlice(micro, world, v).Length).ToArray();
         double lr = options.LearningRate * schedule.Factor(Step);
         optimizer.LearningRate = lr;
         optimizer.ZeroGrad();
         model.train();
         bf16?.SyncWeights();
+        generator.manual_seed(unchecked((long)GeneratorSeed(Step)));
         double loss = 0;
         for (int k = 0; k < options.Accumulation; k++)
         {
             using var scope = NewDisposeScope();
-            var chunk = indices[(k * micro)..((k + 1) * micro)];
+            var global = indices[(k * micro)..((k + 1) * micro)];
+            var (offset, length) = DistributedSampler.RankSlice(micro, world, rank);
+            var chunk = global[offset..(offset + length)];                  // this rank's samples of micro-batch k
+            distributed?.Shard.BeginMicroBatch(Step, k, rankBatches);
             var (images, labels) = train is ISeededBatches seeded
                 ? seeded.Batch(chunk, SplitMix64.Mix(options.Seed ^ ((ulong)Step << 8) ^ (ulong)k))   // augmentation replayable from (seed, step)
                 : train.Batch(chunk);
@@ -125,7 +176,7 @@ public sealed class Trainer : IDisposable
                 (images, targets, _) = mixup.Apply(images, labels, classes, g);
             }
             else targets = LabelSmoothing.Targets(labels, classes, options.LabelSmoothing);
-            double scale = 1.0 / options.Accumulation;
+            double scale = (double)length / micro / options.Accumulation;   // Σ over ranks and micro-batches = the global mean
             if (bf16 is not null)
                 loss += bf16.ForwardBackward(images, logits => SoftTargetCrossEntropy.Loss(logits, targets) * scale);
             else
@@ -134,8 +185,23 @@ public sealed class Trainer : IDisposable
                 l.backward();
                 loss += l.item<float>();
             }
+            distributed?.Shard.ThrowIfBackwardFailed();
         }
-        double norm = options.ClipNorm > 0 ? GradClip.ClipByGlobalNorm(parameters, options.ClipNorm) : double.NaN;
+        double norm;
+        if (distributed is null)
+            norm = options.ClipNorm > 0 ? GradClip.ClipByGlobalNorm(parameters, options.ClipNorm) : double.NaN;
+        else
+        {
+            // One all-reduce: the replicated gradients' buckets plus [loss, Σ expert g²] of this rank.
+            using var stats = torch.tensor(new[] { (float)loss, (float)GradClip.SumOfSquares(expertParameters) });
+            buckets!.AllReduce(distributed.Reducer, Step, stats);
+            loss = stats[0].item<float>();
+            double expertSquares = stats[1].item<float>();
+            double replicatedSquares = GradClip.SumOfSquares(parameters.Except(expertParameters, ReferenceEqualityComparer.Instance).Cast<Parameter>());
+            norm = Math.Sqrt(replicatedSquares + expertSquares);
+            if (options.ClipNorm > 0) GradClip.ScaleTo(parameters, options.ClipNorm, norm);
+            else norm = double.NaN;
+        }
         optimizer.Step();
         Step++;
         return new StepResult(Step, loss, lr, norm, indices.Length);
@@ -164,64 +230,33 @@ public sealed class Trainer : IDisposable
         return new EvalResult(lossSum / n, (double)top1 / n, (double)top5 / n, n);
     }
 
-    const string ModelFile = "model.safetensors", OptimizerFile = "optimizer.safetensors", StateFile = "trainer.json";
+    /// <summary>
+    /// Writes a topology-free training checkpoint directory (see <see cref="TrainingCheckpoint"/>):
+    /// atomically (temp name, then rename). In distributed mode every rank calls it after the same
+    /// step; each writes its expert file, rank 0 the replicated part and the manifest.
+    /// </summary>
+    public void Save(string dir) =>
+        TrainingCheckpoint.Save(dir, new TrainingState(spec, model, optimizer, Step, Position()), distributed?.Shard, distributed?.Reducer);
 
     /// <summary>
-    /// Writes a training checkpoint directory atomically (temp name, then rename): the model with its
-    /// identity, the optimizer moments by parameter name, the generator state and the step.
+    /// Restores model, optimizer and step from a checkpoint saved with any world size (expert ranges
+    /// re-sliced). The data stream must be the same (seed, global batch): a mismatch names the field.
     /// </summary>
-    public void Save(string dir)
-    {
-        var tmp = dir.TrimEnd('/') + $".tmp-{Guid.NewGuid():N}";
-        Directory.CreateDirectory(tmp);
-        try
-        {
-            ModelCheckpoint.Save(Path.Combine(tmp, ModelFile), spec, model, new Dictionary<string, string> { ["train.step"] = Step.ToString() });
-            var names = new Dictionary<Parameter, string>(ReferenceEqualityComparer.Instance);
-            foreach (var (name, p) in model.named_parameters()) names[p] = name;
-            var tensors = new List<KeyValuePair<string, Tensor>> { new("rng.model", generator.get_state()) };
-            foreach (var (p, (m, v)) in optimizer.State)
-            {
-                tensors.Add(new($"m.{names[p]}", m));
-                tensors.Add(new($"v.{names[p]}", v));
-            }
-            SafetensorsWriter.Write(Path.Combine(tmp, OptimizerFile), tensors,
-                new Dictionary<string, string> { ["adamw.step_count"] = optimizer.StepCount.ToString() });
-            File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(new { step = Step, variant = spec.Variant, options }, ModelSpec.Json));
-            if (Directory.Exists(dir))
-            {
-                var old = dir.TrimEnd('/') + $".old-{Guid.NewGuid():N}";
-                Directory.Move(dir, old);
-                Directory.Move(tmp, dir);
-                Directory.Delete(old, recursive: true);
-            }
-            else Directory.Move(tmp, dir);
-        }
-        catch
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-            throw;
-        }
-    }
-
-    /// <summary>Restores model, optimizer, generator and step from <see cref="Save"/>'s directory.</summary>
     public void Restore(string dir)
     {
-        ModelCheckpoint.Load(Path.Combine(dir, ModelFile), spec, model);
-        using var reader = SafetensorsReader.Open(Path.Combine(dir, OptimizerFile));
-        using (var rng = reader.ReadTensor("rng.model")) generator.set_state(rng);
-        var byName = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        var moments = new List<(Parameter, Tensor, Tensor)>();
-        foreach (var name in reader.Names.Where(n => n.StartsWith("m.", StringComparison.Ordinal)).Select(n => n[2..]))
-        {
-            if (!byName.TryGetValue(name, out var p)) throw new InvalidDataException($"{reader.Path}: moments of unknown parameter '{name}'");
-            moments.Add((p, reader.ReadTensor("m." + name), reader.ReadTensor("v." + name)));
-        }
-        optimizer.Restore(moments, long.Parse(reader.Metadata["adamw.step_count"]));
-        foreach (var (_, m, v) in moments) { m.Dispose(); v.Dispose(); }
-        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, StateFile)));
-        Step = state.RootElement.GetProperty("step").GetInt64();
+        var m = TrainingCheckpoint.ReadManifest(dir);
+        var here = Position();
+        string where = Path.Combine(dir, TrainingCheckpoint.ManifestFile);
+        if (m.Data.Seed != here.Seed) throw new ArgumentException($"{where}: data.seed {m.Data.Seed}, this run's seed {here.Seed}");
+        if (m.Data.GlobalBatch != here.GlobalBatch) throw new ArgumentException($"{where}: data.global_batch {m.Data.GlobalBatch}, this run's {here.GlobalBatch}");
+        if (m.Data.StepsPerEpoch != here.StepsPerEpoch) throw new ArgumentException($"{where}: data.steps_per_epoch {m.Data.StepsPerEpoch}, this run's {here.StepsPerEpoch} (another dataset?)");
+        m = TrainingCheckpoint.Restore(dir, spec, model, optimizer, distributed?.Shard);
+        Step = m.Step;
+        bf16?.SyncWeights();
     }
+
+    private DataPosition Position() =>
+        new(options.Seed, options.GlobalBatch, sampler.StepsPerEpoch, Step / sampler.StepsPerEpoch, (int)(Step % sampler.StepsPerEpoch));
 
     public void Dispose()
     {
@@ -229,5 +264,6 @@ public sealed class Trainer : IDisposable
         bf16?.Shadow.Dispose();
         bf16?.Dispose();
         generator.Dispose();
+        buckets?.Dispose();
     }
 }

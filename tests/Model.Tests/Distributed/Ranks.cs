@@ -1,0 +1,63 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using Jetpack.Model.Data;
+using Jetpack.Model.Models;
+
+namespace Jetpack.Model.Tests.Distributed;
+
+/// <summary>Runs one body per rank, each on its own thread (grad mode and dispose scopes are per thread).</summary>
+static class Ranks
+{
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    public static T[] Run<T>(int world, Func<int, T> body)
+    {
+        var results = new T[world];
+        var errors = new Exception?[world];
+        var threads = Enumerable.Range(0, world).Select(r => new Thread(() =>
+        {
+            try { results[r] = body(r); }
+            catch (Exception e) { errors[r] = e; }
+        }, 16 << 20) { Name = $"rank {r}" }).ToArray();
+        foreach (var t in threads) t.Start();
+        for (int r = 0; r < world; r++)
+            if (!threads[r].Join(Deadline)) throw new TimeoutException($"rank {r} of {world} did not finish within {Deadline.TotalSeconds} s");
+        var failed = errors.Select((e, r) => (e, r)).Where(x => x.e is not null).ToList();
+        if (failed.Count > 0)
+            throw new AggregateException($"ranks {string.Join(", ", failed.Select(f => f.r))} failed", failed.Select(f => f.e!));
+        return results;
+    }
+
+    /// <summary>D=32, depth 3, SpheroMoE in blocks 1 and 2 with 5 core + 7 universal experts (2 and 3 divide neither); every random regulariser off.</summary>
+    public static readonly ModelSpec Tiny = new("tiny_expert_parallel", Vit: new VitConfig
+    {
+        ImageSize = 8, PatchSize = 4, InChannels = 1, NumClasses = 10, Dim = 32, Depth = 3, Heads = 2, Pool = PoolKind.Avg,
+        Moe = new MoeConfig
+        {
+            Kind = MoeKind.Sphero, Layers = [1, 2], CoreExperts = 5, UniversalExperts = 7,
+            ExpertDropout = 0, MoeDropPathRate = 0, NoiseStd = 0,
+        },
+    });
+
+    public static TensorDataset Data(int n, ulong seed)
+    {
+        var gen = new Generator(seed);
+        var labels = torch.randint(0, 10, [n], generator: gen);
+        var images = torch.randn([n, 1, 8, 8], generator: gen) * 0.5 + labels.to(ScalarType.Float32).view(n, 1, 1, 1) / 5.0;
+        return new TensorDataset(images, labels, 10);
+    }
+
+    public static Dictionary<string, Tensor> Clone(IEnumerable<KeyValuePair<string, Tensor>> state) =>
+        state.ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+
+    /// <summary>max |a − b| / max(1e-3, max |b|), the relative deviation of a tensor.</summary>
+    public static double RelativeDeviation(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        if (!a.shape.SequenceEqual(b.shape)) throw new ArgumentException($"shapes [{string.Join(", ", a.shape)}] vs [{string.Join(", ", b.shape)}]");
+        if (a.numel() == 0) return 0;
+        double diff = (a - b).abs().max().item<float>();
+        double scale = Math.Max(1e-3, b.abs().max().item<float>());
+        return diff / scale;
+    }
+}
