@@ -31,12 +31,14 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
     public int Rank => mailbox.Membership.Rank;
     public int WorldSize => mailbox.Membership.WorldSize;
     public long BytesSent { get; private set; }
+    private long call;                                                   // sequence number of AllReduceSum calls, the same on every rank
     public TimeSpan Elapsed { get; private set; }
 
     public void AllReduceSum(long step, IReadOnlyList<Tensor> tensors)
     {
         if (WorldSize == 1 || tensors.Count == 0) return;
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        long thisCall = ++call;
         try
         {
             int bucket = 0;
@@ -48,17 +50,21 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
                 while (j < tensors.Count && tensors[j].dtype == tensors[i].dtype
                        && (j == i || n + tensors[j].numel() <= options.BucketElements))
                     n += tensors[j++].numel();
-                ReduceBucket(step, bucket++, tensors.Skip(i).Take(j - i).ToList());
+                ReduceBucket(thisCall, step, bucket++, tensors.Skip(i).Take(j - i).ToList());
                 i = j;
             }
         }
         finally { Elapsed += clock.Elapsed; }
     }
 
-    private void ReduceBucket(long step, int bucket, List<Tensor> group)
+    private void ReduceBucket(long thisCall, long step, int bucket, List<Tensor> group)
     {
         using var scope = NewDisposeScope();
-        var flat = cat(group.Select(t => t.detach().reshape(-1)).ToList(), 0).cpu();   // [n], a copy
+        // a lone contiguous CPU tensor (the trainer's flat gradient buckets) is reduced in place;
+        // anything else is packed into one flat copy and unpacked at the end
+        bool inPlace = group.Count == 1 && group[0].is_contiguous() && group[0].device_type == TorchSharp.DeviceType.CPU;
+        var flat = inPlace ? group[0].detach().view(-1)                                      // [n], an alias
+                           : cat(group.Select(t => t.detach().reshape(-1)).ToList(), 0).cpu(); // [n], a copy
         long n = flat.shape[0];
         int world = WorldSize, rank = Rank;
         var (starts, counts) = Chunks(n, world);
@@ -74,14 +80,15 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         {
             int sendIdx = Mod(rank - s, world), recvIdx = Mod(rank - s - 1, world);
             var into = scratch.narrow(0, 0, counts[recvIdx]);
-            Pass(step, bucket, s, ReducePhase.ReduceScatter, Chunk(sendIdx), into, next, prev);
+            Pass(thisCall, step, bucket, s, ReducePhase.ReduceScatter, Chunk(sendIdx), into, next, prev);
             Chunk(recvIdx).add_(into);
         }
         for (int s = 0; s < world - 1; s++)
         {
             int sendIdx = Mod(rank + 1 - s, world), recvIdx = Mod(rank - s, world);
-            Pass(step, bucket, s, ReducePhase.AllGather, Chunk(sendIdx), Chunk(recvIdx), next, prev);
+            Pass(thisCall, step, bucket, s, ReducePhase.AllGather, Chunk(sendIdx), Chunk(recvIdx), next, prev);
         }
+        if (inPlace) return;
         long at = 0;
         foreach (var t in group)
         {
@@ -92,15 +99,15 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
     }
 
     /// <summary>One ring step: send a chunk to the next rank while receiving one from the previous rank into <paramref name="into"/>.</summary>
-    private void Pass(long step, int bucket, int ringStep, ReducePhase phase, Tensor send, Tensor into, int next, int prev)
+    private void Pass(long thisCall, long step, int bucket, int ringStep, ReducePhase phase, Tensor send, Tensor into, int next, int prev)
     {
         string job = mailbox.Membership.JobId;
-        var inKey = MailKey.RingChunk(job, step, bucket, ringStep, phase, prev);
+        var inKey = MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, prev);
         var tag = $"step {step} all-reduce {phase} bucket {bucket} ring step {ringStep}";
         using var cts = new CancellationTokenSource();
         var received = mailbox.Expect(inKey, new Expectation(into.dtype, into.shape, into));
         BytesSent += send.numel() * send.element_size();
-        var sent = DataPlaneSender.PushAsync(peers.Data(next), MailKey.RingChunk(job, step, bucket, ringStep, phase, Rank), send, buffer,
+        var sent = DataPlaneSender.PushAsync(peers.Data(next), MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, Rank), send, buffer,
                                              DateTime.UtcNow + options.Deadline, cts.Token);
         try
         {

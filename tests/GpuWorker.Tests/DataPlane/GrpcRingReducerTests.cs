@@ -23,7 +23,7 @@ public class GrpcRingReducerTests
         {
             var g = Grads(r);
             cluster.Nodes[r].Reducer.AllReduceSum(step: 4, g);
-            cluster.Nodes[r].Reducer.AllReduceSum(step: 5, g);          // twice: sums of sums, tags by step
+            cluster.Nodes[r].Reducer.AllReduceSum(step: 4, g);          // again in the same step (as checkpoint barriers do): calls are numbered
             return g;
         }, Wait);
         for (int i = 0; i < Shapes.Length; i++)
