@@ -207,25 +207,47 @@ public sealed class Trainer : IDisposable
         return new StepResult(Step, loss, lr, norm, indices.Length);
     }
 
-    /// <summary>Top-1/top-5 and mean cross-entropy over a dataset, eval mode, no gradients.</summary>
+    /// <summary>
+    /// Top-1/top-5 and mean cross-entropy over a dataset, eval mode, no gradients. Distributed: every
+    /// rank must call it; each evaluates its <c>RankSlice</c> of every batch (a rank may get none of a
+    /// small last batch), and the sums are all-reduced, so every rank returns the global result.
+    /// Exchange tags of evaluation use negative micro-batch numbers (−1 − batch index) at the current step.
+    /// </summary>
     public EvalResult Evaluate(IImageDataset data, int batch = 256, int? limit = null)
     {
         model.eval();
         int n = Math.Min(limit ?? data.Count, data.Count);
+        int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
         double lossSum = 0; long top1 = 0, top5 = 0;
-        using var _ = no_grad();
-        for (int at = 0; at < n; at += batch)
+        try
         {
-            using var scope = NewDisposeScope();
-            var idx = Enumerable.Range(at, Math.Min(batch, n - at)).ToArray();
-            var (images, labels) = data.Batch(idx);
-            images = images.to(device); labels = labels.to(device);
-            var logits = model.forward(images);
-            lossSum += nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
-            var best = logits.topk(Math.Min(5, classes), dim: 1).indexes;                        // [b, 5]
-            var hit = best.eq(labels.unsqueeze(1));
-            top1 += hit.narrow(1, 0, 1).sum().item<long>();
-            top5 += hit.sum().item<long>();
+            using var _ = no_grad();
+            for (int at = 0, i = 0; at < n; at += batch, i++)
+            {
+                using var scope = NewDisposeScope();
+                int size = Math.Min(batch, n - at);
+                var (offset, length) = DistributedSampler.RankSlice(size, world, rank);
+                distributed?.Shard.BeginMicroBatch(Step, -1 - i, Enumerable.Range(0, world).Select(v => DistributedSampler.RankSlice(size, world, v).Length).ToArray());
+                var idx = Enumerable.Range(at + offset, length).ToArray();
+                var (images, labels) = length > 0 ? data.Batch(idx)                                      // an empty slice still joins the exchanges
+                    : (torch.empty([0, .. Registry.ModelRegistry.ImageShape(spec)]), torch.empty(0, ScalarType.Int64));
+                images = images.to(device); labels = labels.to(device);
+                var logits = model.forward(images);
+                if (length == 0) continue;
+                lossSum += nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
+                var best = logits.topk(Math.Min(5, classes), dim: 1).indexes;                        // [b, 5]
+                var hit = best.eq(labels.unsqueeze(1));
+                top1 += hit.narrow(1, 0, 1).sum().item<long>();
+                top5 += hit.sum().item<long>();
+            }
+        }
+        finally { distributed?.Shard.ReleasePending(); }
+        if (distributed is not null)
+        {
+            // fp32 like every tensor this trainer all-reduces; counts stay exact below 2^24 images
+            using var sums = torch.tensor(new[] { (float)lossSum, top1, top5 });
+            distributed.Reducer.AllReduceSum(Step, [sums]);
+            (lossSum, top1, top5) = (sums[0].item<float>(), (long)sums[1].item<float>(), (long)sums[2].item<float>());
         }
         return new EvalResult(lossSum / n, (double)top1 / n, (double)top5 / n, n);
     }
