@@ -33,7 +33,21 @@ public sealed class GrpcExpertExchange : IExpertExchange
     public Tensor[] AllToAll(ExchangeTag tag, IReadOnlyList<Tensor> send, IReadOnlyList<long[]> expected)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        try { return AllToAllAsync(tag, send, expected).GetAwaiter().GetResult(); }
+        try
+        {
+            var got = AllToAllAsync(tag, send, expected).GetAwaiter().GetResult();
+            // The pieces were built on pool threads, outside the caller's dispose scope: re-handle
+            // them here (an alias, no copy) so the caller's NewDisposeScope() owns them as it would
+            // own tensors it made itself.
+            for (int v = 0; v < got.Length; v++)
+            {
+                if (v == Rank) continue;
+                var own = got[v].alias();
+                got[v].Dispose();
+                got[v] = own;
+            }
+            return got;
+        }
         finally { Elapsed += clock.Elapsed; }
     }
 

@@ -73,7 +73,7 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         if (scratch is null || scratch.dtype != flat.dtype || scratch.numel() < counts.Max())
         {
             scratch?.Dispose();
-            scratch = empty(new[] { Math.Max(counts.Max(), 1) }, flat.dtype).MoveToOuterDisposeScope();
+            scratch = empty(new[] { Math.Max(counts.Max(), 1) }, flat.dtype).DetachFromDisposeScope();   // lives across calls
         }
         int next = (rank + 1) % world, prev = (rank + world - 1) % world;
         for (int s = 0; s < world - 1; s++)

@@ -41,6 +41,9 @@ public sealed class WorkerNode : IAsyncDisposable
     private GrpcRingReducer? reducer;
     private long benchStep;
 
+    /// <summary>The job this worker runs or last ran (one at a time).</summary>
+    public Jobs.TrainingJob? CurrentJob { get; set; }
+
     /// <summary>Next step number of a benchmark exchange (every rank counts the same calls).</summary>
     internal long NextBenchStep() => Interlocked.Increment(ref benchStep);
 

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Jetpack.Model.Models;
+using Jetpack.Model.Registry;
+using Jetpack.Model.Training;
+
+namespace Jetpack.GpuWorker.Jobs;
+
+/// <summary>The data of a job: the same fields as `jetpack train`'s "data", classes already parsed.</summary>
+public sealed record JobDataSpec
+{
+    /// <summary>fashion-mnist (Debian's dataset-fashion-mnist) or cifar10 / cifar100 (binary batches under root).</summary>
+    public string Dataset { get; init; } = "fashion-mnist";
+    public string? Root { get; init; }
+    public IReadOnlyList<int>? Classes { get; init; }
+    public int? MaxPerClass { get; init; }
+    public bool Augment { get; init; } = true;
+}
+
+/// <summary>
+/// A training job as StartJob carries it (JSON, snake_case): which model (a registered variant, or
+/// an inline spec for models outside the registry), its initial checkpoint, the data and the recipe,
+/// and where the topology-free checkpoints go. Every rank gets the same spec.
+/// </summary>
+public sealed record WorkerJobSpec
+{
+    public string Model { get; init; } = "";
+    /// <summary>A full <see cref="ModelSpec"/> as JSON (ModelSpec.Json); overrides <see cref="Model"/>.</summary>
+    public string? ModelSpecJson { get; init; }
+    /// <summary>A model checkpoint (full, unsharded) every rank starts from; null = the seeded initialisation.</summary>
+    public string? Init { get; init; }
+    public JobDataSpec Data { get; init; } = new();
+    public TrainerOptions Recipe { get; init; } = new();
+    /// <summary>Topology-free checkpoint directory (shared by the ranks); null = none.</summary>
+    public string? CheckpointDir { get; init; }
+    public int CheckpointEvery { get; init; } = 200;
+    public string Device { get; init; } = "cpu";
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Parses and validates; errors name the field.</summary>
+    public static WorkerJobSpec Parse(string json)
+    {
+        WorkerJobSpec spec;
+        try { spec = JsonSerializer.Deserialize<WorkerJobSpec>(json, Json) ?? throw new ArgumentException("job spec: empty"); }
+        catch (JsonException e) { throw new ArgumentException($"job spec: {e.Message}", e); }
+        if (spec.ModelSpecJson is null && string.IsNullOrEmpty(spec.Model)) throw new ArgumentException("job spec: model: a variant name or model_spec_json is required");
+        if (spec.CheckpointEvery < 1) throw new ArgumentException($"job spec: checkpoint_every must be ≥ 1, got {spec.CheckpointEvery}");
+        if (spec.Init is not null && !File.Exists(spec.Init)) throw new ArgumentException($"job spec: init: checkpoint not found: {spec.Init}");
+        try { spec.Recipe.Validate(); }
+        catch (ArgumentException e) { throw new ArgumentException($"job spec: recipe: {e.Message}", e); }
+        return spec;
+    }
+
+    public ModelSpec ResolveModel()
+    {
+        if (ModelSpecJson is null) return ModelRegistry.Get(Model);
+        try
+        {
+            return JsonSerializer.Deserialize<ModelSpec>(ModelSpecJson, ModelSpec.Json) ?? throw new ArgumentException("job spec: model_spec_json: empty");
+        }
+        catch (JsonException e) { throw new ArgumentException($"job spec: model_spec_json: {e.Message}", e); }
+    }
+}
