@@ -4,13 +4,14 @@
 #   scripts/setup.sh           build + test needs: g++ and patchelf (TorchSharp's libstdc++ repair),
 #                              libmetis5 (graph recycling's partitioner) and dataset-fashion-mnist
 #                              (real IDX data under /usr/share/datasets/fashion-mnist)
-#   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS (the benchmark peer, golden-file script)
+#   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS (the benchmark peer, golden-file script) and iperf3
+#                              (raw TCP loopback throughput beside `jetpack bench exchange`)
 set -euo pipefail
 
 packages=(g++ patchelf libmetis5 dataset-fashion-mnist)
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp) ;;
+    --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp iperf3) ;;
     *) echo "setup.sh: unknown option $arg (known: --bench)" >&2; exit 2 ;;
   esac
 done

@@ -10,7 +10,7 @@ namespace Jetpack.GpuWorker.DataPlane;
 
 /// <summary>
 /// One gRPC channel (h2c) to every rank of the job, each carrying the cluster token. HTTP/2 windows
-/// are widened from their 64 KiB defaults so that a 1 MiB chunk does not wait for a window update.
+/// are widened from their defaults so that a sender is not stalled waiting for window updates.
 /// </summary>
 public sealed class PeerChannels : IDisposable
 {

@@ -63,6 +63,7 @@ public sealed class WorkerNode : IAsyncDisposable
             k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
             k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
             k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
+            k.Limits.MaxRequestBufferSize = null;
         });
         builder.Services.AddSingleton(options.Token);
         builder.Services.AddSingleton(membership);

@@ -103,7 +103,7 @@ public sealed class TrainingJob
             {
                 var modelSpec = spec.ResolveModel();
                 var device = Devices.Parse(spec.Device);
-                var (train, _) = JobData.Open(spec.Data);
+                var (train, _) = JobData.Open(spec.Data, modelSpec);
                 var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
                 torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model
                 using (var full = ModelRegistry.Create(modelSpec, device))

@@ -9,8 +9,11 @@ namespace Jetpack.GpuWorker.Jobs;
 /// <summary>The data of a job: the same fields as `jetpack train`'s "data", classes already parsed.</summary>
 public sealed record JobDataSpec
 {
-    /// <summary>fashion-mnist (Debian's dataset-fashion-mnist) or cifar10 / cifar100 (binary batches under root).</summary>
+    /// <summary>fashion-mnist (Debian's dataset-fashion-mnist), cifar10 / cifar100 (binary batches under root), or
+    /// synthetic (seeded random images of the model's input size: benchmarks).</summary>
     public string Dataset { get; init; } = "fashion-mnist";
+    /// <summary>Images of the synthetic dataset.</summary>
+    public int SyntheticCount { get; init; } = 256;
     public string? Root { get; init; }
     public IReadOnlyList<int>? Classes { get; init; }
     public int? MaxPerClass { get; init; }

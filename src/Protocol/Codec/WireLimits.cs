@@ -9,7 +9,7 @@ namespace Jetpack.Protocol.Codec;
 public sealed record WireLimits
 {
     public long MaxTensorBytes { get; init; } = 512L << 20;
-    public int ChunkBytes { get; init; } = 1 << 20;
+    public int ChunkBytes { get; init; } = 64 << 10;
     public int MaxDims { get; init; } = 8;
 
     /// <summary>gRPC's maximum message size: one chunk plus room for the header.</summary>

@@ -48,7 +48,7 @@ public class GrpcExpertExchangeTests
     public async Task PiecesLargerThanOneChunkArriveWhole()
     {
         await using var cluster = await LoopbackCluster.StartAsync(2);
-        long n = 3 * (1 << 20) / 4 + 5;                                   // 3 MiB + 20 bytes: four chunks
+        long n = 3 * (1 << 20) / 4 + 5;                                   // 3 MiB + 20 bytes: many chunks, the last one short
         LoopbackCluster.PerRank(2, w =>
         {
             var send = new[] { arange(n, ScalarType.Float32).add(w), arange(n, ScalarType.Float32).add(10 * w) };
