@@ -78,9 +78,14 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
         }
     }
 
-    public override Task<LoadShardReply> LoadShard(IAsyncStreamReader<TensorChunk> requestStream, ServerCallContext context) =>
-        throw new RpcException(new Status(StatusCode.Unimplemented,
-            "LoadShard is not implemented yet: workers build their shard from the job's init checkpoint (shared filesystem) or seed"));
+    public override async Task<LoadShardReply> LoadShard(IAsyncStreamReader<TensorChunk> requestStream, ServerCallContext context)
+    {
+        if (node.CurrentJob is { Finished: false } running)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"rank {node.Options.Rank} is running job '{running.JobId}': load a shard between jobs"));
+        var tensors = await ShardReceiver.ReadAsync(requestStream, node.Options.Limits, node.Options.Rank, context.CancellationToken);
+        node.SetLoadedShard(tensors);
+        return new LoadShardReply { Tensors = tensors.Count, Bytes = tensors.Values.Sum(t => t.numel() * t.element_size()) };
+    }
 
     public override async Task<BenchExchangeReply> BenchExchange(BenchExchangeRequest request, ServerCallContext context)
     {

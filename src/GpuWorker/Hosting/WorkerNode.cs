@@ -44,6 +44,17 @@ public sealed class WorkerNode : IAsyncDisposable
     /// <summary>The job this worker runs or last ran (one at a time).</summary>
     public Jobs.TrainingJob? CurrentJob { get; set; }
 
+    private Dictionary<string, TorchSharp.torch.Tensor>? loadedShard;
+
+    /// <summary>This rank's parameters as LoadShard delivered them (replicated + its experts), for a job that starts from them.</summary>
+    public IReadOnlyDictionary<string, TorchSharp.torch.Tensor>? LoadedShard => loadedShard;
+
+    internal void SetLoadedShard(Dictionary<string, TorchSharp.torch.Tensor> tensors)
+    {
+        var old = Interlocked.Exchange(ref loadedShard, tensors);
+        if (old is not null) foreach (var t in old.Values) t.Dispose();
+    }
+
     /// <summary>Next step number of a benchmark exchange (every rank counts the same calls).</summary>
     internal long NextBenchStep() => Interlocked.Increment(ref benchStep);
 

@@ -106,8 +106,14 @@ public sealed class TrainingJob
                 var (train, _) = JobData.Open(spec.Data, modelSpec);
                 var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
                 torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model
-                using (var full = ModelRegistry.Create(modelSpec, device))
+                if (spec.InitFromLoadedShard)
                 {
+                    model = ModelRegistry.Create(modelSpec, device, context.Shard);
+                    LoadShard(model, node.LoadedShard ?? throw new ArgumentException($"rank {rank}: init_from_loaded_shard, but no shard was loaded (LoadShard)"), rank);
+                }
+                else
+                {
+                    using var full = ModelRegistry.Create(modelSpec, device);
                     if (spec.Init is not null) ModelCheckpoint.Load(spec.Init, modelSpec, full);
                     model = ModelRegistry.Create(modelSpec, device, context.Shard);
                     var part = ExpertKeys.Slice(modelSpec, full.state_dict(), world, rank);   // views: copied by load_state_dict
@@ -159,6 +165,20 @@ public sealed class TrainingJob
             trainer?.Dispose();
             model?.Dispose();
         }
+    }
+
+    /// <summary>Copies a loaded shard into the rank's model: the same keys and shapes, or an error listing what differs.</summary>
+    private static void LoadShard(nn.Module<Tensor, Tensor> model, IReadOnlyDictionary<string, Tensor> shard, int rank)
+    {
+        var own = model.state_dict();
+        var missing = own.Keys.Where(k => !shard.ContainsKey(k)).ToList();
+        var unexpected = shard.Keys.Where(k => !own.ContainsKey(k)).ToList();
+        var misShaped = own.Where(kv => shard.TryGetValue(kv.Key, out var t) && (!t.shape.SequenceEqual(kv.Value.shape) || t.dtype != kv.Value.dtype))
+                           .Select(kv => $"{kv.Key}: got {shard[kv.Key].dtype} [{string.Join(", ", shard[kv.Key].shape)}], expected {kv.Value.dtype} [{string.Join(", ", kv.Value.shape)}]").ToList();
+        if (missing.Count + unexpected.Count + misShaped.Count > 0)
+            throw new ArgumentException($"rank {rank}: the loaded shard does not fit this rank's model — missing: [{string.Join(", ", missing)}]; " +
+                                        $"unexpected: [{string.Join(", ", unexpected)}]; mis-shaped: [{string.Join("; ", misShaped)}]");
+        model.load_state_dict(shard.ToDictionary(kv => kv.Key, kv => kv.Value), strict: true);
     }
 
     private List<(long After, string Dir, TaskCompletionSource<long> Reply)> DueCheckpoints(long done)

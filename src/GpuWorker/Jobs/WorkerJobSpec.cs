@@ -32,6 +32,8 @@ public sealed record WorkerJobSpec
     public string? ModelSpecJson { get; init; }
     /// <summary>A model checkpoint (full, unsharded) every rank starts from; null = the seeded initialisation.</summary>
     public string? Init { get; init; }
+    /// <summary>Start from the tensors LoadShard delivered to each rank (the coordinator's scatter) instead of init/seed.</summary>
+    public bool InitFromLoadedShard { get; init; }
     public JobDataSpec Data { get; init; } = new();
     public TrainerOptions Recipe { get; init; } = new();
     /// <summary>Topology-free checkpoint directory (shared by the ranks); null = none.</summary>
@@ -56,6 +58,7 @@ public sealed record WorkerJobSpec
         catch (JsonException e) { throw new ArgumentException($"job spec: {e.Message}", e); }
         if (spec.ModelSpecJson is null && string.IsNullOrEmpty(spec.Model)) throw new ArgumentException("job spec: model: a variant name or model_spec_json is required");
         if (spec.CheckpointEvery < 1) throw new ArgumentException($"job spec: checkpoint_every must be ≥ 1, got {spec.CheckpointEvery}");
+        if (spec.InitFromLoadedShard && spec.Init is not null) throw new ArgumentException("job spec: init and init_from_loaded_shard exclude each other");
         if (spec.Init is not null && !File.Exists(spec.Init)) throw new ArgumentException($"job spec: init: checkpoint not found: {spec.Init}");
         try { spec.Recipe.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"job spec: recipe: {e.Message}", e); }

@@ -120,6 +120,43 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    /// <summary>The coordinator's scatter: this process slices the seeded full model per rank and sends each slice with LoadShard.</summary>
+    [Fact]
+    public async Task ShardsScatteredWithLoadShardTrainLikeOneProcess()
+    {
+        const int world = 2;
+        var single = Single(Steps);
+        torch.manual_seed((long)Spec.Recipe.Seed);
+        using var full = ModelRegistry.Create(Tiny);
+        var state = full.state_dict();
+        var dir = Directory.CreateTempSubdirectory("jetpack-scatter-").FullName;
+        try
+        {
+            await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, ThreadsPerWorker = 1, JobId = "scatter" });
+            // a shard with a foreign key is refused by name when the job starts
+            await ShardSender.SendAsync(launcher.Control(0), [new("not.a.parameter", zeros(3))], Protocol.Codec.WireLimits.Default);
+            var bad = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => launcher.Control(0).StartJobAsync(new Protocol.Wire.StartJobRequest
+            {
+                JobId = "scatter", SpecJson = (Spec with { InitFromLoadedShard = true }).ToJson(),
+            }).ResponseAsync);
+            Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, bad.StatusCode);
+            Assert.Contains("unexpected: [not.a.parameter]", bad.Status.Detail);
+            Assert.Contains("missing: [", bad.Status.Detail);
+
+            for (int r = 0; r < world; r++)
+            {
+                var part = Model.Distributed.ExpertKeys.Slice(Tiny, state, world, r);
+                var reply = await ShardSender.SendAsync(launcher.Control(r), part, Protocol.Codec.WireLimits.Default);
+                Assert.Equal(part.Count, reply.Tensors);
+            }
+            var ckpt = Path.Combine(dir, "checkpoint");
+            var outcome = await ClusterJob.RunAsync(launcher, Spec with { InitFromLoadedShard = true, CheckpointDir = ckpt }).WaitAsync(TimeSpan.FromMinutes(4));
+            Assert.True(outcome.Completed, $"{outcome.Failure}\n{launcher.Report()}");
+            AssertSameRun(single, outcome.Rank0.Select(p => p.Loss).ToList(), Load(ckpt), "2 processes from scattered shards");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [Fact]
     public async Task ACheckpointOfThreeProcessesResumesOnTwo()
     {
