@@ -22,8 +22,9 @@ internal static class MoeFactory
         return moe.Kind switch
         {
             MoeKind.Sphero => new SpheroMoE(dim, moe, q, device, shard, moeOrdinal),
-            MoeKind.Soft when shard is null => new SoftMoE(dim, moe, q, device),
-            MoeKind.Soft => throw new NotSupportedException($"Soft MoE layers are not expert-parallel (asked for {shard}); train Soft MoE variants in one process"),
+            // Soft MoE is a baseline: not expert-parallel. In a world of one all its experts are local anyway.
+            MoeKind.Soft when shard is null || shard.WorldSize == 1 => new SoftMoE(dim, moe, q, device),
+            MoeKind.Soft => throw new NotSupportedException($"Soft MoE layers are not expert-parallel (asked for {shard}); train Soft MoE variants on one rank"),
             _ => throw new ArgumentOutOfRangeException(nameof(moe), moe.Kind, "unknown MoE kind"),
         };
     }

@@ -61,9 +61,9 @@ public sealed record EvalResult(double Loss, double Top1, double Top5, int Image
 /// buckets, expert gradients stay with their owner; clipping uses the global norm (replicated part,
 /// identical everywhere, + the all-reduced sum of the expert parts); the reported loss is the
 /// all-reduced sum. Augmentation depends on (seed, step, micro, sample index) only, so an image is
-/// augmented the same on any rank. Mixup/CutMix mixes within each rank's slice (the global batch
-/// would pair sample b with B−1−b across ranks): with Mixup on, world > 1 is a different (equally
-/// valid) recipe, not the single-process one. The model generator (dropout, DropPath, routing noise)
+/// augmented the same on any rank. Mixup/CutMix pairs sample p of the global micro-batch with
+/// sample B−1−p, which may live on another rank: each rank also loads its slice's mirror, so the
+/// mix equals the single process's (at twice the augmentation work). The model generator (dropout, DropPath, routing noise)
 /// is re-seeded every step from (seed, step, rank): per-rank streams, so equivalence with the single
 /// process holds only with them off. An exchange failure throws <see cref="ExchangeFailedException"/>
 /// from <see cref="TrainStep"/>; the step's gradients are then invalid: restore a checkpoint.
@@ -85,6 +85,7 @@ public sealed class Trainer : IDisposable
     private readonly int classes;
     private readonly DistributedContext? distributed;
     private readonly List<Parameter> expertParameters = [];
+    private readonly List<Parameter> replicatedParameters = [];
     private readonly GradientBuckets? buckets;
 
     /// <param name="distributed">expert-parallel mode: this rank's context; <paramref name="model"/> must be built with its shard</param>
@@ -110,10 +111,9 @@ public sealed class Trainer : IDisposable
             foreach (var (name, module) in model.named_modules())
                 if (module is Moe.SpheroMoE moe && !ReferenceEquals(moe.Shard, distributed.Shard))
                     throw new ArgumentException($"MoE layer '{name}' is not built with this context's shard: build the model with ModelRegistry.Create(spec, device, context.Shard)");
-            var replicated = new List<Parameter>();
             foreach (var (name, p) in model.named_parameters())
-                (ExpertKeys.IsExpert(spec, name) ? expertParameters : replicated).Add(p);
-            buckets = new GradientBuckets(replicated, distributed.BucketElements);
+                (ExpertKeys.IsExpert(spec, name) ? expertParameters : replicatedParameters).Add(p);
+            buckets = new GradientBuckets(replicatedParameters, distributed.BucketElements);
         }
         optimizer = new AdamW(ParamGroups.Build(spec, model, new RecipeOptions { LayerDecay = options.LayerDecay, WeightDecay = options.WeightDecay }),
                               options.LearningRate);
@@ -165,15 +165,23 @@ public sealed class Trainer : IDisposable
             var (offset, length) = DistributedSampler.RankSlice(micro, world, rank);
             var chunk = global[offset..(offset + length)];                  // this rank's samples of micro-batch k
             distributed?.Shard.BeginMicroBatch(Step, k, rankBatches);
-            var (images, labels) = train is ISeededBatches seeded
-                ? seeded.Batch(chunk, SplitMix64.Mix(options.Seed ^ ((ulong)Step << 8) ^ (ulong)k))   // augmentation replayable from (seed, step)
-                : train.Batch(chunk);
+            ulong batchSeed = SplitMix64.Mix(options.Seed ^ ((ulong)Step << 8) ^ (ulong)k);     // augmentation replayable from (seed, step)
+            (Tensor, Tensor) Load(int[] which) => train is ISeededBatches seeded ? seeded.Batch(which, batchSeed) : train.Batch(which);
+            var (images, labels) = Load(chunk);
             images = images.to(device); labels = labels.to(device);
             Tensor targets;
             if (mixup is not null)
             {
                 using var g = new Generator(SplitMix64.Mix(options.Seed + (ulong)Step * 1_000_003UL + (ulong)k));  // stateless per (step, micro)
-                (images, targets, _) = mixup.Apply(images, labels, classes, g);
+                if (world == 1) (images, targets, _) = mixup.Apply(images, labels, classes, g);
+                else
+                {
+                    // Global Mixup pairs position p with micro−1−p: load this slice's mirror (the same seeded
+                    // augmentation its owner applies), so every rank mixes as one process would. Cost: the
+                    // rank augments twice as many images.
+                    var (partners, partnerLabels) = Load(global[(micro - offset - length)..(micro - offset)]);
+                    (images, targets, _) = mixup.ApplyPaired(images, labels, partners.to(device).flip(0), partnerLabels.to(device).flip(0), classes, g);
+                }
             }
             else targets = LabelSmoothing.Targets(labels, classes, options.LabelSmoothing);
             double scale = (double)length / micro / options.Accumulation;   // Σ over ranks and micro-batches = the global mean
@@ -197,7 +205,7 @@ public sealed class Trainer : IDisposable
             buckets!.AllReduce(distributed.Reducer, Step, stats);
             loss = stats[0].item<float>();
             double expertSquares = stats[1].item<float>();
-            double replicatedSquares = GradClip.SumOfSquares(parameters.Except(expertParameters, ReferenceEqualityComparer.Instance).Cast<Parameter>());
+            double replicatedSquares = GradClip.SumOfSquares(replicatedParameters);           // identical on every rank after the sum
             norm = Math.Sqrt(replicatedSquares + expertSquares);
             if (options.ClipNorm > 0) GradClip.ScaleTo(parameters, options.ClipNorm, norm);
             else norm = double.NaN;

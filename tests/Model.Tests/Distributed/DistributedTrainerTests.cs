@@ -1,6 +1,8 @@
 using TorchSharp;
 using static TorchSharp.torch;
 using Jetpack.Model.Checkpoints;
+using Jetpack.Model.Data;
+using Jetpack.Model.Data.Augment;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Tests.Checkpoints;
@@ -26,6 +28,9 @@ public class DistributedTrainerTests(ITestOutputHelper output)
         LayerDecay = 0.6, LabelSmoothing = 0.1, Mixup = null, Seed = 11,
     };
 
+    /// <summary>With Mixup/CutMix (switching per step) on a seeded-augmentation dataset.</summary>
+    static readonly TrainerOptions MixRecipe = Recipe with { Mixup = new MixupCutmixOptions() };
+
     /// <summary>Initial weights shared by every run of a test.</summary>
     static Dictionary<string, Tensor> Initial()
     {
@@ -34,12 +39,14 @@ public class DistributedTrainerTests(ITestOutputHelper output)
         return Ranks.Clone(model.state_dict());
     }
 
-    static (List<double> Losses, Dictionary<string, Tensor> Final) Single(Dictionary<string, Tensor> initial, int steps, string? resumeFrom = null, string? saveTo = null)
+    static (List<double> Losses, Dictionary<string, Tensor> Final) Single(Dictionary<string, Tensor> initial, int steps, string? resumeFrom = null,
+                                                                          string? saveTo = null, bool mix = false, bool bf16 = false)
     {
-        using var data = Ranks.Data(56, 5);
+        using var raw = Ranks.Data(56, 5);
+        IImageDataset data = mix ? new SeededShiftDataset(raw) : raw;
         using var model = ModelRegistry.Create(Ranks.Tiny);
         model.load_state_dict(initial);
-        using var trainer = new Trainer(Ranks.Tiny, model, data, Recipe);
+        using var trainer = new Trainer(Ranks.Tiny, model, data, (mix ? MixRecipe : Recipe) with { Precision = bf16 ? Precision.Bf16 : Precision.Fp32 });
         if (resumeFrom is not null) trainer.Restore(resumeFrom);
         var losses = Enumerable.Range(0, steps).Select(_ => trainer.TrainStep().Loss).ToList();
         if (saveTo is not null) trainer.Save(saveTo);
@@ -48,16 +55,17 @@ public class DistributedTrainerTests(ITestOutputHelper output)
 
     /// <summary>N ranks on threads, each with its own model (its expert slices) and trainer; returns rank 0's losses and the gathered state.</summary>
     static (List<double> Losses, Dictionary<string, Tensor> Final) Distributed(int world, Dictionary<string, Tensor> initial, int steps,
-                                                                              string? resumeFrom = null, string? saveTo = null)
+                                                                              string? resumeFrom = null, string? saveTo = null, bool mix = false, bool bf16 = false)
     {
-        using var data = Ranks.Data(56, 5);
+        using var raw = Ranks.Data(56, 5);
+        IImageDataset data = mix ? new SeededShiftDataset(raw) : raw;
         var hub = new InProcessHub(world, TimeSpan.FromSeconds(30));
         var results = Ranks.Run(world, rank =>
         {
             var context = new DistributedContext(rank, world, hub[rank], hub[rank]);
             using var model = ModelRegistry.Create(Ranks.Tiny, CPU, context.Shard);
             model.load_state_dict(ExpertKeys.Slice(Ranks.Tiny, initial, world, rank));
-            using var trainer = new Trainer(Ranks.Tiny, model, data, Recipe, CPU, context);
+            using var trainer = new Trainer(Ranks.Tiny, model, data, (mix ? MixRecipe : Recipe) with { Precision = bf16 ? Precision.Bf16 : Precision.Fp32 }, CPU, context);
             if (resumeFrom is not null) trainer.Restore(resumeFrom);
             var losses = Enumerable.Range(0, steps).Select(_ => trainer.TrainStep().Loss).ToList();
             if (saveTo is not null) trainer.Save(saveTo);
@@ -99,6 +107,28 @@ public class DistributedTrainerTests(ITestOutputHelper output)
         Assert.True(single.Losses.Distinct().Count() == Steps, "the losses should change from step to step");
         var distributed = Distributed(world, initial, Steps);
         AssertSameRun(single, distributed, $"{world} ranks");
+    }
+
+    /// <summary>Per-image augmentation depends on (seed, step, micro, index) only and each rank mixes with its mirror slice, so Mixup/CutMix runs are equal too.</summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void NRanksWithAugmentationAndMixupTrainLikeOneProcess(int world)
+    {
+        var initial = Initial();
+        AssertSameRun(Single(initial, Steps, mix: true), Distributed(world, initial, Steps, mix: true), $"{world} ranks with Mixup");
+    }
+
+    /// <summary>bf16 shadows are sharded too and exchange bf16 slots; equal to one process only within bf16 precision.</summary>
+    [Fact]
+    public void Bf16RanksTrainCloseToOneProcess()
+    {
+        var initial = Initial();
+        var single = Single(initial, 3, bf16: true);
+        var two = Distributed(2, initial, 3, bf16: true);
+        for (int i = 0; i < 3; i++)
+            Assert.True(Math.Abs(single.Losses[i] - two.Losses[i]) < 2e-2 * single.Losses[i], $"bf16 loss of step {i + 1}: {two.Losses[i]} vs {single.Losses[i]}");
+        output.WriteLine($"bf16: single {string.Join(", ", single.Losses)}; 2 ranks {string.Join(", ", two.Losses)}");
     }
 
     [Fact]

@@ -61,3 +61,33 @@ static class Ranks
         return diff / scale;
     }
 }
+
+/// <summary>
+/// A dataset with seeded per-sample "augmentation": each image gets a shift and a flip drawn from
+/// (batch seed, dataset index) only, as <c>AugmentedDataset</c> draws its transforms — so the same
+/// image is augmented the same whichever rank or position loads it.
+/// </summary>
+sealed class SeededShiftDataset(Jetpack.Model.Data.TensorDataset inner) : Jetpack.Model.Data.IImageDataset, Jetpack.Model.Data.Augment.ISeededBatches
+{
+    public int Count => inner.Count;
+    public int NumClasses => inner.NumClasses;
+    public IReadOnlyList<string> ClassNames => inner.ClassNames;
+    public int LabelOf(int index) => inner.LabelOf(index);
+    public (Tensor Image, int Label) Get(int index) => inner.Get(index);
+    public (Tensor Images, Tensor Labels) Batch(IReadOnlyList<int> indices) => Batch(indices, 0);
+
+    public (Tensor Images, Tensor Labels) Batch(IReadOnlyList<int> indices, ulong batchSeed)
+    {
+        using var scope = NewDisposeScope();
+        var (images, labels) = inner.Batch(indices);
+        var shifted = images.clone();
+        for (int i = 0; i < indices.Count; i++)
+        {
+            ulong r = Jetpack.Model.Data.SplitMix64.Mix(batchSeed ^ Jetpack.Model.Data.SplitMix64.Mix((ulong)indices[i]));
+            var one = shifted.narrow(0, i, 1);
+            one.add_((double)(r % 1000) / 1000.0 - 0.5);
+            if ((r >> 20) % 2 == 1) one.copy_(one.flip(3));
+        }
+        return (shifted.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
+    }
+}

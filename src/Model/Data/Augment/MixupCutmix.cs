@@ -50,15 +50,35 @@ public sealed class MixupCutmix
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(labels);
+        using var scope = NewDisposeScope();
+        var (mixed, targets, info) = ApplyPaired(images, labels, images.flip(0), labels.flip(0), classes, generator);
+        return (mixed.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope(), info);
+    }
+
+    /// <summary>
+    /// The same mix with explicit partners: sample b is mixed with <paramref name="partners"/>[b]
+    /// (labels <paramref name="partnerLabels"/>[b]). <see cref="Apply"/> is this with the reversed
+    /// batch; expert parallelism passes each rank the mirror slice of the global batch, so every rank
+    /// mixes exactly as one process would. λ and the box come from the generator alone, not the batch.
+    /// </summary>
+    public (Tensor Images, Tensor Targets, MixInfo Info) ApplyPaired(Tensor images, Tensor labels, Tensor partners, Tensor partnerLabels,
+                                                                     int classes, Generator generator)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(partners);
+        ArgumentNullException.ThrowIfNull(partnerLabels);
         if (images.dim() != 4 || labels.dim() != 1 || labels.shape[0] != images.shape[0])
             throw new ArgumentException($"need images [b, c, h, w] and labels [b], got [{string.Join(", ", images.shape)}] and [{string.Join(", ", labels.shape)}]");
+        if (!partners.shape.SequenceEqual(images.shape) || !partnerLabels.shape.SequenceEqual(labels.shape))
+            throw new ArgumentException($"partners [{string.Join(", ", partners.shape)}] must match images [{string.Join(", ", images.shape)}]");
         var random = new AugmentRandom(generator);
         bool cutmix = Options.CutmixAlpha is not null &&
             (Options.MixupAlpha is null || random.Bernoulli(Options.SwitchProbability));
         int h = (int)images.shape[2], w = (int)images.shape[3];
 
         using var scope = NewDisposeScope();
-        var reversed = images.flip(0);                                                    // [b, c, h, w]
+        var reversed = partners;                                                          // [b, c, h, w]
         Tensor mixed;
         MixInfo info;
         if (cutmix)
@@ -82,7 +102,8 @@ public sealed class MixupCutmix
             info = new MixInfo(false, 1.0, 0, 0, 0, 0);
         }
         var smoothed = LabelSmoothing.Targets(labels, classes, Options.LabelSmoothing);    // [b, K]
-        var targets = smoothed * (float)info.Lambda + smoothed.flip(0) * (float)(1 - info.Lambda);   // [b, K]
+        var partnerSmoothed = LabelSmoothing.Targets(partnerLabels, classes, Options.LabelSmoothing); // [b, K]
+        var targets = smoothed * (float)info.Lambda + partnerSmoothed * (float)(1 - info.Lambda);   // [b, K]
         return (mixed.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope(), info);
     }
 

@@ -30,5 +30,10 @@ public class AugmentedDatasetTests
         Assert.True(a.eq(b).all().item<bool>());       // same seed, same augmentation (on any thread)
         Assert.False(a.eq(c).all().item<bool>());      // another step, another augmentation
         Assert.Equal(new long[] { 0, 1, 1 }, la.data<long>().ToArray());
+
+        // Expert parallelism: a rank loads a slice of the batch, and a rank's Mixup partners are
+        // another slice in reverse; an image must augment the same wherever it sits.
+        var (tail, _) = data.Batch([5, 3], 7);
+        Assert.True(tail[0].eq(a[2]).all().item<bool>() && tail[1].eq(a[1]).all().item<bool>());
     }
 }
