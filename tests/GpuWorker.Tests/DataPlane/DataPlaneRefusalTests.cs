@@ -17,9 +17,9 @@ public class DataPlaneRefusalTests
 {
     static readonly ExchangeTag Tag = new(2, 0, 1, ExchangePhase.Dispatch);
 
-    static Protocol.Wire.DataPlane.DataPlaneClient Client(LoopbackCluster c, int rank, ClusterToken? token)
+    static Protocol.Wire.DataPlane.DataPlaneClient Client(LoopbackCluster c, int rank, ClusterToken? token, WireLimits? clientLimits = null)
     {
-        var channel = PeerChannels.Open(c.Nodes[rank].Address, WireLimits.Default);
+        var channel = PeerChannels.Open(c.Nodes[rank].Address, clientLimits ?? WireLimits.Default);
         return new(token is null ? channel.CreateCallInvoker() : channel.Intercept(new ClusterTokenCallInterceptor(token)));
     }
 
@@ -75,8 +75,9 @@ public class DataPlaneRefusalTests
         var e = await Push(Client(c, 1, c.Token), Header(LoopbackCluster.Job, 0, ScalarType.Float32, [1 << 19]), 0);
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
         Assert.Contains("exceeds the limit", e.Status.Detail);
-        // a single frame above gRPC's message limit (chunk + header room) is refused by gRPC itself
-        var big = await Push(Client(c, 1, c.Token), Header(LoopbackCluster.Job, 0, ScalarType.Float32, [64 << 10]), 256 << 10);
+        // a single frame above the server's message limit (chunk + header room) is refused by gRPC itself
+        // (the client is allowed bigger frames here, so that it is the server that refuses)
+        var big = await Push(Client(c, 1, c.Token, new WireLimits { ChunkBytes = 1 << 20 }), Header(LoopbackCluster.Job, 0, ScalarType.Float32, [64 << 10]), 256 << 10);
         Assert.Equal(StatusCode.ResourceExhausted, big.StatusCode);
     }
 
