@@ -14,6 +14,9 @@ catch (Exception e) when (e is ArgumentException or InvalidOperationException or
     return 2;
 }
 if (options.Threads > 0) TorchSharp.torch.set_num_threads(options.Threads);
+// The job thread blocks in the exchange while its sends, receives and Kestrel's handlers run on the
+// pool: start with enough pool threads that no step waits for the pool's slow thread injection.
+ThreadPool.SetMinThreads(Math.Max(16, Environment.ProcessorCount), Math.Max(16, Environment.ProcessorCount));
 
 await using var node = await WorkerNode.StartAsync(options);
 // The launcher waits for this line (and then for Health) before it trusts the worker.

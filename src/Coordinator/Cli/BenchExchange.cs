@@ -74,7 +74,10 @@ public static class BenchExchange
         }
         if (stepRows.Count > 0) AnsiConsole.Write(stepTable);
         result["steps"] = stepRows;
-        result["machine"] = new { cores = Environment.ProcessorCount };
+        // other processes on the machine share its cores: the load says how much the figures are diluted
+        string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "";
+        AnsiConsole.MarkupLine($"{Environment.ProcessorCount} cores; load average at the end: {load}");
+        result["machine"] = new { cores = Environment.ProcessorCount, loadavg_at_end = load };
         var path = Path.Combine(outDir, "bench-exchange.json");
         File.WriteAllText(path, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         AnsiConsole.MarkupLine($"written: {Markup.Escape(path)}");
@@ -131,27 +134,25 @@ public static class BenchExchange
     {
         int port;
         using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
-        using var server = Start("iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", port.ToString());
-        using var client = StartClient(port, streams, seconds);
+        using var server = Start("iperf3", "-s", "-1", "--forceflush", "-B", "127.0.0.1", "-p", port.ToString());
+        // the server says when it listens (a line after a rule of dashes); only then may the client connect
+        var listening = Task.Run(() =>
+        {
+            for (string? line; (line = server.StandardOutput.ReadLine()) is not null;)
+                if (line.Contains("listening", StringComparison.OrdinalIgnoreCase)) return true;
+            return false;
+        });
+        if (!listening.Wait(TimeSpan.FromSeconds(10)) || !listening.Result)
+            throw new InvalidOperationException($"iperf3 server did not report listening on port {port} within 10 s: {server.StandardError.ReadToEnd()}");
+        using var client = Start("iperf3", "-c", "127.0.0.1", "-p", port.ToString(), "-t", seconds.ToString(), "-P", streams.ToString(), "-J");
         string json = client.StandardOutput.ReadToEnd();
         if (!client.WaitForExit(TimeSpan.FromSeconds(seconds + 30)) || client.ExitCode != 0)
             throw new InvalidOperationException($"iperf3 client failed (exit {(client.HasExited ? client.ExitCode : -1)}): {client.StandardError.ReadToEnd()} {json}");
-        server.WaitForExit(TimeSpan.FromSeconds(10));
-        if (!server.HasExited) server.Kill();
+        if (!server.WaitForExit(TimeSpan.FromSeconds(10))) server.Kill();
         using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bits_per_second").GetDouble() / 8 / 1e9;
-    }
-
-    static Process StartClient(int port, int streams, int seconds)
-    {
-        // the server needs a moment to listen: retry the connection for up to 5 s (iperf3 exits at once when refused)
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            var p = Start("iperf3", "-c", "127.0.0.1", "-p", port.ToString(), "-t", seconds.ToString(), "-P", streams.ToString(), "-J");
-            if (!p.WaitForExit(TimeSpan.FromMilliseconds(300)) || p.ExitCode == 0 || clock.Elapsed > TimeSpan.FromSeconds(5)) return p;
-            p.Dispose();
-        }
+        if (!doc.RootElement.TryGetProperty("end", out var end) || !end.TryGetProperty("sum_received", out var sum))
+            throw new InvalidOperationException($"iperf3 -P {streams}: no end.sum_received in its report: {json[..Math.Min(json.Length, 2000)]}");
+        return sum.GetProperty("bits_per_second").GetDouble() / 8 / 1e9;
     }
 
     static Process Start(string file, params string[] args)
