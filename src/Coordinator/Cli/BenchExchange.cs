@@ -29,16 +29,18 @@ public static class BenchExchange
         var iperfSeconds = new Option<int>("--iperf-seconds") { Description = "duration of each iperf3 run", DefaultValueFactory = _ => 3 };
         var models = new Option<string>("--models") { Description = "variants for the step-time comparison ('' = skip)", DefaultValueFactory = _ => "v_jetmoe_fmnist,v_jetmoe_t" };
         var steps = new Option<int>("--steps") { Description = "training steps per step-time run (the first is not counted)", DefaultValueFactory = _ => 4 };
+        var threads = new Option<int>("--threads-per-rank") { Description = "torch threads of each rank in the step-time runs (0 = the cores divided among the ranks)", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "folder for bench-exchange.json", DefaultValueFactory = _ => "results/bench" };
         var cmd = new Command("exchange", "All-to-all throughput between 2–4 worker processes vs raw TCP loopback (iperf3) in the same run; step time with 2 ranks vs 1 and the exchange / all-reduce share of it.")
         {
-            ranks, mib, rounds, iperfSeconds, models, steps, output,
+            ranks, mib, rounds, iperfSeconds, models, steps, threads, output,
         };
-        cmd.SetAction(r => Run(r.GetValue(ranks)!, r.GetValue(mib), r.GetValue(rounds), r.GetValue(iperfSeconds), r.GetValue(models)!, r.GetValue(steps), r.GetValue(output)!));
+        cmd.SetAction(r => Run(r.GetValue(ranks)!, r.GetValue(mib), r.GetValue(rounds), r.GetValue(iperfSeconds), r.GetValue(models)!, r.GetValue(steps),
+                               r.GetValue(threads), r.GetValue(output)!));
         return cmd;
     }
 
-    static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, string outDir)
+    static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, int threadsPerRank, string outDir)
     {
         var worlds = ranksText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
         if (worlds.Any(w => w < 2)) throw new ArgumentException($"--ranks: every count must be ≥ 2 (got {ranksText})");
@@ -46,10 +48,11 @@ public static class BenchExchange
         Directory.CreateDirectory(outDir);
         var result = new Dictionary<string, object>();
 
+        if (threadsPerRank < 0) throw new ArgumentException($"--threads-per-rank must be ≥ 0 (got {threadsPerRank})");
         var table = new Table().AddColumns("processes", "piece", "all-to-all (GB/s, all ranks)", "per rank (GB/s)", "iperf3 1 stream", "iperf3 same flows", "ratio vs same flows");
         var exchangeRows = new List<object>();
-        double single = Iperf(1, iperfSeconds);
-        AnsiConsole.MarkupLine($"iperf3 loopback, 1 stream: [bold]{single:F2} GB/s[/]");
+        double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds);
+        if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 loopback, 1 stream: [bold]{single:F2} GB/s[/]");
         foreach (int world in worlds)
         {
             int flows = world * (world - 1);
@@ -59,7 +62,7 @@ public static class BenchExchange
             table.AddRow(world.ToString(), $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
             exchangeRows.Add(new { processes = world, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
         }
-        AnsiConsole.Write(table);
+        if (worlds.Length > 0) AnsiConsole.Write(table);
         result["exchange"] = exchangeRows;
 
         var stepRows = new List<object>();
@@ -67,10 +70,10 @@ public static class BenchExchange
         foreach (var variant in modelsText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             int batch = variant == "v_jetmoe_t" ? 8 : 32;
-            var one = StepTimes(variant, 1, batch, steps);
-            var two = StepTimes(variant, 2, batch, steps);
+            var one = StepTimes(variant, 1, batch, steps, threadsPerRank);
+            var two = StepTimes(variant, 2, batch, steps, threadsPerRank);
             stepTable.AddRow(variant, batch.ToString(), $"{one.Median:F3}", $"{two.Median:F3}", $"{one.Median / two.Median:F2}×", $"{100 * two.ExchangeShare:F0}%", $"{100 * two.ReduceShare:F0}%");
-            stepRows.Add(new { model = variant, batch, one_rank_s = one.Median, two_ranks_s = two.Median, speedup = one.Median / two.Median, exchange_share = two.ExchangeShare, all_reduce_share = two.ReduceShare });
+            stepRows.Add(new { model = variant, batch, threads_per_rank = threadsPerRank, one_rank_s = one.Median, two_ranks_s = two.Median, speedup = one.Median / two.Median, exchange_share = two.ExchangeShare, all_reduce_share = two.ReduceShare });
         }
         if (stepRows.Count > 0) AnsiConsole.Write(stepTable);
         result["steps"] = stepRows;
@@ -105,7 +108,7 @@ public static class BenchExchange
     sealed record StepTiming(double Median, double ExchangeShare, double ReduceShare);
 
     /// <summary>Trains <paramref name="steps"/> steps on synthetic data with <paramref name="world"/> ranks (the cores split among them).</summary>
-    static StepTiming StepTimes(string variant, int world, int batch, int steps)
+    static StepTiming StepTimes(string variant, int world, int batch, int steps, int threadsPerRank)
     {
         var spec = new WorkerJobSpec
         {
@@ -113,7 +116,7 @@ public static class BenchExchange
             Data = new JobDataSpec { Dataset = "synthetic", SyntheticCount = batch * steps, Augment = false },
             Recipe = new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 1 },
         };
-        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5) })
+        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank })
                                      .GetAwaiter().GetResult();
         try
         {

@@ -157,6 +157,36 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    /// <summary>A worker killed mid-training: the others end their job within the deadline with an error naming it and the phase.</summary>
+    [Fact]
+    public async Task AWorkerKilledDuringTrainingFailsTheOthersNamingIt()
+    {
+        var deadline = TimeSpan.FromSeconds(5);
+        await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = 3, ThreadsPerWorker = 1, JobId = "kill", StepDeadline = deadline });
+        var killedAt = new TaskCompletionSource<System.Diagnostics.Stopwatch>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var run = ClusterJob.RunAsync(launcher, Spec with { Recipe = Spec.Recipe with { Steps = 10_000 } }, onRank0: p =>
+        {
+            if (p.Step == 2 && !killedAt.Task.IsCompleted)
+            {
+                launcher.KillAsync(2).GetAwaiter().GetResult();
+                killedAt.SetResult(System.Diagnostics.Stopwatch.StartNew());
+            }
+        });
+        var outcome = await run.WaitAsync(TimeSpan.FromMinutes(2));
+        var sinceKill = (await killedAt.Task).Elapsed;
+        output.WriteLine(string.Join("\n", outcome.FinalStates.Select((s, r) => $"rank {r}: {s}")));
+        Assert.False(outcome.Completed);
+        for (int r = 0; r < 2; r++)
+        {
+            Assert.StartsWith("failed: rank " + r, outcome.FinalStates[r]);
+            Assert.Contains("rank 2", outcome.FinalStates[r]);
+            Assert.Matches("Dispatch|Return|all-reduce", outcome.FinalStates[r]);
+        }
+        Assert.Contains("lost contact", outcome.FinalStates[2]);
+        Assert.True(sinceKill < deadline + TimeSpan.FromSeconds(10), $"the survivors needed {sinceKill.TotalSeconds:F1} s after the kill (deadline {deadline.TotalSeconds} s)");
+        Assert.False(launcher.Workers[0].HasExited);                           // a failed job does not take the worker down
+    }
+
     [Fact]
     public async Task ACheckpointOfThreeProcessesResumesOnTwo()
     {
