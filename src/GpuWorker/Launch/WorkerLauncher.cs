@@ -162,6 +162,3 @@ public sealed class WorkerLauncher : IAsyncDisposable
         if (ownsWorkDir) try { Directory.Delete(workDir, recursive: true); } catch (IOException) { }
     }
 }
-
-/// <summary>A launch that failed; <see cref="Exception.Message"/> includes every worker's exit code and stderr tail.</summary>
-public sealed class LaunchFailedException(string message, string report) : Exception($"{message}\n{report}");
