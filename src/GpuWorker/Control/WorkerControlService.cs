@@ -47,8 +47,11 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
         node.CurrentJob is { } j && j.JobId == jobId ? j
         : throw new RpcException(new Status(StatusCode.NotFound, $"rank {node.Options.Rank} has no job '{jobId}'"));
 
-    public override Task<StopJobReply> StopJob(StopJobRequest request, ServerCallContext context) =>
-        Task.FromResult(new StopJobReply { StoppedAtStep = Job(request.JobId).RequestStop(request.AfterStep) });
+    public override Task<StopJobReply> StopJob(StopJobRequest request, ServerCallContext context)
+    {
+        try { return Task.FromResult(new StopJobReply { StoppedAtStep = Job(request.JobId).RequestStop(request.AfterStep) }); }
+        catch (InvalidOperationException e) { throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)); }
+    }
 
     public override async Task<CheckpointReply> CheckpointNow(CheckpointRequest request, ServerCallContext context)
     {

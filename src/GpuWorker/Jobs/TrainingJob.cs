@@ -55,13 +55,18 @@ public sealed class TrainingJob
     /// <summary>Stop after <paramref name="afterStep"/> (0 = after the running step); returns the step it will stop at.</summary>
     public long RequestStop(long afterStep)
     {
+        if (afterStep > 0 && afterStep <= Step)
+            throw new InvalidOperationException($"rank {node.Options.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
         long at = afterStep > 0 ? afterStep : Step + 1;
         Interlocked.Exchange(ref stopAfter, at);
         return at;
     }
 
+    /// <summary>Checkpoint after <paramref name="afterStep"/> (0 = after the running step); a step already done is refused, so all ranks save the same step.</summary>
     public Task<long> RequestCheckpoint(string dir, long afterStep)
     {
+        if (afterStep > 0 && afterStep <= Step)
+            throw new InvalidOperationException($"rank {node.Options.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
         var reply = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         checkpoints.Enqueue((afterStep > 0 ? afterStep : Step + 1, dir, reply));
         return reply.Task;

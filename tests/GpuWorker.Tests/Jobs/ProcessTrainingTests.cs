@@ -23,7 +23,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
     const int Steps = 5;
     const double Tolerance = 1e-4;
 
-    static readonly ModelSpec Tiny = new("tiny_fmnist_expert_parallel", Vit: new VitConfig
+    internal static readonly ModelSpec Tiny = new("tiny_fmnist_expert_parallel", Vit: new VitConfig
     {
         ImageSize = 28, PatchSize = 7, InChannels = 1, NumClasses = 10, Dim = 32, Depth = 3, Heads = 2, Pool = PoolKind.Avg,
         Moe = new MoeConfig
@@ -33,7 +33,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         },
     });
 
-    static readonly WorkerJobSpec Spec = new()
+    internal static readonly WorkerJobSpec Spec = new()
     {
         ModelSpecJson = JsonSerializer.Serialize(Tiny, ModelSpec.Json),
         Data = new JobDataSpec { Dataset = "fashion-mnist", MaxPerClass = 6, Augment = false },
