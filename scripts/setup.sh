@@ -6,7 +6,8 @@
 #                              (real IDX data under /usr/share/datasets/fashion-mnist); redis-server and
 #                              prometheus (the coordinator's tests start real ones on loopback) and
 #                              kubernetes-client (kubectl renders deploy/k8s offline in a test; unless a kubectl exists)
-#   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS (the benchmark peer, golden-file script)
+#   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS (the benchmark peer, golden-file script) and iperf3
+#                              (raw TCP loopback throughput beside `jetpack bench exchange`)
 set -euo pipefail
 
 packages=(g++ patchelf libmetis5 dataset-fashion-mnist redis-server prometheus)
@@ -14,7 +15,7 @@ packages=(g++ patchelf libmetis5 dataset-fashion-mnist redis-server prometheus)
 command -v kubectl >/dev/null || packages+=(kubernetes-client)
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp) ;;
+    --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp iperf3) ;;
     *) echo "setup.sh: unknown option $arg (known: --bench)" >&2; exit 2 ;;
   esac
 done

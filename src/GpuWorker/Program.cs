@@ -1,3 +1,37 @@
-// The GpuWorker process (one rank). Its gRPC services arrive with the expert-parallel engine (issue 5).
-Console.Error.WriteLine("jetpack-worker: the expert-parallel worker is not built yet (issue 5); use `jetpack` for single-process runs.");
-return 2;
+using System.Diagnostics;
+using Jetpack.GpuWorker.Hosting;
+
+// jetpack-worker: one rank of an expert-parallel job (DESIGN.md, "Processes and projects").
+Jetpack.Model.Torch.TorchRuntime.Configure(); // before any tensor exists
+WorkerOptions options;
+try
+{
+    options = WorkerCommandLine.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException)
+{
+    Console.Error.WriteLine($"jetpack-worker: {e.Message}");
+    return 2;
+}
+if (options.Threads > 0) TorchSharp.torch.set_num_threads(options.Threads);
+// The job thread blocks in the exchange while its sends, receives and Kestrel's handlers run on the
+// pool: start with enough pool threads that no step waits for the pool's slow thread injection.
+ThreadPool.SetMinThreads(Math.Max(16, Environment.ProcessorCount), Math.Max(16, Environment.ProcessorCount));
+
+await using var node = await WorkerNode.StartAsync(options);
+// The launcher waits for this line (and then for Health) before it trusts the worker.
+Console.WriteLine($"{WorkerReadiness.Prefix} rank={options.Rank} world={options.WorldSize} address={node.Address} pid={Environment.ProcessId}");
+
+var exit = new TaskCompletionSource<int>();
+using var stopping = node.Stopping.Register(() => exit.TrySetResult(0));
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; exit.TrySetResult(0); };
+if (options.ParentPid is int parent)
+{
+    _ = Task.Run(async () =>
+    {
+        try { await Process.GetProcessById(parent).WaitForExitAsync(); } catch (ArgumentException) { /* already gone */ }
+        Console.Error.WriteLine($"jetpack-worker rank {options.Rank}: launcher (pid {parent}) exited; stopping");
+        exit.TrySetResult(3);
+    });
+}
+return await exit.Task;

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Spectre.Console;
 using TorchSharp;
+using Jetpack.GpuWorker.Jobs;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Data;
 using Jetpack.Model.Data.Augment;
@@ -21,15 +22,22 @@ public static class TrainCommand
     static readonly Option<string> Config = new("--config") { Description = "training config (JSON; see README for the fields)", Required = true };
     static readonly Option<bool> Resume = new("--resume") { Description = "continue from <out>/checkpoint (exactly: same batches, augmentation, dropout, noise)" };
     static readonly Option<long?> Until = new("--until") { Description = "stop after this step (checkpoint written); continue later with --resume" };
+    static readonly Option<int> Workers = new("--workers") { Description = "train with expert parallelism in N jetpack-worker processes on loopback (0 = in this process)", DefaultValueFactory = _ => 0 };
 
     public static Command Create()
     {
         var cmd = new Command("train", "Train a registered model (dense, Soft MoE or MoE Jetpack) from scratch or from a checkpoint (e.g. a recycled one), with the spec §7 recipe.")
         {
-            Config, Resume, Until, CommonOptions.Device, CommonOptions.Threads,
+            Config, Resume, Until, Workers, CommonOptions.Device, CommonOptions.Threads,
         };
-        cmd.SetAction(r => Run(TrainConfig.Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until),
-                               Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)));
+        cmd.SetAction(r => r.GetValue(Workers) switch
+        {
+            < 0 => throw new ArgumentException($"--workers must be ≥ 0 (got {r.GetValue(Workers)})"),
+            0 => Run(TrainConfig.Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until),
+                     Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)),
+            int n => TrainWorkers.Run(TrainConfig.Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until), n,
+                                      r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads)),
+        });
         return cmd;
     }
 
@@ -95,21 +103,12 @@ public static class TrainCommand
         return 0;
     }
 
-    public static (IImageDataset Train, IImageDataset Eval) OpenData(TrainData d)
+    /// <summary>The run's data, opened by the one definition the workers use too (<see cref="JobData"/>).</summary>
+    public static (IImageDataset Train, IImageDataset Eval) OpenData(TrainData d) => JobData.Open(ToJobData(d));
+
+    public static JobDataSpec ToJobData(TrainData d) => new()
     {
-        var classes = ProfileData.ParseClasses(d.Classes);
-        if (d.Dataset == "fashion-mnist")
-        {
-            var dir = d.Root ?? IdxDataset.FashionMnistDirectory;
-            var train = IdxDataset.OpenSplit(dir, "train", ProfileData.FashionMnistEval(), new IdxOptions { Classes = classes, MaxPerClass = d.MaxPerClass });
-            var eval = IdxDataset.OpenSplit(dir, "t10k", ProfileData.FashionMnistEval(), new IdxOptions { Classes = classes });
-            return (d.Augment ? new AugmentedDataset(train, new TrainTransform(d.Apply(AugmentOptions.FashionMnist()))) : train, eval);
-        }
-        bool c100 = d.Dataset == "cifar100";
-        var options = AugmentOptions.ImageNet(32) with { Size = 32 };
-        var evalTransform = EvalTransform.ScaleNormalize(options.Mean, options.Std);
-        var cifarTrain = CifarDataset.OpenSplit(d.Root!, c100, train: true, evalTransform);
-        var cifarEval = CifarDataset.OpenSplit(d.Root!, c100, train: false, evalTransform);
-        return (d.Augment ? new AugmentedDataset(cifarTrain, new TrainTransform(d.Apply(options))) : cifarTrain, cifarEval);
-    }
+        Dataset = d.Dataset, Root = d.Root, Classes = ProfileData.ParseClasses(d.Classes)?.ToList(), MaxPerClass = d.MaxPerClass, Augment = d.Augment,
+        RandAugment = d.RandAugment, RandomErasing = d.RandomErasing, CropMinScale = d.CropMinScale,
+    };
 }

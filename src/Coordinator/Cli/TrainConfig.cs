@@ -24,13 +24,6 @@ public sealed record TrainData
     /// <summary>With <see cref="Augment"/>: the RandomResizedCrop's smallest area fraction; null = the dataset preset's.</summary>
     public double? CropMinScale { get; init; }
 
-    /// <summary>The dataset preset with this config's switches applied.</summary>
-    public Jetpack.Model.Data.Augment.AugmentOptions Apply(Jetpack.Model.Data.Augment.AugmentOptions preset) => preset with
-    {
-        RandAugment = RandAugment ? preset.RandAugment : null,
-        Erasing = RandomErasing ? preset.Erasing : null,
-        Crop = CropMinScale is { } s && preset.Crop is { } c ? c with { MinScale = s } : preset.Crop,
-    };
 }
 
 /// <summary>A `jetpack train` config (JSON). Unknown fields are errors; every error names the file and the field.</summary>

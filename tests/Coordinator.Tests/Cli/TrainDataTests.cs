@@ -10,7 +10,7 @@ public sealed class TrainDataTests
     public void SwitchesTurnOffRandAugmentAndErasingAndSetTheCropScale()
     {
         var preset = AugmentOptions.FashionMnist();
-        var light = new TrainData { RandAugment = false, RandomErasing = false, CropMinScale = 0.5 }.Apply(preset);
+        var light = TrainCommand.ToJobData(new TrainData { RandAugment = false, RandomErasing = false, CropMinScale = 0.5 }).Apply(preset);
         Assert.Null(light.RandAugment);
         Assert.Null(light.Erasing);
         Assert.Equal(0.5, light.Crop!.MinScale);
@@ -18,7 +18,7 @@ public sealed class TrainDataTests
         Assert.Equal(preset.Mean, light.Mean);
         Assert.Equal(preset.FlipProbability, light.FlipProbability);
 
-        var standard = new TrainData().Apply(preset);
+        var standard = TrainCommand.ToJobData(new TrainData()).Apply(preset);
         Assert.Equal(preset.RandAugment, standard.RandAugment);
         Assert.Equal(preset.Erasing, standard.Erasing);
         Assert.Equal(preset.Crop, standard.Crop);

@@ -1,0 +1,171 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Spectre.Console;
+using Jetpack.GpuWorker.Jobs;
+using Jetpack.GpuWorker.Launch;
+using Jetpack.Model.Training;
+using Jetpack.Protocol.Wire;
+
+namespace Jetpack.Coordinator.Cli;
+
+/// <summary>
+/// <c>jetpack bench exchange</c>: the data plane between real worker processes on loopback,
+/// measured side by side with raw TCP in the same run — (1) iperf3 (Debian's) loopback throughput,
+/// one stream and as many parallel streams as the all-to-all has directed flows; (2) the gRPC
+/// all-to-all among 2..4 processes (fp32 pieces, every arrival checked); (3) training-step time of
+/// a small Jetpack model and of V-JetMoE-T with 2 ranks vs 1 and the fraction of the step spent in
+/// the exchange and in the all-reduce.
+/// </summary>
+public static class BenchExchange
+{
+    public static Command Create()
+    {
+        var ranks = new Option<string>("--ranks") { Description = "process counts of the all-to-all", DefaultValueFactory = _ => "2,3,4" };
+        var mib = new Option<int>("--mib") { Description = "MiB each rank sends to each peer per round", DefaultValueFactory = _ => 16 };
+        var rounds = new Option<int>("--rounds") { Description = "timed all-to-all rounds", DefaultValueFactory = _ => 10 };
+        var iperfSeconds = new Option<int>("--iperf-seconds") { Description = "duration of each iperf3 run", DefaultValueFactory = _ => 3 };
+        var models = new Option<string>("--models") { Description = "variants for the step-time comparison ('' = skip)", DefaultValueFactory = _ => "v_jetmoe_fmnist,v_jetmoe_t" };
+        var steps = new Option<int>("--steps") { Description = "training steps per step-time run (the first is not counted)", DefaultValueFactory = _ => 4 };
+        var threads = new Option<int>("--threads-per-rank") { Description = "torch threads of each rank in the step-time runs (0 = the cores divided among the ranks)", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "folder for bench-exchange.json", DefaultValueFactory = _ => "results/bench" };
+        var cmd = new Command("exchange", "All-to-all throughput between 2–4 worker processes vs raw TCP loopback (iperf3) in the same run; step time with 2 ranks vs 1 and the exchange / all-reduce share of it.")
+        {
+            ranks, mib, rounds, iperfSeconds, models, steps, threads, output,
+        };
+        cmd.SetAction(r => Run(r.GetValue(ranks)!, r.GetValue(mib), r.GetValue(rounds), r.GetValue(iperfSeconds), r.GetValue(models)!, r.GetValue(steps),
+                               r.GetValue(threads), r.GetValue(output)!));
+        return cmd;
+    }
+
+    static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, int threadsPerRank, string outDir)
+    {
+        var worlds = ranksText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+        if (worlds.Any(w => w < 2)) throw new ArgumentException($"--ranks: every count must be ≥ 2 (got {ranksText})");
+        if (mib < 1 || rounds < 1 || steps < 2) throw new ArgumentException("--mib ≥ 1, --rounds ≥ 1, --steps ≥ 2");
+        Directory.CreateDirectory(outDir);
+        var result = new Dictionary<string, object>();
+
+        if (threadsPerRank < 0) throw new ArgumentException($"--threads-per-rank must be ≥ 0 (got {threadsPerRank})");
+        var table = new Table().AddColumns("processes", "piece", "all-to-all (GB/s, all ranks)", "per rank (GB/s)", "iperf3 1 stream", "iperf3 same flows", "ratio vs same flows");
+        var exchangeRows = new List<object>();
+        double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds);
+        if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 loopback, 1 stream: [bold]{single:F2} GB/s[/]");
+        foreach (int world in worlds)
+        {
+            int flows = world * (world - 1);
+            double parallel = Iperf(flows, iperfSeconds);
+            var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds);
+            double ratio = aggregate / parallel;
+            table.AddRow(world.ToString(), $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
+            exchangeRows.Add(new { processes = world, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
+        }
+        if (worlds.Length > 0) AnsiConsole.Write(table);
+        result["exchange"] = exchangeRows;
+
+        var stepRows = new List<object>();
+        var stepTable = new Table().AddColumns("model", "batch", "1 rank (s/step)", "2 ranks (s/step)", "speed-up", "exchange share", "all-reduce share");
+        foreach (var variant in modelsText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int batch = variant == "v_jetmoe_t" ? 8 : 32;
+            var one = StepTimes(variant, 1, batch, steps, threadsPerRank);
+            var two = StepTimes(variant, 2, batch, steps, threadsPerRank);
+            stepTable.AddRow(variant, batch.ToString(), $"{one.Median:F3}", $"{two.Median:F3}", $"{one.Median / two.Median:F2}×", $"{100 * two.ExchangeShare:F0}%", $"{100 * two.ReduceShare:F0}%");
+            stepRows.Add(new { model = variant, batch, threads_per_rank = threadsPerRank, one_rank_s = one.Median, two_ranks_s = two.Median, speedup = one.Median / two.Median, exchange_share = two.ExchangeShare, all_reduce_share = two.ReduceShare });
+        }
+        if (stepRows.Count > 0) AnsiConsole.Write(stepTable);
+        result["steps"] = stepRows;
+        // other processes on the machine share its cores: the load says how much the figures are diluted
+        string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "";
+        AnsiConsole.MarkupLine($"{Environment.ProcessorCount} cores; load average at the end: {load}");
+        result["machine"] = new { cores = Environment.ProcessorCount, loadavg_at_end = load };
+        var path = Path.Combine(outDir, "bench-exchange.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        AnsiConsole.MarkupLine($"written: {Markup.Escape(path)}");
+        return 0;
+    }
+
+    /// <summary>Aggregate and mean per-rank all-to-all throughput (bytes sent to other ranks / time), GB/s.</summary>
+    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds)
+    {
+        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1 }).GetAwaiter().GetResult();
+        try
+        {
+            var replies = Task.WhenAll(Enumerable.Range(0, world).Select(r => launcher.Control(r).BenchExchangeAsync(
+                new BenchExchangeRequest { BytesPerPeer = bytesPerPeer, Rounds = rounds, Warmup = 2 }, deadline: DateTime.UtcNow.AddMinutes(10)).ResponseAsync))
+                .GetAwaiter().GetResult();
+            if (replies.FirstOrDefault(x => !x.Verified) is { } bad) throw new InvalidOperationException($"rank {bad.Rank}: received pieces did not hold their sources' values");
+            double aggregate = replies.Sum(x => x.BytesSent) / replies.Max(x => x.Seconds) / 1e9;
+            double perRank = replies.Average(x => x.BytesSent / x.Seconds) / 1e9;
+            AnsiConsole.MarkupLine($"{world} processes: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
+            return (aggregate, perRank);
+        }
+        finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    sealed record StepTiming(double Median, double ExchangeShare, double ReduceShare);
+
+    /// <summary>Trains <paramref name="steps"/> steps on synthetic data with <paramref name="world"/> ranks (the cores split among them).</summary>
+    static StepTiming StepTimes(string variant, int world, int batch, int steps, int threadsPerRank)
+    {
+        var spec = new WorkerJobSpec
+        {
+            Model = variant,
+            Data = new JobDataSpec { Dataset = "synthetic", SyntheticCount = batch * steps, Augment = false },
+            Recipe = new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 1 },
+        };
+        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank })
+                                     .GetAwaiter().GetResult();
+        try
+        {
+            var outcome = ClusterJob.RunAsync(launcher, spec).GetAwaiter().GetResult();
+            if (outcome.Failure is { } f) throw new InvalidOperationException($"{variant} on {world} ranks: {f}\n{launcher.Report()}");
+            var timed = outcome.Rank0.Skip(1).ToList();                          // the first step pays for allocation and connection set-up
+            var sorted = timed.Select(p => p.StepSeconds).Order().ToList();
+            double total = timed.Sum(p => p.StepSeconds);
+            var t = new StepTiming(sorted[sorted.Count / 2], timed.Sum(p => p.ExchangeSeconds) / total, timed.Sum(p => p.AllReduceSeconds) / total);
+            AnsiConsole.MarkupLine($"{variant}, {world} rank(s), batch {batch}: median {t.Median:F3} s/step, exchange {100 * t.ExchangeShare:F0}%, all-reduce {100 * t.ReduceShare:F0}%");
+            return t;
+        }
+        finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    /// <summary>Raw TCP loopback throughput with iperf3 (one-off server on a free port), GB/s.</summary>
+    static double Iperf(int streams, int seconds)
+    {
+        int port;
+        using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
+        using var server = Start("iperf3", "-s", "-1", "--forceflush", "-B", "127.0.0.1", "-p", port.ToString());
+        // the server says when it listens (a line after a rule of dashes); only then may the client connect
+        var listening = Task.Run(() =>
+        {
+            for (string? line; (line = server.StandardOutput.ReadLine()) is not null;)
+                if (line.Contains("listening", StringComparison.OrdinalIgnoreCase)) return true;
+            return false;
+        });
+        if (!listening.Wait(TimeSpan.FromSeconds(10)) || !listening.Result)
+            throw new InvalidOperationException($"iperf3 server did not report listening on port {port} within 10 s: {server.StandardError.ReadToEnd()}");
+        using var client = Start("iperf3", "-c", "127.0.0.1", "-p", port.ToString(), "-t", seconds.ToString(), "-P", streams.ToString(), "-J");
+        string json = client.StandardOutput.ReadToEnd();
+        if (!client.WaitForExit(TimeSpan.FromSeconds(seconds + 30)) || client.ExitCode != 0)
+            throw new InvalidOperationException($"iperf3 client failed (exit {(client.HasExited ? client.ExitCode : -1)}): {client.StandardError.ReadToEnd()} {json}");
+        if (!server.WaitForExit(TimeSpan.FromSeconds(10))) server.Kill();
+        using var doc = JsonDocument.Parse(json);
+        if (!doc.RootElement.TryGetProperty("end", out var end) || !end.TryGetProperty("sum_received", out var sum))
+            throw new InvalidOperationException($"iperf3 -P {streams}: no end.sum_received in its report: {json[..Math.Min(json.Length, 2000)]}");
+        return sum.GetProperty("bits_per_second").GetDouble() / 8 / 1e9;
+    }
+
+    static Process Start(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        try { return Process.Start(psi)!; }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"{file} not found ({e.Message}): install Debian's iperf3 (scripts/setup.sh --bench)", e);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using Grpc.Core;
+using Jetpack.GpuWorker.Hosting;
+using Jetpack.GpuWorker.Jobs;
+using Jetpack.Model.Distributed;
+using Jetpack.Protocol.Wire;
+
+namespace Jetpack.GpuWorker.Control;
+
+/// <summary>The gRPC edge of worker control: thin, maps messages to the node and its job and back.</summary>
+public sealed class WorkerControlService(WorkerNode node) : WorkerControl.WorkerControlBase
+{
+    private static readonly object StartGate = new();
+
+    public override Task<HealthReply> Health(HealthRequest request, ServerCallContext context) =>
+        Task.FromResult(new HealthReply
+        {
+            Rank = node.Options.Rank, WorldSize = node.Options.WorldSize, JobId = node.CurrentJob is { Finished: false } j ? j.JobId : "",
+            ProcessId = Environment.ProcessId,
+        });
+
+    public override async Task<StartJobReply> StartJob(StartJobRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrWhiteSpace(request.JobId)) throw new RpcException(new Status(StatusCode.InvalidArgument, "StartJob: job_id is empty"));
+        WorkerJobSpec spec;
+        try { spec = WorkerJobSpec.Parse(request.SpecJson); }
+        catch (ArgumentException e) { throw new RpcException(new Status(StatusCode.InvalidArgument, $"rank {node.Options.Rank}: {e.Message}")); }
+        TrainingJob job;
+        lock (StartGate)
+        {
+            if (node.CurrentJob is { Finished: false } running)
+                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"rank {node.Options.Rank} is running job '{running.JobId}'"));
+            node.Membership.JobId = request.JobId;                       // from now on the data plane serves this job only
+            job = node.CurrentJob = TrainingJob.Start(node, request.JobId, spec,
+                                                      string.IsNullOrEmpty(request.ResumeFrom) ? null : request.ResumeFrom, request.UntilStep);
+        }
+        try
+        {
+            return new StartJobReply { StartStep = await job.Started };
+        }
+        catch (Exception e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"rank {node.Options.Rank}: job '{request.JobId}' setup failed: {e.Message}"));
+        }
+    }
+
+    private TrainingJob Job(string jobId) =>
+        node.CurrentJob is { } j && j.JobId == jobId ? j
+        : throw new RpcException(new Status(StatusCode.NotFound, $"rank {node.Options.Rank} has no job '{jobId}'"));
+
+    public override Task<StopJobReply> StopJob(StopJobRequest request, ServerCallContext context)
+    {
+        try { return Task.FromResult(new StopJobReply { StoppedAtStep = Job(request.JobId).RequestStop(request.AfterStep) }); }
+        catch (InvalidOperationException e) { throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)); }
+    }
+
+    public override async Task<CheckpointReply> CheckpointNow(CheckpointRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrWhiteSpace(request.Directory)) throw new RpcException(new Status(StatusCode.InvalidArgument, "CheckpointNow: directory is empty"));
+        try
+        {
+            long step = await Job(request.JobId).RequestCheckpoint(request.Directory, request.AfterStep).WaitAsync(context.CancellationToken);
+            return new CheckpointReply { Step = step, Directory = request.Directory };
+        }
+        catch (InvalidOperationException e) { throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)); }
+    }
+
+    public override async Task WatchProgress(ProgressRequest request, IServerStreamWriter<Progress> responseStream, ServerCallContext context)
+    {
+        var job = Job(request.JobId);
+        int sent = 0;
+        while (true)
+        {
+            var (items, more) = job.Read(sent);
+            foreach (var p in items)
+            {
+                await responseStream.WriteAsync(p, context.CancellationToken);
+                sent++;
+                if (p.FinalState.Length > 0) return;
+            }
+            await more.WaitAsync(context.CancellationToken);
+        }
+    }
+
+    public override async Task<LoadShardReply> LoadShard(IAsyncStreamReader<TensorChunk> requestStream, ServerCallContext context)
+    {
+        if (node.CurrentJob is { Finished: false } running)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"rank {node.Options.Rank} is running job '{running.JobId}': load a shard between jobs"));
+        var tensors = await ShardReceiver.ReadAsync(requestStream, node.Options.Limits, node.Options.Rank, context.CancellationToken);
+        node.SetLoadedShard(tensors);
+        return new LoadShardReply { Tensors = tensors.Count, Bytes = tensors.Values.Sum(t => t.numel() * t.element_size()) };
+    }
+
+    public override async Task<BenchExchangeReply> BenchExchange(BenchExchangeRequest request, ServerCallContext context)
+    {
+        if (request.BytesPerPeer < 4 || request.Rounds < 1 || request.Warmup < 0)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"bench: bytes_per_peer ≥ 4, rounds ≥ 1, warmup ≥ 0 (got {request.BytesPerPeer}, {request.Rounds}, {request.Warmup})"));
+        try
+        {
+            return await Task.Factory.StartNew(() => ExchangeBench.Run(node, request), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+        catch (ExchangeFailedException e)
+        {
+            throw new RpcException(new Status(StatusCode.Aborted, e.Message));
+        }
+    }
+}

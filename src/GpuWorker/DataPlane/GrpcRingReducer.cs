@@ -1,0 +1,141 @@
+using Jetpack.Model.Distributed;
+using Jetpack.Protocol.Wire;
+using static TorchSharp.torch;
+
+namespace Jetpack.GpuWorker.DataPlane;
+
+/// <summary>
+/// <see cref="IGradientReducer"/> as a bucketed ring all-reduce (DESIGN.md, "One training step",
+/// step 4). The tensors are packed in order into flat buckets of at most
+/// <see cref="ExchangeOptions.BucketElements"/> (one copy in, one copy out); each bucket is cut into
+/// <c>world</c> chunks (uneven sizes allowed, empty chunks too); n−1 reduce-scatter steps pass a
+/// chunk to the next rank, which adds it to its own, so rank r ends with the full sum of chunk
+/// (r+1) mod n; n−1 all-gather steps pass the finished chunks around, received straight into the
+/// bucket. Every rank ends with bitwise the same sums, because each chunk is summed on one rank only.
+/// Each rank sends 2(n−1)/n of the data whatever n is.
+/// </summary>
+public sealed class GrpcRingReducer : IGradientReducer, IDisposable
+{
+    private readonly PeerMailbox mailbox;
+    private readonly PeerChannels peers;
+    private readonly ExchangeOptions options;
+    private readonly byte[] buffer;
+    private Tensor? scratch;                                             // receive buffer of reduce-scatter, reused
+
+    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options)
+    {
+        this.mailbox = mailbox; this.peers = peers; this.options = options;
+        buffer = new byte[mailbox.Limits.ChunkBytes];
+    }
+
+    public int Rank => mailbox.Membership.Rank;
+    public int WorldSize => mailbox.Membership.WorldSize;
+    public long BytesSent { get; private set; }
+    private long call;                                                   // sequence number of AllReduceSum calls, the same on every rank
+    public TimeSpan Elapsed { get; private set; }
+
+    public void AllReduceSum(long step, IReadOnlyList<Tensor> tensors)
+    {
+        if (WorldSize == 1 || tensors.Count == 0) return;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long thisCall = ++call;
+        try
+        {
+            int bucket = 0;
+            for (int i = 0; i < tensors.Count;)
+            {
+                // one bucket: consecutive tensors of one dtype up to the element budget (at least one tensor)
+                int j = i;
+                long n = 0;
+                while (j < tensors.Count && tensors[j].dtype == tensors[i].dtype
+                       && (j == i || n + tensors[j].numel() <= options.BucketElements))
+                    n += tensors[j++].numel();
+                ReduceBucket(thisCall, step, bucket++, tensors.Skip(i).Take(j - i).ToList());
+                i = j;
+            }
+        }
+        finally { Elapsed += clock.Elapsed; }
+    }
+
+    private void ReduceBucket(long thisCall, long step, int bucket, List<Tensor> group)
+    {
+        using var scope = NewDisposeScope();
+        // a lone contiguous CPU tensor (the trainer's flat gradient buckets) is reduced in place;
+        // anything else is packed into one flat copy and unpacked at the end
+        bool inPlace = group.Count == 1 && group[0].is_contiguous() && group[0].device_type == TorchSharp.DeviceType.CPU;
+        var flat = inPlace ? group[0].detach().view(-1)                                      // [n], an alias
+                           : cat(group.Select(t => t.detach().reshape(-1)).ToList(), 0).cpu(); // [n], a copy
+        long n = flat.shape[0];
+        int world = WorldSize, rank = Rank;
+        var (starts, counts) = Chunks(n, world);
+        Tensor Chunk(int c) => flat.narrow(0, starts[c], counts[c]);       // contiguous view: received into directly
+
+        if (scratch is null || scratch.dtype != flat.dtype || scratch.numel() < counts.Max())
+        {
+            scratch?.Dispose();
+            scratch = empty(new[] { Math.Max(counts.Max(), 1) }, flat.dtype).DetachFromDisposeScope();   // lives across calls
+        }
+        int next = (rank + 1) % world, prev = (rank + world - 1) % world;
+        for (int s = 0; s < world - 1; s++)
+        {
+            int sendIdx = Mod(rank - s, world), recvIdx = Mod(rank - s - 1, world);
+            var into = scratch.narrow(0, 0, counts[recvIdx]);
+            Pass(thisCall, step, bucket, s, ReducePhase.ReduceScatter, Chunk(sendIdx), into, next, prev);
+            Chunk(recvIdx).add_(into);
+        }
+        for (int s = 0; s < world - 1; s++)
+        {
+            int sendIdx = Mod(rank + 1 - s, world), recvIdx = Mod(rank - s, world);
+            Pass(thisCall, step, bucket, s, ReducePhase.AllGather, Chunk(sendIdx), Chunk(recvIdx), next, prev);
+        }
+        if (inPlace) return;
+        long at = 0;
+        foreach (var t in group)
+        {
+            using var _ = no_grad();
+            t.copy_(flat.narrow(0, at, t.numel()).view(t.shape));
+            at += t.numel();
+        }
+    }
+
+    /// <summary>One ring step: send a chunk to the next rank while receiving one from the previous rank into <paramref name="into"/>.</summary>
+    private void Pass(long thisCall, long step, int bucket, int ringStep, ReducePhase phase, Tensor send, Tensor into, int next, int prev)
+    {
+        string job = mailbox.Membership.JobId;
+        var inKey = MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, prev);
+        var tag = $"step {step} all-reduce {phase} bucket {bucket} ring step {ringStep}";
+        using var cts = new CancellationTokenSource();
+        var received = mailbox.Expect(inKey, new Expectation(into.dtype, into.shape, into));
+        BytesSent += send.numel() * send.element_size();
+        var sent = DataPlaneSender.PushAsync(peers.Data(next), MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, Rank), send, buffer,
+                                             DateTime.UtcNow + options.Deadline, cts.Token);
+        try
+        {
+            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], Rank, tag, options.Deadline, cts)
+                      .GetAwaiter().GetResult();
+        }
+        finally
+        {
+            mailbox.Forget(inKey);
+            try { sent.Wait(TimeSpan.FromSeconds(5)); } catch { /* reported above */ }
+        }
+    }
+
+    private static int Mod(int a, int n) => ((a % n) + n) % n;
+
+    /// <summary>Even contiguous split of n elements into world chunks (the first n % world get one more).</summary>
+    public static (long[] Starts, long[] Counts) Chunks(long n, int world)
+    {
+        var starts = new long[world];
+        var counts = new long[world];
+        long q = n / world, r = n % world;
+        for (int c = 0; c < world; c++)
+        {
+            counts[c] = q + (c < r ? 1 : 0);
+            starts[c] = c * q + Math.Min(c, r);
+        }
+        return (starts, counts);
+    }
+
+    public void Dispose() => scratch?.Dispose();
+}

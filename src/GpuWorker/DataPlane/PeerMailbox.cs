@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Jetpack.Model.Distributed;
+using Jetpack.Protocol.Codec;
+using Jetpack.Protocol.Wire;
+using static TorchSharp.torch;
+
+namespace Jetpack.GpuWorker.DataPlane;
+
+/// <summary>What a receiver expects under one key: dtype, shape and optionally the buffer to fill.</summary>
+public sealed record Expectation(ScalarType Dtype, long[] Shape, Tensor? Destination = null);
+
+/// <summary>
+/// The receiving side of the data plane. A rank posts what it expects under a <see cref="MailKey"/>
+/// before it sends anything itself; an arriving stream waits (up to the deadline) for that
+/// expectation, is validated against it — dtype, shape, size — before any tensor exists, and is
+/// then copied straight into its destination. So a sender that runs ahead is held by HTTP/2 flow
+/// control rather than buffered, and every refusal names the key (job, step, phase, source rank).
+/// </summary>
+public sealed class PeerMailbox(JobMembership membership, WireLimits limits, TimeSpan deadline)
+{
+    private sealed class Slot
+    {
+        public readonly TaskCompletionSource<Expectation> Expected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource<Tensor> Arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Claimed;
+    }
+
+    private readonly ConcurrentDictionary<MailKey, Slot> slots = new();
+
+    public JobMembership Membership => membership;
+    public WireLimits Limits => limits;
+    public TimeSpan Deadline => deadline;
+
+    /// <summary>Keys waiting now (for tests and diagnostics: a finished step leaves none).</summary>
+    public int Pending => slots.Count;
+
+    /// <summary>Receiver: posts the expectation; the task completes with the tensor or fails naming the key.</summary>
+    public Task<Tensor> Expect(MailKey key, Expectation e)
+    {
+        var slot = slots.GetOrAdd(key, _ => new Slot());
+        if (!slot.Expected.TrySetResult(e))
+            throw new InvalidOperationException($"rank {membership.Rank}: {key} is already expected (a tag was reused)");
+        return slot.Arrived.Task;
+    }
+
+    /// <summary>Receiver: drops a key once it was received or given up (a late arrival then finds no slot and waits out the deadline).</summary>
+    public void Forget(MailKey key)
+    {
+        if (!slots.TryRemove(key, out var slot)) return;
+        slot.Expected.TrySetCanceled();
+        slot.Arrived.TrySetCanceled();
+    }
+
+    /// <summary>
+    /// Server side of one Push: <paramref name="header"/> came in the first frame with
+    /// <paramref name="firstData"/>; the rest of the frames follow in <paramref name="rest"/>.
+    /// Returns the bytes received.
+    /// </summary>
+    public async Task<long> Deliver(DataHeader header, ReadOnlyMemory<byte> firstData, IAsyncStreamReader<DataFrame> rest, CancellationToken ct)
+    {
+        membership.CheckSender(header);
+        var key = MailKey.From(header)
+                  ?? throw WireErrors.Invalid($"rank {membership.Rank}: message from rank {header.SourceRank} has no tag (exchange or reduce tag with a phase is required)");
+        string what = $"rank {membership.Rank}: {key}";
+        TensorCodec.ValidateHeader(header.Tensor, limits, what);    // oversize and malformed: refused before waiting
+
+        var slot = slots.GetOrAdd(key, _ => new Slot());
+        if (Interlocked.Exchange(ref slot.Claimed, 1) == 1)
+            throw WireErrors.Invalid($"{what}: duplicate message (this key was already delivered)");
+        Expectation e;
+        try
+        {
+            e = await slot.Expected.Task.WaitAsync(deadline, ct);
+        }
+        catch (TimeoutException)
+        {
+            slots.TryRemove(key, out _);
+            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"{what}: not expected by this rank within {deadline.TotalSeconds:F0} s (stale or unknown tag)"));
+        }
+        catch (TaskCanceledException)
+        {
+            throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: the receiver gave up on this key"));
+        }
+
+        long received = 0;
+        try
+        {
+            TensorCodec.Validate(header.Tensor, e.Dtype, e.Shape, limits, what);
+            using var asm = new TensorAssembler(header.Tensor, e.Dtype, what, e.Destination);
+            asm.Append(firstData.Span);
+            while (await rest.MoveNext(ct))
+            {
+                var frame = rest.Current;
+                if (frame.Header is not null) throw WireErrors.Invalid($"{what}: a second header inside one tensor's stream");
+                asm.Append(frame.Data.Span);
+            }
+            received = asm.Received;
+            if (!slot.Arrived.TrySetResult(asm.Complete())) { /* the receiver already gave up */ }
+            return received;
+        }
+        catch (RpcException x) when (x.StatusCode == StatusCode.InvalidArgument)
+        {
+            slot.Arrived.TrySetException(new ExchangeFailedException($"{x.Status.Detail}"));
+            throw;
+        }
+        catch (Exception x) when (x is not RpcException)
+        {
+            slot.Arrived.TrySetException(new ExchangeFailedException($"{what}: the stream broke: {x.Message}", x));
+            throw new RpcException(new Status(StatusCode.Aborted, $"{what}: {x.Message}"));
+        }
+        catch (RpcException x)
+        {
+            slot.Arrived.TrySetException(new ExchangeFailedException($"{what}: the stream broke: {x.Status.Detail}", x));
+            throw;
+        }
+    }
+}

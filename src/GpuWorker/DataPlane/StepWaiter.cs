@@ -1,0 +1,38 @@
+using Grpc.Core;
+using Jetpack.Model.Distributed;
+
+namespace Jetpack.GpuWorker.DataPlane;
+
+/// <summary>
+/// Awaits the sends and receives of one exchange step, failing on the first failure rather than
+/// after all of them: a peer that died makes its send fail at once (connection refused) or its
+/// piece miss the deadline — never a hang. The error names this rank, the tag and the peer.
+/// </summary>
+public static class StepWaiter
+{
+    public readonly record struct Op(Task Task, int Peer, string Role);
+
+    public static async Task AllOrFirstFailure(IReadOnlyList<Op> ops, int rank, string tag, TimeSpan deadline, CancellationTokenSource cts)
+    {
+        var pending = ops.ToList();
+        var timeout = Task.Delay(deadline, cts.Token);
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending.Select(o => o.Task).Append(timeout));
+            if (done == timeout)
+            {
+                cts.Cancel();
+                var late = string.Join(", ", pending.Select(o => $"{o.Role} rank {o.Peer}"));
+                throw new ExchangeFailedException($"rank {rank}: {tag}: deadline of {deadline.TotalSeconds:F1} s passed waiting for {late}");
+            }
+            int i = pending.FindIndex(o => o.Task == done);
+            var op = pending[i];
+            pending.RemoveAt(i);
+            if (op.Task.IsCompletedSuccessfully) continue;
+            cts.Cancel();
+            var error = op.Task.Exception?.GetBaseException() ?? new TaskCanceledException();
+            string detail = error is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : error.Message;
+            throw new ExchangeFailedException($"rank {rank}: {tag}: {op.Role} rank {op.Peer} failed: {detail}", error);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Net;
+using Jetpack.GpuWorker.Control;
+using Jetpack.GpuWorker.DataPlane;
+using Jetpack.Protocol.Security;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Jetpack.GpuWorker.Hosting;
+
+/// <summary>
+/// One rank, hosted: Kestrel serving gRPC over h2c on loopback (the data plane and worker control,
+/// both behind the cluster token), its membership and mailbox, and — once the peers are known —
+/// the gRPC exchange and ring reducer that the trainer's distributed mode uses.
+/// </summary>
+public sealed class WorkerNode : IAsyncDisposable
+{
+    private WebApplication app = null!;
+    private PeerChannels? channels;
+
+    private WorkerNode(WorkerOptions options, JobMembership membership, PeerMailbox mailbox)
+    {
+        Options = options; Membership = membership; Mailbox = mailbox;
+    }
+
+    public WorkerOptions Options { get; }
+    public JobMembership Membership { get; }
+    public PeerMailbox Mailbox { get; }
+    public int Port { get; private set; }
+    public string Address => $"127.0.0.1:{Port}";
+    public GrpcExpertExchange Exchange => exchange ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
+    public GrpcRingReducer Reducer => reducer ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
+    /// <summary>Fires when the host begins to stop (a signal, or <see cref="StopAsync"/>).</summary>
+    public CancellationToken Stopping => app.Lifetime.ApplicationStopping;
+
+    private GrpcExpertExchange? exchange;
+    private GrpcRingReducer? reducer;
+    private long benchStep;
+
+    /// <summary>The job this worker runs or last ran (one at a time).</summary>
+    public Jobs.TrainingJob? CurrentJob { get; set; }
+
+    private Dictionary<string, TorchSharp.torch.Tensor>? loadedShard;
+
+    /// <summary>This rank's parameters as LoadShard delivered them (replicated + its experts), for a job that starts from them.</summary>
+    public IReadOnlyDictionary<string, TorchSharp.torch.Tensor>? LoadedShard => loadedShard;
+
+    internal void SetLoadedShard(Dictionary<string, TorchSharp.torch.Tensor> tensors)
+    {
+        var old = Interlocked.Exchange(ref loadedShard, tensors);
+        if (old is not null) foreach (var t in old.Values) t.Dispose();
+    }
+
+    /// <summary>Next step number of a benchmark exchange (every rank counts the same calls).</summary>
+    internal long NextBenchStep() => Interlocked.Increment(ref benchStep);
+
+    public static async Task<WorkerNode> StartAsync(WorkerOptions options)
+    {
+        options.Validate();
+        var membership = new JobMembership(options.Rank, options.WorldSize, options.JobId);
+        var mailbox = new PeerMailbox(membership, options.Limits, options.Exchange.Deadline);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders().AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("Grpc", LogLevel.Critical);      // refusals are answered to the caller, not logged as server errors
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Error);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
+            k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
+            k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
+            k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
+            k.Limits.MaxRequestBufferSize = null;
+        });
+        builder.Services.AddSingleton(options.Token);
+        builder.Services.AddSingleton(membership);
+        builder.Services.AddSingleton(mailbox);
+        builder.Services.AddGrpc(g =>
+        {
+            g.Interceptors.Add<ClusterTokenInterceptor>();
+            g.MaxReceiveMessageSize = options.Limits.MaxFrameBytes;
+            g.MaxSendMessageSize = options.Limits.MaxFrameBytes;
+        });
+        var node = new WorkerNode(options, membership, mailbox);
+        builder.Services.AddSingleton(node);
+        var app = node.app = builder.Build();
+        app.MapGrpcService<DataPlaneService>();
+        app.MapGrpcService<WorkerControlService>();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        node.Port = new Uri(address).Port;
+        if (options.Peers is not null) node.Connect(options.Peers);
+        return node;
+    }
+
+    /// <summary>Opens the channels to the peers (host:port of every rank, own entry ignored).</summary>
+    public void Connect(IReadOnlyList<string> peers)
+    {
+        if (peers.Count != Options.WorldSize) throw new ArgumentException($"{peers.Count} peer addresses for a world of {Options.WorldSize}");
+        if (channels is not null) throw new InvalidOperationException($"rank {Options.Rank}: peers already connected");
+        channels = new PeerChannels(peers, Options.Rank, Options.Token, Options.Limits);
+        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange);
+        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange);
+    }
+
+    public Task StopAsync() => app.StopAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5))) await app.StopAsync(grace.Token);
+        await app.DisposeAsync();
+        channels?.Dispose();
+        reducer?.Dispose();
+    }
+}

@@ -1,0 +1,49 @@
+using Jetpack.GpuWorker.DataPlane;
+using Jetpack.Protocol.Codec;
+using Jetpack.Protocol.Security;
+
+namespace Jetpack.GpuWorker.Hosting;
+
+/// <summary>
+/// One worker process: its rank in a world of <see cref="WorldSize"/>, the static peer list
+/// (host:port of every rank, its own included), the port it listens on (0 = any free one, for tests
+/// that connect peers after start), the job it serves, and the cluster token.
+/// </summary>
+public sealed record WorkerOptions
+{
+    public required int Rank { get; init; }
+    public required int WorldSize { get; init; }
+    public IReadOnlyList<string>? Peers { get; init; }
+    public int Port { get; init; }
+    public string JobId { get; init; } = "job";
+    public required ClusterToken Token { get; init; }
+    public ExchangeOptions Exchange { get; init; } = new();
+    public WireLimits Limits { get; init; } = WireLimits.Default;
+    /// <summary>Exit when this process ends (the launcher's pid), so no worker outlives its launcher.</summary>
+    public int? ParentPid { get; init; }
+    /// <summary>torch intra-op threads (0 = torch's default).</summary>
+    public int Threads { get; init; }
+
+    public void Validate()
+    {
+        if (WorldSize < 1) throw new ArgumentException($"--world must be ≥ 1, got {WorldSize}");
+        if (Rank < 0 || Rank >= WorldSize) throw new ArgumentException($"--rank {Rank} is outside the world of {WorldSize}");
+        if (Peers is not null && Peers.Count != WorldSize)
+            throw new ArgumentException($"--peers lists {Peers.Count} addresses for a world of {WorldSize}");
+        if (Port is < 0 or > 65535) throw new ArgumentException($"--port {Port} is not a TCP port");
+        if (string.IsNullOrWhiteSpace(JobId)) throw new ArgumentException("--job must not be empty");
+        Exchange.Validate();
+        Limits.Validate();
+    }
+
+    /// <summary>The port to listen on: --port if given, else the own entry of --peers.</summary>
+    public int ListenPort => Port != 0 || Peers is null ? Port : ParsePort(Peers[Rank]);
+
+    public static int ParsePort(string hostPort)
+    {
+        int colon = hostPort.LastIndexOf(':');
+        if (colon < 0 || !int.TryParse(hostPort[(colon + 1)..], out int port) || port is < 1 or > 65535)
+            throw new ArgumentException($"peer address '{hostPort}' is not host:port");
+        return port;
+    }
+}

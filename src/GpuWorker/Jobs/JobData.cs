@@ -1,0 +1,45 @@
+using Jetpack.Model.Data;
+using Jetpack.Model.Data.Augment;
+using Jetpack.Model.Models;
+using TorchSharp;
+
+namespace Jetpack.GpuWorker.Jobs;
+
+/// <summary>
+/// Opens a job's train and eval splits — the one definition used by `jetpack train` in one process
+/// and by every worker (so both see the same images in the same order).
+/// </summary>
+public static class JobData
+{
+    public static (IImageDataset Train, IImageDataset Eval) Open(JobDataSpec d, ModelSpec? model = null)
+    {
+        if (d.Dataset == "synthetic")
+        {
+            if (model is null) throw new ArgumentException("data.dataset: synthetic data needs the model (its input size)");
+            var (size, channels, classes) = model.Vit is { } v ? (v.ImageSize, v.InChannels, v.NumClasses)
+                                          : (model.ConvNeXt!.ImageSize, model.ConvNeXt.InChannels, model.ConvNeXt.NumClasses);
+            using var g = new torch.Generator(1234);
+            var images = torch.randn([d.SyntheticCount, channels, size, size], generator: g);     // [n, c, h, w]
+            var labels = torch.randint(0, classes, [d.SyntheticCount], generator: g);             // [n]
+            var set = new TensorDataset(images, labels, classes);
+            return (set, set);
+        }
+        if (d.Dataset == "fashion-mnist")
+        {
+            var dir = d.Root ?? IdxDataset.FashionMnistDirectory;
+            var fm = AugmentOptions.FashionMnist();
+            var norm = EvalTransform.ScaleNormalize(fm.Mean, fm.Std);          // training and eval share the normalisation
+            var train = IdxDataset.OpenSplit(dir, "train", norm, new IdxOptions { Classes = d.Classes?.ToArray(), MaxPerClass = d.MaxPerClass });
+            var eval = IdxDataset.OpenSplit(dir, "t10k", norm, new IdxOptions { Classes = d.Classes?.ToArray() });
+            return (d.Augment ? new AugmentedDataset(train, new TrainTransform(d.Apply(fm))) : train, eval);
+        }
+        if (d.Dataset is not ("cifar10" or "cifar100")) throw new ArgumentException($"data.dataset: must be fashion-mnist, cifar10, cifar100 or synthetic, got '{d.Dataset}'");
+        if (d.Root is null) throw new ArgumentException("data.root: is required for CIFAR");
+        bool c100 = d.Dataset == "cifar100";
+        var options = AugmentOptions.ImageNet(32) with { Size = 32 };
+        var evalTransform = EvalTransform.ScaleNormalize(options.Mean, options.Std);
+        var cifarTrain = CifarDataset.OpenSplit(d.Root, c100, train: true, evalTransform);
+        var cifarEval = CifarDataset.OpenSplit(d.Root, c100, train: false, evalTransform);
+        return (d.Augment ? new AugmentedDataset(cifarTrain, new TrainTransform(d.Apply(options))) : cifarTrain, cifarEval);
+    }
+}

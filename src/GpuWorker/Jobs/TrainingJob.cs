@@ -1,0 +1,197 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+using Jetpack.GpuWorker.Hosting;
+using Jetpack.Model.Checkpoints;
+using Jetpack.Model.Distributed;
+using Jetpack.Model.Registry;
+using Jetpack.Model.Torch;
+using Jetpack.Model.Training;
+using Jetpack.Protocol.Wire;
+
+namespace Jetpack.GpuWorker.Jobs;
+
+/// <summary>
+/// One rank's part of a training job, on a thread of its own (torch's grad mode and dispose scopes
+/// are per thread; the exchange blocks it). Setup: the full model is initialised exactly as the
+/// single process does (seeded, or from the init checkpoint), this rank's slice of it is kept
+/// (replicated parameters + its <see cref="ExpertRange"/>: the scatter, done locally from the same
+/// seed), and the Trainer runs in distributed mode over the node's gRPC exchange and ring reducer.
+/// Every step is published as <see cref="Progress"/>; the last message carries the final state.
+/// </summary>
+public sealed class TrainingJob
+{
+    private readonly WorkerNode node;
+    private readonly WorkerJobSpec spec;
+    private readonly string? resumeFrom;
+    private readonly long until;
+    private readonly object gate = new();
+    private readonly List<Progress> log = [];
+    private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<long> started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentQueue<(long After, string Dir, TaskCompletionSource<long> Reply)> checkpoints = new();
+    private long stopAfter = long.MaxValue;
+    private long step;
+
+    private TrainingJob(WorkerNode node, string jobId, WorkerJobSpec spec, string? resumeFrom, long until)
+    {
+        this.node = node; JobId = jobId; this.spec = spec; this.resumeFrom = resumeFrom; this.until = until;
+    }
+
+    public string JobId { get; }
+    /// <summary>The step the job starts from (after a resume), or the setup error.</summary>
+    public Task<long> Started => started.Task;
+    public bool Finished { get; private set; }
+    public long Step => Interlocked.Read(ref step);
+
+    public static TrainingJob Start(WorkerNode node, string jobId, WorkerJobSpec spec, string? resumeFrom, long until)
+    {
+        var job = new TrainingJob(node, jobId, spec, resumeFrom, until);
+        new Thread(job.Run, 16 << 20) { Name = $"job {jobId} rank {node.Options.Rank}", IsBackground = true }.Start();
+        return job;
+    }
+
+    /// <summary>Stop after <paramref name="afterStep"/> (0 = after the running step); returns the step it will stop at.</summary>
+    public long RequestStop(long afterStep)
+    {
+        if (afterStep > 0 && afterStep <= Step)
+            throw new InvalidOperationException($"rank {node.Options.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
+        long at = afterStep > 0 ? afterStep : Step + 1;
+        Interlocked.Exchange(ref stopAfter, at);
+        return at;
+    }
+
+    /// <summary>Checkpoint after <paramref name="afterStep"/> (0 = after the running step); a step already done is refused, so all ranks save the same step.</summary>
+    public Task<long> RequestCheckpoint(string dir, long afterStep)
+    {
+        if (afterStep > 0 && afterStep <= Step)
+            throw new InvalidOperationException($"rank {node.Options.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
+        var reply = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        checkpoints.Enqueue((afterStep > 0 ? afterStep : Step + 1, dir, reply));
+        return reply.Task;
+    }
+
+    /// <summary>The progress messages from <paramref name="from"/> on, and a task that completes when there are more.</summary>
+    public (IReadOnlyList<Progress> Items, Task More) Read(int from)
+    {
+        lock (gate) return (log.Skip(from).ToList(), changed.Task);
+    }
+
+    private void Publish(Progress p)
+    {
+        TaskCompletionSource old;
+        lock (gate)
+        {
+            log.Add(p);
+            old = changed;
+            changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        old.TrySetResult();
+    }
+
+    private void Finish(string state)
+    {
+        Finished = true;
+        Publish(new Progress { JobId = JobId, Rank = node.Options.Rank, Step = Step, FinalState = state });
+        while (checkpoints.TryDequeue(out var c)) c.Reply.TrySetException(new InvalidOperationException($"the job ended ({state}) before step {c.After}"));
+    }
+
+    private void Run()
+    {
+        int rank = node.Options.Rank, world = node.Options.WorldSize;
+        nn.Module<Tensor, Tensor>? model = null;
+        Trainer? trainer = null;
+        try
+        {
+            try
+            {
+                var modelSpec = spec.ResolveModel();
+                var device = Devices.Parse(spec.Device);
+                var (train, _) = JobData.Open(spec.Data, modelSpec);
+                var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
+                torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model
+                if (spec.InitFromLoadedShard)
+                {
+                    model = ModelRegistry.Create(modelSpec, device, context.Shard);
+                    LoadShard(model, node.LoadedShard ?? throw new ArgumentException($"rank {rank}: init_from_loaded_shard, but no shard was loaded (LoadShard)"), rank);
+                }
+                else
+                {
+                    using var full = ModelRegistry.Create(modelSpec, device);
+                    if (spec.Init is not null) ModelCheckpoint.Load(spec.Init, modelSpec, full);
+                    model = ModelRegistry.Create(modelSpec, device, context.Shard);
+                    var part = ExpertKeys.Slice(modelSpec, full.state_dict(), world, rank);   // views: copied by load_state_dict
+                    model.load_state_dict(part, strict: true);
+                }
+                trainer = new Trainer(modelSpec, model, train, spec.Recipe, device, context);
+                if (resumeFrom is not null) trainer.Restore(resumeFrom);
+                Interlocked.Exchange(ref step, trainer.Step);
+                started.SetResult(trainer.Step);
+            }
+            catch (Exception e)
+            {
+                started.TrySetException(e);
+                Finish($"failed: setup: {e.Message}");
+                return;
+            }
+
+            long stop = until > 0 ? Math.Min(until, spec.Recipe.Steps) : spec.Recipe.Steps;
+            while (trainer.Step < stop && trainer.Step < Interlocked.Read(ref stopAfter))
+            {
+                var clock = Stopwatch.StartNew();
+                var (ex0, red0) = (node.Exchange.Elapsed, node.Reducer.Elapsed);
+                var r = trainer.TrainStep();
+                double seconds = clock.Elapsed.TotalSeconds;
+                Interlocked.Exchange(ref step, r.Step);
+                if (spec.CheckpointDir is not null && (r.Step % spec.CheckpointEvery == 0 || r.Step == stop))
+                    trainer.Save(spec.CheckpointDir);
+                foreach (var c in DueCheckpoints(r.Step))
+                {
+                    trainer.Save(c.Dir);
+                    c.Reply.TrySetResult(r.Step);
+                }
+                Publish(new Progress
+                {
+                    JobId = JobId, Rank = rank, Step = r.Step, Loss = r.Loss, LearningRate = r.LearningRate,
+                    GradNorm = double.IsFinite(r.GradNorm) ? r.GradNorm : 0, StepSeconds = seconds,
+                    ExchangeSeconds = (node.Exchange.Elapsed - ex0).TotalSeconds, AllReduceSeconds = (node.Reducer.Elapsed - red0).TotalSeconds,
+                });
+            }
+            Finish(trainer.Step >= stop ? "completed" : $"stopped after step {trainer.Step}");
+        }
+        catch (Exception e)
+        {
+            // ExchangeFailedException names the rank and phase; anything else is this rank's own failure
+            Finish($"failed: rank {rank} at step {Step + 1}: {e.Message}");
+        }
+        finally
+        {
+            trainer?.Dispose();
+            model?.Dispose();
+        }
+    }
+
+    /// <summary>Copies a loaded shard into the rank's model: the same keys and shapes, or an error listing what differs.</summary>
+    private static void LoadShard(nn.Module<Tensor, Tensor> model, IReadOnlyDictionary<string, Tensor> shard, int rank)
+    {
+        var own = model.state_dict();
+        var missing = own.Keys.Where(k => !shard.ContainsKey(k)).ToList();
+        var unexpected = shard.Keys.Where(k => !own.ContainsKey(k)).ToList();
+        var misShaped = own.Where(kv => shard.TryGetValue(kv.Key, out var t) && (!t.shape.SequenceEqual(kv.Value.shape) || t.dtype != kv.Value.dtype))
+                           .Select(kv => $"{kv.Key}: got {shard[kv.Key].dtype} [{string.Join(", ", shard[kv.Key].shape)}], expected {kv.Value.dtype} [{string.Join(", ", kv.Value.shape)}]").ToList();
+        if (missing.Count + unexpected.Count + misShaped.Count > 0)
+            throw new ArgumentException($"rank {rank}: the loaded shard does not fit this rank's model — missing: [{string.Join(", ", missing)}]; " +
+                                        $"unexpected: [{string.Join(", ", unexpected)}]; mis-shaped: [{string.Join("; ", misShaped)}]");
+        model.load_state_dict(shard.ToDictionary(kv => kv.Key, kv => kv.Value), strict: true);
+    }
+
+    private List<(long After, string Dir, TaskCompletionSource<long> Reply)> DueCheckpoints(long done)
+    {
+        var due = new List<(long, string, TaskCompletionSource<long>)>();
+        int n = checkpoints.Count;
+        for (int i = 0; i < n && checkpoints.TryDequeue(out var c); i++)
+            if (c.After <= done) due.Add(c); else checkpoints.Enqueue(c);
+        return due;
+    }
+}

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Jetpack.GpuWorker.Launch;
+
+/// <summary>One started worker process: its rank, address, readiness, exit code and the tail of its stderr.</summary>
+public sealed class WorkerProcess : IDisposable
+{
+    private const int TailChars = 16 << 10;
+    private readonly Process process;
+    private readonly StringBuilder stderr = new();
+    private readonly TaskCompletionSource ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<int> exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public WorkerProcess(int rank, string address, ProcessStartInfo psi)
+    {
+        Rank = rank; Address = address;
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
+        process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            if (e.Data.StartsWith(Hosting.WorkerReadiness.Prefix, StringComparison.Ordinal)) ready.TrySetResult();
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr)
+            {
+                stderr.AppendLine(e.Data);
+                if (stderr.Length > TailChars) stderr.Remove(0, stderr.Length - TailChars);
+            }
+        };
+        process.Exited += (_, _) =>
+        {
+            // the exit event can precede the last stderr lines: wait for the streams to drain
+            try { process.WaitForExit(); } catch (InvalidOperationException) { }
+            exited.TrySetResult(process.ExitCode);
+        };
+        process.Start();
+        Pid = process.Id;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Rank { get; }
+    public string Address { get; }
+    public int Pid { get; }
+    public Task Ready => ready.Task;
+    public Task<int> Exited => exited.Task;
+    public bool HasExited => exited.Task.IsCompleted;
+
+    public string StandardError
+    {
+        get { lock (stderr) return stderr.ToString(); }
+    }
+
+    /// <summary>Kills the process (and its children) if it still runs; returns when it has exited.</summary>
+    public async Task KillAsync(TimeSpan timeout)
+    {
+        if (!HasExited)
+        {
+            try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { /* exited meanwhile */ }
+        }
+        await Exited.WaitAsync(timeout);
+    }
+
+    public void Dispose() => process.Dispose();
+}

@@ -1,0 +1,67 @@
+using Jetpack.Protocol.Wire;
+using static TorchSharp.torch;
+
+namespace Jetpack.Protocol.Codec;
+
+/// <summary>
+/// Rebuilds one tensor from the data of its chunks, copying each straight into the destination's
+/// storage. Construct it only from a header that passed <see cref="TensorCodec.Validate"/>. The
+/// destination is either given (a buffer the receiver reuses, same dtype and element count) or
+/// allocated once here; a stream that brings more or fewer bytes than the header said is refused.
+/// </summary>
+public sealed class TensorAssembler : IDisposable
+{
+    private readonly string what;
+    private readonly long total;
+    private Tensor? tensor;
+    private readonly bool owned;
+    private long received;
+
+    public TensorAssembler(TensorHeader header, ScalarType dtype, string what, Tensor? destination = null)
+    {
+        this.what = what;
+        total = header.ByteLength;
+        var shape = header.Shape.ToArray();
+        if (destination is not null)
+        {
+            if (destination.dtype != dtype || destination.numel() * destination.element_size() != total
+                || destination.device_type != TorchSharp.DeviceType.CPU || !destination.is_contiguous())
+                throw new ArgumentException($"{what}: the destination buffer is not a contiguous CPU {dtype} tensor of {total} bytes");
+            tensor = destination;
+        }
+        else
+        {
+            tensor = empty(shape, dtype);
+            owned = true;
+        }
+    }
+
+    public long Received => received;
+
+    public void Append(ReadOnlySpan<byte> data)
+    {
+        if (tensor is null) throw new ObjectDisposedException(nameof(TensorAssembler));
+        if (data.Length > total - received)
+            throw WireErrors.Invalid($"{what}: more data than the header's byte_length {total} (had {received}, then {data.Length} more)");
+        if (data.Length == 0) return;
+        data.CopyTo(tensor.bytes.Slice((int)received));
+        received += data.Length;
+    }
+
+    /// <summary>The finished tensor (the caller owns it, unless it was the given destination).</summary>
+    public Tensor Complete()
+    {
+        if (tensor is null) throw new ObjectDisposedException(nameof(TensorAssembler));
+        if (received != total)
+            throw WireErrors.Invalid($"{what}: the stream ended after {received} of {total} bytes");
+        var t = tensor;
+        tensor = null;
+        return t;
+    }
+
+    public void Dispose()
+    {
+        if (owned) tensor?.Dispose();
+        tensor = null;
+    }
+}

@@ -1,0 +1,2 @@
+// torch already uses both cores: tests run one at a time.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
