@@ -19,7 +19,7 @@ namespace Jetpack.Coordinator.Cli;
 /// </summary>
 public static class TrainCommand
 {
-    static readonly Option<string> Config = new("--config") { Description = "training config (JSON; see README for the fields)", Required = true };
+    static readonly Option<string> Config = new("--config") { Description = "training config (YAML or JSON; see README for the fields)", Required = true };
     static readonly Option<bool> Resume = new("--resume") { Description = "continue from <out>/checkpoint (exactly: same batches, augmentation, dropout, noise)" };
     static readonly Option<long?> Until = new("--until") { Description = "stop after this step (checkpoint written); continue later with --resume" };
     static readonly Option<int> Workers = new("--workers") { Description = "train with expert parallelism in N jetpack-worker processes on loopback (0 = in this process)", DefaultValueFactory = _ => 0 };

@@ -26,7 +26,7 @@ public sealed record TrainData
 
 }
 
-/// <summary>A `jetpack train` config (JSON). Unknown fields are errors; every error names the file and the field.</summary>
+/// <summary>A `jetpack train` config (YAML or JSON). Unknown fields are errors; every error names the file and the field.</summary>
 public sealed record TrainConfig
 {
     public string Model { get; init; } = "v_jetmoe_fmnist";
@@ -39,28 +39,12 @@ public sealed record TrainConfig
     public int CheckpointEvery { get; init; } = 200;
     public string Out { get; init; } = "results/train";
 
-    static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
-        ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
-    };
-
+    /// <summary>Reads a YAML (.yaml/.yml) or JSON config: the job-spec dialect (snake_case, unknown fields are errors naming the field), then validates it.</summary>
     public static TrainConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"config not found: {path}", path);
-        TrainConfig config;
-        try
-        {
-            config = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), Json)
-                     ?? throw new InvalidDataException($"{path}: the config is empty");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: {e.Message}", e);
-        }
+        var config = Jobs.JobSpecReader.ParseAs<TrainConfig>(File.ReadAllText(path), Jobs.JobSpecReader.FormatOf(path), path,
+                                                              "model, init, data, recipe, eval_every, checkpoint_every, out");
         config.Validate(path);
         return config;
     }

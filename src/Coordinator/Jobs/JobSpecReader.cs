@@ -59,7 +59,14 @@ public static partial class JobSpecReader
     public static string ToJson(JobSpec spec) => JsonSerializer.Serialize(spec, Json);
 
     /// <summary>Parses without validating; <paramref name="source"/> names the text in errors.</summary>
-    public static JobSpec Parse(string text, string format, string source)
+    public static JobSpec Parse(string text, string format, string source) =>
+        ParseAs<JobSpec>(text, format, source, "name, model, workers, recycle, data, recipe, ...");
+
+    /// <summary>
+    /// YAML or JSON text → <typeparamref name="T"/> in this reader's dialect (snake_case, unknown fields
+    /// are errors naming the field): shared by job specs and `jetpack train` configs.
+    /// </summary>
+    public static T ParseAs<T>(string text, string format, string source, string fieldsHint) where T : class
     {
         JsonNode? tree = format switch
         {
@@ -67,10 +74,10 @@ public static partial class JobSpecReader
             "json" => ParseJsonTree(text, source),
             _ => throw new JobSpecException(source, "format", $"must be 'yaml' or 'json', got '{format}'"),
         };
-        if (tree is not JsonObject) throw new JobSpecException(source, "(root)", "must be a mapping of fields (name, model, workers, recycle, data, recipe, ...)");
+        if (tree is not JsonObject) throw new JobSpecException(source, "(root)", $"must be a mapping of fields ({fieldsHint})");
         try
         {
-            return tree.Deserialize<JobSpec>(Json) ?? throw new JobSpecException(source, "(root)", "is empty");
+            return tree.Deserialize<T>(Json) ?? throw new JobSpecException(source, "(root)", "is empty");
         }
         catch (JsonException e)
         {
