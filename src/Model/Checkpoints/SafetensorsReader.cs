@@ -103,6 +103,35 @@ public sealed class SafetensorsReader : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reads rows [<paramref name="start"/>, start + <paramref name="count"/>) of dimension 0 only:
+    /// a row-major slice along dim 0 is one contiguous byte range of the file, so nothing else is
+    /// read (expert files: a rank reads just the experts it needs of another rank's range).
+    /// </summary>
+    public torch.Tensor ReadRows(string name, long start, long count)
+    {
+        var entry = Find(name);
+        ObjectDisposedException.ThrowIf(_file.IsClosed, this);
+        if (entry.Shape.Length == 0 || start < 0 || count < 0 || start + count > entry.Shape[0])
+            throw new ArgumentOutOfRangeException(nameof(start), $"{Path}: rows [{start}, {start + count}) of '{name}' [{string.Join(", ", entry.Shape)}]");
+        var shape = (long[])entry.Shape.Clone();
+        shape[0] = count;
+        var tensor = torch.empty(shape, entry.DType.ToScalarType(), torch.CPU);
+        try
+        {
+            long rowBytes = entry.Shape[0] == 0 ? 0 : entry.ByteLength / entry.Shape[0];
+            long first = _dataStart + entry.Begin + start * rowBytes;
+            TensorBytes.ForEachChunk(tensor, (chunk, offset) => ReadExactly(chunk, first + offset, entry.Name));
+            if (entry.DType == SafetensorsDType.BOOL) CheckBooleans(tensor, entry.Name);
+            return tensor;
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Reads every tensor, in file order; on failure disposes those already read.</summary>
     public Dictionary<string, torch.Tensor> ReadAll(torch.Device? device = null)
     {

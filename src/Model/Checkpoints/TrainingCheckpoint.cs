@@ -50,8 +50,9 @@ public sealed record TrainingState(ModelSpec Spec, nn.Module Model, AdamW Optimi
 /// parameters and their AdamW moments once (<c>replicated.safetensors</c>: <c>p.</c>/<c>m.</c>/<c>v.</c>
 /// + state-dict key), and one file per expert range (<c>experts-r{rank}-of-{world}.safetensors</c>,
 /// the same keys, rows = that rank's experts). Restoring with any world size re-slices: each rank
-/// reads, from every expert file whose range overlaps its own, the overlapping rows. Every file's
-/// SHA-256 is in the manifest and checked before it is read.
+/// reads, from every expert file whose range overlaps its own, only the overlapping rows
+/// (<see cref="SafetensorsReader.ReadRows"/>). Every file's SHA-256 is in the manifest and checked
+/// before the file is read (hashing reads each needed file once in full).
 ///
 /// RNG: the model generator is re-seeded at every step from (seed, step, rank) and Mixup/augmentation
 /// are functions of (seed, step, micro, sample), so nothing random has to be saved: a resumed run
@@ -295,17 +296,17 @@ public static class TrainingCheckpoint
             if (lo >= hi) continue;
             var reader = open(entry.File);
             if (!reader.Contains("p." + key)) throw new CheckpointMismatchException(reader.Path, $"lacks '{key}'");
-            var saved = reader.ReadTensor("p." + key);                                       // [c, …] that file's rows
-            if (saved.shape[0] != c || !saved.shape.Skip(1).SequenceEqual(local.shape.Skip(1)))
-                throw new CheckpointMismatchException(reader.Path, $"'{key}' is [{string.Join(", ", saved.shape)}], expected [{c}, {string.Join(", ", local.shape.Skip(1))}]");
-            local.narrow(0, lo - start, hi - lo).copy_(saved.narrow(0, lo - s, hi - lo));
+            var shape = reader.GetEntry("p." + key).Shape;
+            if (shape.Length == 0 || shape[0] != c || !shape.Skip(1).SequenceEqual(local.shape.Skip(1)))
+                throw new CheckpointMismatchException(reader.Path, $"'{key}' is [{string.Join(", ", shape)}], expected [{c}, {string.Join(", ", local.shape.Skip(1))}]");
+            local.narrow(0, lo - start, hi - lo).copy_(reader.ReadRows("p." + key, lo - s, hi - lo));   // only the overlapping experts
             filled += hi - lo;
             if (p is not null && reader.Contains("m." + key))
             {
                 mLocal ??= torch.zeros_like(local);
                 vLocal ??= torch.zeros_like(local);
-                mLocal.narrow(0, lo - start, hi - lo).copy_(reader.ReadTensor("m." + key).narrow(0, lo - s, hi - lo));
-                vLocal.narrow(0, lo - start, hi - lo).copy_(reader.ReadTensor("v." + key).narrow(0, lo - s, hi - lo));
+                mLocal.narrow(0, lo - start, hi - lo).copy_(reader.ReadRows("m." + key, lo - s, hi - lo));
+                vLocal.narrow(0, lo - start, hi - lo).copy_(reader.ReadRows("v." + key, lo - s, hi - lo));
                 withMoments += hi - lo;
             }
         }

@@ -91,6 +91,9 @@ public sealed class ExpertShard
         if (pending.Remove(saved)) saved.Dispose();
     }
 
+    /// <summary>Forwards whose kept graphs await their backward (tests: 0 after every backward).</summary>
+    internal int PendingCount => pending.Count;
+
     /// <summary>Frees what forwards kept for backwards that never ran (a failed step, a forward without backward).</summary>
     public void ReleasePending()
     {

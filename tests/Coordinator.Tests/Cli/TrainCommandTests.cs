@@ -33,7 +33,7 @@ public sealed class TrainCommandTests : IDisposable
         var (code, output) = CliProcess.Jetpack("train", "--config", Config(4));
         Assert.True(code == 0, output);
         var outDir = Path.Combine(dir, "out");
-        foreach (var f in new[] { "final.safetensors", "metrics.jsonl", "convergence.png", "checkpoint/manifest.json" })   // the topology-free checkpoint (engine-model)
+        foreach (var f in new[] { "final.safetensors", "metrics.jsonl", "convergence.png", "checkpoint/manifest.json" })
             Assert.True(File.Exists(Path.Combine(outDir, f)), $"{f} missing");
         var first = Metrics(Path.Combine(outDir, "metrics.jsonl"));
         Assert.Equal(4, first.Count);

@@ -236,3 +236,21 @@ public sealed class SafetensorsRoundTripTests : IDisposable
         return bytes;
     }
 }
+
+public class SafetensorsRowReadTests
+{
+    [Fact]
+    public void ReadRowsEqualsTheNarrowedTensor()
+    {
+        using var dir = new TempDirectory();
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var t = TorchSharp.torch.arange(5 * 3 * 2, dtype: TorchSharp.torch.ScalarType.Float32).reshape(5, 3, 2);
+        var path = dir.File("rows.safetensors");
+        SafetensorsWriter.Write(path, [new("t", t)]);
+        using var reader = SafetensorsReader.Open(path);
+        Assert.True(reader.ReadRows("t", 1, 3).eq(t.narrow(0, 1, 3)).all().item<bool>());
+        Assert.Equal([0L, 3, 2], reader.ReadRows("t", 5, 0).shape);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => reader.ReadRows("t", 4, 2));
+        Assert.Contains("rows [4, 6)", e.Message);
+    }
+}

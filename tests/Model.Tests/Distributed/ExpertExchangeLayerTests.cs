@@ -48,8 +48,13 @@ public class ExpertExchangeLayerTests
             var xr = x.detach().narrow(0, offset, length).clone().requires_grad_(true);
             shard.BeginMicroBatch(step: 0, micro: 0, batches);
             var yr = layer.forward(xr);
+            Assert.Equal(1, shard.PendingCount);                                         // the local expert graph, kept for backward
             (yr * w.narrow(0, offset, length)).sum().backward();
             shard.ThrowIfBackwardFailed();
+            Assert.Equal(0, shard.PendingCount);                                         // released by the backward
+            shard.BeginMicroBatch(step: 0, micro: 1, batches);
+            using (no_grad()) layer.forward(xr).Dispose();
+            Assert.Equal(0, shard.PendingCount);                                         // nothing kept without grad
             return (Y: yr.detach().clone(), XGrad: xr.grad!.clone(),
                     Grads: layer.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
         });

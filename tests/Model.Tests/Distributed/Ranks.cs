@@ -39,11 +39,11 @@ static class Ranks
         },
     });
 
-    public static TensorDataset Data(int n, ulong seed)
+    public static TensorDataset Data(int n, ulong seed, int size = 8)
     {
         var gen = new Generator(seed);
         var labels = torch.randint(0, 10, [n], generator: gen);
-        var images = torch.randn([n, 1, 8, 8], generator: gen) * 0.5 + labels.to(ScalarType.Float32).view(n, 1, 1, 1) / 5.0;
+        var images = torch.randn([n, 1, size, size], generator: gen) * 0.5 + labels.to(ScalarType.Float32).view(n, 1, 1, 1) / 5.0;
         return new TensorDataset(images, labels, 10);
     }
 
