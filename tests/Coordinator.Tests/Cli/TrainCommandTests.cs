@@ -57,6 +57,38 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void AYamlConfigTrainsAndItsErrorsNameTheField()
+    {
+        var yaml = Path.Combine(dir, "run.yaml");
+        File.WriteAllText(yaml, $"""
+            # the same fields as JSON, snake_case
+            model: vit_fmnist_t
+            data:
+              classes: 0-4
+              max_per_class: 20
+              eval_limit: 50
+              rand_augment: false
+              crop_min_scale: 0.5
+            recipe:
+              steps: 2
+              global_batch: 10
+              warmup_steps: 1
+            eval_every: 2
+            checkpoint_every: 2
+            out: {Path.Combine(dir, "yaml-out")}
+            """);
+        var (code, output) = CliProcess.Jetpack("train", "--config", yaml);
+        Assert.True(code == 0, output);
+        Assert.Equal(2, Metrics(Path.Combine(dir, "yaml-out", "metrics.jsonl")).Count);
+
+        File.WriteAllText(yaml, File.ReadAllText(yaml).Replace("  warmup_steps: 1", "  warmup_stepz: 1"));
+        (code, output) = CliProcess.Jetpack("train", "--config", yaml);
+        Assert.Equal(2, code);
+        Assert.Contains("run.yaml", output);
+        Assert.Contains("recipe.warmup_stepz", output);
+    }
+
+    [Fact]
     public void AnUnknownConfigFieldIsNamed()
     {
         var (code, output) = CliProcess.Jetpack("train", "--config", Config(4, ", \"stepz\": 3"));
