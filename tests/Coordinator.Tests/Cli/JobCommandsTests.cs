@@ -47,7 +47,9 @@ public sealed class JobCommandsTests : IDisposable
         string pred = dir.File("pred.safetensors"), target = dir.File("target.safetensors");
         using (var m = ModelRegistry.Create("vit_fmnist_pred")) SafetensorsWriter.Write(pred, m.state_dict());
         using (var m = ModelRegistry.Create("vit_fmnist_t")) SafetensorsWriter.Write(target, m.state_dict());
-        using var coordinator = new CoordinatorProcess(dir.File("data"));
+        // The worker below registers once and never heartbeats: a long timeout keeps it alive however
+        // slowly a loaded machine runs the steps in between (liveness has its own tests).
+        using var coordinator = new CoordinatorProcess(dir.File("data"), "--heartbeat-timeout", "600");
         string[] at = ["--coordinator", coordinator.Jobs];
 
         // A worker registers over gRPC, so the job gets past worker acquisition.

@@ -26,7 +26,7 @@ public static class StudyCommand
     static readonly Option<bool> Smoke = new("--smoke") { Description = "about a minute: every stage on tiny sizes, to check an installation (the numbers mean nothing)" };
     static readonly Option<string> Out = new("--out") { Description = "results folder (upstream/, init/, runs/, results.md, results.json, *.png)", DefaultValueFactory = _ => "results/study" };
     static readonly Option<bool> Fresh = new("--fresh") { Description = "redo every stage even where a finished one with the same config is on disk" };
-    static readonly Option<string[]> Only = new("--only") { Description = "downstream runs to do (ids: " + string.Join(", ", StudyPlan.Runs.Select(r => r.Id)) + "); default all", AllowMultipleArgumentsPerToken = true };
+    static readonly Option<string[]> Only = new("--only") { Description = "downstream runs to do, in this order (ids: " + string.Join(", ", StudyPlan.Runs.Select(r => r.Id)) + "); default all", AllowMultipleArgumentsPerToken = true };
 
     public static Command Create()
     {
@@ -42,7 +42,10 @@ public static class StudyCommand
     public static int Run(StudyPlan plan, string outDir, bool fresh, string[]? only, Device device, int threads)
     {
         CommonOptions.ApplyThreads(threads);
-        var runs = StudyPlan.Runs.Where(r => only is not { Length: > 0 } || only.Contains(r.Id)).ToList();
+        // --only also orders: the runs given first are done first (and reported in the plan's order).
+        var runs = only is { Length: > 0 }
+            ? only.Select(id => StudyPlan.Runs.FirstOrDefault(r => r.Id == id)).OfType<StudyRun>().ToList()
+            : StudyPlan.Runs.ToList();
         if (only is { Length: > 0 } && only.Except(StudyPlan.Runs.Select(r => r.Id)) is var unknown && unknown.Any())
             throw new ArgumentException($"--only: unknown run(s) {string.Join(", ", unknown)} (known: {string.Join(", ", StudyPlan.Runs.Select(r => r.Id))})");
         Directory.CreateDirectory(outDir);
@@ -75,7 +78,8 @@ public static class StudyCommand
             results.Add(RunResult.Read(run, Path.Combine(config.Out, "metrics.jsonl")));
         }
 
-        // 5. Tables and plots.
+        // 5. Tables and plots (rows in the plan's order, whatever order the runs were done in).
+        results = results.OrderBy(r => StudyPlan.Runs.ToList().IndexOf(r.Run)).ToList();
         var report = new StudyReport(plan, results, stageSeconds, clock.Elapsed.TotalSeconds);
         report.Write(outDir);
         AnsiConsole.Write(new Rule("[bold]result[/]"));
