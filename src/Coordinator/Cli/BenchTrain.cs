@@ -53,6 +53,7 @@ public static class BenchTrain
         // 2. The long run: the real Trainer (augmentation included), RSS after each step.
         var rss = new List<double>();
         var stepSeconds = new List<double>();
+        var managed = new List<double>();
         torch.manual_seed(0);
         using (var model = ModelRegistry.Create(spec, device))
         using (var trainer = new Trainer(spec, model, train, new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 10 }, device))
@@ -67,7 +68,8 @@ public static class BenchTrain
                         var r = trainer.TrainStep();
                         stepSeconds.Add(clock.Elapsed.TotalSeconds);
                         rss.Add(Environment.WorkingSet / 1e6);
-                        task.Description = $"{variantName}: step {r.Step} loss {r.Loss:F3} RSS {rss[^1]:F0} MB";
+                        managed.Add(GC.GetTotalMemory(forceFullCollection: false) / 1e6);
+                        task.Description = $"{variantName}: step {r.Step} loss {r.Loss:F3} RSS {rss[^1]:F0} MB (managed heap {managed[^1]:F0} MB, {GC.CollectionCount(2)} full GCs)";
                         task.Increment(1);
                     }
                 });
@@ -79,6 +81,9 @@ public static class BenchTrain
         report["rss_mb_max_after_warmup"] = max;
         report["rss_mb_end"] = rss[^1];
         report["rss_growth_after_warmup"] = (max - atWarmup) / atWarmup;
+        report["managed_heap_mb_at_warmup"] = managed[warmup - 1];
+        report["managed_heap_mb_end"] = managed[^1];
+        report["gen2_collections"] = GC.CollectionCount(2);
         report["cores_of_augmentation_needed_28"] = trainerRate / (double)report["pipeline_28_images_per_s_per_core"]!;
 
         // 3. 224² JPEG decode + the ImageNet train transform, one thread, against the 224² model's step.
