@@ -94,6 +94,8 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
     {
         if (request.BytesPerPeer < 4 || request.Rounds < 1 || request.Warmup < 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"bench: bytes_per_peer ≥ 4, rounds ≥ 1, warmup ≥ 0 (got {request.BytesPerPeer}, {request.Rounds}, {request.Warmup})"));
+        if (node.CurrentJob is { Finished: false } running)   // its exchange tags would share the job's key space
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"rank {node.Options.Rank} is running job '{running.JobId}': benchmark between jobs"));
         try
         {
             return await Task.Factory.StartNew(() => ExchangeBench.Run(node, request), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);

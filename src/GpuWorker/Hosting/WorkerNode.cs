@@ -94,6 +94,7 @@ public sealed class WorkerNode : IAsyncDisposable
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         node.Port = new Uri(address).Port;
         if (options.Peers is not null) node.Connect(options.Peers);
+        else if (options.WorldSize == 1) node.Connect([node.Address]);       // a world of one needs no peer list
         return node;
     }
 
