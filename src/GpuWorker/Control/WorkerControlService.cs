@@ -18,9 +18,31 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
             ProcessId = Environment.ProcessId,
         });
 
+    public override async Task<JoinJobReply> JoinJob(JoinJobRequest request, ServerCallContext context)
+    {
+        if (node.Options.Coordinator is null)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"rank {node.Options.Rank} was started with a static rank and peers (launcher), not by a coordinator: it joins no run"));
+        if (string.IsNullOrWhiteSpace(request.RunId)) throw new RpcException(new Status(StatusCode.InvalidArgument, "JoinJob: run_id is empty"));
+        if (request.WorldSize < 1 || request.Rank < 0 || request.Rank >= request.WorldSize || request.Peers.Count != request.WorldSize)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"JoinJob '{request.RunId}': rank {request.Rank} of a world of {request.WorldSize} with {request.Peers.Count} peer addresses"));
+        try
+        {
+            foreach (var p in request.Peers) WorkerOptions.ParsePort(p);
+            string? aborted = await node.JoinAsync(request.RunId, request.Rank, request.WorldSize, request.Peers, node.Options.Exchange.Deadline);
+            return new JoinJobReply { ProcessId = Environment.ProcessId, AbortedRunId = aborted ?? "" };
+        }
+        catch (ArgumentException e) { throw new RpcException(new Status(StatusCode.InvalidArgument, $"JoinJob '{request.RunId}': {e.Message}")); }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"JoinJob '{request.RunId}': {e.Message}"));
+        }
+    }
+
     public override async Task<StartJobReply> StartJob(StartJobRequest request, ServerCallContext context)
     {
         if (string.IsNullOrWhiteSpace(request.JobId)) throw new RpcException(new Status(StatusCode.InvalidArgument, "StartJob: job_id is empty"));
+        if (node.Options.Coordinator is not null && request.JobId != node.Membership.JobId)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"StartJob '{request.JobId}': this worker joined run '{node.Membership.JobId}' (JoinJob first)"));
         WorkerJobSpec spec;
         try { spec = WorkerJobSpec.Parse(request.SpecJson); }
         catch (ArgumentException e) { throw new RpcException(new Status(StatusCode.InvalidArgument, $"rank {node.Options.Rank}: {e.Message}")); }

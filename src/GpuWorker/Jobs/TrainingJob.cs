@@ -30,6 +30,7 @@ public sealed class TrainingJob
     private readonly List<Progress> log = [];
     private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<long> started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentQueue<(long After, string Dir, TaskCompletionSource<long> Reply)> checkpoints = new();
     private long stopAfter = long.MaxValue;
     private long step;
@@ -43,6 +44,8 @@ public sealed class TrainingJob
     /// <summary>The step the job starts from (after a resume), or the setup error.</summary>
     public Task<long> Started => started.Task;
     public bool Finished { get; private set; }
+    /// <summary>Completes when the job's thread has released its model (after the final progress message).</summary>
+    public Task Ended => ended.Task;
     public long Step => Interlocked.Read(ref step);
 
     public static TrainingJob Start(WorkerNode node, string jobId, WorkerJobSpec spec, string? resumeFrom, long until)
@@ -145,7 +148,10 @@ public sealed class TrainingJob
                 double seconds = clock.Elapsed.TotalSeconds;
                 Interlocked.Exchange(ref step, r.Step);
                 if (spec.CheckpointDir is not null && (r.Step % spec.CheckpointEvery == 0 || r.Step == stop))
+                {
+                    CheckpointFault.BeforeSave(spec.CheckpointDir, r.Step, rank, world);
                     trainer.Save(spec.CheckpointDir);
+                }
                 foreach (var c in DueCheckpoints(r.Step))
                 {
                     trainer.Save(c.Dir);
@@ -169,6 +175,7 @@ public sealed class TrainingJob
         {
             trainer?.Dispose();
             model?.Dispose();
+            ended.TrySetResult();
         }
     }
 

@@ -73,6 +73,9 @@ public static class TrainingCheckpoint
 
     public static string ExpertFile(int rank, int world) => $"experts-r{rank}-of-{world}.safetensors";
 
+    /// <summary>Where the checkpoint of <paramref name="step"/> is assembled before it is renamed to <paramref name="dir"/>.</summary>
+    public static string TemporaryDirectory(string dir, long step) => dir.TrimEnd('/', '\\') + $".tmp-step{step}";
+
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>
@@ -84,7 +87,7 @@ public static class TrainingCheckpoint
     {
         int world = shard?.WorldSize ?? 1, rank = shard?.Rank ?? 0;
         if (world > 1 && reducer is null) throw new ArgumentException($"a distributed save (world {world}) needs the reducer as its barrier");
-        var tmp = dir.TrimEnd('/', '\\') + $".tmp-step{state.Step}";
+        var tmp = TemporaryDirectory(dir, state.Step);
         Exception? failure = null;
         try
         {
