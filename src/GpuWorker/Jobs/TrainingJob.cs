@@ -51,7 +51,7 @@ public sealed class TrainingJob
     public static TrainingJob Start(WorkerNode node, string jobId, WorkerJobSpec spec, string? resumeFrom, long until)
     {
         var job = new TrainingJob(node, jobId, spec, resumeFrom, until);
-        new Thread(job.Run, 16 << 20) { Name = $"job {jobId} rank {node.Options.Rank}", IsBackground = true }.Start();
+        new Thread(job.Run, 16 << 20) { Name = $"job {jobId} rank {node.Membership.Rank}", IsBackground = true }.Start();
         return job;
     }
 
@@ -59,7 +59,7 @@ public sealed class TrainingJob
     public long RequestStop(long afterStep)
     {
         if (afterStep > 0 && afterStep <= Step)
-            throw new InvalidOperationException($"rank {node.Options.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
+            throw new InvalidOperationException($"rank {node.Membership.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
         long at = afterStep > 0 ? afterStep : Step + 1;
         Interlocked.Exchange(ref stopAfter, at);
         return at;
@@ -69,7 +69,7 @@ public sealed class TrainingJob
     public Task<long> RequestCheckpoint(string dir, long afterStep)
     {
         if (afterStep > 0 && afterStep <= Step)
-            throw new InvalidOperationException($"rank {node.Options.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
+            throw new InvalidOperationException($"rank {node.Membership.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
         var reply = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         checkpoints.Enqueue((afterStep > 0 ? afterStep : Step + 1, dir, reply));
         return reply.Task;
@@ -96,13 +96,13 @@ public sealed class TrainingJob
     private void Finish(string state)
     {
         Finished = true;
-        Publish(new Progress { JobId = JobId, Rank = node.Options.Rank, Step = Step, FinalState = state });
+        Publish(new Progress { JobId = JobId, Rank = node.Membership.Rank, Step = Step, FinalState = state });
         while (checkpoints.TryDequeue(out var c)) c.Reply.TrySetException(new InvalidOperationException($"the job ended ({state}) before step {c.After}"));
     }
 
     private void Run()
     {
-        int rank = node.Options.Rank, world = node.Options.WorldSize;
+        int rank = node.Membership.Rank, world = node.Membership.WorldSize;
         nn.Module<Tensor, Tensor>? model = null;
         Trainer? trainer = null;
         try
