@@ -27,12 +27,12 @@ namespace Jetpack.Coordinator.Training;
 /// checkpoint, stop; progress back)"). It runs on the JobGrain's background tasks, never in a grain.
 ///
 /// Scatter: JoinJob on every rank (run id <c>job#attempt</c>, rank, world, peers) — all ranks know
-/// the run before any starts a step; then either LoadShard of each rank's part of the recycled
-/// checkpoint (replicated tensors whole, expert tensors as that rank's rows, read one tensor at a
-/// time and sent with its SHA-256, which the worker verifies) or, on a recovery, the newest
-/// complete training checkpoint of the job (<see cref="CheckpointLocator"/>), which the workers
-/// restore themselves, each reading only the expert rows of its new range (re-sliced for the new
-/// world size; SHA-256 of every file checked against the manifest).
+/// the run before any starts a step; then LoadShard of each rank's part of the recycled checkpoint
+/// or, on a recovery, of the newest complete training checkpoint of the job
+/// (<see cref="CheckpointLocator"/>: parameters and AdamW moments, re-sliced for the new world size
+/// by <see cref="TrainingCheckpoint.ReadRank"/>, every file hashed against its manifest first):
+/// replicated tensors whole, expert tensors as that rank's rows, read one tensor at a time and sent
+/// with its SHA-256, which the worker verifies.
 ///
 /// Train: StartJob on every rank with the job's spec (model, data, recipe, checkpoint directory and
 /// period — each rank checkpoints after the same steps by construction); WatchProgress from every
@@ -52,7 +52,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     readonly ConcurrentDictionary<string, RunPlan> plans = new();
 
     /// <summary>What the scatter of one run decided, for its training: where it resumes and which processes joined.</summary>
-    sealed record RunPlan(ModelSpec Model, string? ResumeFrom, long ResumeStep, int[] Pids);
+    sealed record RunPlan(ModelSpec Model, string? ResumeFrom, long ResumeStep, int[] Pids, ScatteredResume? Resume);
 
     public static string CheckpointDirectory(TrainingRun run) => Path.GetFullPath(Path.Combine(run.OutDirectory, "checkpoint"));
     public const string MetricsFile = "metrics.jsonl";
@@ -81,14 +81,17 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             using (var reader = SafetensorsReader.Open(run.CheckpointPath))
                 if (reader.Metadata.GetValueOrDefault(ModelCheckpoint.VariantKey) is { } variant && variant != model.Variant)
                     throw new InvalidDataException($"{run.CheckpointPath}: holds a {variant} checkpoint, the job trains {model.Variant}");
-            await OnEveryRank(run, workers, pids, "LoadShard", async (w, client) =>
-            {
-                var reply = await ShardSender.SendAsync(client, Part(run.CheckpointPath, model, world, w.Rank), WireLimits.Default, cancel);
-                log.LogInformation("run {Run}: rank {Rank} ({Worker}) loaded {Tensors} tensors, {MB:F1} MB", runId, w.Rank, w.WorkerId, reply.Tensors, reply.Bytes / 1e6);
-            }, cancel, probe: true);
         }
-        else log.LogInformation("run {Run}: resuming at step {Step} from {Dir} on {World} worker(s)", runId, resume.Manifest.Step, resume.Directory, world);
-        plans[runId] = new RunPlan(model, resume?.Directory, resume?.Manifest.Step ?? 0, pids);
+        else log.LogInformation("run {Run}: resuming at step {Step} from {Dir} (saved by {Saved} worker(s)) on {World}", runId, resume.Manifest.Step, resume.Directory, resume.Manifest.WorldSize, world);
+        await OnEveryRank(run, workers, pids, "LoadShard", async (w, client) =>
+        {
+            var part = resume is null ? Part(run.CheckpointPath, model, world, w.Rank)
+                                      : TrainingCheckpoint.ReadRank(resume.Directory, model, world, w.Rank);   // re-sliced for this world
+            var reply = await ShardSender.SendAsync(client, part, WireLimits.Default, cancel);
+            log.LogInformation("run {Run}: rank {Rank} ({Worker}) loaded {Tensors} tensors, {MB:F1} MB", runId, w.Rank, w.WorkerId, reply.Tensors, reply.Bytes / 1e6);
+        }, cancel, probe: true);
+        plans[runId] = new RunPlan(model, resume?.Directory, resume?.Manifest.Step ?? 0, pids,
+            resume is null ? null : new ScatteredResume(resume.Manifest.Step, resume.Manifest.OptimizerSteps, resume.Manifest.Data, resume.Directory));
     }
 
     /// <summary>One rank's part of a full model checkpoint, read a tensor at a time (each disposed once sent).</summary>
@@ -118,13 +121,14 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         var spec = new WorkerJobSpec
         {
             ModelSpecJson = JsonSerializer.Serialize(plan.Model, ModelSpec.Json),
-            InitFromLoadedShard = plan.ResumeFrom is null,
+            InitFromLoadedShard = plan.Resume is null,
+            ResumeFromLoadedShard = plan.Resume,
             Data = TrainCommand.ToJobData(run.Spec.Data),
             Recipe = run.Spec.Recipe,
             CheckpointDir = CheckpointDirectory(run),
             CheckpointEvery = run.Spec.CheckpointEvery,
         };
-        var request = new StartJobRequest { JobId = runId, SpecJson = spec.ToJson(), ResumeFrom = plan.ResumeFrom ?? "" };
+        var request = new StartJobRequest { JobId = runId, SpecJson = spec.ToJson() };
         var starts = new long[workers.Count];
         await OnEveryRank(run, workers, plan.Pids, "StartJob", async (w, client) =>
             starts[w.Rank] = (await client.StartJobAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: cancel)).StartStep, cancel, probe: true);

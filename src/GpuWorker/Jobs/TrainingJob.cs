@@ -114,7 +114,9 @@ public sealed class TrainingJob
                 var (train, _) = JobData.Open(spec.Data, modelSpec);
                 var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
                 torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model
-                if (spec.InitFromLoadedShard)
+                if (spec.ResumeFromLoadedShard is not null)
+                    model = ModelRegistry.Create(modelSpec, device, context.Shard);        // every tensor comes from the scattered checkpoint below
+                else if (spec.InitFromLoadedShard)
                 {
                     model = ModelRegistry.Create(modelSpec, device, context.Shard);
                     LoadShard(model, node.LoadedShard ?? throw new ArgumentException($"rank {rank}: init_from_loaded_shard, but no shard was loaded (LoadShard)"), rank);
@@ -129,6 +131,11 @@ public sealed class TrainingJob
                 }
                 trainer = new Trainer(modelSpec, model, train, spec.Recipe, device, context);
                 if (resumeFrom is not null) trainer.Restore(resumeFrom);
+                if (spec.ResumeFromLoadedShard is { } r)
+                {
+                    var state = node.LoadedShard ?? throw new ArgumentException($"rank {rank}: resume_from_loaded_shard, but no shard was loaded (LoadShard)");
+                    trainer.RestoreScattered(state, r.Step, r.OptimizerSteps, r.Data, $"the shard of {r.Source} scattered to rank {rank} of {world}");
+                }
                 Interlocked.Exchange(ref step, trainer.Step);
                 started.SetResult(trainer.Step);
             }
