@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Jetpack.Model.Checkpoints;
 
 namespace Jetpack.Coordinator.Training;
@@ -33,18 +32,7 @@ public static class CheckpointLocator
     public static TrainingManifest? Verified(string dir)
     {
         if (!File.Exists(Path.Combine(dir, TrainingCheckpoint.ManifestFile))) return null;
-        try
-        {
-            var m = TrainingCheckpoint.ReadManifest(dir);
-            foreach (var (file, sha) in m.Sha256)
-            {
-                var path = Path.Combine(dir, file);
-                if (!File.Exists(path)) return null;
-                using var stream = File.OpenRead(path);
-                if (Convert.ToHexStringLower(SHA256.HashData(stream)) != sha) return null;
-            }
-            return m;
-        }
+        try { return TrainingCheckpoint.Verify(dir); }
         catch (Exception e) when (e is InvalidDataException or IOException) { return null; }
     }
 }

@@ -194,6 +194,31 @@ public static class TrainingCheckpoint
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    /// <summary>Checks one listed file against the manifest's SHA-256 (a read of the whole file) and opens it; errors name the file.</summary>
+    static SafetensorsReader OpenVerified(string dir, TrainingManifest m, string file)
+    {
+        VerifyFile(dir, m, file);
+        return SafetensorsReader.Open(Path.Combine(dir, file));
+    }
+
+    static void VerifyFile(string dir, TrainingManifest m, string file)
+    {
+        var path = Path.Combine(dir, file);
+        var manifestPath = Path.Combine(dir, ManifestFile);
+        if (!File.Exists(path)) throw new InvalidDataException($"{path}: listed in {manifestPath} but missing");
+        var sha = Sha256Of(path);
+        if (sha != m.Sha256[file])
+            throw new InvalidDataException($"{path}: SHA-256 {sha} does not match {m.Sha256[file]} in {manifestPath}: the file is corrupt or was replaced");
+    }
+
+    /// <summary>The manifest, once every file it lists is present and hashes as it says (a read of every file); else the error naming the file.</summary>
+    public static TrainingManifest Verify(string dir)
+    {
+        var m = ReadManifest(dir);
+        foreach (var file in m.Sha256.Keys) VerifyFile(dir, m, file);
+        return m;
+    }
+
     /// <summary>Reads and checks <c>manifest.json</c>; errors name the file and the field.</summary>
     public static TrainingManifest ReadManifest(string dir)
     {
@@ -232,16 +257,7 @@ public static class TrainingCheckpoint
         if (problems.Count > 0) throw new CheckpointMismatchException(manifestPath, $"was saved for another model:\n  {string.Join("\n  ", problems)}");
 
         var readers = new Dictionary<string, SafetensorsReader>();
-        SafetensorsReader Open(string file)
-        {
-            if (readers.TryGetValue(file, out var r)) return r;
-            var path = Path.Combine(dir, file);
-            if (!File.Exists(path)) throw new InvalidDataException($"{path}: listed in {manifestPath} but missing");
-            var sha = Sha256Of(path);
-            if (sha != m.Sha256[file])
-                throw new InvalidDataException($"{path}: SHA-256 {sha} does not match {m.Sha256[file]} in {manifestPath}: the file is corrupt or was replaced");
-            return readers[file] = SafetensorsReader.Open(path);
-        }
+        SafetensorsReader Open(string file) => readers.TryGetValue(file, out var r) ? r : readers[file] = OpenVerified(dir, m, file);
 
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var target = model.state_dict();                      // the model's own tensors: outside the scope below
@@ -291,16 +307,7 @@ public static class TrainingCheckpoint
     {
         var m = ReadManifest(dir);
         var readers = new Dictionary<string, SafetensorsReader>();
-        SafetensorsReader Open(string file)
-        {
-            if (readers.TryGetValue(file, out var r)) return r;
-            var path = Path.Combine(dir, file);
-            if (!File.Exists(path)) throw new InvalidDataException($"{path}: listed in {Path.Combine(dir, ManifestFile)} but missing");
-            var sha = Sha256Of(path);
-            if (sha != m.Sha256[file])
-                throw new InvalidDataException($"{path}: SHA-256 {sha} does not match {m.Sha256[file]} in {Path.Combine(dir, ManifestFile)}: the file is corrupt or was replaced");
-            return readers[file] = SafetensorsReader.Open(path);
-        }
+        SafetensorsReader Open(string file) => readers.TryGetValue(file, out var r) ? r : readers[file] = OpenVerified(dir, m, file);
         try
         {
             var replicated = Open(m.ReplicatedFile);
