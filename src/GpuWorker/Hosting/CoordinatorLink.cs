@@ -73,10 +73,10 @@ public sealed class CoordinatorLink : IAsyncDisposable
                 string problem = $"{e.StatusCode}: {e.Status.Detail}";
                 if (problem != lastProblem) Console.Error.WriteLine($"jetpack-worker {WorkerId}: coordinator {options.Address}: {problem}; retrying");
                 lastProblem = problem;
-                delay = TimeSpan.FromTicks(Math.Min(options.MaxRetryDelay.Ticks, Math.Max(delay.Ticks * 2, TimeSpan.FromMilliseconds(250).Ticks)));
-                if (e.StatusCode == StatusCode.Unavailable) delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds, 1000));
+                // a coordinator that is restarting comes back soon: look again within a second; anything else (a wrong token) less often
+                delay = e.StatusCode == StatusCode.Unavailable ? TimeSpan.FromTicks(Math.Min(options.HeartbeatInterval.Ticks, TimeSpan.TicksPerSecond)) : options.MaxRetryDelay;
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested) { break; }
+            catch (Exception e) when (stop.IsCancellationRequested && e is OperationCanceledException or RpcException) { break; }
             try { await Task.Delay(delay, stop.Token); } catch (OperationCanceledException) { break; }
         }
     }
