@@ -22,9 +22,12 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
     private readonly byte[] buffer;
     private Tensor? scratch;                                             // receive buffer of reduce-scatter, reused
 
-    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options)
+    private readonly CancellationToken abort;
+
+    /// <param name="abort">ends a running all-reduce at once (the worker leaves the run)</param>
+    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default)
     {
-        this.mailbox = mailbox; this.peers = peers; this.options = options;
+        this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort;
         buffer = new byte[mailbox.Limits.ChunkBytes];
     }
 
@@ -104,14 +107,14 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         string job = mailbox.Membership.JobId;
         var inKey = MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, prev);
         var tag = $"step {step} all-reduce {phase} bucket {bucket} ring step {ringStep}";
-        using var cts = new CancellationTokenSource();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(abort);
         var received = mailbox.Expect(inKey, new Expectation(into.dtype, into.shape, into));
         BytesSent += send.numel() * send.element_size();
         var sent = DataPlaneSender.PushAsync(peers.Data(next), MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, Rank), send, buffer,
                                              DateTime.UtcNow + options.Deadline, cts.Token);
         try
         {
-            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], Rank, tag, options.Deadline, cts)
+            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], Rank, tag, options.Deadline, cts, abort)
                       .GetAwaiter().GetResult();
         }
         finally

@@ -39,6 +39,8 @@ public sealed class WorkerNode : IAsyncDisposable
 
     private GrpcExpertExchange? exchange;
     private GrpcRingReducer? reducer;
+    private CancellationTokenSource abort = new();
+    private readonly SemaphoreSlim joinGate = new(1, 1);
     private long benchStep;
 
     /// <summary>The job this worker runs or last ran (one at a time).</summary>
@@ -70,7 +72,7 @@ public sealed class WorkerNode : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Error);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Loopback, options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
+            k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
             k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
             k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
             k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
@@ -103,9 +105,48 @@ public sealed class WorkerNode : IAsyncDisposable
     {
         if (peers.Count != Options.WorldSize) throw new ArgumentException($"{peers.Count} peer addresses for a world of {Options.WorldSize}");
         if (channels is not null) throw new InvalidOperationException($"rank {Options.Rank}: peers already connected");
-        channels = new PeerChannels(peers, Options.Rank, Options.Token, Options.Limits);
-        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange);
-        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange);
+        Open(peers);
+    }
+
+    private void Open(IReadOnlyList<string> peers)
+    {
+        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits);
+        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, abort.Token);
+        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, abort.Token);
+    }
+
+    /// <summary>
+    /// A worker that joined a coordinator becomes rank <paramref name="rank"/> of run
+    /// <paramref name="runId"/> (JoinJob): a job of another run still going is aborted first (its
+    /// exchange and all-reduce end at once) and awaited, then the membership, the peer channels, the
+    /// exchange and the reducer are replaced — fresh, so the all-reduce call numbers start at 0 on
+    /// every rank of the new run. Joining the run whose job is running here is refused; joining
+    /// again before that job starts just replaces the channels. Returns the run it aborted, or null.
+    /// </summary>
+    public async Task<string?> JoinAsync(string runId, int rank, int world, IReadOnlyList<string> peers, TimeSpan abortTimeout)
+    {
+        if (peers.Count != world) throw new ArgumentException($"{peers.Count} peer addresses for a world of {world}");
+        await joinGate.WaitAsync();
+        try
+        {
+            string? aborted = null;
+            if (CurrentJob is { Finished: false } running)
+            {
+                if (running.JobId == runId) throw new InvalidOperationException($"rank {Membership.Rank} already runs '{runId}'");
+                aborted = running.JobId;
+                abort.Cancel();
+                if (await Task.WhenAny(running.Ended, Task.Delay(abortTimeout)) != running.Ended)
+                    throw new TimeoutException($"the job of run '{aborted}' did not end within {abortTimeout.TotalSeconds:F0} s of its abort");
+            }
+            Membership.Join(runId, rank, world);
+            channels?.Dispose();
+            reducer?.Dispose();
+            abort.Dispose();
+            abort = new CancellationTokenSource();
+            Open(peers);
+            return aborted;
+        }
+        finally { joinGate.Release(); }
     }
 
     public Task StopAsync() => app.StopAsync();
@@ -116,5 +157,6 @@ public sealed class WorkerNode : IAsyncDisposable
         await app.DisposeAsync();
         channels?.Dispose();
         reducer?.Dispose();
+        abort.Dispose();
     }
 }
