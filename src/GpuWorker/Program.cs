@@ -20,7 +20,7 @@ ThreadPool.SetMinThreads(Math.Max(16, Environment.ProcessorCount), Math.Max(16, 
 
 await using var node = await WorkerNode.StartAsync(options);
 // The launcher waits for this line (and then for Health) before it trusts the worker.
-Console.WriteLine($"{WorkerReadiness.Prefix} rank={options.Rank} world={options.WorldSize} address={node.Address} pid={Environment.ProcessId}");
+Console.WriteLine($"{WorkerReadiness.Prefix} rank={options.Rank} world={options.WorldSize} address={node.Address} metrics={node.MetricsAddress} pid={Environment.ProcessId}");
 
 var exit = new TaskCompletionSource<int>();
 using var stopping = node.Stopping.Register(() => exit.TrySetResult(0));

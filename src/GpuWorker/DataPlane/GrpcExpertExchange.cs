@@ -16,10 +16,11 @@ public sealed class GrpcExpertExchange : IExpertExchange
     private readonly PeerChannels peers;
     private readonly ExchangeOptions options;
     private readonly byte[][] buffers;
+    private readonly Telemetry.WorkerMetrics? metrics;
 
-    public GrpcExpertExchange(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options)
+    public GrpcExpertExchange(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, Telemetry.WorkerMetrics? metrics = null)
     {
-        this.mailbox = mailbox; this.peers = peers; this.options = options;
+        this.mailbox = mailbox; this.peers = peers; this.options = options; this.metrics = metrics;
         buffers = Enumerable.Range(0, WorldSize).Select(_ => new byte[mailbox.Limits.ChunkBytes]).ToArray();
     }
 
@@ -33,6 +34,7 @@ public sealed class GrpcExpertExchange : IExpertExchange
     public Tensor[] AllToAll(ExchangeTag tag, IReadOnlyList<Tensor> send, IReadOnlyList<long[]> expected)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        long bytes0 = BytesSent;
         try
         {
             var got = AllToAllAsync(tag, send, expected).GetAwaiter().GetResult();
@@ -48,7 +50,11 @@ public sealed class GrpcExpertExchange : IExpertExchange
             }
             return got;
         }
-        finally { Elapsed += clock.Elapsed; }
+        finally
+        {
+            Elapsed += clock.Elapsed;
+            if (WorldSize > 1) metrics?.RecordAllToAll(mailbox.Membership.JobId, tag.Layer, BytesSent - bytes0, clock.Elapsed.TotalSeconds);
+        }
     }
 
     public async Task<Tensor[]> AllToAllAsync(ExchangeTag tag, IReadOnlyList<Tensor> send, IReadOnlyList<long[]> expected)

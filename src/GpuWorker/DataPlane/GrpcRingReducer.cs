@@ -21,10 +21,11 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
     private readonly ExchangeOptions options;
     private readonly byte[] buffer;
     private Tensor? scratch;                                             // receive buffer of reduce-scatter, reused
+    private readonly Telemetry.WorkerMetrics? metrics;
 
-    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options)
+    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, Telemetry.WorkerMetrics? metrics = null)
     {
-        this.mailbox = mailbox; this.peers = peers; this.options = options;
+        this.mailbox = mailbox; this.peers = peers; this.options = options; this.metrics = metrics;
         buffer = new byte[mailbox.Limits.ChunkBytes];
     }
 
@@ -39,6 +40,7 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         if (WorldSize == 1 || tensors.Count == 0) return;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long thisCall = ++call;
+        long bytes0 = BytesSent;
         try
         {
             int bucket = 0;
@@ -54,7 +56,11 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
                 i = j;
             }
         }
-        finally { Elapsed += clock.Elapsed; }
+        finally
+        {
+            Elapsed += clock.Elapsed;
+            metrics?.RecordAllReduce(mailbox.Membership.JobId, BytesSent - bytes0, clock.Elapsed.TotalSeconds);
+        }
     }
 
     private void ReduceBucket(long thisCall, long step, int bucket, List<Tensor> group)

@@ -5,7 +5,7 @@ namespace Jetpack.GpuWorker.Hosting;
 
 /// <summary>
 /// <c>jetpack-worker --rank R --world N --peers h:p,h:p,... [--port P] [--token-file F] [--job ID]
-/// [--deadline-seconds S] [--parent-pid PID] [--threads T]</c>. The token comes from --token-file,
+/// [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P]</c>. The token comes from --token-file,
 /// else JETPACK_CLUSTER_TOKEN, else JETPACK_CLUSTER_TOKEN_FILE; never from the command line itself
 /// (process listings would show it).
 /// </summary>
@@ -13,12 +13,12 @@ public static class WorkerCommandLine
 {
     public const string Usage =
         "usage: jetpack-worker --rank R --world N (--peers host:port,... | --port P) [--token-file F] [--job ID] " +
-        "[--deadline-seconds S] [--parent-pid PID] [--threads T]";
+        "[--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P]";
 
     public static WorkerOptions Parse(IReadOnlyList<string> args)
     {
         var values = new Dictionary<string, string>();
-        string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--parent-pid", "--threads"];
+        string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--parent-pid", "--threads", "--metrics-port"];
         for (int i = 0; i < args.Count; i++)
         {
             if (!known.Contains(args[i])) throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}");
@@ -42,6 +42,7 @@ public static class WorkerCommandLine
             WorldSize = Int("--world"),
             Peers = peers,
             Port = Int("--port", 0),
+            MetricsPort = Int("--metrics-port", 0),
             JobId = values.GetValueOrDefault("--job", "job"),
             Token = ClusterToken.Resolve(values.GetValueOrDefault("--token-file")),
             Exchange = new ExchangeOptions { Deadline = TimeSpan.FromSeconds(deadline) },

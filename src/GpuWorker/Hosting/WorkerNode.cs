@@ -9,6 +9,10 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Jetpack.GpuWorker.Telemetry;
+using Jetpack.Protocol.Telemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Jetpack.GpuWorker.Hosting;
 
@@ -25,6 +29,7 @@ public sealed class WorkerNode : IAsyncDisposable
     private WorkerNode(WorkerOptions options, JobMembership membership, PeerMailbox mailbox)
     {
         Options = options; Membership = membership; Mailbox = mailbox;
+        Metrics = new WorkerMetrics(options.Rank);
     }
 
     public WorkerOptions Options { get; }
@@ -32,6 +37,11 @@ public sealed class WorkerNode : IAsyncDisposable
     public PeerMailbox Mailbox { get; }
     public int Port { get; private set; }
     public string Address => $"127.0.0.1:{Port}";
+    /// <summary>The HTTP/1.1 port serving <c>/metrics</c> (Prometheus text format).</summary>
+    public int MetricsPort { get; private set; }
+    public string MetricsAddress => $"127.0.0.1:{MetricsPort}";
+    /// <summary>This rank's instruments (DESIGN.md "Telemetry").</summary>
+    public WorkerMetrics Metrics { get; }
     public GrpcExpertExchange Exchange => exchange ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
     public GrpcRingReducer Reducer => reducer ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
     /// <summary>Fires when the host begins to stop (a signal, or <see cref="StopAsync"/>).</summary>
@@ -71,6 +81,7 @@ public sealed class WorkerNode : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(IPAddress.Loopback, options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
+            k.Listen(IPAddress.Loopback, options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
             k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
             k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
             k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
@@ -85,14 +96,20 @@ public sealed class WorkerNode : IAsyncDisposable
             g.MaxReceiveMessageSize = options.Limits.MaxFrameBytes;
             g.MaxSendMessageSize = options.Limits.MaxFrameBytes;
         });
+        builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("jetpack-worker"))
+               .WithMetrics(m => m.AddMeter(MetricNames.WorkerMeter).AddPrometheusExporter());
         var node = new WorkerNode(options, membership, mailbox);
         builder.Services.AddSingleton(node);
         var app = node.app = builder.Build();
         app.MapGrpcService<DataPlaneService>();
         app.MapGrpcService<WorkerControlService>();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        node.Port = new Uri(address).Port;
+        // Kestrel lists endpoints in the order they were configured: gRPC first, then /metrics.
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
+        if (addresses.Count != 2) throw new InvalidOperationException($"rank {options.Rank}: expected 2 bound addresses, got {string.Join(", ", addresses)}");
+        node.Port = addresses[0].Port;
+        node.MetricsPort = addresses[1].Port;
         if (options.Peers is not null) node.Connect(options.Peers);
         return node;
     }
@@ -103,8 +120,8 @@ public sealed class WorkerNode : IAsyncDisposable
         if (peers.Count != Options.WorldSize) throw new ArgumentException($"{peers.Count} peer addresses for a world of {Options.WorldSize}");
         if (channels is not null) throw new InvalidOperationException($"rank {Options.Rank}: peers already connected");
         channels = new PeerChannels(peers, Options.Rank, Options.Token, Options.Limits);
-        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange);
-        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange);
+        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, Metrics);
+        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, Metrics);
     }
 
     public Task StopAsync() => app.StopAsync();
@@ -115,5 +132,6 @@ public sealed class WorkerNode : IAsyncDisposable
         await app.DisposeAsync();
         channels?.Dispose();
         reducer?.Dispose();
+        Metrics.Dispose();
     }
 }
