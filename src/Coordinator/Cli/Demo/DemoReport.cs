@@ -87,8 +87,8 @@ public sealed class DemoReport(StudyPlan plan, int workers, IReadOnlyList<RunRes
         plot.Axes.Left.Label.Text = "training loss (moving average)";
         plot.Axes.Right.Label.Text = "eval top-1 (%)";
         plot.Title($"Fashion-MNIST {StudyPlan.DownstreamClasses}, {plan.PerClass} images/class: MoE Jetpack vs from scratch");
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
-        plot.SavePng(path, 1000, 560);
+        plot.ShowLegend(ScottPlot.Edge.Bottom);                                 // outside the data: top-1 points end top right
+        plot.SavePng(path, 1000, 700);
     }
 
     static (double[] Steps, double[] Losses) Losses(string metricsPath)
