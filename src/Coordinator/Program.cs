@@ -23,5 +23,6 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     CancelCommand.Create(),
     ListCommand.Create(),
     WorkersCommand.Create(),
+    StartWorkersCommand.Create(),
 };
 return CliErrors.Run(root, args);

@@ -176,13 +176,19 @@ public sealed class JobGrain(
         S.Workers = [.. acquired.Workers];
         await Move(JobPhase.Scattering);
         int attempt = await NextAttempt();
-        var (run, self, cancel) = (Run(attempt, resume), this.AsReference<IJobGrain>(), running!.Token);
+        var (run, self, pool, cancel) = (Run(attempt, resume), this.AsReference<IJobGrain>(), Pool, running!.Token);
         _ = Task.Run(async () =>
         {
             try
             {
                 await driver.ScatterAsync(run, cancel);
                 await self.OnScattered(attempt);
+            }
+            catch (WorkerLostException e) when (!cancel.IsCancellationRequested)
+            {
+                // marked dead in the pool (not handed out again until it heartbeats), then recovery
+                await pool.ReportLost(e.WorkerId, "scatter: " + e.Message);
+                await self.OnWorkerLost(e.WorkerId, "scatter: " + e.Message);
             }
             catch (Exception e) when (!cancel.IsCancellationRequested)
             {
@@ -203,7 +209,7 @@ public sealed class JobGrain(
     {
         if (!Current(attempt, JobPhase.Scattering, nameof(OnScattered))) return;
         await Move(JobPhase.Training);
-        var (run, self, cancel) = (Run(attempt, false), this.AsReference<IJobGrain>(), running!.Token);
+        var (run, self, pool, cancel) = (Run(attempt, false), this.AsReference<IJobGrain>(), Pool, running!.Token);
         _ = Task.Run(async () =>
         {
             try
@@ -212,6 +218,11 @@ public sealed class JobGrain(
                 var progress = new Progress(p => self.OnProgress(attempt, p));
                 await driver.TrainAsync(run, progress, cancel);
                 await self.OnTrainingCompleted(attempt);
+            }
+            catch (WorkerLostException e) when (!cancel.IsCancellationRequested)
+            {
+                await pool.ReportLost(e.WorkerId, "training: " + e.Message);
+                await self.OnWorkerLost(e.WorkerId, "training: " + e.Message);
             }
             catch (Exception e) when (!cancel.IsCancellationRequested)
             {
@@ -242,10 +253,10 @@ public sealed class JobGrain(
 
     // ---- Recovery ----
 
-    public async Task OnWorkerLost(string workerId)
+    public async Task OnWorkerLost(string workerId, string reason)
     {
         if (S.Phase is not (JobPhase.Scattering or JobPhase.Training) || S.Workers.All(w => w.WorkerId != workerId)) return;
-        await Recover($"worker '{workerId}' stopped heartbeating");
+        await Recover(reason);
     }
 
     async Task Recover(string why)

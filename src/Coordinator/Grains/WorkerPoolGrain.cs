@@ -19,6 +19,8 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
         public WorkerRegistration Registration = registration;
         public DateTimeOffset LastHeartbeat = lastHeartbeat;
         public WorkerAssignment? Assignment;
+        /// <summary>When the driver reported it gone; only a later heartbeat brings it back.</summary>
+        public DateTimeOffset? LostAt;
     }
 
     readonly SortedDictionary<string, Member> members = new(StringComparer.Ordinal);
@@ -30,7 +32,8 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
         return Task.CompletedTask;
     }
 
-    bool Alive(Member m, DateTimeOffset now) => WorkerLiveness.IsAlive(m.LastHeartbeat, now, settings.HeartbeatTimeout);
+    bool Alive(Member m, DateTimeOffset now) =>
+        WorkerLiveness.IsAlive(m.LastHeartbeat, now, settings.HeartbeatTimeout) && (m.LostAt is not { } lost || m.LastHeartbeat > lost);
 
     public Task Heartbeat(WorkerRegistration registration, DateTimeOffset at)
     {
@@ -97,6 +100,14 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
         }
     }
 
+    public Task ReportLost(string workerId, string reason)
+    {
+        if (!members.TryGetValue(workerId, out var m)) return Task.CompletedTask;
+        m.LostAt = clock.GetUtcNow();
+        if (m.Assignment is { } a) LoseWorker(m, a, reason);
+        return Task.CompletedTask;
+    }
+
     public Task CheckLiveness()
     {
         var now = clock.GetUtcNow();
@@ -106,11 +117,13 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
         return Task.CompletedTask;
     }
 
-    void LoseWorker(Member m, WorkerAssignment a)
+    void LoseWorker(Member m, WorkerAssignment a, string? reason = null)
     {
-        log.LogWarning("worker {Worker} (rank {Rank} of job {Job}) is dead: last heartbeat {Age:F1} s ago", a.WorkerId, a.Rank, a.JobId, (clock.GetUtcNow() - m.LastHeartbeat).TotalSeconds);
+        double age = (clock.GetUtcNow() - m.LastHeartbeat).TotalSeconds;
+        reason ??= $"worker '{a.WorkerId}' stopped heartbeating (last heartbeat {age:F1} s ago)";
+        log.LogWarning("worker {Worker} (rank {Rank} of job {Job}) is dead: {Reason}", a.WorkerId, a.Rank, a.JobId, reason);
         m.Assignment = null;
         _ = GrainFactory.GetGrain<IWorkerGrain>(a.WorkerId).Assign(null);
-        _ = GrainFactory.GetGrain<IJobGrain>(a.JobId).OnWorkerLost(a.WorkerId);
+        _ = GrainFactory.GetGrain<IJobGrain>(a.JobId).OnWorkerLost(a.WorkerId, reason);
     }
 }

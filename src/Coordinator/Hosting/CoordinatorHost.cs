@@ -60,7 +60,7 @@ public static class CoordinatorHost
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<CoordinatorMetrics>();
         services.AddSingleton<IRecyclingService, ProcessRecyclingService>();
-        services.AddSingleton<ITrainingDriver, UnwiredTrainingDriver>();
+        services.AddSingleton<ITrainingDriver, GrpcTrainingDriver>();
         services.AddHostedService<ResumeJobsOnStart>();
         services.AddGrpc(g => g.Interceptors.Add<ClusterTokenInterceptor>());
         services.AddOpenTelemetry().ConfigureResource(r => r.AddService("jetpack-coordinator")).WithMetrics(m => m.AddMeter(MetricNames.CoordinatorMeter).AddPrometheusExporter());

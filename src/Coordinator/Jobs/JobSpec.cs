@@ -22,4 +22,8 @@ public sealed record JobSpec
     public int CheckpointEvery { get; init; } = 200;
     /// <summary>Output directory of the job; default: &lt;data dir&gt;/jobs/&lt;job id&gt;.</summary>
     public string? Out { get; init; }
+    /// <summary>Dropout, DropPath and routing noise off: the run then equals the single-process run on
+    /// any number of workers, also across a recovery onto fewer workers (their random streams are
+    /// per rank). For comparisons and tests; training quality wants them on (default).</summary>
+    public bool Deterministic { get; init; }
 }

@@ -5,8 +5,8 @@ namespace Jetpack.Coordinator.Training;
 /// <summary>
 /// The seam between the JobGrain and the workers (DESIGN.md: "gRPC (WorkerControl: load shard,
 /// start, checkpoint, stop; progress back)"). The grain calls it on background tasks and is told
-/// the outcome; the real implementation drives WorkerControl (issue 5's engine) and is wired by
-/// registering it in place of <see cref="UnwiredTrainingDriver"/>.
+/// the outcome; <see cref="GrpcTrainingDriver"/> drives WorkerControl (issue 5's engine). A worker
+/// found gone is a <see cref="WorkerLostException"/> (the job recovers); anything else fails the job.
 /// </summary>
 public interface ITrainingDriver
 {

@@ -1,8 +1,9 @@
 namespace Jetpack.Coordinator.Training;
 
 /// <summary>
-/// The driver registered until the expert-parallel engine's WorkerControl client is wired in: it
-/// fails the job at the Scattering phase with a message that says so (not a silent success).
+/// A driver that refuses: it fails the job at the Scattering phase with a message that says so
+/// (not a silent success). The coordinator registers <see cref="GrpcTrainingDriver"/>; this one
+/// remains for hosts that must not reach workers.
 /// </summary>
 public sealed class UnwiredTrainingDriver : ITrainingDriver
 {

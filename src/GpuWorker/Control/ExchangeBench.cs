@@ -14,7 +14,7 @@ public static class ExchangeBench
 {
     public static BenchExchangeReply Run(WorkerNode node, BenchExchangeRequest request)
     {
-        int world = node.Options.WorldSize, rank = node.Options.Rank;
+        int world = node.Membership.WorldSize, rank = node.Membership.Rank;
         var dtype = request.Dtype is "bf16" or "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32;
         long elements = request.BytesPerPeer / (dtype == ScalarType.Float32 ? 4 : 2);
         var shapes = Enumerable.Range(0, world).Select(_ => new[] { elements }).ToArray();

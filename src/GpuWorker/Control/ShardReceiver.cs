@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Grpc.Core;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Wire;
@@ -7,9 +8,11 @@ namespace Jetpack.GpuWorker.Control;
 
 /// <summary>
 /// The receiving side of LoadShard: a stream of tensors, each a header chunk followed by data
-/// chunks up to its byte_length. Every header is validated (dtype, shape, size limit) before its
-/// tensor is allocated; a duplicate name, data without an open tensor, or a tensor cut short is
-/// refused with InvalidArgument naming the tensor.
+/// chunks up to its byte_length. Every header is validated (dtype, shape, size limit, a 32-byte
+/// SHA-256) before its tensor is allocated; the bytes are hashed as they arrive and a tensor whose
+/// hash differs from its header's is refused. A duplicate name, data without an open tensor, a
+/// tensor cut short or a wrong hash is refused with InvalidArgument naming the tensor; nothing of
+/// a refused stream is kept.
 /// </summary>
 public static class ShardReceiver
 {
@@ -17,7 +20,9 @@ public static class ShardReceiver
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         TensorAssembler? open = null;
-        string name = "";
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] expected = [];
+        string name = "", what = "";
         try
         {
             while (await stream.MoveNext(ct))
@@ -27,15 +32,19 @@ public static class ShardReceiver
                 {
                     if (open is not null) Close();
                     name = h.Name;
-                    string what = $"rank {rank}: LoadShard tensor '{name}'";
+                    what = $"rank {rank}: LoadShard tensor '{name}'";
                     if (string.IsNullOrEmpty(name)) throw WireErrors.Invalid($"rank {rank}: LoadShard: a tensor without a name");
                     if (tensors.ContainsKey(name)) throw WireErrors.Invalid($"{what}: sent twice");
                     var dtype = TensorCodec.ValidateHeader(h, limits, what);
+                    if (h.Sha256.Length != SHA256.HashSizeInBytes)
+                        throw WireErrors.Invalid($"{what}: the header carries {h.Sha256.Length} bytes of sha256, expected {SHA256.HashSizeInBytes} (every piece of a shard is verified)");
+                    expected = h.Sha256.ToByteArray();
                     open = new TensorAssembler(h, dtype, what);
                 }
                 else if (open is null)
                     throw WireErrors.Invalid($"rank {rank}: LoadShard: data before any tensor header");
                 open.Append(chunk.Data.Span);
+                hash.AppendData(chunk.Data.Span);
             }
             if (open is not null) Close();
             return tensors;
@@ -49,9 +58,16 @@ public static class ShardReceiver
 
         void Close()
         {
-            tensors[name] = open!.Complete().DetachFromDisposeScope();
+            var t = open!.Complete();                       // refuses a tensor cut short
             open.Dispose();
             open = null;
+            var got = hash.GetHashAndReset();
+            if (!CryptographicOperations.FixedTimeEquals(got, expected))
+            {
+                t.Dispose();
+                throw WireErrors.Invalid($"{what}: SHA-256 of the received bytes is {Convert.ToHexStringLower(got)}, the header says {Convert.ToHexStringLower(expected)}: corrupted in transit, refused");
+            }
+            tensors[name] = t.DetachFromDisposeScope();
         }
     }
 }

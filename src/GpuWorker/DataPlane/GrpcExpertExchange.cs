@@ -16,11 +16,14 @@ public sealed class GrpcExpertExchange : IExpertExchange
     private readonly PeerChannels peers;
     private readonly ExchangeOptions options;
     private readonly byte[][] buffers;
+    private readonly CancellationToken abort;
     private readonly Telemetry.WorkerMetrics? metrics;
 
-    public GrpcExpertExchange(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, Telemetry.WorkerMetrics? metrics = null)
+    /// <param name="abort">ends a running exchange at once (the worker leaves the run)</param>
+    /// <param name="metrics">where each exchange's bytes and seconds are recorded (DESIGN.md "Telemetry")</param>
+    public GrpcExpertExchange(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default, Telemetry.WorkerMetrics? metrics = null)
     {
-        this.mailbox = mailbox; this.peers = peers; this.options = options; this.metrics = metrics;
+        this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort; this.metrics = metrics;
         buffers = Enumerable.Range(0, WorldSize).Select(_ => new byte[mailbox.Limits.ChunkBytes]).ToArray();
     }
 
@@ -75,7 +78,7 @@ public sealed class GrpcExpertExchange : IExpertExchange
         if (world == 1) return result;
 
         var deadline = DateTime.UtcNow + options.Deadline;
-        using var cts = new CancellationTokenSource();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(abort);
         var keys = new List<MailKey>();
         var ops = new List<StepWaiter.Op>();
         var receives = new Task<Tensor>?[world];
@@ -98,7 +101,7 @@ public sealed class GrpcExpertExchange : IExpertExchange
                 BytesSent += readable.numel() * readable.element_size();
                 ops.Add(new(DataPlaneSender.PushAsync(peers.Data(v), MailKey.Exchange(job, tag, rank), readable, buffers[v], deadline, cts.Token), v, "send to"));
             }
-            await StepWaiter.AllOrFirstFailure(ops, rank, tag.ToString(), options.Deadline, cts);
+            await StepWaiter.AllOrFirstFailure(ops, rank, tag.ToString(), options.Deadline, cts, abort);
             for (int v = 0; v < world; v++)
                 if (v != rank) result[v] = receives[v]!.Result;
             return result;

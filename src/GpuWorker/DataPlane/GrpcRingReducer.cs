@@ -23,9 +23,13 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
     private Tensor? scratch;                                             // receive buffer of reduce-scatter, reused
     private readonly Telemetry.WorkerMetrics? metrics;
 
-    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, Telemetry.WorkerMetrics? metrics = null)
+    private readonly CancellationToken abort;
+
+    /// <param name="abort">ends a running all-reduce at once (the worker leaves the run)</param>
+    /// <param name="metrics">where each all-reduce's bytes and seconds are recorded (DESIGN.md "Telemetry")</param>
+    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default, Telemetry.WorkerMetrics? metrics = null)
     {
-        this.mailbox = mailbox; this.peers = peers; this.options = options; this.metrics = metrics;
+        this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort; this.metrics = metrics;
         buffer = new byte[mailbox.Limits.ChunkBytes];
     }
 
@@ -110,14 +114,14 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         string job = mailbox.Membership.JobId;
         var inKey = MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, prev);
         var tag = $"step {step} all-reduce {phase} bucket {bucket} ring step {ringStep}";
-        using var cts = new CancellationTokenSource();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(abort);
         var received = mailbox.Expect(inKey, new Expectation(into.dtype, into.shape, into));
         BytesSent += send.numel() * send.element_size();
         var sent = DataPlaneSender.PushAsync(peers.Data(next), MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, Rank), send, buffer,
                                              DateTime.UtcNow + options.Deadline, cts.Token);
         try
         {
-            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], Rank, tag, options.Deadline, cts)
+            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], Rank, tag, options.Deadline, cts, abort)
                       .GetAwaiter().GetResult();
         }
         finally

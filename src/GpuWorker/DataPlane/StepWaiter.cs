@@ -6,19 +6,27 @@ namespace Jetpack.GpuWorker.DataPlane;
 /// <summary>
 /// Awaits the sends and receives of one exchange step, failing on the first failure rather than
 /// after all of them: a peer that died makes its send fail at once (connection refused) or its
-/// piece miss the deadline — never a hang. The error names this rank, the tag and the peer.
+/// piece miss the deadline — never a hang. The error names this rank, the tag and the peer. An
+/// abort (the worker leaves the run for another one) ends the step at once, saying so.
 /// </summary>
 public static class StepWaiter
 {
     public readonly record struct Op(Task Task, int Peer, string Role);
 
-    public static async Task AllOrFirstFailure(IReadOnlyList<Op> ops, int rank, string tag, TimeSpan deadline, CancellationTokenSource cts)
+    /// <param name="cts">cancels the step's sends when the step fails; linked to <paramref name="abort"/></param>
+    public static async Task AllOrFirstFailure(IReadOnlyList<Op> ops, int rank, string tag, TimeSpan deadline, CancellationTokenSource cts,
+                                               CancellationToken abort = default)
     {
         var pending = ops.ToList();
         var timeout = Task.Delay(deadline, cts.Token);
         while (pending.Count > 0)
         {
             var done = await Task.WhenAny(pending.Select(o => o.Task).Append(timeout));
+            if (abort.IsCancellationRequested)
+            {
+                cts.Cancel();
+                throw new ExchangeFailedException($"rank {rank}: {tag}: aborted: this worker left the run");
+            }
             if (done == timeout)
             {
                 cts.Cancel();

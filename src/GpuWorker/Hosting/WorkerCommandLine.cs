@@ -5,20 +5,23 @@ namespace Jetpack.GpuWorker.Hosting;
 
 /// <summary>
 /// <c>jetpack-worker --rank R --world N --peers h:p,h:p,... [--port P] [--token-file F] [--job ID]
-/// [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P]</c>. The token comes from --token-file,
+/// [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P]</c> (a static cluster, the launcher's), or
+/// <c>jetpack-worker --coordinator URL [--worker-id ID] [--port P] [--listen ADDR] [--advertise HOST]
+/// [--heartbeat-seconds S] ...</c>: join a coordinator, which hands out rank, world and peers per run. The token comes from --token-file,
 /// else JETPACK_CLUSTER_TOKEN, else JETPACK_CLUSTER_TOKEN_FILE; never from the command line itself
 /// (process listings would show it).
 /// </summary>
 public static class WorkerCommandLine
 {
     public const string Usage =
-        "usage: jetpack-worker --rank R --world N (--peers host:port,... | --port P) [--token-file F] [--job ID] " +
-        "[--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P]";
+        "usage: jetpack-worker (--rank R --world N (--peers host:port,... | --port P) | --coordinator URL [--worker-id ID] [--advertise HOST] [--heartbeat-seconds S]) " +
+        "[--port P] [--listen ADDR] [--token-file F] [--job ID] [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P]";
 
     public static WorkerOptions Parse(IReadOnlyList<string> args)
     {
         var values = new Dictionary<string, string>();
-        string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--parent-pid", "--threads", "--metrics-port"];
+        string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--parent-pid", "--threads",
+                           "--coordinator", "--worker-id", "--listen", "--advertise", "--heartbeat-seconds", "--metrics-port"];
         for (int i = 0; i < args.Count; i++)
         {
             if (!known.Contains(args[i])) throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}");
@@ -33,13 +36,28 @@ public static class WorkerCommandLine
         }
         var peers = values.TryGetValue("--peers", out var p) ? p.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : null;
         foreach (var a in peers ?? []) WorkerOptions.ParsePort(a);
-        double deadline = values.TryGetValue("--deadline-seconds", out var d)
-            ? (double.TryParse(d, System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0 ? s : throw new ArgumentException($"--deadline-seconds: '{d}' is not a positive number"))
-            : 60;
+        double Seconds(string flag, double fallback) => values.TryGetValue(flag, out var d)
+            ? (double.TryParse(d, System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0 ? s : throw new ArgumentException($"{flag}: '{d}' is not a positive number"))
+            : fallback;
+        double deadline = Seconds("--deadline-seconds", 60);
+        CoordinatorLinkOptions? coordinator = null;
+        if (values.TryGetValue("--coordinator", out var url))
+        {
+            if (values.ContainsKey("--peers") || values.ContainsKey("--rank") || values.ContainsKey("--world"))
+                throw new ArgumentException($"--coordinator excludes --rank, --world and --peers: the coordinator assigns them per run\n{Usage}");
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var address)) throw new ArgumentException($"--coordinator: '{url}' is not an absolute address");
+            coordinator = new CoordinatorLinkOptions
+            {
+                Address = address, WorkerId = values.GetValueOrDefault("--worker-id"), AdvertiseHost = values.GetValueOrDefault("--advertise"),
+                HeartbeatInterval = TimeSpan.FromSeconds(Seconds("--heartbeat-seconds", 3)),
+            };
+        }
+        else if (new[] { "--worker-id", "--advertise", "--heartbeat-seconds" }.FirstOrDefault(values.ContainsKey) is { } orphan)
+            throw new ArgumentException($"{orphan} needs --coordinator\n{Usage}");
         var options = new WorkerOptions
         {
-            Rank = Int("--rank"),
-            WorldSize = Int("--world"),
+            Rank = coordinator is null ? Int("--rank") : 0,
+            WorldSize = coordinator is null ? Int("--world") : 1,
             Peers = peers,
             Port = Int("--port", 0),
             MetricsPort = Int("--metrics-port", 0),
@@ -48,6 +66,8 @@ public static class WorkerCommandLine
             Exchange = new ExchangeOptions { Deadline = TimeSpan.FromSeconds(deadline) },
             ParentPid = values.ContainsKey("--parent-pid") ? Int("--parent-pid") : null,
             Threads = Int("--threads", 0),
+            ListenAddress = values.GetValueOrDefault("--listen", "127.0.0.1"),
+            Coordinator = coordinator,
         };
         if (options.Peers is null && options.WorldSize > 1) throw new ArgumentException($"--peers is required for a world of {options.WorldSize}\n{Usage}");
         options.Validate();

@@ -29,7 +29,7 @@ public sealed class WorkerNode : IAsyncDisposable
     private WorkerNode(WorkerOptions options, JobMembership membership, PeerMailbox mailbox)
     {
         Options = options; Membership = membership; Mailbox = mailbox;
-        Metrics = new WorkerMetrics(options.Rank);
+        Metrics = new WorkerMetrics(() => membership.Rank);     // the rank of the current run (a coordinator's worker changes it)
     }
 
     public WorkerOptions Options { get; }
@@ -49,6 +49,8 @@ public sealed class WorkerNode : IAsyncDisposable
 
     private GrpcExpertExchange? exchange;
     private GrpcRingReducer? reducer;
+    private CancellationTokenSource abort = new();
+    private readonly SemaphoreSlim joinGate = new(1, 1);
     private long benchStep;
 
     /// <summary>The job this worker runs or last ran (one at a time).</summary>
@@ -80,8 +82,8 @@ public sealed class WorkerNode : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Error);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Loopback, options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
-            k.Listen(IPAddress.Loopback, options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
+            k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
+            k.Listen(IPAddress.Parse(options.ListenAddress), options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
             k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
             k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
             k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
@@ -111,6 +113,7 @@ public sealed class WorkerNode : IAsyncDisposable
         node.Port = addresses[0].Port;
         node.MetricsPort = addresses[1].Port;
         if (options.Peers is not null) node.Connect(options.Peers);
+        else if (options.WorldSize == 1) node.Connect([node.Address]);       // a world of one needs no peer list
         return node;
     }
 
@@ -119,9 +122,48 @@ public sealed class WorkerNode : IAsyncDisposable
     {
         if (peers.Count != Options.WorldSize) throw new ArgumentException($"{peers.Count} peer addresses for a world of {Options.WorldSize}");
         if (channels is not null) throw new InvalidOperationException($"rank {Options.Rank}: peers already connected");
-        channels = new PeerChannels(peers, Options.Rank, Options.Token, Options.Limits);
-        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, Metrics);
-        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, Metrics);
+        Open(peers);
+    }
+
+    private void Open(IReadOnlyList<string> peers)
+    {
+        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits);
+        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
+        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
+    }
+
+    /// <summary>
+    /// A worker that joined a coordinator becomes rank <paramref name="rank"/> of run
+    /// <paramref name="runId"/> (JoinJob): a job of another run still going is aborted first (its
+    /// exchange and all-reduce end at once) and awaited, then the membership, the peer channels, the
+    /// exchange and the reducer are replaced — fresh, so the all-reduce call numbers start at 0 on
+    /// every rank of the new run. Joining the run it is already in again is a no-op when nothing
+    /// differs. Returns the run it aborted, or null.
+    /// </summary>
+    public async Task<string?> JoinAsync(string runId, int rank, int world, IReadOnlyList<string> peers, TimeSpan abortTimeout)
+    {
+        if (peers.Count != world) throw new ArgumentException($"{peers.Count} peer addresses for a world of {world}");
+        await joinGate.WaitAsync();
+        try
+        {
+            string? aborted = null;
+            if (CurrentJob is { Finished: false } running)
+            {
+                if (running.JobId == runId) throw new InvalidOperationException($"rank {Membership.Rank} already runs '{runId}'");
+                aborted = running.JobId;
+                abort.Cancel();
+                if (await Task.WhenAny(running.Ended, Task.Delay(abortTimeout)) != running.Ended)
+                    throw new TimeoutException($"the job of run '{aborted}' did not end within {abortTimeout.TotalSeconds:F0} s of its abort");
+            }
+            Membership.Join(runId, rank, world);
+            channels?.Dispose();
+            reducer?.Dispose();
+            abort.Dispose();
+            abort = new CancellationTokenSource();
+            Open(peers);
+            return aborted;
+        }
+        finally { joinGate.Release(); }
     }
 
     public Task StopAsync() => app.StopAsync();
@@ -132,6 +174,7 @@ public sealed class WorkerNode : IAsyncDisposable
         await app.DisposeAsync();
         channels?.Dispose();
         reducer?.Dispose();
+        abort.Dispose();
         Metrics.Dispose();
     }
 }

@@ -25,6 +25,10 @@ public sealed record WorkerOptions
     public int? ParentPid { get; init; }
     /// <summary>torch intra-op threads (0 = torch's default).</summary>
     public int Threads { get; init; }
+    /// <summary>Address the gRPC server listens on (loopback unless a cluster spans machines).</summary>
+    public string ListenAddress { get; init; } = "127.0.0.1";
+    /// <summary>Join this coordinator (its WorkerRegistry) instead of a static peer list: rank, world and peers come per run (JoinJob).</summary>
+    public CoordinatorLinkOptions? Coordinator { get; init; }
 
     public void Validate()
     {
@@ -35,6 +39,8 @@ public sealed record WorkerOptions
         if (Port is < 0 or > 65535) throw new ArgumentException($"--port {Port} is not a TCP port");
         if (MetricsPort is < 0 or > 65535) throw new ArgumentException($"--metrics-port {MetricsPort} is not a TCP port");
         if (string.IsNullOrWhiteSpace(JobId)) throw new ArgumentException("--job must not be empty");
+        if (!System.Net.IPAddress.TryParse(ListenAddress, out _)) throw new ArgumentException($"--listen '{ListenAddress}' is not an IP address");
+        Coordinator?.Validate();
         Exchange.Validate();
         Limits.Validate();
     }

@@ -30,6 +30,7 @@ public sealed class TrainingJob
     private readonly List<Progress> log = [];
     private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<long> started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentQueue<(long After, string Dir, TaskCompletionSource<long> Reply)> checkpoints = new();
     private long stopAfter = long.MaxValue;
     private long step;
@@ -43,12 +44,14 @@ public sealed class TrainingJob
     /// <summary>The step the job starts from (after a resume), or the setup error.</summary>
     public Task<long> Started => started.Task;
     public bool Finished { get; private set; }
+    /// <summary>Completes when the job's thread has released its model (after the final progress message).</summary>
+    public Task Ended => ended.Task;
     public long Step => Interlocked.Read(ref step);
 
     public static TrainingJob Start(WorkerNode node, string jobId, WorkerJobSpec spec, string? resumeFrom, long until)
     {
         var job = new TrainingJob(node, jobId, spec, resumeFrom, until);
-        new Thread(job.Run, 16 << 20) { Name = $"job {jobId} rank {node.Options.Rank}", IsBackground = true }.Start();
+        new Thread(job.Run, 16 << 20) { Name = $"job {jobId} rank {node.Membership.Rank}", IsBackground = true }.Start();
         return job;
     }
 
@@ -56,7 +59,7 @@ public sealed class TrainingJob
     public long RequestStop(long afterStep)
     {
         if (afterStep > 0 && afterStep <= Step)
-            throw new InvalidOperationException($"rank {node.Options.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
+            throw new InvalidOperationException($"rank {node.Membership.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
         long at = afterStep > 0 ? afterStep : Step + 1;
         Interlocked.Exchange(ref stopAfter, at);
         return at;
@@ -66,7 +69,7 @@ public sealed class TrainingJob
     public Task<long> RequestCheckpoint(string dir, long afterStep)
     {
         if (afterStep > 0 && afterStep <= Step)
-            throw new InvalidOperationException($"rank {node.Options.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
+            throw new InvalidOperationException($"rank {node.Membership.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
         var reply = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         checkpoints.Enqueue((afterStep > 0 ? afterStep : Step + 1, dir, reply));
         return reply.Task;
@@ -93,13 +96,13 @@ public sealed class TrainingJob
     private void Finish(string state)
     {
         Finished = true;
-        Publish(new Progress { JobId = JobId, Rank = node.Options.Rank, Step = Step, FinalState = state });
+        Publish(new Progress { JobId = JobId, Rank = node.Membership.Rank, Step = Step, FinalState = state });
         while (checkpoints.TryDequeue(out var c)) c.Reply.TrySetException(new InvalidOperationException($"the job ended ({state}) before step {c.After}"));
     }
 
     private void Run()
     {
-        int rank = node.Options.Rank, world = node.Options.WorldSize;
+        int rank = node.Membership.Rank, world = node.Membership.WorldSize;
         nn.Module<Tensor, Tensor>? model = null;
         Trainer? trainer = null;
         List<Jetpack.Model.Moe.SpheroMoE> routers = [];
@@ -113,7 +116,9 @@ public sealed class TrainingJob
                 var (train, _) = JobData.Open(spec.Data, modelSpec);
                 var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
                 torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model
-                if (spec.InitFromLoadedShard)
+                if (spec.ResumeFromLoadedShard is not null)
+                    model = ModelRegistry.Create(modelSpec, device, context.Shard);        // every tensor comes from the scattered checkpoint below
+                else if (spec.InitFromLoadedShard)
                 {
                     model = ModelRegistry.Create(modelSpec, device, context.Shard);
                     LoadShard(model, node.LoadedShard ?? throw new ArgumentException($"rank {rank}: init_from_loaded_shard, but no shard was loaded (LoadShard)"), rank);
@@ -131,6 +136,11 @@ public sealed class TrainingJob
                 foreach (var m in routers) m.CollectStatistics = true;
                 trainer = new Trainer(modelSpec, model, train, spec.Recipe, device, context);
                 if (resumeFrom is not null) trainer.Restore(resumeFrom);
+                if (spec.ResumeFromLoadedShard is { } r)
+                {
+                    var state = node.LoadedShard ?? throw new ArgumentException($"rank {rank}: resume_from_loaded_shard, but no shard was loaded (LoadShard)");
+                    trainer.RestoreScattered(state, r.Step, r.OptimizerSteps, r.Data, $"the shard of {r.Source} scattered to rank {rank} of {world}");
+                }
                 Interlocked.Exchange(ref step, trainer.Step);
                 started.SetResult(trainer.Step);
             }
@@ -154,6 +164,7 @@ public sealed class TrainingJob
                     if (m.LastStatistics is { } stats) metrics.RecordRouting(JobId, stats);
                 if (spec.CheckpointDir is not null && (r.Step % spec.CheckpointEvery == 0 || r.Step == stop))
                 {
+                    CheckpointFault.BeforeSave(spec.CheckpointDir, r.Step, rank, world);
                     trainer.Save(spec.CheckpointDir);
                     metrics.RecordCheckpoint(JobId);
                 }
@@ -181,6 +192,7 @@ public sealed class TrainingJob
         {
             trainer?.Dispose();
             model?.Dispose();
+            ended.TrySetResult();
         }
     }
 

@@ -34,6 +34,9 @@ public sealed record JobDataSpec
     };
 }
 
+/// <summary>Where a scattered training checkpoint stands (its manifest's step, optimizer steps, data position) and where it came from.</summary>
+public sealed record ScatteredResume(long Step, long OptimizerSteps, Jetpack.Model.Checkpoints.DataPosition Data, string Source);
+
 /// <summary>
 /// A training job as StartJob carries it (JSON, snake_case): which model (a registered variant, or
 /// an inline spec for models outside the registry), its initial checkpoint, the data and the recipe,
@@ -48,6 +51,9 @@ public sealed record WorkerJobSpec
     public string? Init { get; init; }
     /// <summary>Start from the tensors LoadShard delivered to each rank (the coordinator's scatter) instead of init/seed.</summary>
     public bool InitFromLoadedShard { get; init; }
+    /// <summary>Resume from a training checkpoint the coordinator scattered with LoadShard (this rank's
+    /// <c>p.</c>/<c>m.</c>/<c>v.</c> tensors, re-sliced for this world): the checkpoint's step, optimizer step count and data position.</summary>
+    public ScatteredResume? ResumeFromLoadedShard { get; init; }
     public JobDataSpec Data { get; init; } = new();
     public TrainerOptions Recipe { get; init; } = new();
     /// <summary>Topology-free checkpoint directory (shared by the ranks); null = none.</summary>
@@ -73,6 +79,8 @@ public sealed record WorkerJobSpec
         if (spec.ModelSpecJson is null && string.IsNullOrEmpty(spec.Model)) throw new ArgumentException("job spec: model: a variant name or model_spec_json is required");
         if (spec.CheckpointEvery < 1) throw new ArgumentException($"job spec: checkpoint_every must be ≥ 1, got {spec.CheckpointEvery}");
         if (spec.InitFromLoadedShard && spec.Init is not null) throw new ArgumentException("job spec: init and init_from_loaded_shard exclude each other");
+        if (spec.ResumeFromLoadedShard is not null && (spec.InitFromLoadedShard || spec.Init is not null))
+            throw new ArgumentException("job spec: resume_from_loaded_shard excludes init and init_from_loaded_shard");
         if (spec.Init is not null && !File.Exists(spec.Init)) throw new ArgumentException($"job spec: init: checkpoint not found: {spec.Init}");
         try { spec.Recipe.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"job spec: recipe: {e.Message}", e); }

@@ -15,10 +15,22 @@ public sealed record LaunchOptions
     public string? WorkerDll { get; init; }
     /// <summary>Where the token file and worker logs go (default: a fresh temporary directory, deleted on dispose).</summary>
     public string? WorkDirectory { get; init; }
+    /// <summary>Start workers that join this coordinator (<c>--coordinator</c>) instead of a static cluster: the coordinator
+    /// hands them ranks per run. Needs <see cref="Token"/> (the coordinator's).</summary>
+    public Uri? Coordinator { get; init; }
+    /// <summary>The cluster token to give the workers (default: a fresh one).</summary>
+    public Protocol.Security.ClusterToken? Token { get; init; }
+    /// <summary>With <see cref="Coordinator"/>: worker i registers as "{prefix}{i}".</summary>
+    public string WorkerIdPrefix { get; init; } = "worker-";
+    /// <summary>With <see cref="Coordinator"/>: between heartbeats.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(3);
+    /// <summary>Extra environment of every worker (tests: fault injection).</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
 
     public void Validate()
     {
         if (WorldSize < 1) throw new ArgumentException($"workers must be ≥ 1, got {WorldSize}");
         if (StepDeadline <= TimeSpan.Zero || ReadyTimeout <= TimeSpan.Zero) throw new ArgumentException("deadlines must be positive");
+        if (Coordinator is not null && Token is null) throw new ArgumentException("workers of a coordinator need its cluster token");
     }
 }

@@ -66,7 +66,7 @@ public sealed class WorkerLauncher : IAsyncDisposable
         bool owns = options.WorkDirectory is null;
         var dir = options.WorkDirectory ?? Directory.CreateTempSubdirectory("jetpack-workers-").FullName;
         Directory.CreateDirectory(dir);
-        var token = ClusterToken.Generate();
+        var token = options.Token ?? ClusterToken.Generate();
         var tokenFile = Path.Combine(dir, "cluster.token");
         File.WriteAllText(tokenFile, token.Value);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -81,19 +81,24 @@ public sealed class WorkerLauncher : IAsyncDisposable
         var ports = FreePorts(world);
         var peers = string.Join(',', ports.Select(p => $"127.0.0.1:{p}"));
         int threads = Options.ThreadsPerWorker > 0 ? Options.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / world);
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
         for (int r = 0; r < world; r++)
         {
             var psi = new ProcessStartInfo("dotnet");
-            foreach (var a in new[]
-                     {
-                         dll, "--rank", r.ToString(), "--world", world.ToString(), "--peers", peers,
-                         "--token-file", Path.Combine(workDir, "cluster.token"), "--job", Options.JobId,
-                         "--deadline-seconds", Options.StepDeadline.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            string[] placement = Options.Coordinator is { } coordinator
+                ? ["--coordinator", coordinator.ToString(), "--port", ports[r].ToString(), "--worker-id", Options.WorkerIdPrefix + r,
+                   "--heartbeat-seconds", Options.HeartbeatInterval.TotalSeconds.ToString(invariant)]
+                : ["--rank", r.ToString(), "--world", world.ToString(), "--peers", peers, "--job", Options.JobId];
+            foreach (var a in new[] { dll }.Concat(placement).Concat(
+                     [
+                         "--token-file", Path.Combine(workDir, "cluster.token"),
+                         "--deadline-seconds", Options.StepDeadline.TotalSeconds.ToString(invariant),
                          "--parent-pid", Environment.ProcessId.ToString(), "--threads", threads.ToString(),
-                     })
+                     ]))
                 psi.ArgumentList.Add(a);
             psi.Environment.Remove(ClusterToken.EnvVariable);                   // the file is the one source
             psi.Environment["OMP_NUM_THREADS"] = threads.ToString();
+            foreach (var (k, v) in Options.Environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
             workers.Add(new WorkerProcess(r, $"127.0.0.1:{ports[r]}", psi));
         }
         using var timeout = new CancellationTokenSource(Options.ReadyTimeout);
@@ -108,8 +113,9 @@ public sealed class WorkerLauncher : IAsyncDisposable
             for (int r = 0; r < world; r++)
             {
                 var health = await Control(r).HealthAsync(new HealthRequest(), deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: timeout.Token);
-                if (health.Rank != r || health.WorldSize != world || health.ProcessId != workers[r].Pid)
-                    throw new LaunchFailedException($"{workers[r].Address} answered as rank {health.Rank} of {health.WorldSize} (pid {health.ProcessId}), expected rank {r} of {world} (pid {workers[r].Pid})", Report());
+                var (rank, size) = Options.Coordinator is null ? (r, world) : (0, 1);     // a coordinator's worker is nobody's rank until it joins a run
+                if (health.Rank != rank || health.WorldSize != size || health.ProcessId != workers[r].Pid)
+                    throw new LaunchFailedException($"{workers[r].Address} answered as rank {health.Rank} of {health.WorldSize} (pid {health.ProcessId}), expected rank {rank} of {size} (pid {workers[r].Pid})", Report());
             }
         }
         catch (OperationCanceledException)

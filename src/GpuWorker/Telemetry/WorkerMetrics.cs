@@ -14,13 +14,14 @@ namespace Jetpack.GpuWorker.Telemetry;
 public sealed class WorkerMetrics : IDisposable
 {
     readonly Meter meter;
-    readonly int rank;
+    readonly Func<int> rank;
     readonly Gauge<double> loss, imagesPerSecond, dispatchMax, dispatchMean, combineEntropy;
     readonly Gauge<long> step;
     readonly Histogram<double> stepDuration, allToAllDuration, allReduceDuration;
     readonly Counter<long> allToAllBytes, allReduceBytes, checkpoints;
 
-    public WorkerMetrics(int rank)
+    /// <param name="rank">this worker's rank in its current run (read at every record)</param>
+    public WorkerMetrics(Func<int> rank)
     {
         this.rank = rank;
         meter = new Meter(MetricNames.WorkerMeter);
@@ -39,7 +40,7 @@ public sealed class WorkerMetrics : IDisposable
     }
 
     KeyValuePair<string, object?> Job(string jobId) => new(MetricNames.Labels.Job, jobId);
-    KeyValuePair<string, object?> Rank => new(MetricNames.Labels.Rank, rank);
+    KeyValuePair<string, object?> Rank => new(MetricNames.Labels.Rank, rank());
     static KeyValuePair<string, object?> Layer(int layer) => new(MetricNames.Labels.Layer, layer);
 
     public void RecordStep(string jobId, long stepNumber, double stepLoss, double seconds, long images)

@@ -73,6 +73,9 @@ public static class TrainingCheckpoint
 
     public static string ExpertFile(int rank, int world) => $"experts-r{rank}-of-{world}.safetensors";
 
+    /// <summary>Where the checkpoint of <paramref name="step"/> is assembled before it is renamed to <paramref name="dir"/>.</summary>
+    public static string TemporaryDirectory(string dir, long step) => dir.TrimEnd('/', '\\') + $".tmp-step{step}";
+
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>
@@ -84,7 +87,7 @@ public static class TrainingCheckpoint
     {
         int world = shard?.WorldSize ?? 1, rank = shard?.Rank ?? 0;
         if (world > 1 && reducer is null) throw new ArgumentException($"a distributed save (world {world}) needs the reducer as its barrier");
-        var tmp = dir.TrimEnd('/', '\\') + $".tmp-step{state.Step}";
+        var tmp = TemporaryDirectory(dir, state.Step);
         Exception? failure = null;
         try
         {
@@ -191,6 +194,31 @@ public static class TrainingCheckpoint
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
+    /// <summary>Checks one listed file against the manifest's SHA-256 (a read of the whole file) and opens it; errors name the file.</summary>
+    static SafetensorsReader OpenVerified(string dir, TrainingManifest m, string file)
+    {
+        VerifyFile(dir, m, file);
+        return SafetensorsReader.Open(Path.Combine(dir, file));
+    }
+
+    static void VerifyFile(string dir, TrainingManifest m, string file)
+    {
+        var path = Path.Combine(dir, file);
+        var manifestPath = Path.Combine(dir, ManifestFile);
+        if (!File.Exists(path)) throw new InvalidDataException($"{path}: listed in {manifestPath} but missing");
+        var sha = Sha256Of(path);
+        if (sha != m.Sha256[file])
+            throw new InvalidDataException($"{path}: SHA-256 {sha} does not match {m.Sha256[file]} in {manifestPath}: the file is corrupt or was replaced");
+    }
+
+    /// <summary>The manifest, once every file it lists is present and hashes as it says (a read of every file); else the error naming the file.</summary>
+    public static TrainingManifest Verify(string dir)
+    {
+        var m = ReadManifest(dir);
+        foreach (var file in m.Sha256.Keys) VerifyFile(dir, m, file);
+        return m;
+    }
+
     /// <summary>Reads and checks <c>manifest.json</c>; errors name the file and the field.</summary>
     public static TrainingManifest ReadManifest(string dir)
     {
@@ -229,16 +257,7 @@ public static class TrainingCheckpoint
         if (problems.Count > 0) throw new CheckpointMismatchException(manifestPath, $"was saved for another model:\n  {string.Join("\n  ", problems)}");
 
         var readers = new Dictionary<string, SafetensorsReader>();
-        SafetensorsReader Open(string file)
-        {
-            if (readers.TryGetValue(file, out var r)) return r;
-            var path = Path.Combine(dir, file);
-            if (!File.Exists(path)) throw new InvalidDataException($"{path}: listed in {manifestPath} but missing");
-            var sha = Sha256Of(path);
-            if (sha != m.Sha256[file])
-                throw new InvalidDataException($"{path}: SHA-256 {sha} does not match {m.Sha256[file]} in {manifestPath}: the file is corrupt or was replaced");
-            return readers[file] = SafetensorsReader.Open(path);
-        }
+        SafetensorsReader Open(string file) => readers.TryGetValue(file, out var r) ? r : readers[file] = OpenVerified(dir, m, file);
 
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var target = model.state_dict();                      // the model's own tensors: outside the scope below
@@ -274,6 +293,97 @@ public static class TrainingCheckpoint
             foreach (var r in readers.Values) r.Dispose();
         }
         return m;
+    }
+
+    /// <summary>
+    /// One rank's state in a checkpoint saved with any world size, as the tensors a scatter sends
+    /// (<c>p.</c>/<c>m.</c>/<c>v.</c> + state-dict key, as in the files): replicated entries whole,
+    /// expert entries as the rows of <paramref name="rank"/>'s range in a world of
+    /// <paramref name="world"/>, each gathered from the saved files that overlap it (only those rows
+    /// are read). Lazy: one tensor at a time, disposed when the caller asks for the next. Every file
+    /// is hashed against the manifest before it is read.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, Tensor>> ReadRank(string dir, ModelSpec spec, int world, int rank)
+    {
+        var m = ReadManifest(dir);
+        var readers = new Dictionary<string, SafetensorsReader>();
+        SafetensorsReader Open(string file) => readers.TryGetValue(file, out var r) ? r : readers[file] = OpenVerified(dir, m, file);
+        try
+        {
+            var replicated = Open(m.ReplicatedFile);
+            foreach (var name in replicated.Names)
+            {
+                var t = replicated.ReadTensor(name);
+                try { yield return new(name, t); }
+                finally { t.Dispose(); }
+            }
+            foreach (var name in Open(m.ExpertFiles[0].File).Names)
+            {
+                string key = name[2..];
+                var ek = ExpertKeys.Classify(spec, key) ?? throw new CheckpointMismatchException(Path.Combine(dir, m.ExpertFiles[0].File), $"'{key}' is not an expert tensor of {spec.Variant}");
+                var (start, count) = ek.Rows(ExpertRange.For(ek.Config, world, rank));
+                var pieces = new List<Tensor>();
+                long covered = 0;
+                foreach (var entry in m.ExpertFiles)
+                {
+                    var layer = entry.Layers.FirstOrDefault(l => l.Prefix == ek.Prefix)
+                        ?? throw new InvalidDataException($"{Path.Combine(dir, ManifestFile)}: expert file {entry.File} lists no range for {ek.Prefix}");
+                    var (s, c) = ek.Rows(layer.Range);
+                    int lo = Math.Max(s, start), hi = Math.Min(s + c, start + count);
+                    if (lo >= hi) continue;
+                    pieces.Add(Open(entry.File).ReadRows(name, lo - s, hi - lo));
+                    covered += hi - lo;
+                }
+                if (covered != count)
+                    throw new InvalidDataException($"{Path.Combine(dir, ManifestFile)}: the expert files cover {covered} of the {count} rows of '{key}' rank {rank} of {world} needs");
+                Tensor rows;
+                if (pieces.Count == 1) rows = pieces[0];
+                else if (pieces.Count == 0)
+                {
+                    var shape = Open(m.ExpertFiles[0].File).GetEntry(name).Shape.ToArray();
+                    shape[0] = 0;
+                    rows = torch.empty(shape, Open(m.ExpertFiles[0].File).GetEntry(name).DType.ToScalarType());
+                }
+                else
+                {
+                    rows = torch.cat(pieces.ToArray(), 0);                       // a copy of this rank's rows only
+                    foreach (var p in pieces) p.Dispose();
+                }
+                try { yield return new(name, rows); }
+                finally { rows.Dispose(); }
+            }
+        }
+        finally
+        {
+            foreach (var r in readers.Values) r.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Loads one rank's state as <see cref="ReadRank"/> produced it (after a scatter) into the
+    /// rank's model and optimizer: every state-dict key needs its <c>p.</c> entry with the model's
+    /// shape; parameters take their <c>m.</c>/<c>v.</c> moments when present. Errors name
+    /// <paramref name="source"/> and the keys.
+    /// </summary>
+    public static void RestoreTensors(IReadOnlyDictionary<string, Tensor> state, string source, nn.Module model, AdamW optimizer, long optimizerSteps)
+    {
+        var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var target = model.state_dict();
+        var missing = target.Keys.Where(k => !state.ContainsKey("p." + k)).ToList();
+        var unexpected = state.Keys.Where(n => n.StartsWith("p.", StringComparison.Ordinal) && !target.ContainsKey(n[2..])).ToList();
+        var misShaped = target.Where(kv => state.TryGetValue("p." + kv.Key, out var t) && !t.shape.SequenceEqual(kv.Value.shape))
+                              .Select(kv => $"{kv.Key}: [{string.Join(", ", state["p." + kv.Key].shape)}], the model's [{string.Join(", ", kv.Value.shape)}]").ToList();
+        if (missing.Count + unexpected.Count + misShaped.Count > 0)
+            throw new CheckpointMismatchException(source, $"does not fit this rank's model — missing: [{string.Join(", ", missing)}]; unexpected: [{string.Join(", ", unexpected)}]; mis-shaped: [{string.Join("; ", misShaped)}]");
+        using var _ = no_grad();
+        var moments = new List<(Parameter, Tensor, Tensor)>();
+        foreach (var (key, t) in target)
+        {
+            t.copy_(state["p." + key]);
+            if (parameters.TryGetValue(key, out var p) && state.TryGetValue("m." + key, out var mt) && state.TryGetValue("v." + key, out var vt))
+                moments.Add((p, mt, vt));                                      // AdamW.Restore copies
+        }
+        optimizer.Restore(moments, optimizerSteps);
     }
 
     /// <summary>Fills this rank's rows of one expert tensor (and its moments) from every saved file that overlaps them.</summary>

@@ -275,14 +275,31 @@ public sealed class Trainer : IDisposable
     public void Restore(string dir)
     {
         var m = TrainingCheckpoint.ReadManifest(dir);
-        var here = Position();
-        string where = Path.Combine(dir, TrainingCheckpoint.ManifestFile);
-        if (m.Data.Seed != here.Seed) throw new ArgumentException($"{where}: data.seed {m.Data.Seed}, this run's seed {here.Seed}");
-        if (m.Data.GlobalBatch != here.GlobalBatch) throw new ArgumentException($"{where}: data.global_batch {m.Data.GlobalBatch}, this run's {here.GlobalBatch}");
-        if (m.Data.StepsPerEpoch != here.StepsPerEpoch) throw new ArgumentException($"{where}: data.steps_per_epoch {m.Data.StepsPerEpoch}, this run's {here.StepsPerEpoch} (another dataset?)");
+        CheckSameData(m.Data, Path.Combine(dir, TrainingCheckpoint.ManifestFile));
         m = TrainingCheckpoint.Restore(dir, spec, model, optimizer, distributed?.Shard);
         Step = m.Step;
         bf16?.SyncWeights();
+    }
+
+    /// <summary>
+    /// Restores from this rank's part of a checkpoint that was scattered to it
+    /// (<see cref="TrainingCheckpoint.ReadRank"/> on the sender): the tensors, and the manifest's
+    /// step, optimizer step count and data position (checked as <see cref="Restore"/> checks them).
+    /// </summary>
+    public void RestoreScattered(IReadOnlyDictionary<string, Tensor> state, long step, long optimizerSteps, DataPosition data, string source)
+    {
+        CheckSameData(data, source);
+        TrainingCheckpoint.RestoreTensors(state, source, model, optimizer, optimizerSteps);
+        Step = step;
+        bf16?.SyncWeights();
+    }
+
+    private void CheckSameData(DataPosition saved, string where)
+    {
+        var here = Position();
+        if (saved.Seed != here.Seed) throw new ArgumentException($"{where}: data.seed {saved.Seed}, this run's seed {here.Seed}");
+        if (saved.GlobalBatch != here.GlobalBatch) throw new ArgumentException($"{where}: data.global_batch {saved.GlobalBatch}, this run's {here.GlobalBatch}");
+        if (saved.StepsPerEpoch != here.StepsPerEpoch) throw new ArgumentException($"{where}: data.steps_per_epoch {saved.StepsPerEpoch}, this run's {here.StepsPerEpoch} (another dataset?)");
     }
 
     private DataPosition Position() =>

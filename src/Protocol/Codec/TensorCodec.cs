@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Google.Protobuf;
 using Jetpack.Protocol.Wire;
 using static TorchSharp.torch;
@@ -60,6 +61,23 @@ public static class TensorCodec
             offset += n;
             yield return UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, n));
         }
+    }
+
+    /// <summary>
+    /// SHA-256 of a readable tensor's bytes (what <see cref="TensorHeader.Sha256"/> carries): one
+    /// extra pass over the storage through <paramref name="buffer"/>, before the chunks are sent.
+    /// </summary>
+    public static ByteString Sha256(Tensor readable, byte[] buffer)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long total = readable.numel() * readable.element_size();
+        for (long offset = 0; offset < total;)
+        {
+            int n = CopyChunk(readable, offset, buffer);
+            hash.AppendData(buffer, 0, n);
+            offset += n;
+        }
+        return ByteString.CopyFrom(hash.GetHashAndReset());
     }
 
     /// <summary>

@@ -13,11 +13,14 @@ public sealed class CoordinatorProcess : IDisposable
     public string Jobs { get; }
     public string Metrics { get; }
 
-    public CoordinatorProcess(string dataDir, params string[] extra)
+    public CoordinatorProcess(string dataDir, params string[] extra) : this(dataDir, 0, FreePort.Next(), extra) { }
+
+    /// <param name="port">the JobService port (0 = any; a fixed one lets workers find a restarted coordinator)</param>
+    public CoordinatorProcess(string dataDir, int port, int siloPort, params string[] extra)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "jetpack.dll"));
-        foreach (var a in new[] { "coordinator", "--port", "0", "--metrics-port", "0", "--silo-port", FreePort.Next().ToString(), "--gateway-port", "0", "--data-dir", dataDir }.Concat(extra))
+        foreach (var a in new[] { "coordinator", "--port", port.ToString(), "--metrics-port", "0", "--silo-port", siloPort.ToString(), "--gateway-port", "0", "--data-dir", dataDir }.Concat(extra))
             psi.ArgumentList.Add(a);
         psi.Environment["JETPACK_CLUSTER_TOKEN"] = "";
         process = Process.Start(psi)!;

@@ -34,6 +34,7 @@ public interface IJobGrain : IGrainWithStringKey
     [OneWay] Task OnProgress(int attempt, TrainingProgress progress);
     [OneWay] Task OnTrainingCompleted(int attempt);
     [OneWay] Task OnStageFailed(int attempt, string message);
-    /// <summary>From the worker pool: a worker of this job stopped heartbeating.</summary>
-    [OneWay] Task OnWorkerLost(string workerId);
+    /// <summary>From the worker pool: a worker of this job stopped heartbeating, or the training
+    /// driver found it gone (<paramref name="reason"/> says which).</summary>
+    [OneWay] Task OnWorkerLost(string workerId, string reason);
 }

@@ -18,6 +18,10 @@ public interface IWorkerPoolGrain : IGrainWithIntegerKey
     Task<AcquireResult> Acquire(string jobId, int count, int minimum);
     /// <summary>Returns every worker of the job to the pool (idempotent).</summary>
     Task Release(string jobId);
+    /// <summary>The training driver found a worker gone (its process unreachable or replaced): it is
+    /// dead from now until it heartbeats again, and its job is told at once — without waiting out
+    /// the heartbeat timeout (issue 6: "the coordinator notices within 10 s").</summary>
+    Task ReportLost(string workerId, string reason);
     /// <summary>Marks workers whose heartbeat is too old as dead and tells their jobs (also run by a timer).</summary>
     Task CheckLiveness();
 }

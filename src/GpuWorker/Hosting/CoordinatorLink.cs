@@ -1,0 +1,91 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Jetpack.Protocol.Jobs;
+using Jetpack.Protocol.Security;
+
+namespace Jetpack.GpuWorker.Hosting;
+
+/// <summary>
+/// A worker's membership in a coordinator's pool (jobs.proto WorkerRegistry): registers its id and
+/// WorkerControl endpoint, then heartbeats every <see cref="CoordinatorLinkOptions.HeartbeatInterval"/>.
+/// Every call carries the cluster token as <c>authorization: Bearer</c> (the coordinator's scheme).
+/// The coordinator being away (a restart) is waited out with capped backoff; a NotFound heartbeat
+/// (the coordinator lost the registration) registers again. The work itself — JoinJob, LoadShard,
+/// StartJob — comes from the coordinator over WorkerControl; this loop only keeps the worker known.
+/// </summary>
+public sealed class CoordinatorLink : IAsyncDisposable
+{
+    private readonly GrpcChannel channel;
+    private readonly WorkerRegistry.WorkerRegistryClient registry;
+    private readonly Metadata headers;
+    private readonly CoordinatorLinkOptions options;
+    private readonly CancellationTokenSource stop = new();
+    private readonly TaskCompletionSource registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Task loop;
+
+    private CoordinatorLink(CoordinatorLinkOptions options, ClusterToken token, string workerId, string endpoint)
+    {
+        this.options = options; WorkerId = workerId; Endpoint = endpoint;
+        channel = GrpcChannel.ForAddress(options.Address);
+        registry = new WorkerRegistry.WorkerRegistryClient(channel);
+        headers = new Metadata { { "authorization", "Bearer " + token.Value } };
+        loop = Task.Run(RunAsync);
+    }
+
+    public string WorkerId { get; }
+    public string Endpoint { get; }
+    /// <summary>Completes at the first successful registration.</summary>
+    public Task Registered => registered.Task;
+
+    public static CoordinatorLink Start(WorkerNode node, CoordinatorLinkOptions options, ClusterToken token)
+    {
+        string host = options.AdvertiseHost ?? (node.Options.ListenAddress is "0.0.0.0" or "::" ? System.Net.Dns.GetHostName() : node.Options.ListenAddress);
+        string id = options.WorkerId ?? $"{System.Net.Dns.GetHostName()}-{node.Port}";
+        return new CoordinatorLink(options, token, id, $"http://{host}:{node.Port}");
+    }
+
+    private CallOptions Call => new(headers, DateTime.UtcNow.AddSeconds(10), stop.Token);
+
+    private async Task RunAsync()
+    {
+        bool isRegistered = false;
+        string? lastProblem = null;
+        var delay = options.HeartbeatInterval;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                if (!isRegistered)
+                {
+                    await registry.RegisterAsync(new RegisterWorkerRequest { WorkerId = WorkerId, Endpoint = Endpoint, Slots = 1 }, Call);
+                    isRegistered = true;
+                    Console.Error.WriteLine($"jetpack-worker {WorkerId}: registered with {options.Address} as {Endpoint}");
+                    registered.TrySetResult();
+                }
+                else await registry.HeartbeatAsync(new HeartbeatRequest { WorkerId = WorkerId }, Call);
+                if (lastProblem is not null) Console.Error.WriteLine($"jetpack-worker {WorkerId}: coordinator {options.Address} reachable again");
+                lastProblem = null;
+                delay = options.HeartbeatInterval;
+            }
+            catch (RpcException e) when (!stop.IsCancellationRequested)
+            {
+                if (e.StatusCode == StatusCode.NotFound) { isRegistered = false; continue; }    // register again at once
+                string problem = $"{e.StatusCode}: {e.Status.Detail}";
+                if (problem != lastProblem) Console.Error.WriteLine($"jetpack-worker {WorkerId}: coordinator {options.Address}: {problem}; retrying");
+                lastProblem = problem;
+                // a coordinator that is restarting comes back soon: look again within a second; anything else (a wrong token) less often
+                delay = e.StatusCode == StatusCode.Unavailable ? TimeSpan.FromTicks(Math.Min(options.HeartbeatInterval.Ticks, TimeSpan.TicksPerSecond)) : options.MaxRetryDelay;
+            }
+            catch (Exception e) when (stop.IsCancellationRequested && e is OperationCanceledException or RpcException) { break; }
+            try { await Task.Delay(delay, stop.Token); } catch (OperationCanceledException) { break; }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        stop.Cancel();
+        try { await loop; } catch (OperationCanceledException) { }
+        channel.Dispose();
+        stop.Dispose();
+    }
+}
