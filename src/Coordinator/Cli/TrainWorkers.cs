@@ -91,7 +91,18 @@ public static class TrainWorkers
             return 0;
         }
 
-        // the final model: every rank's experts gathered from the topology-free checkpoint into one process
+        Finish(config, checkpoint, metricsPath, device);
+        return 0;
+    }
+
+    /// <summary>
+    /// The final model of an expert-parallel run: every rank's experts gathered from the topology-free
+    /// checkpoint into one process, evaluated on the whole split (added to the last line of
+    /// metrics.jsonl), saved as final.safetensors, and the convergence plot.
+    /// </summary>
+    public static void Finish(TrainConfig config, string checkpoint, string metricsPath, string device)
+    {
+        var spec = ModelRegistry.Get(config.Model);
         var (train, eval) = TrainCommand.OpenData(config.Data);
         using var model = ModelRegistry.Create(spec, Devices.Parse(device));
         using var trainer = new Trainer(spec, model, train, config.Recipe, Devices.Parse(device));
@@ -102,7 +113,6 @@ public static class TrainWorkers
         var plot = ConvergencePlot.Write(metricsPath, Path.Combine(config.Out, "convergence.png"), spec.Variant);
         AnsiConsole.MarkupLine($"final (step {trainer.Step}): top-1 [bold]{100 * last.Top1:F2}%[/], top-5 {100 * last.Top5:F2}%, eval loss {last.Loss:F4}");
         AnsiConsole.MarkupLine($"written: {Markup.Escape(config.Out)}/final.safetensors, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
-        return 0;
     }
 
     /// <summary>Adds the final evaluation to the last line of metrics.jsonl (as a single-process run's last line has it).</summary>

@@ -4,7 +4,7 @@ namespace Jetpack.Coordinator.Tests.Cli;
 
 /// <summary>
 /// `jetpack demo --smoke` end to end on real Fashion-MNIST: upstream models, the in-process
-/// coordinator recycling for a submitted job, 2 worker processes training the recycled MoE,
+/// coordinator recycling, scattering and training a submitted job on 2 registered worker processes,
 /// baselines, the result table, results.md/json and the convergence plot.
 /// </summary>
 public sealed class DemoCommandTests : IDisposable
@@ -18,8 +18,9 @@ public sealed class DemoCommandTests : IDisposable
     {
         var (code, output) = CliProcess.Jetpack("demo", "--smoke", "--out", dir, "--threads", "1");
         Assert.True(code == 0, output);
-        Assert.Contains("recycled checkpoint", output);                      // the coordinator's job recycled it
-        Assert.Contains("on 2 worker processes", output);
+        Assert.Contains("workers joined", output);                           // 2 jetpack-worker processes registered with the coordinator
+        Assert.Contains("recycled checkpoint", output);                      // the coordinator's job recycled it …
+        Assert.Matches(@"job fmnist-demo-\S+\s+completed\s+step 4/4", output);   // … scattered it and trained it on the workers
         Assert.Matches(@"│ MoE Jetpack .*│ recycled \(importance-L2\).*│ \d+\.\d\d% .*│ 4 ", output);   // the printed table
         foreach (var f in new[] { "results.md", "results.json", "convergence.png", "runs/jetpack/final.safetensors", "runs/jetpack/checkpoint/manifest.json",
                                   "upstream/vit_fmnist_pred/final.safetensors", "upstream/vit_fmnist_t/final.safetensors" })

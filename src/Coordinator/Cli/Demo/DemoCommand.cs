@@ -4,6 +4,8 @@ using Spectre.Console;
 using TorchSharp;
 using Jetpack.Coordinator.Cli.Study;
 using Jetpack.Coordinator.Jobs;
+using Jetpack.GpuWorker.Launch;
+using JobPhase = Jetpack.Protocol.Jobs.JobPhase;
 using Jetpack.Model.Torch;
 
 namespace Jetpack.Coordinator.Cli.Demo;
@@ -13,12 +15,14 @@ namespace Jetpack.Coordinator.Cli.Demo;
 /// predecessor and target, trained briefly on classes 0–4 by the study's upstream stage (kept on disk);
 /// (2) the coordinator in this process, and a Jetpack job submitted to it over gRPC — the coordinator
 /// recycles importance-L2 experts from the predecessor into the target (a child `jetpack recycle`,
-/// once per content key); (3) expert-parallel training of the recycled V-JetMoE on classes 5–9
-/// (500 images per class) in 2 jetpack-worker processes; (4) baselines from scratch for the same
+/// once per content key), scatters them to 2 registered jetpack-worker processes and (3) trains the
+/// recycled V-JetMoE with expert parallelism on classes 5–9 (500 images per class); (4) baselines from scratch for the same
 /// steps in this process; (5) the result table and a convergence plot.
-/// Step (3) goes through the launcher (`jetpack train --workers 2` machinery) while the coordinator's
-/// training driver is not wired (<see cref="DemoCoordinator.DrivesTraining"/>): the coordinator then
-/// recycles only, and the demo says so.
+/// The workers are jetpack-worker processes that register with the coordinator; the coordinator's
+/// GrpcTrainingDriver scatters the recycled checkpoint to them and drives the training. In a build
+/// without a training driver (<see cref="DemoCoordinator.DrivesTraining"/> false) the coordinator
+/// recycles only and the launcher (`jetpack train --workers 2` machinery) drives the workers; the
+/// demo says so.
 /// </summary>
 public static class DemoCommand
 {
@@ -69,33 +73,57 @@ public static class DemoCommand
         string jobId = $"fmnist-demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
         AnsiConsole.Write(new Rule($"coordinator: job {jobId} (recycle importance-L2 → {Markup.Escape(jetpack.Model)})").LeftJustified());
         var lap = Stopwatch.StartNew();
-        string recycled;
         Dictionary<string, double> runSeconds = [];
+        using (var coordinator = new CoordinatorScope(Path.Combine(outDir, "coordinator")))
         {
-            using var coordinator = new CoordinatorScope(Path.Combine(outDir, "coordinator"));
             var c = coordinator.Coordinator;
             AnsiConsole.MarkupLine($"coordinator: jobs {c.Grpc}, metrics {c.Metrics}");
-            var status = c.SubmitAndWait(spec, jobId, s => s.CheckpointPath.Length > 0, TimeSpan.FromMinutes(15)).GetAwaiter().GetResult();
-            if (status.CheckpointPath.Length == 0)
-                throw new InvalidOperationException($"job {jobId} ended {status.Phase} before its checkpoint was recycled: {status.Message}");
-            recycled = status.CheckpointPath;
-            AnsiConsole.MarkupLine($"recycled checkpoint{(status.CheckpointReused ? " (reused: same sources, recipe and seed as an earlier job)" : "")}: {Markup.Escape(recycled)}");
-            seconds["recycle (coordinator)"] = lap.Elapsed.TotalSeconds;
-            if (!c.DrivesTraining)
+            if (c.DrivesTraining)
             {
-                // Said plainly: the coordinator cannot scatter or train yet, so the workers are driven by the launcher.
+                // 2. Workers join the coordinator; 3. it recycles, scatters and trains (DESIGN.md, "Processes and projects").
+                var launcher = WorkerLauncher.StartAsync(new LaunchOptions
+                {
+                    WorldSize = workers, Coordinator = c.Grpc, Token = c.Token, WorkerIdPrefix = "demo-worker-", ThreadsPerWorker = threads,
+                    StepDeadline = TimeSpan.FromMinutes(3),                       // a loaded machine stalls; a lost worker is still found by its heartbeats
+                }).GetAwaiter().GetResult();
+                try
+                {
+                    AnsiConsole.MarkupLine($"workers joined: {string.Join(", ", launcher.Workers.Select(w => $"pid {w.Pid} {w.Address} (metrics {w.MetricsAddress})"))}");
+                    var status = c.SubmitAndWait(spec, jobId, s => s.Phase is JobPhase.Training, TimeSpan.FromMinutes(15)).GetAwaiter().GetResult();
+                    AnsiConsole.MarkupLine($"recycled checkpoint{(status.CheckpointReused ? " (reused: same sources, recipe and seed as an earlier job)" : "")}: {Markup.Escape(status.CheckpointPath)}");
+                    seconds["recycle + scatter (coordinator)"] = lap.Elapsed.TotalSeconds;
+                    AnsiConsole.Write(new Rule($"jetpack: {Markup.Escape(jetpack.Label)}, expert-parallel on {workers} workers").LeftJustified());
+                    lap.Restart();
+                    status = c.FollowTraining(jobId, config.Recipe.Steps).GetAwaiter().GetResult();
+                    if (status.Phase != JobPhase.Completed)
+                    {
+                        AnsiConsole.MarkupLine($"[red]job {jobId} {status.Phase.ToString().ToLowerInvariant()}[/]: {Markup.Escape(status.Message)}");
+                        Console.Error.WriteLine(launcher.Report());
+                        return 1;
+                    }
+                    AnsiConsole.MarkupLine($"job {Markup.Escape(JobClient.Describe(status))}");
+                }
+                finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+                TrainWorkers.Finish(config, Path.Combine(config.Out, "checkpoint"), Path.Combine(config.Out, "metrics.jsonl"), deviceName);
+                runSeconds[jetpack.Id] = lap.Elapsed.TotalSeconds;
+            }
+            else
+            {
+                // Said plainly: without a training driver the coordinator recycles only, and the launcher drives the workers.
+                var status = c.SubmitAndWait(spec, jobId, s => s.CheckpointPath.Length > 0, TimeSpan.FromMinutes(15)).GetAwaiter().GetResult();
+                if (status.CheckpointPath.Length == 0)
+                    throw new InvalidOperationException($"job {jobId} ended {status.Phase} before its checkpoint was recycled: {status.Message}");
+                seconds["recycle (coordinator)"] = lap.Elapsed.TotalSeconds;
                 c.Jobs.Cancel(new Protocol.Jobs.JobRequest { JobId = jobId });
                 AnsiConsole.MarkupLine("[yellow]the coordinator's training driver is not wired in this build[/]: job cancelled after recycling; " +
                                        $"the expert-parallel training runs through the launcher ({workers} jetpack-worker processes, as `jetpack train --workers {workers}`)");
+                AnsiConsole.Write(new Rule($"jetpack: {Markup.Escape(jetpack.Label)} on {workers} workers").LeftJustified());
+                lap.Restart();
+                int code = TrainWorkers.Run(config with { Init = status.CheckpointPath }, resume: false, until: null, workers, deviceName, threads, jobId);
+                if (code != 0) return code;
+                runSeconds[jetpack.Id] = lap.Elapsed.TotalSeconds;
             }
         }
-
-        // 3. Expert-parallel training of the recycled model in the worker processes.
-        AnsiConsole.Write(new Rule($"jetpack: {Markup.Escape(jetpack.Label)} on {workers} workers").LeftJustified());
-        lap.Restart();
-        int code = TrainWorkers.Run(config with { Init = recycled }, resume: false, until: null, workers, deviceName, threads, jobId);
-        if (code != 0) return code;
-        runSeconds[jetpack.Id] = lap.Elapsed.TotalSeconds;
 
         // 4. Baselines for the same steps, in this process.
         foreach (var run in DemoPlan.Baselines)

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
+using Jetpack.Protocol.Security;
 using Jetpack.Coordinator.Hosting;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Training;
@@ -26,12 +28,16 @@ public sealed class DemoCoordinator : IAsyncDisposable
     readonly WebApplication app;
     readonly GrpcChannel channel;
 
-    DemoCoordinator(WebApplication app, Uri grpc, Uri metrics)
+    DemoCoordinator(WebApplication app, Uri grpc, Uri metrics, ClusterToken token)
     {
-        this.app = app; Grpc = grpc; Metrics = metrics;
+        this.app = app; Grpc = grpc; Metrics = metrics; Token = token;
         channel = GrpcChannel.ForAddress(grpc);
-        Jobs = new JobService.JobServiceClient(channel);
+        // the coordinator's scheme: authorization: Bearer <token> on every call
+        Jobs = new JobService.JobServiceClient(channel.CreateCallInvoker().Intercept(m => { m.Add("authorization", "Bearer " + token.Value); return m; }));
     }
+
+    /// <summary>The cluster token of this demo's coordinator and workers (fresh per run, never printed).</summary>
+    public ClusterToken Token { get; }
 
     public Uri Grpc { get; }
     public Uri Metrics { get; }
@@ -42,17 +48,19 @@ public sealed class DemoCoordinator : IAsyncDisposable
 
     public static async Task<DemoCoordinator> StartAsync(string dataDirectory)
     {
+        var token = ClusterToken.Generate();
         var options = new CoordinatorOptions
         {
             DataDirectory = Path.GetFullPath(dataDirectory), Port = 0, MetricsPort = 0, SiloPort = FreePort(), GatewayPort = FreePort(),
-            ClusterId = "jetpack-demo", ServiceId = "jetpack-demo",
+            ClusterId = "jetpack-demo", ServiceId = "jetpack-demo", ClusterToken = token.Value,
         };
-        var app = CoordinatorHost.Build(options, new WorkerPoolOptions(), services =>
+        // the workers heartbeat every 3 s (the launcher's default); a 60 s timeout rides out a loaded machine's stalls
+        var app = CoordinatorHost.Build(options, new WorkerPoolOptions { HeartbeatTimeout = TimeSpan.FromSeconds(60) }, services =>
             // progress bars own the console: the host reports only errors
             services.Configure<LoggerFilterOptions>(f => { f.Rules.Clear(); f.MinLevel = LogLevel.Error; }));
         await app.StartAsync();
         var (grpc, metrics) = CoordinatorHost.Addresses(app, options);
-        return new DemoCoordinator(app, grpc, new Uri(metrics, "/metrics"));
+        return new DemoCoordinator(app, grpc, new Uri(metrics, "/metrics"), token);
     }
 
     /// <summary>Submits the job (idempotent per id) and polls its status until <paramref name="done"/> holds or the job ends; the spinner shows the phase.</summary>
@@ -71,6 +79,25 @@ public sealed class DemoCoordinator : IAsyncDisposable
                 ctx.Status($"job {jobId}: {Markup.Escape(JobClient.Describe(status))}");
             }
         });
+        return status;
+    }
+
+    /// <summary>Polls the job until it ends, with a progress bar of its steps (rank 0's loss and images/s in the description).</summary>
+    public async Task<JobStatus> FollowTraining(string jobId, long totalSteps)
+    {
+        JobStatus status = await Jobs.GetStatusAsync(new JobRequest { JobId = jobId });
+        await AnsiConsole.Progress().Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask($"job {jobId}", maxValue: totalSteps);
+                while (status.Phase is not (JobPhase.Completed or JobPhase.Failed or JobPhase.Cancelled))
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(500));            // polling a status, not synchronising
+                    status = await Jobs.GetStatusAsync(new JobRequest { JobId = jobId });
+                    task.Description = Markup.Escape(JobClient.Describe(status));
+                    task.Value = status.Step;
+                }
+            });
         return status;
     }
 

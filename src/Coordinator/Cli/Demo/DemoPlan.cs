@@ -13,8 +13,8 @@ public static class DemoPlan
     /// <summary>The README's main job. Sizes measured on the shared 2-core machine (README "jetpack demo").</summary>
     public static StudyPlan Full => new()
     {
-        Name = "demo", PredecessorSteps = 150, TargetSteps = 150, UpstreamBatch = 64, ProfileImages = 2000,
-        DownstreamSteps = 300, DownstreamBatch = 64, PerClass = 500, Evaluations = 6, EvalImages = 1000,
+        Name = "demo", PredecessorSteps = 100, TargetSteps = 100, UpstreamBatch = 64, ProfileImages = 2000,
+        DownstreamSteps = 240, DownstreamBatch = 64, PerClass = 500, Evaluations = 6, EvalImages = 1000,
     };
 
     /// <summary>Every stage on tiny sizes (about a minute plus process start-ups): checks an installation, the numbers mean nothing.</summary>
