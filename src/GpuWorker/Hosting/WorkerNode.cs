@@ -137,8 +137,8 @@ public sealed class WorkerNode : IAsyncDisposable
     /// <paramref name="runId"/> (JoinJob): a job of another run still going is aborted first (its
     /// exchange and all-reduce end at once) and awaited, then the membership, the peer channels, the
     /// exchange and the reducer are replaced — fresh, so the all-reduce call numbers start at 0 on
-    /// every rank of the new run. Joining the run it is already in again is a no-op when nothing
-    /// differs. Returns the run it aborted, or null.
+    /// every rank of the new run. Joining the run whose job is running here is refused; joining
+    /// again before that job starts just replaces the channels. Returns the run it aborted, or null.
     /// </summary>
     public async Task<string?> JoinAsync(string runId, int rank, int world, IReadOnlyList<string> peers, TimeSpan abortTimeout)
     {
