@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The main job on one machine. Until the distributed demo lands (coordinator issue), it builds
-# V-JetMoE-T and trains it for a few real steps on random 224² images, printing parameter count,
-# loss and time per step. Extra arguments go to `jetpack smoke` (see --help).
+# The main job on one machine: `jetpack demo` — dense Fashion-MNIST predecessor and target
+# (classes 0–4, kept in results/demo/upstream), the coordinator recycles a MoE Jetpack model and
+# trains it with expert parallelism on 2 jetpack-worker processes (classes 5–9, 500 images per
+# class), baselines from scratch for the same steps, then the result table and
+# results/demo/convergence.png. Extra arguments go to `jetpack demo` (e.g. --smoke, --out DIR;
+# see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 dotnet build src/Coordinator -c Release -nologo -v quiet
-exec dotnet src/Coordinator/bin/Release/net10.0/jetpack.dll smoke "$@"
+exec dotnet src/Coordinator/bin/Release/net10.0/jetpack.dll demo "$@"

@@ -14,6 +14,7 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     RecycleCommand.Create(),
     TrainCommand.Create(),
     Jetpack.Coordinator.Cli.Study.StudyCommand.Create(),
+    Jetpack.Coordinator.Cli.Demo.DemoCommand.Create(),
     BenchCommand.Create(),
     CoordinatorCommand.Create(),
     SubmitCommand.Create(),

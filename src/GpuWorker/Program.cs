@@ -22,7 +22,7 @@ await using var node = await WorkerNode.StartAsync(options);
 // A worker of a coordinator registers and heartbeats; the coordinator hands it runs (JoinJob).
 await using var link = options.Coordinator is { } c ? CoordinatorLink.Start(node, c, options.Token) : null;
 // The launcher waits for this line (and then for Health) before it trusts the worker.
-Console.WriteLine($"{WorkerReadiness.Prefix} rank={options.Rank} world={options.WorldSize} address={node.Address} pid={Environment.ProcessId}" +
+Console.WriteLine($"{WorkerReadiness.Prefix} rank={options.Rank} world={options.WorldSize} address={node.Address} metrics={node.MetricsAddress} pid={Environment.ProcessId}" +
                   (link is null ? "" : $" worker={link.WorkerId} coordinator={options.Coordinator!.Address}"));
 
 var exit = new TaskCompletionSource<int>();

@@ -21,7 +21,8 @@ namespace Jetpack.Coordinator.Cli;
 /// </summary>
 public static class TrainWorkers
 {
-    public static int Run(TrainConfig config, bool resume, long? until, int workers, string device, int threads)
+    /// <param name="jobId">the job id the workers serve and label their metrics with (default: a fresh one)</param>
+    public static int Run(TrainConfig config, bool resume, long? until, int workers, string device, int threads, string? jobId = null)
     {
         var spec = ModelRegistry.Get(config.Model);
         Directory.CreateDirectory(config.Out);
@@ -46,23 +47,31 @@ public static class TrainWorkers
         string report;
         using (var log = File.AppendText(metricsPath))
         {
-            var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = workers, JobId = $"train-{Guid.NewGuid():N}", ThreadsPerWorker = threads })
+            var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = workers, JobId = jobId ?? $"train-{Guid.NewGuid():N}", ThreadsPerWorker = threads })
                                          .GetAwaiter().GetResult();
             try
             {
-                AnsiConsole.MarkupLine($"workers ready: {string.Join(", ", launcher.Workers.Select(w => $"rank {w.Rank} pid {w.Pid} {w.Address}"))}");
-                outcome = ClusterJob.RunAsync(launcher, job, resumeFrom, until ?? 0, p =>
-                {
-                    log.WriteLine(JsonSerializer.Serialize(new
+                AnsiConsole.MarkupLine($"workers ready: {string.Join(", ", launcher.Workers.Select(w => $"rank {w.Rank} pid {w.Pid} {w.Address} (metrics {w.MetricsAddress})"))}");
+                outcome = default!;
+                AnsiConsole.Progress().Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
                     {
-                        step = p.Step, loss = p.Loss, lr = p.LearningRate, grad_norm = p.GradNorm,
-                        images_per_s = config.Recipe.GlobalBatch / p.StepSeconds, step_s = p.StepSeconds,
-                        exchange_s = p.ExchangeSeconds, all_reduce_s = p.AllReduceSeconds, workers,
-                    }));
-                    log.Flush();
-                    AnsiConsole.MarkupLine($"step {p.Step}/{stop} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.StepSeconds:F3} s " +
-                                           $"(exchange {p.ExchangeSeconds:F3} s, all-reduce {p.AllReduceSeconds:F3} s)");
-                }).GetAwaiter().GetResult();
+                        var task = ctx.AddTask($"{workers} workers", maxValue: stop);
+                        task.Value = startStep;
+                        outcome = ClusterJob.RunAsync(launcher, job, resumeFrom, until ?? 0, p =>
+                        {
+                            log.WriteLine(JsonSerializer.Serialize(new
+                            {
+                                step = p.Step, loss = p.Loss, lr = p.LearningRate, grad_norm = p.GradNorm,
+                                images_per_s = config.Recipe.GlobalBatch / p.StepSeconds, step_s = p.StepSeconds,
+                                exchange_s = p.ExchangeSeconds, all_reduce_s = p.AllReduceSeconds, workers,
+                            }));
+                            log.Flush();
+                            task.Description = $"{workers} workers: step {p.Step} loss {p.Loss:F3} {p.StepSeconds:F2} s/step " +
+                                               $"(exchange {p.ExchangeSeconds:F2} s, all-reduce {p.AllReduceSeconds:F2} s)";
+                            task.Value = p.Step;
+                        }).GetAwaiter().GetResult();
+                    });
                 report = launcher.Report();
             }
             finally
@@ -82,16 +91,40 @@ public static class TrainWorkers
             return 0;
         }
 
-        // the final model: every rank's experts gathered from the topology-free checkpoint into one process
+        Finish(config, checkpoint, metricsPath, device);
+        return 0;
+    }
+
+    /// <summary>
+    /// The final model of an expert-parallel run: every rank's experts gathered from the topology-free
+    /// checkpoint into one process, evaluated on the whole split (added to the last line of
+    /// metrics.jsonl), saved as final.safetensors, and the convergence plot.
+    /// </summary>
+    public static void Finish(TrainConfig config, string checkpoint, string metricsPath, string device)
+    {
+        var spec = ModelRegistry.Get(config.Model);
         var (train, eval) = TrainCommand.OpenData(config.Data);
         using var model = ModelRegistry.Create(spec, Devices.Parse(device));
         using var trainer = new Trainer(spec, model, train, config.Recipe, Devices.Parse(device));
         trainer.Restore(checkpoint);
-        var last = trainer.Evaluate(eval, limit: config.Data.EvalLimit);
+        var last = trainer.Evaluate(eval, limit: null);                  // the whole split, as the single-process run's final evaluation
+        AddFinalEvaluation(metricsPath, last);
         ModelCheckpoint.Save(Path.Combine(config.Out, "final.safetensors"), spec, model);
         var plot = ConvergencePlot.Write(metricsPath, Path.Combine(config.Out, "convergence.png"), spec.Variant);
         AnsiConsole.MarkupLine($"final (step {trainer.Step}): top-1 [bold]{100 * last.Top1:F2}%[/], top-5 {100 * last.Top5:F2}%, eval loss {last.Loss:F4}");
         AnsiConsole.MarkupLine($"written: {Markup.Escape(config.Out)}/final.safetensors, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
-        return 0;
+    }
+
+    /// <summary>Adds the final evaluation to the last line of metrics.jsonl (as a single-process run's last line has it).</summary>
+    static void AddFinalEvaluation(string metricsPath, EvalResult eval)
+    {
+        var lines = File.ReadAllLines(metricsPath);
+        if (lines.Length == 0) return;
+        var last = System.Text.Json.Nodes.JsonNode.Parse(lines[^1])!.AsObject();
+        last["eval_loss"] = eval.Loss;
+        last["top1"] = eval.Top1;
+        last["top5"] = eval.Top5;
+        lines[^1] = last.ToJsonString();
+        File.WriteAllLines(metricsPath, lines);
     }
 }

@@ -17,11 +17,13 @@ public sealed class GrpcExpertExchange : IExpertExchange
     private readonly ExchangeOptions options;
     private readonly byte[][] buffers;
     private readonly CancellationToken abort;
+    private readonly Telemetry.WorkerMetrics? metrics;
 
     /// <param name="abort">ends a running exchange at once (the worker leaves the run)</param>
-    public GrpcExpertExchange(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default)
+    /// <param name="metrics">where each exchange's bytes and seconds are recorded (DESIGN.md "Telemetry")</param>
+    public GrpcExpertExchange(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default, Telemetry.WorkerMetrics? metrics = null)
     {
-        this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort;
+        this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort; this.metrics = metrics;
         buffers = Enumerable.Range(0, WorldSize).Select(_ => new byte[mailbox.Limits.ChunkBytes]).ToArray();
     }
 
@@ -35,6 +37,7 @@ public sealed class GrpcExpertExchange : IExpertExchange
     public Tensor[] AllToAll(ExchangeTag tag, IReadOnlyList<Tensor> send, IReadOnlyList<long[]> expected)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        long bytes0 = BytesSent;
         try
         {
             var got = AllToAllAsync(tag, send, expected).GetAwaiter().GetResult();
@@ -50,7 +53,11 @@ public sealed class GrpcExpertExchange : IExpertExchange
             }
             return got;
         }
-        finally { Elapsed += clock.Elapsed; }
+        finally
+        {
+            Elapsed += clock.Elapsed;
+            if (WorldSize > 1) metrics?.RecordAllToAll(mailbox.Membership.JobId, tag.Layer, BytesSent - bytes0, clock.Elapsed.TotalSeconds);
+        }
     }
 
     public async Task<Tensor[]> AllToAllAsync(ExchangeTag tag, IReadOnlyList<Tensor> send, IReadOnlyList<long[]> expected)

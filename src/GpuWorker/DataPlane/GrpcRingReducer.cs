@@ -21,13 +21,15 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
     private readonly ExchangeOptions options;
     private readonly byte[] buffer;
     private Tensor? scratch;                                             // receive buffer of reduce-scatter, reused
+    private readonly Telemetry.WorkerMetrics? metrics;
 
     private readonly CancellationToken abort;
 
     /// <param name="abort">ends a running all-reduce at once (the worker leaves the run)</param>
-    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default)
+    /// <param name="metrics">where each all-reduce's bytes and seconds are recorded (DESIGN.md "Telemetry")</param>
+    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default, Telemetry.WorkerMetrics? metrics = null)
     {
-        this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort;
+        this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort; this.metrics = metrics;
         buffer = new byte[mailbox.Limits.ChunkBytes];
     }
 
@@ -42,6 +44,7 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         if (WorldSize == 1 || tensors.Count == 0) return;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long thisCall = ++call;
+        long bytes0 = BytesSent;
         try
         {
             int bucket = 0;
@@ -57,7 +60,11 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
                 i = j;
             }
         }
-        finally { Elapsed += clock.Elapsed; }
+        finally
+        {
+            Elapsed += clock.Elapsed;
+            metrics?.RecordAllReduce(mailbox.Membership.JobId, BytesSent - bytes0, clock.Elapsed.TotalSeconds);
+        }
     }
 
     private void ReduceBucket(long thisCall, long step, int bucket, List<Tensor> group)

@@ -9,6 +9,10 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Jetpack.GpuWorker.Telemetry;
+using Jetpack.Protocol.Telemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Jetpack.GpuWorker.Hosting;
 
@@ -25,6 +29,7 @@ public sealed class WorkerNode : IAsyncDisposable
     private WorkerNode(WorkerOptions options, JobMembership membership, PeerMailbox mailbox)
     {
         Options = options; Membership = membership; Mailbox = mailbox;
+        Metrics = new WorkerMetrics(() => membership.Rank);     // the rank of the current run (a coordinator's worker changes it)
     }
 
     public WorkerOptions Options { get; }
@@ -32,6 +37,11 @@ public sealed class WorkerNode : IAsyncDisposable
     public PeerMailbox Mailbox { get; }
     public int Port { get; private set; }
     public string Address => $"127.0.0.1:{Port}";
+    /// <summary>The HTTP/1.1 port serving <c>/metrics</c> (Prometheus text format).</summary>
+    public int MetricsPort { get; private set; }
+    public string MetricsAddress => $"127.0.0.1:{MetricsPort}";
+    /// <summary>This rank's instruments (DESIGN.md "Telemetry").</summary>
+    public WorkerMetrics Metrics { get; }
     public GrpcExpertExchange Exchange => exchange ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
     public GrpcRingReducer Reducer => reducer ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
     /// <summary>Fires when the host begins to stop (a signal, or <see cref="StopAsync"/>).</summary>
@@ -73,6 +83,7 @@ public sealed class WorkerNode : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
+            k.Listen(IPAddress.Parse(options.ListenAddress), options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
             k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
             k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
             k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
@@ -87,14 +98,20 @@ public sealed class WorkerNode : IAsyncDisposable
             g.MaxReceiveMessageSize = options.Limits.MaxFrameBytes;
             g.MaxSendMessageSize = options.Limits.MaxFrameBytes;
         });
+        builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("jetpack-worker"))
+               .WithMetrics(m => m.AddMeter(MetricNames.WorkerMeter).AddPrometheusExporter());
         var node = new WorkerNode(options, membership, mailbox);
         builder.Services.AddSingleton(node);
         var app = node.app = builder.Build();
         app.MapGrpcService<DataPlaneService>();
         app.MapGrpcService<WorkerControlService>();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        node.Port = new Uri(address).Port;
+        // Kestrel lists endpoints in the order they were configured: gRPC first, then /metrics.
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
+        if (addresses.Count != 2) throw new InvalidOperationException($"rank {options.Rank}: expected 2 bound addresses, got {string.Join(", ", addresses)}");
+        node.Port = addresses[0].Port;
+        node.MetricsPort = addresses[1].Port;
         if (options.Peers is not null) node.Connect(options.Peers);
         else if (options.WorldSize == 1) node.Connect([node.Address]);       // a world of one needs no peer list
         return node;
@@ -111,8 +128,8 @@ public sealed class WorkerNode : IAsyncDisposable
     private void Open(IReadOnlyList<string> peers)
     {
         channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits);
-        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, abort.Token);
-        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, abort.Token);
+        exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
+        reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
     }
 
     /// <summary>
@@ -158,5 +175,6 @@ public sealed class WorkerNode : IAsyncDisposable
         channels?.Dispose();
         reducer?.Dispose();
         abort.Dispose();
+        Metrics.Dispose();
     }
 }

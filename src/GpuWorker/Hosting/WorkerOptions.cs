@@ -15,6 +15,8 @@ public sealed record WorkerOptions
     public required int WorldSize { get; init; }
     public IReadOnlyList<string>? Peers { get; init; }
     public int Port { get; init; }
+    /// <summary>HTTP/1.1 port of <c>/metrics</c> on loopback (0 = any free one; the readiness line names it).</summary>
+    public int MetricsPort { get; init; }
     public string JobId { get; init; } = "job";
     public required ClusterToken Token { get; init; }
     public ExchangeOptions Exchange { get; init; } = new();
@@ -35,6 +37,7 @@ public sealed record WorkerOptions
         if (Peers is not null && Peers.Count != WorldSize)
             throw new ArgumentException($"--peers lists {Peers.Count} addresses for a world of {WorldSize}");
         if (Port is < 0 or > 65535) throw new ArgumentException($"--port {Port} is not a TCP port");
+        if (MetricsPort is < 0 or > 65535) throw new ArgumentException($"--metrics-port {MetricsPort} is not a TCP port");
         if (string.IsNullOrWhiteSpace(JobId)) throw new ArgumentException("--job must not be empty");
         if (!System.Net.IPAddress.TryParse(ListenAddress, out _)) throw new ArgumentException($"--listen '{ListenAddress}' is not an IP address");
         Coordinator?.Validate();

@@ -4,4 +4,8 @@ namespace Jetpack.GpuWorker.Hosting;
 public static class WorkerReadiness
 {
     public const string Prefix = "jetpack-worker ready";
+
+    /// <summary>The value of <c>name=value</c> in a readiness line, or null.</summary>
+    public static string? Field(string line, string name) =>
+        line.Split(' ').Where(w => w.StartsWith(name + "=", StringComparison.Ordinal)).Select(w => w[(name.Length + 1)..]).FirstOrDefault();
 }

@@ -105,6 +105,8 @@ public sealed class TrainingJob
         int rank = node.Membership.Rank, world = node.Membership.WorldSize;
         nn.Module<Tensor, Tensor>? model = null;
         Trainer? trainer = null;
+        List<Jetpack.Model.Moe.SpheroMoE> routers = [];
+        var metrics = node.Metrics;
         try
         {
             try
@@ -129,6 +131,9 @@ public sealed class TrainingJob
                     var part = ExpertKeys.Slice(modelSpec, full.state_dict(), world, rank);   // views: copied by load_state_dict
                     model.load_state_dict(part, strict: true);
                 }
+                // per-layer routing statistics for /metrics (opt-in on the layer: a few reductions per forward)
+                routers = model.modules().OfType<Jetpack.Model.Moe.SpheroMoE>().ToList();
+                foreach (var m in routers) m.CollectStatistics = true;
                 trainer = new Trainer(modelSpec, model, train, spec.Recipe, device, context);
                 if (resumeFrom is not null) trainer.Restore(resumeFrom);
                 if (spec.ResumeFromLoadedShard is { } r)
@@ -154,14 +159,19 @@ public sealed class TrainingJob
                 var r = trainer.TrainStep();
                 double seconds = clock.Elapsed.TotalSeconds;
                 Interlocked.Exchange(ref step, r.Step);
+                metrics.RecordStep(JobId, r.Step, r.Loss, seconds, r.Images);
+                foreach (var m in routers)
+                    if (m.LastStatistics is { } stats) metrics.RecordRouting(JobId, stats);
                 if (spec.CheckpointDir is not null && (r.Step % spec.CheckpointEvery == 0 || r.Step == stop))
                 {
                     CheckpointFault.BeforeSave(spec.CheckpointDir, r.Step, rank, world);
                     trainer.Save(spec.CheckpointDir);
+                    metrics.RecordCheckpoint(JobId);
                 }
                 foreach (var c in DueCheckpoints(r.Step))
                 {
                     trainer.Save(c.Dir);
+                    metrics.RecordCheckpoint(JobId);
                     c.Reply.TrySetResult(r.Step);
                 }
                 Publish(new Progress

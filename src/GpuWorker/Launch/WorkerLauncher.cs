@@ -35,6 +35,8 @@ public sealed class WorkerLauncher : IAsyncDisposable
     public ClusterToken Token { get; }
     public IReadOnlyList<WorkerProcess> Workers => workers;
     public IReadOnlyList<string> Addresses => workers.Select(w => w.Address).ToList();
+    /// <summary>host:port of every rank's /metrics (Prometheus scrape targets).</summary>
+    public IReadOnlyList<string> MetricsAddresses => workers.Select(w => w.MetricsAddress ?? throw new InvalidOperationException($"rank {w.Rank} named no metrics address")).ToList();
 
     public static async Task<WorkerLauncher> StartAsync(LaunchOptions options)
     {

@@ -22,7 +22,11 @@ public sealed class WorkerProcess : IDisposable
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
-            if (e.Data.StartsWith(Hosting.WorkerReadiness.Prefix, StringComparison.Ordinal)) ready.TrySetResult();
+            if (e.Data.StartsWith(Hosting.WorkerReadiness.Prefix, StringComparison.Ordinal))
+            {
+                MetricsAddress = Hosting.WorkerReadiness.Field(e.Data, "metrics");
+                ready.TrySetResult();
+            }
         };
         process.ErrorDataReceived += (_, e) =>
         {
@@ -48,6 +52,8 @@ public sealed class WorkerProcess : IDisposable
     public int Rank { get; }
     public string Address { get; }
     public int Pid { get; }
+    /// <summary>host:port of the worker's /metrics (from its readiness line), once <see cref="Ready"/>.</summary>
+    public string? MetricsAddress { get; private set; }
     public Task Ready => ready.Task;
     public Task<int> Exited => exited.Task;
     public bool HasExited => exited.Task.IsCompleted;

@@ -62,6 +62,10 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
     public ExpertShard? Shard => shard;
     public int LayerIndex => layerIndex;
     public double DropPathRate { get; set; }
+    /// <summary>Opt-in: keep <see cref="LastStatistics"/> of every forward (costs a few reductions and device syncs per layer).</summary>
+    public bool CollectStatistics { get; set; }
+    /// <summary>The routing statistics of the last forward while <see cref="CollectStatistics"/> is on.</summary>
+    public RoutingStatistics? LastStatistics { get; private set; }
     public Generator? Generator
     {
         get => core_experts.Generator;
@@ -83,6 +87,7 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
         int e = config.TotalExperts, s = config.SlotsPerExpert, ec = config.CoreExperts;
 
         var (dispatch, combine) = Route(xs, noise);                                          // [b, n, j] ×2
+        if (CollectStatistics) LastStatistics = RoutingStatistics.Of(layerIndex, dispatch, combine);
         var slots = SlotMath.Slots(dispatch, xs, e, s);                                      // [b, e, s, d] step 7
         var outputs = shard is null ? RunExperts(slots, ec)                                  // [b, e, s, d] step 8
             : ExpertExchangeFunction.Apply(slots, new ExpertExchangeCall(shard, layerIndex, config, RunLocalExperts));

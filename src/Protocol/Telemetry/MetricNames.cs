@@ -36,12 +36,17 @@ public static class MetricNames
     public const string AllReduceDuration = "jetpack_all_reduce_duration_seconds";
 
     // ---- routing statistics (worker; labels job_id, layer) ----
-    /// <summary>Gauge: the largest dispatch mass any slot receives in a layer (load imbalance).</summary>
+    /// <summary>Gauge: the largest dispatch mass of a token, Σ_j D[b, n, j], in a layer's last forward. Dispatch is a
+    /// softmax over tokens, so each slot receives mass 1 per image; the imbalance shows on the token side
+    /// (a token that dominates many slots). See Jetpack.Model.Moe.RoutingStatistics.</summary>
     public const string SlotDispatchMassMax = "jetpack_moe_slot_dispatch_mass_max";
-    /// <summary>Gauge: the mean dispatch mass per slot in a layer.</summary>
+    /// <summary>Gauge: the mean dispatch mass per token in a layer (slots / tokens by construction: the reference for the max).</summary>
     public const string SlotDispatchMassMean = "jetpack_moe_slot_dispatch_mass_mean";
     /// <summary>Gauge: mean entropy of the combine weights in a layer (nats).</summary>
     public const string CombineEntropy = "jetpack_moe_combine_entropy";
+
+    /// <summary>Gauge: the step a worker's job has reached (labels job_id, rank).</summary>
+    public const string TrainStep = "jetpack_train_step";
 
     // ---- coordinator ----
     /// <summary>Gauge: a job's phase as its number (<see cref="JobPhaseValues"/>), label job_id.</summary>

@@ -88,7 +88,7 @@ public static class StudyCommand
         return 0;
     }
 
-    static string Upstream(StudyPlan plan, string model, int steps, string outDir, bool fresh, Device device, int threads, Dictionary<string, double> seconds)
+    internal static string Upstream(StudyPlan plan, string model, int steps, string outDir, bool fresh, Device device, int threads, Dictionary<string, double> seconds)
     {
         var config = new TrainConfig
         {
@@ -221,7 +221,7 @@ public static class StudyCommand
         ModelCheckpoint.Save(path, spec, model, new Dictionary<string, string> { ["init"] = "upstream target, fresh head" });
     }
 
-    static TrainConfig DownstreamConfig(StudyPlan plan, StudyRun run, string? init, string outDir) => new()
+    internal static TrainConfig DownstreamConfig(StudyPlan plan, StudyRun run, string? init, string outDir) => new()
     {
         Model = run.Model, Init = init,
         Data = plan.Data(StudyPlan.DownstreamClasses, plan.PerClass),
