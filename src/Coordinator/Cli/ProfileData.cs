@@ -89,7 +89,8 @@ public static class ProfileData
         return stats!;
     }
 
-    static IEnumerable<Tensor> Batches(BatchLoader loader, Device device)
+    /// <summary>A loader's images on the device, each batch disposed once the consumer moves on.</summary>
+    public static IEnumerable<Tensor> Batches(BatchLoader loader, Device device)
     {
         foreach (var batch in loader)
             using (batch)

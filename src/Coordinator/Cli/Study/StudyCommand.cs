@@ -196,19 +196,12 @@ public static class StudyCommand
             {
                 var task = ctx.AddTask($"profiling {predSpec.Variant} on {indices.Length:N0} images", maxValue: indices.Length);
                 var loader = new BatchLoader(data, indices, 128, 2);
-                stats = ActivationProfiler.Profile(predSpec, model, Batches(loader, device), coact, done => task.Value = done,
+                stats = ActivationProfiler.Profile(predSpec, model, ProfileData.Batches(loader, device), coact, done => task.Value = done,
                                                    StatKinds.L2, attentionInputs: true);
             });
         return stats!;
     }
 
-    static IEnumerable<Tensor> Batches(BatchLoader loader, Device device)
-    {
-        foreach (var batch in loader)
-            using (batch)
-            using (var images = batch.Images.to(device))
-                yield return images;
-    }
 
     /// <summary>The upstream target's weights with the head re-initialised (downstream classes are new; spec §11.3 never reuses a head).</summary>
     static void WithFreshHead(ModelSpec spec, DenseCheckpoint source, string path, ulong seed)
