@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Spectre.Console;
+using Jetpack.GpuWorker.DataPlane;
 using Jetpack.GpuWorker.Jobs;
 using Jetpack.GpuWorker.Launch;
 using Jetpack.Model.Training;
@@ -15,7 +16,7 @@ namespace Jetpack.Coordinator.Cli;
 /// <c>jetpack bench exchange</c>: the data plane between real worker processes on loopback,
 /// measured side by side with raw TCP in the same run — (1) iperf3 (Debian's) loopback throughput,
 /// one stream and as many parallel streams as the all-to-all has directed flows; (2) the gRPC
-/// all-to-all among 2..4 processes (fp32 pieces, every arrival checked); (3) training-step time of
+/// all-to-all among 2..4 processes (fp32 pieces, every arrival checked), per data-plane transport; (3) training-step time of
 /// a small Jetpack model and of V-JetMoE-T with 2 ranks vs 1 and the fraction of the step spent in
 /// the exchange and in the all-reduce.
 /// </summary>
@@ -30,18 +31,22 @@ public static class BenchExchange
         var models = new Option<string>("--models") { Description = "variants for the step-time comparison ('' = skip)", DefaultValueFactory = _ => "v_jetmoe_fmnist,v_jetmoe_t" };
         var steps = new Option<int>("--steps") { Description = "training steps per step-time run (the first is not counted)", DefaultValueFactory = _ => 4 };
         var threads = new Option<int>("--threads-per-rank") { Description = "torch threads of each rank in the step-time runs (0 = the cores divided among the ranks)", DefaultValueFactory = _ => 0 };
+        var planes = new Option<string>("--data-plane") { Description = "transports to measure, side by side: grpc (HTTP/2 Push streams), tcp (the same headers on raw TCP)", DefaultValueFactory = _ => "grpc,tcp" };
         var output = new Option<string>("--out") { Description = "folder for bench-exchange.json", DefaultValueFactory = _ => "results/bench" };
         var cmd = new Command("exchange", "All-to-all throughput between 2–4 worker processes vs raw TCP loopback (iperf3) in the same run; step time with 2 ranks vs 1 and the exchange / all-reduce share of it.")
         {
-            ranks, mib, rounds, iperfSeconds, models, steps, threads, output,
+            ranks, mib, rounds, iperfSeconds, models, steps, threads, planes, output,
         };
         cmd.SetAction(r => Run(r.GetValue(ranks)!, r.GetValue(mib), r.GetValue(rounds), r.GetValue(iperfSeconds), r.GetValue(models)!, r.GetValue(steps),
-                               r.GetValue(threads), r.GetValue(output)!));
+                               r.GetValue(threads), r.GetValue(planes)!, r.GetValue(output)!));
         return cmd;
     }
 
-    static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, int threadsPerRank, string outDir)
+    static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, int threadsPerRank, string planesText, string outDir)
     {
+        var transports = planesText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                                   .Select(t => ExchangeOptions.ParseTransport(t, "--data-plane")).Distinct().ToArray();
+        if (transports.Length == 0) throw new ArgumentException("--data-plane: name at least one transport (grpc, tcp)");
         var worlds = ranksText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
         if (worlds.Any(w => w < 2)) throw new ArgumentException($"--ranks: every count must be ≥ 2 (got {ranksText})");
         if (mib < 1 || rounds < 1 || steps < 2) throw new ArgumentException("--mib ≥ 1, --rounds ≥ 1, --steps ≥ 2");
@@ -49,7 +54,7 @@ public static class BenchExchange
         var result = new Dictionary<string, object>();
 
         if (threadsPerRank < 0) throw new ArgumentException($"--threads-per-rank must be ≥ 0 (got {threadsPerRank})");
-        var table = new Table().AddColumns("processes", "piece", "all-to-all (GB/s, all ranks)", "per rank (GB/s)", "iperf3 1 stream", "iperf3 same flows", "ratio vs same flows");
+        var table = new Table().AddColumns("processes", "transport", "piece", "all-to-all (GB/s, all ranks)", "per rank (GB/s)", "iperf3 1 stream", "iperf3 same flows", "ratio vs same flows");
         var exchangeRows = new List<object>();
         double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds);
         if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 loopback, 1 stream: [bold]{single:F2} GB/s[/]");
@@ -57,23 +62,31 @@ public static class BenchExchange
         {
             int flows = world * (world - 1);
             double parallel = Iperf(flows, iperfSeconds);
-            var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds);
-            double ratio = aggregate / parallel;
-            table.AddRow(world.ToString(), $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
-            exchangeRows.Add(new { processes = world, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
+            foreach (var transport in transports)
+            {
+                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport);
+                double ratio = aggregate / parallel;
+                string name = transport.ToString().ToLowerInvariant();
+                table.AddRow(world.ToString(), name, $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
+                exchangeRows.Add(new { processes = world, transport = name, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
+            }
         }
         if (worlds.Length > 0) AnsiConsole.Write(table);
         result["exchange"] = exchangeRows;
 
         var stepRows = new List<object>();
-        var stepTable = new Table().AddColumns("model", "batch", "1 rank (s/step)", "2 ranks (s/step)", "speed-up", "exchange share", "all-reduce share");
+        var stepTable = new Table().AddColumns("model", "transport", "batch", "1 rank (s/step)", "2 ranks (s/step)", "speed-up", "exchange share", "all-reduce share");
         foreach (var variant in modelsText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             int batch = variant == "v_jetmoe_t" ? 8 : 32;
-            var one = StepTimes(variant, 1, batch, steps, threadsPerRank);
-            var two = StepTimes(variant, 2, batch, steps, threadsPerRank);
-            stepTable.AddRow(variant, batch.ToString(), $"{one.Median:F3}", $"{two.Median:F3}", $"{one.Median / two.Median:F2}×", $"{100 * two.ExchangeShare:F0}%", $"{100 * two.ReduceShare:F0}%");
-            stepRows.Add(new { model = variant, batch, threads_per_rank = threadsPerRank, one_rank_s = one.Median, two_ranks_s = two.Median, speedup = one.Median / two.Median, exchange_share = two.ExchangeShare, all_reduce_share = two.ReduceShare });
+            var one = StepTimes(variant, 1, batch, steps, threadsPerRank, transports[0]);
+            foreach (var transport in transports)
+            {
+                var two = StepTimes(variant, 2, batch, steps, threadsPerRank, transport);
+                string name = transport.ToString().ToLowerInvariant();
+                stepTable.AddRow(variant, name, batch.ToString(), $"{one.Median:F3}", $"{two.Median:F3}", $"{one.Median / two.Median:F2}×", $"{100 * two.ExchangeShare:F0}%", $"{100 * two.ReduceShare:F0}%");
+                stepRows.Add(new { model = variant, transport = name, batch, threads_per_rank = threadsPerRank, one_rank_s = one.Median, two_ranks_s = two.Median, speedup = one.Median / two.Median, exchange_share = two.ExchangeShare, all_reduce_share = two.ReduceShare });
+            }
         }
         if (stepRows.Count > 0) AnsiConsole.Write(stepTable);
         result["steps"] = stepRows;
@@ -88,9 +101,9 @@ public static class BenchExchange
     }
 
     /// <summary>Aggregate and mean per-rank all-to-all throughput (bytes sent to other ranks / time), GB/s.</summary>
-    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds)
+    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport)
     {
-        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1 }).GetAwaiter().GetResult();
+        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport }).GetAwaiter().GetResult();
         try
         {
             var replies = Task.WhenAll(Enumerable.Range(0, world).Select(r => launcher.Control(r).BenchExchangeAsync(
@@ -99,7 +112,7 @@ public static class BenchExchange
             if (replies.FirstOrDefault(x => !x.Verified) is { } bad) throw new InvalidOperationException($"rank {bad.Rank}: received pieces did not hold their sources' values");
             double aggregate = replies.Sum(x => x.BytesSent) / replies.Max(x => x.Seconds) / 1e9;
             double perRank = replies.Average(x => x.BytesSent / x.Seconds) / 1e9;
-            AnsiConsole.MarkupLine($"{world} processes: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
+            AnsiConsole.MarkupLine($"{world} processes, {transport}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
             return (aggregate, perRank);
         }
         finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
@@ -108,7 +121,7 @@ public static class BenchExchange
     sealed record StepTiming(double Median, double ExchangeShare, double ReduceShare);
 
     /// <summary>Trains <paramref name="steps"/> steps on synthetic data with <paramref name="world"/> ranks (the cores split among them).</summary>
-    static StepTiming StepTimes(string variant, int world, int batch, int steps, int threadsPerRank)
+    static StepTiming StepTimes(string variant, int world, int batch, int steps, int threadsPerRank, DataPlaneTransport transport)
     {
         var spec = new WorkerJobSpec
         {
@@ -116,7 +129,7 @@ public static class BenchExchange
             Data = new JobDataSpec { Dataset = "synthetic", SyntheticCount = batch * steps, Augment = false },
             Recipe = new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 1 },
         };
-        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank })
+        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank, DataPlane = transport })
                                      .GetAwaiter().GetResult();
         try
         {
@@ -126,7 +139,7 @@ public static class BenchExchange
             var sorted = timed.Select(p => p.StepSeconds).Order().ToList();
             double total = timed.Sum(p => p.StepSeconds);
             var t = new StepTiming(sorted[sorted.Count / 2], timed.Sum(p => p.ExchangeSeconds) / total, timed.Sum(p => p.AllReduceSeconds) / total);
-            AnsiConsole.MarkupLine($"{variant}, {world} rank(s), batch {batch}: median {t.Median:F3} s/step, exchange {100 * t.ExchangeShare:F0}%, all-reduce {100 * t.ReduceShare:F0}%");
+            AnsiConsole.MarkupLine($"{variant}, {world} rank(s), {transport}, batch {batch}: median {t.Median:F3} s/step, exchange {100 * t.ExchangeShare:F0}%, all-reduce {100 * t.ReduceShare:F0}%");
             return t;
         }
         finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }

@@ -15,7 +15,7 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
         Task.FromResult(new HealthReply
         {
             Rank = node.Membership.Rank, WorldSize = node.Membership.WorldSize, JobId = node.CurrentJob is { Finished: false } j ? j.JobId : "",
-            ProcessId = Environment.ProcessId,
+            ProcessId = Environment.ProcessId, DataPort = node.DataPort,
         });
 
     public override async Task<JoinJobReply> JoinJob(JoinJobRequest request, ServerCallContext context)

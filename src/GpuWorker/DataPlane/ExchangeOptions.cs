@@ -9,6 +9,17 @@ public sealed record ExchangeOptions
     /// <summary>Elements per all-reduce bucket (16 MiB of fp32): buckets bound the extra memory of flattening.</summary>
     public long BucketElements { get; init; } = 4L << 20;
 
+    /// <summary>How this worker sends data-plane tensors (it receives both ways whatever this says).</summary>
+    public DataPlaneTransport Transport { get; init; } = DataPlaneTransport.Grpc;
+
+    /// <summary>The transport named <paramref name="text"/> ("grpc" or "tcp"), for command lines and configs.</summary>
+    public static DataPlaneTransport ParseTransport(string text, string field) => text.Trim().ToLowerInvariant() switch
+    {
+        "grpc" => DataPlaneTransport.Grpc,
+        "tcp" => DataPlaneTransport.Tcp,
+        _ => throw new ArgumentException($"{field}: '{text}' is not a data-plane transport (grpc or tcp)"),
+    };
+
     public void Validate()
     {
         if (Deadline <= TimeSpan.Zero) throw new ArgumentException($"the step deadline must be positive, got {Deadline}");

@@ -99,7 +99,7 @@ public sealed class GrpcExpertExchange : IExpertExchange
                 var readable = TensorCodec.Readable(send[v]);
                 readables.Add(readable);
                 BytesSent += readable.numel() * readable.element_size();
-                ops.Add(new(DataPlaneSender.PushAsync(peers.Data(v), MailKey.Exchange(job, tag, rank), readable, buffers[v], deadline, cts.Token), v, "send to"));
+                ops.Add(new(peers.PushAsync(v, MailKey.Exchange(job, tag, rank), readable, buffers[v], deadline, cts.Token), v, "send to"));
             }
             await StepWaiter.AllOrFirstFailure(ops, rank, tag.ToString(), options.Deadline, cts, abort);
             for (int v = 0; v < world; v++)

@@ -117,7 +117,7 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(abort);
         var received = mailbox.Expect(inKey, new Expectation(into.dtype, into.shape, into));
         BytesSent += send.numel() * send.element_size();
-        var sent = DataPlaneSender.PushAsync(peers.Data(next), MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, Rank), send, buffer,
+        var sent = peers.PushAsync(next, MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, Rank), send, buffer,
                                              DateTime.UtcNow + options.Deadline, cts.Token);
         try
         {

@@ -53,11 +53,29 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
     }
 
     /// <summary>
-    /// Server side of one Push: <paramref name="header"/> came in the first frame with
+    /// Server side of one gRPC Push: <paramref name="header"/> came in the first frame with
     /// <paramref name="firstData"/>; the rest of the frames follow in <paramref name="rest"/>.
     /// Returns the bytes received.
     /// </summary>
-    public async Task<long> Deliver(DataHeader header, ReadOnlyMemory<byte> firstData, IAsyncStreamReader<DataFrame> rest, CancellationToken ct)
+    public Task<long> Deliver(DataHeader header, ReadOnlyMemory<byte> firstData, IAsyncStreamReader<DataFrame> rest, CancellationToken ct) =>
+        Deliver(header, async (asm, what, token) =>
+        {
+            asm.Append(firstData.Span);
+            while (await rest.MoveNext(token))
+            {
+                var frame = rest.Current;
+                if (frame.Header is not null) throw WireErrors.Invalid($"{what}: a second header inside one tensor's stream");
+                asm.Append(frame.Data.Span);
+            }
+        }, ct);
+
+    /// <summary>
+    /// Server side of one tensor, whatever the transport: checks the sender and the header, waits (up
+    /// to the deadline) for the receiver's expectation, validates against it, then lets
+    /// <paramref name="fill"/> bring the bytes into the assembler (it is given the key's text for its
+    /// errors). Refusals are <see cref="RpcException"/>s with the status a gRPC caller would get.
+    /// </summary>
+    public async Task<long> Deliver(DataHeader header, Func<TensorAssembler, string, CancellationToken, Task> fill, CancellationToken ct)
     {
         membership.CheckSender(header);
         var key = MailKey.From(header)
@@ -88,13 +106,7 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
         {
             TensorCodec.Validate(header.Tensor, e.Dtype, e.Shape, limits, what);
             using var asm = new TensorAssembler(header.Tensor, e.Dtype, what, e.Destination);
-            asm.Append(firstData.Span);
-            while (await rest.MoveNext(ct))
-            {
-                var frame = rest.Current;
-                if (frame.Header is not null) throw WireErrors.Invalid($"{what}: a second header inside one tensor's stream");
-                asm.Append(frame.Data.Span);
-            }
+            await fill(asm, what, ct);
             received = asm.Received;
             if (!slot.Arrived.TrySetResult(asm.Complete())) { /* the receiver already gave up */ }
             return received;

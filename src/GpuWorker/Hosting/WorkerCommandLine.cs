@@ -5,7 +5,7 @@ namespace Jetpack.GpuWorker.Hosting;
 
 /// <summary>
 /// <c>jetpack-worker --rank R --world N --peers h:p,h:p,... [--port P] [--token-file F] [--job ID]
-/// [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P]</c> (a static cluster, the launcher's), or
+/// [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] [--data-plane grpc|tcp] [--data-port P]</c> (a static cluster, the launcher's), or
 /// <c>jetpack-worker --coordinator URL [--worker-id ID] [--port P] [--listen ADDR] [--advertise HOST]
 /// [--heartbeat-seconds S] ...</c>: join a coordinator, which hands out rank, world and peers per run. The token comes from --token-file,
 /// else JETPACK_CLUSTER_TOKEN, else JETPACK_CLUSTER_TOKEN_FILE; never from the command line itself
@@ -15,13 +15,15 @@ public static class WorkerCommandLine
 {
     public const string Usage =
         "usage: jetpack-worker (--rank R --world N (--peers host:port,... | --port P) | --coordinator URL [--worker-id ID] [--advertise HOST] [--heartbeat-seconds S]) " +
-        "[--port P] [--listen ADDR] [--token-file F] [--job ID] [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P]";
+        "[--port P] [--listen ADDR] [--token-file F] [--job ID] [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] " +
+        "[--data-plane grpc|tcp] [--data-port P]";
 
     public static WorkerOptions Parse(IReadOnlyList<string> args)
     {
         var values = new Dictionary<string, string>();
         string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--parent-pid", "--threads",
-                           "--coordinator", "--worker-id", "--listen", "--advertise", "--heartbeat-seconds", "--metrics-port"];
+                           "--coordinator", "--worker-id", "--listen", "--advertise", "--heartbeat-seconds", "--metrics-port",
+                           "--data-plane", "--data-port"];
         for (int i = 0; i < args.Count; i++)
         {
             if (!known.Contains(args[i])) throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}");
@@ -63,7 +65,12 @@ public static class WorkerCommandLine
             MetricsPort = Int("--metrics-port", 0),
             JobId = values.GetValueOrDefault("--job", "job"),
             Token = ClusterToken.Resolve(values.GetValueOrDefault("--token-file")),
-            Exchange = new ExchangeOptions { Deadline = TimeSpan.FromSeconds(deadline) },
+            DataPort = Int("--data-port", 0),
+            Exchange = new ExchangeOptions
+            {
+                Deadline = TimeSpan.FromSeconds(deadline),
+                Transport = values.TryGetValue("--data-plane", out var plane) ? ExchangeOptions.ParseTransport(plane, "--data-plane") : DataPlaneTransport.Grpc,
+            },
             ParentPid = values.ContainsKey("--parent-pid") ? Int("--parent-pid") : null,
             Threads = Int("--threads", 0),
             ListenAddress = values.GetValueOrDefault("--listen", "127.0.0.1"),

@@ -25,6 +25,7 @@ public sealed class WorkerNode : IAsyncDisposable
 {
     private WebApplication app = null!;
     private PeerChannels? channels;
+    private TcpDataPlaneServer? tcp;
 
     private WorkerNode(WorkerOptions options, JobMembership membership, PeerMailbox mailbox)
     {
@@ -40,6 +41,8 @@ public sealed class WorkerNode : IAsyncDisposable
     /// <summary>The HTTP/1.1 port serving <c>/metrics</c> (Prometheus text format).</summary>
     public int MetricsPort { get; private set; }
     public string MetricsAddress => $"127.0.0.1:{MetricsPort}";
+    /// <summary>The port of the raw TCP data plane (<see cref="DataPlaneTransport.Tcp"/>) on the listen address; peers learn it from Health.</summary>
+    public int DataPort => tcp?.Port ?? 0;
     /// <summary>This rank's instruments (DESIGN.md "Telemetry").</summary>
     public WorkerMetrics Metrics { get; }
     public GrpcExpertExchange Exchange => exchange ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
@@ -101,6 +104,7 @@ public sealed class WorkerNode : IAsyncDisposable
         builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("jetpack-worker"))
                .WithMetrics(m => m.AddMeter(MetricNames.WorkerMeter).AddPrometheusExporter());
         var node = new WorkerNode(options, membership, mailbox);
+        node.tcp = new TcpDataPlaneServer(IPAddress.Parse(options.ListenAddress), options.DataPort, mailbox, options.Token);
         builder.Services.AddSingleton(node);
         var app = node.app = builder.Build();
         app.MapGrpcService<DataPlaneService>();
@@ -127,7 +131,7 @@ public sealed class WorkerNode : IAsyncDisposable
 
     private void Open(IReadOnlyList<string> peers)
     {
-        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits);
+        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits, Options.Exchange.Transport);
         exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
         reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
     }
@@ -166,12 +170,18 @@ public sealed class WorkerNode : IAsyncDisposable
         finally { joinGate.Release(); }
     }
 
-    public Task StopAsync() => app.StopAsync();
+    /// <summary>Stops serving (gRPC and the TCP data plane): peers see this rank as gone.</summary>
+    public Task StopAsync()
+    {
+        tcp?.Dispose();
+        return app.StopAsync();
+    }
 
     public async ValueTask DisposeAsync()
     {
         using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5))) await app.StopAsync(grace.Token);
         await app.DisposeAsync();
+        tcp?.Dispose();
         channels?.Dispose();
         reducer?.Dispose();
         abort.Dispose();

@@ -17,6 +17,8 @@ public sealed record WorkerOptions
     public int Port { get; init; }
     /// <summary>HTTP/1.1 port of <c>/metrics</c> on loopback (0 = any free one; the readiness line names it).</summary>
     public int MetricsPort { get; init; }
+    /// <summary>TCP port of the raw data plane on the listen address (0 = any free one; peers ask Health for it).</summary>
+    public int DataPort { get; init; }
     public string JobId { get; init; } = "job";
     public required ClusterToken Token { get; init; }
     public ExchangeOptions Exchange { get; init; } = new();
@@ -38,6 +40,7 @@ public sealed record WorkerOptions
             throw new ArgumentException($"--peers lists {Peers.Count} addresses for a world of {WorldSize}");
         if (Port is < 0 or > 65535) throw new ArgumentException($"--port {Port} is not a TCP port");
         if (MetricsPort is < 0 or > 65535) throw new ArgumentException($"--metrics-port {MetricsPort} is not a TCP port");
+        if (DataPort is < 0 or > 65535) throw new ArgumentException($"--data-port {DataPort} is not a TCP port");
         if (string.IsNullOrWhiteSpace(JobId)) throw new ArgumentException("--job must not be empty");
         if (!System.Net.IPAddress.TryParse(ListenAddress, out _)) throw new ArgumentException($"--listen '{ListenAddress}' is not an IP address");
         Coordinator?.Validate();

@@ -11,6 +11,8 @@ public sealed record LaunchOptions
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(90);
     /// <summary>torch threads per worker (0 = the machine's cores divided among the workers, at least 1).</summary>
     public int ThreadsPerWorker { get; init; }
+    /// <summary>How the workers send data-plane tensors (gRPC, or raw TCP for throughput).</summary>
+    public DataPlane.DataPlaneTransport DataPlane { get; init; } = GpuWorker.DataPlane.DataPlaneTransport.Grpc;
     /// <summary>jetpack-worker.dll (default: next to the running assembly).</summary>
     public string? WorkerDll { get; init; }
     /// <summary>Where the token file and worker logs go (default: a fresh temporary directory, deleted on dispose).</summary>

@@ -94,6 +94,7 @@ public sealed class WorkerLauncher : IAsyncDisposable
                          "--token-file", Path.Combine(workDir, "cluster.token"),
                          "--deadline-seconds", Options.StepDeadline.TotalSeconds.ToString(invariant),
                          "--parent-pid", Environment.ProcessId.ToString(), "--threads", threads.ToString(),
+                         "--data-plane", Options.DataPlane.ToString().ToLowerInvariant(),
                      ]))
                 psi.ArgumentList.Add(a);
             psi.Environment.Remove(ClusterToken.EnvVariable);                   // the file is the one source

@@ -48,6 +48,25 @@ public sealed class TensorAssembler : IDisposable
         received += data.Length;
     }
 
+    /// <summary>
+    /// The part of the destination's storage still to be filled, for a reader that receives straight
+    /// into it (a raw socket): fill a prefix, then <see cref="Advance"/> by what was filled.
+    /// </summary>
+    public Span<byte> Remaining
+    {
+        get
+        {
+            if (tensor is null) throw new ObjectDisposedException(nameof(TensorAssembler));
+            return tensor.bytes.Slice((int)received, (int)(total - received));
+        }
+    }
+
+    public void Advance(int n)
+    {
+        if (n < 0 || n > total - received) throw new ArgumentOutOfRangeException(nameof(n), $"{what}: advance by {n} with {total - received} bytes left");
+        received += n;
+    }
+
     /// <summary>The finished tensor (the caller owns it, unless it was the given destination).</summary>
     public Tensor Complete()
     {

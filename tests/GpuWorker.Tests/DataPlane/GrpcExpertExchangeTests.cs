@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Model.Distributed;
 using static TorchSharp.torch;
 
@@ -14,12 +15,14 @@ public class GrpcExpertExchangeTests
         arange(Shape(v, w).Aggregate(1L, (a, b) => a * b), ScalarType.Float32).reshape(Shape(v, w)).add(100 * v + 10 * w).to(dtype);
 
     [Theory]
-    [InlineData(2, ScalarType.Float32)]
-    [InlineData(3, ScalarType.Float32)]
-    [InlineData(3, ScalarType.BFloat16)]
-    public async Task EveryRankReceivesEachSourcesPieceIndexedBySource(int world, ScalarType dtype)
+    [InlineData(2, ScalarType.Float32, DataPlaneTransport.Grpc)]
+    [InlineData(3, ScalarType.Float32, DataPlaneTransport.Grpc)]
+    [InlineData(3, ScalarType.BFloat16, DataPlaneTransport.Grpc)]
+    [InlineData(2, ScalarType.Float32, DataPlaneTransport.Tcp)]
+    [InlineData(3, ScalarType.BFloat16, DataPlaneTransport.Tcp)]
+    public async Task EveryRankReceivesEachSourcesPieceIndexedBySource(int world, ScalarType dtype, DataPlaneTransport transport)
     {
-        await using var cluster = await LoopbackCluster.StartAsync(world);
+        await using var cluster = await LoopbackCluster.StartAsync(world, transport: transport);
         // two exchanges of different layers in flight in sequence; the tag keeps them apart
         var ok = LoopbackCluster.PerRank(world, w =>
         {
@@ -44,10 +47,12 @@ public class GrpcExpertExchangeTests
         Assert.All(cluster.Nodes, n => Assert.Equal(0, n.Mailbox.Pending));
     }
 
-    [Fact]
-    public async Task PiecesLargerThanOneChunkArriveWhole()
+    [Theory]
+    [InlineData(DataPlaneTransport.Grpc)]
+    [InlineData(DataPlaneTransport.Tcp)]
+    public async Task PiecesLargerThanOneChunkArriveWhole(DataPlaneTransport transport)
     {
-        await using var cluster = await LoopbackCluster.StartAsync(2);
+        await using var cluster = await LoopbackCluster.StartAsync(2, transport: transport);
         long n = 3 * (1 << 20) / 4 + 5;                                   // 3 MiB + 20 bytes: many chunks, the last one short
         LoopbackCluster.PerRank(2, w =>
         {
@@ -59,11 +64,13 @@ public class GrpcExpertExchangeTests
         }, Wait);
     }
 
-    [Fact]
-    public async Task AKilledPeerFailsTheOthersWithinTheDeadlineNamingRankAndPhase()
+    [Theory]
+    [InlineData(DataPlaneTransport.Grpc)]
+    [InlineData(DataPlaneTransport.Tcp)]
+    public async Task AKilledPeerFailsTheOthersWithinTheDeadlineNamingRankAndPhase(DataPlaneTransport transport)
     {
         var deadline = TimeSpan.FromSeconds(4);
-        await using var cluster = await LoopbackCluster.StartAsync(3, deadline);
+        await using var cluster = await LoopbackCluster.StartAsync(3, deadline, transport: transport);
         await cluster.Nodes[2].StopAsync();                              // rank 2 is gone: its port refuses connections
         var clock = Stopwatch.StartNew();
         var errors = LoopbackCluster.PerRank(2, w =>
@@ -82,11 +89,13 @@ public class GrpcExpertExchangeTests
         Assert.Equal(0, cluster.Nodes[0].Mailbox.Pending);
     }
 
-    [Fact]
-    public async Task AMissingPieceFailsAtTheDeadlineNamingTheSilentRank()
+    [Theory]
+    [InlineData(DataPlaneTransport.Grpc)]
+    [InlineData(DataPlaneTransport.Tcp)]
+    public async Task AMissingPieceFailsAtTheDeadlineNamingTheSilentRank(DataPlaneTransport transport)
     {
         var deadline = TimeSpan.FromSeconds(2);
-        await using var cluster = await LoopbackCluster.StartAsync(2, deadline);
+        await using var cluster = await LoopbackCluster.StartAsync(2, deadline, transport: transport);
         var clock = Stopwatch.StartNew();
         // rank 1 never calls: rank 0's send is held (nobody expects it) and its receive waits
         var e = Assert.Throws<ExchangeFailedException>(() => cluster.Nodes[0].Exchange.AllToAll(

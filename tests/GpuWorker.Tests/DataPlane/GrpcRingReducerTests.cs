@@ -1,3 +1,4 @@
+using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Model.Distributed;
 using static TorchSharp.torch;
 
@@ -12,13 +13,15 @@ public class GrpcRingReducerTests
         Shapes.Select((s, i) => randn(s, generator: new Generator((ulong)(1000 * rank + i + 1)))).ToList();
 
     [Theory]
-    [InlineData(2, 4L << 20)]     // one bucket
-    [InlineData(3, 4L << 20)]     // 3 does not divide 1034: uneven chunks
-    [InlineData(3, 8L)]           // tiny buckets: one tensor per bucket, chunks of 1 element and empty ones
-    [InlineData(4, 100L)]
-    public async Task EveryRankEndsWithTheSameSumOfAllRanks(int world, long bucketElements)
+    [InlineData(2, 4L << 20, DataPlaneTransport.Grpc)]     // one bucket
+    [InlineData(3, 4L << 20, DataPlaneTransport.Grpc)]     // 3 does not divide 1034: uneven chunks
+    [InlineData(3, 8L, DataPlaneTransport.Grpc)]           // tiny buckets: one tensor per bucket, chunks of 1 element and empty ones
+    [InlineData(4, 100L, DataPlaneTransport.Grpc)]
+    [InlineData(3, 8L, DataPlaneTransport.Tcp)]
+    [InlineData(4, 100L, DataPlaneTransport.Tcp)]
+    public async Task EveryRankEndsWithTheSameSumOfAllRanks(int world, long bucketElements, DataPlaneTransport transport)
     {
-        await using var cluster = await LoopbackCluster.StartAsync(world, bucketElements: bucketElements);
+        await using var cluster = await LoopbackCluster.StartAsync(world, bucketElements: bucketElements, transport: transport);
         var results = LoopbackCluster.PerRank(world, r =>
         {
             var g = Grads(r);

@@ -15,14 +15,15 @@ public sealed class LoopbackCluster : IAsyncDisposable
     public ClusterToken Token { get; } = ClusterToken.Generate();
     public const string Job = "test-job";
 
-    public static async Task<LoopbackCluster> StartAsync(int world, TimeSpan? deadline = null, WireLimits? limits = null, long bucketElements = 4L << 20)
+    public static async Task<LoopbackCluster> StartAsync(int world, TimeSpan? deadline = null, WireLimits? limits = null, long bucketElements = 4L << 20,
+                                                     DataPlaneTransport transport = DataPlaneTransport.Grpc)
     {
         var c = new LoopbackCluster();
         for (int r = 0; r < world; r++)
             c.Nodes.Add(await WorkerNode.StartAsync(new WorkerOptions
             {
                 Rank = r, WorldSize = world, Port = 0, JobId = Job, Token = c.Token, Limits = limits ?? WireLimits.Default,
-                Exchange = new ExchangeOptions { Deadline = deadline ?? TimeSpan.FromSeconds(20), BucketElements = bucketElements },
+                Exchange = new ExchangeOptions { Deadline = deadline ?? TimeSpan.FromSeconds(20), BucketElements = bucketElements, Transport = transport },
             }));
         var peers = c.Nodes.Select(n => n.Address).ToList();
         if (world > 1) foreach (var n in c.Nodes) n.Connect(peers);        // a world of one connects itself

@@ -28,10 +28,21 @@ public class WorkerCommandLineTests : IDisposable
     [InlineData("--coordinator ftp://h:1", "is not an http:// or https:// address")]
     [InlineData("--coordinator http://h:1 --heartbeat-seconds 0", "--heartbeat-seconds: '0' is not a positive number")]
     [InlineData("--coordinator http://h:1 --listen nowhere", "--listen 'nowhere' is not an IP address")]
+    [InlineData("--rank 0 --world 1 --data-plane udp", "--data-plane: 'udp' is not a data-plane transport (grpc or tcp)")]
+    [InlineData("--rank 0 --world 1 --data-port 70000", "--data-port 70000 is not a TCP port")]
     public void BadCombinationsAreRefusedNamingTheFlag(string args, string expected)
     {
         var e = Assert.ThrowsAny<ArgumentException>(() => WorkerCommandLine.Parse([.. args.Split(' '), "--token-file", tokenFile]));
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void TheDataPlaneTransportAndPortAreOptionsWithGrpcAsTheDefault()
+    {
+        var d = WorkerCommandLine.Parse(["--rank", "0", "--world", "1", "--token-file", tokenFile]);
+        Assert.Equal((Jetpack.GpuWorker.DataPlane.DataPlaneTransport.Grpc, 0), (d.Exchange.Transport, d.DataPort));
+        var t = WorkerCommandLine.Parse(["--rank", "0", "--world", "1", "--data-plane", "TCP", "--data-port", "7100", "--token-file", tokenFile]);
+        Assert.Equal((Jetpack.GpuWorker.DataPlane.DataPlaneTransport.Tcp, 7100), (t.Exchange.Transport, t.DataPort));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
+using Jetpack.GpuWorker.DataPlane;
 using Jetpack.GpuWorker.Jobs;
 using Jetpack.GpuWorker.Launch;
 using Jetpack.Model.Checkpoints;
@@ -66,9 +67,12 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
     }
 
-    async Task<List<double>> Workers(int world, string checkpoint, string? resumeFrom = null, long until = 0)
+    async Task<List<double>> Workers(int world, string checkpoint, string? resumeFrom = null, long until = 0, DataPlaneTransport transport = DataPlaneTransport.Grpc)
     {
-        await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, ThreadsPerWorker = 1, JobId = $"equivalence-{world}", StepDeadline = TimeSpan.FromSeconds(60) });
+        await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions
+        {
+            WorldSize = world, ThreadsPerWorker = 1, JobId = $"equivalence-{world}", StepDeadline = TimeSpan.FromSeconds(60), DataPlane = transport,
+        });
         var outcome = await ClusterJob.RunAsync(launcher, Spec with { CheckpointDir = checkpoint }, resumeFrom, until).WaitAsync(TimeSpan.FromMinutes(4));
         Assert.True(outcome.Completed, $"{outcome.Failure}\n{launcher.Report()}");
         for (int r = 1; r < world; r++)
@@ -102,10 +106,11 @@ public class ProcessTrainingTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    public async Task NWorkerProcessesTrainLikeOneProcess(int world)
+    [InlineData(1, DataPlaneTransport.Grpc)]
+    [InlineData(2, DataPlaneTransport.Grpc)]
+    [InlineData(3, DataPlaneTransport.Grpc)]
+    [InlineData(3, DataPlaneTransport.Tcp)]
+    public async Task NWorkerProcessesTrainLikeOneProcess(int world, DataPlaneTransport transport)
     {
         var single = Single(Steps);
         Assert.True(single.Losses.Distinct().Count() == Steps, "the losses should change from step to step");
@@ -113,9 +118,9 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         try
         {
             var ckpt = Path.Combine(dir, "checkpoint");
-            var losses = await Workers(world, ckpt);
+            var losses = await Workers(world, ckpt, transport: transport);
             Assert.Equal(world, TrainingCheckpoint.ReadManifest(ckpt).WorldSize);
-            AssertSameRun(single, losses, Load(ckpt), $"{world} worker processes");
+            AssertSameRun(single, losses, Load(ckpt), $"{world} worker processes ({transport})");
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
