@@ -18,6 +18,14 @@ public static class CommonOptions
         DefaultValueFactory = _ => 0,
     };
 
+    public static readonly Option<string> DataPlane = new("--data-plane")
+    {
+        Description = "how worker processes send token slots and gradient chunks to each other: grpc (HTTP/2 streams) or tcp (the same checked headers on raw TCP; 3-5x the throughput, see `jetpack bench exchange`)",
+        DefaultValueFactory = _ => "grpc",
+    };
+
+    public static GpuWorker.DataPlane.DataPlaneTransport ParseDataPlane(string text) => GpuWorker.DataPlane.ExchangeOptions.ParseTransport(text, "--data-plane");
+
     public static void ApplyThreads(int threads)
     {
         if (threads < 0) throw new ArgumentException($"--threads must be ≥ 0 (got {threads})");

@@ -22,7 +22,7 @@ public static class StartWorkersCommand
     {
         var cmd = new Command("start-workers", "Start N jetpack-worker processes on this machine that join a coordinator; they run until this command stops (Ctrl-C).")
         {
-            Count, Prefix, Heartbeat, Deadline, JobClient.Coordinator, JobClient.TokenFile, CommonOptions.Threads,
+            Count, Prefix, Heartbeat, Deadline, JobClient.Coordinator, JobClient.TokenFile, CommonOptions.Threads, CommonOptions.DataPlane,
         };
         cmd.SetAction((r, cancel) => Run(r, cancel));
         return cmd;
@@ -40,7 +40,7 @@ public static class StartWorkersCommand
         {
             WorldSize = count, Coordinator = coordinator, Token = token, WorkerIdPrefix = r.GetValue(Prefix)!,
             HeartbeatInterval = TimeSpan.FromSeconds(r.GetValue(Heartbeat)), StepDeadline = TimeSpan.FromSeconds(r.GetValue(Deadline)),
-            ThreadsPerWorker = r.GetValue(CommonOptions.Threads),
+            ThreadsPerWorker = r.GetValue(CommonOptions.Threads), DataPlane = CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!),
         });
         foreach (var w in launcher.Workers)
             AnsiConsole.MarkupLine($"worker {Markup.Escape(r.GetValue(Prefix)! + w.Rank)}: pid {w.Pid}, http://{w.Address} → {Markup.Escape(address)}");

@@ -28,7 +28,7 @@ public static class TrainCommand
     {
         var cmd = new Command("train", "Train a registered model (dense, Soft MoE or MoE Jetpack) from scratch or from a checkpoint (e.g. a recycled one), with the spec §7 recipe.")
         {
-            Config, Resume, Until, Workers, CommonOptions.Device, CommonOptions.Threads,
+            Config, Resume, Until, Workers, CommonOptions.DataPlane, CommonOptions.Device, CommonOptions.Threads,
         };
         cmd.SetAction(r => r.GetValue(Workers) switch
         {
@@ -36,7 +36,8 @@ public static class TrainCommand
             0 => Run(TrainConfig.Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until),
                      Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)),
             int n => TrainWorkers.Run(TrainConfig.Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until), n,
-                                      r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads)),
+                                      r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads),
+                                      dataPlane: CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!)),
         });
         return cmd;
     }

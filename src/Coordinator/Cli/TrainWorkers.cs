@@ -22,7 +22,8 @@ namespace Jetpack.Coordinator.Cli;
 public static class TrainWorkers
 {
     /// <param name="jobId">the job id the workers serve and label their metrics with (default: a fresh one)</param>
-    public static int Run(TrainConfig config, bool resume, long? until, int workers, string device, int threads, string? jobId = null)
+    public static int Run(TrainConfig config, bool resume, long? until, int workers, string device, int threads, string? jobId = null,
+                          GpuWorker.DataPlane.DataPlaneTransport dataPlane = GpuWorker.DataPlane.DataPlaneTransport.Grpc)
     {
         var spec = ModelRegistry.Get(config.Model);
         Directory.CreateDirectory(config.Out);
@@ -47,7 +48,7 @@ public static class TrainWorkers
         string report;
         using (var log = File.AppendText(metricsPath))
         {
-            var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = workers, JobId = jobId ?? $"train-{Guid.NewGuid():N}", ThreadsPerWorker = threads })
+            var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = workers, JobId = jobId ?? $"train-{Guid.NewGuid():N}", ThreadsPerWorker = threads, DataPlane = dataPlane })
                                          .GetAwaiter().GetResult();
             try
             {

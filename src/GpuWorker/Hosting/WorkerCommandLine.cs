@@ -26,9 +26,13 @@ public static class WorkerCommandLine
                            "--data-plane", "--data-port"];
         for (int i = 0; i < args.Count; i++)
         {
-            if (!known.Contains(args[i])) throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}");
-            if (i + 1 >= args.Count) throw new ArgumentException($"{args[i]} needs a value\n{Usage}");
-            values[args[i]] = args[++i];
+            // "--flag value" or "--flag=value" (as container manifests write them)
+            int eq = args[i].IndexOf('=');
+            string flag = eq > 0 ? args[i][..eq] : args[i];
+            if (!known.Contains(flag)) throw new ArgumentException($"unknown argument '{flag}'\n{Usage}");
+            if (eq > 0) { values[flag] = args[i][(eq + 1)..]; continue; }
+            if (i + 1 >= args.Count) throw new ArgumentException($"{flag} needs a value\n{Usage}");
+            values[flag] = args[++i];
         }
         int Int(string flag, int? fallback = null)
         {

@@ -110,6 +110,10 @@ public sealed class WorkerNode : IAsyncDisposable
         app.MapGrpcService<DataPlaneService>();
         app.MapGrpcService<WorkerControlService>();
         app.MapPrometheusScrapingEndpoint("/metrics");
+        // probes (Kubernetes): alive while the host runs; ready once serving, i.e. now — a worker is
+        // useful to the coordinator from its first heartbeat, whatever run it joins later
+        app.MapGet("/healthz", () => "ok");
+        app.MapGet("/readyz", () => node.app.Lifetime.ApplicationStopping.IsCancellationRequested ? Microsoft.AspNetCore.Http.Results.StatusCode(503) : Microsoft.AspNetCore.Http.Results.Text("ready"));
         await app.StartAsync();
         // Kestrel lists endpoints in the order they were configured: gRPC first, then /metrics.
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();

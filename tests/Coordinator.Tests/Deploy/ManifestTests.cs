@@ -119,6 +119,34 @@ public class ManifestTests
     }
 
     [Fact]
+    public void TheWorkersArgumentsParseWithTheWorkersOwnParserAndAgreeWithItsPortsAndProbes()
+    {
+        var objects = Base();
+        var worker = objects.Single(o => o.Kind == "StatefulSet" && o.Name == "jetpack-worker");
+        var container = List(Path(worker.Root, "spec", "template", "spec"), "containers").OfType<Dictionary<object, object>>().Single();
+        var args = List(container, "args").Select(a => a.ToString()!.Replace("$(POD_NAME)", "jetpack-worker-0")).ToList();
+        var ports = List(container, "ports").OfType<Dictionary<object, object>>().ToDictionary(p => Str(p, "name")!, p => int.Parse(Str(p, "containerPort")!));
+        // the token file does not exist here: give the parser one in its place, then compare the path
+        string tokenArg = args.Single(a => a.StartsWith("--token-file="));
+        var token = System.IO.Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(token, "0123456789abcdef0123");
+            var o = Jetpack.GpuWorker.Hosting.WorkerCommandLine.Parse(args.Select(a => a == tokenArg ? $"--token-file={token}" : a).ToList());
+            Assert.Equal((ports["control"], ports["data"], ports["metrics"]), (o.Port, o.DataPort, o.MetricsPort));
+            Assert.Equal("jetpack-worker-0.jetpack-worker", o.Coordinator!.AdvertiseHost);
+            Assert.Equal("jetpack-worker-0", o.Coordinator.WorkerId);
+        }
+        finally { File.Delete(token); }
+        var mount = List(container, "volumeMounts").OfType<Dictionary<object, object>>().Single(m => Str(m, "name") == "cluster-token");
+        Assert.StartsWith(Str(mount, "mountPath")! + "/", tokenArg["--token-file=".Length..]);
+        foreach (var probe in new[] { "livenessProbe", "readinessProbe" })
+            Assert.Equal("metrics", Str(Map(Map(container, probe), "httpGet"), "port"));
+        var service = objects.Single(o => o.Kind == "Service" && o.Name == "jetpack-worker");
+        Assert.Equal(ports.Keys.Order(), List(Map(service.Root, "spec"), "ports").OfType<Dictionary<object, object>>().Select(p => Str(p, "targetPort")!).Order());
+    }
+
+    [Fact]
     public void TheJobSpecConfigMapIsAJobSpec()
     {
         var cm = Base().Single(o => o.Kind == "ConfigMap" && o.Name == "jetpack-job");
