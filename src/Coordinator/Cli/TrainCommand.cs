@@ -45,6 +45,7 @@ public static class TrainCommand
     public static int Run(TrainConfig config, bool resume, long? until, TorchSharp.torch.Device device, int threads)
     {
         CommonOptions.ApplyThreads(threads);
+        CpuBf16.WarnIfEmulated(config.Recipe.Precision, device);
         var spec = ModelRegistry.Get(config.Model);
         var (train, eval) = OpenData(config.Data);
         torch.manual_seed((long)config.Recipe.Seed);

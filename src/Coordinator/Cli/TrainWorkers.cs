@@ -26,6 +26,7 @@ public static class TrainWorkers
                           GpuWorker.DataPlane.DataPlaneTransport dataPlane = GpuWorker.DataPlane.DataPlaneTransport.Grpc)
     {
         var spec = ModelRegistry.Get(config.Model);
+        CpuBf16.WarnIfEmulated(config.Recipe.Precision, Devices.Parse(device));
         Directory.CreateDirectory(config.Out);
         string checkpoint = Path.GetFullPath(Path.Combine(config.Out, "checkpoint")), metricsPath = Path.Combine(config.Out, "metrics.jsonl");
         string? resumeFrom = resume && File.Exists(Path.Combine(checkpoint, TrainingCheckpoint.ManifestFile)) ? checkpoint : null;

@@ -48,6 +48,7 @@ public static class StudyCommand
             : StudyPlan.Runs.ToList();
         if (only is { Length: > 0 } && only.Except(StudyPlan.Runs.Select(r => r.Id)) is var unknown && unknown.Any())
             throw new ArgumentException($"--only: unknown run(s) {string.Join(", ", unknown)} (known: {string.Join(", ", StudyPlan.Runs.Select(r => r.Id))})");
+        if (runs.FirstOrDefault(r => r.Precision == Jetpack.Model.Training.Precision.Bf16) is { } bf16) CpuBf16.WarnIfEmulated(bf16.Precision, device);
         Directory.CreateDirectory(outDir);
         var clock = Stopwatch.StartNew();
         var stageSeconds = new Dictionary<string, double>();
