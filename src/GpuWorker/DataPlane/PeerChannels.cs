@@ -27,7 +27,6 @@ public sealed class PeerChannels : IDisposable
     public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransport.Grpc)
     {
         Addresses = peers;
-        Transport = transport;
         channels = new GrpcChannel?[peers.Count];
         invokers = new CallInvoker?[peers.Count];
         links = new TcpPeerLink?[peers.Count];
@@ -50,7 +49,6 @@ public sealed class PeerChannels : IDisposable
     }
 
     public IReadOnlyList<string> Addresses { get; }
-    public DataPlaneTransport Transport { get; }
 
     public Protocol.Wire.DataPlane.DataPlaneClient Data(int rank) => new(invokers[rank] ?? throw new ArgumentException($"no channel to rank {rank}"));
 

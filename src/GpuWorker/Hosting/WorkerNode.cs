@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -113,7 +114,7 @@ public sealed class WorkerNode : IAsyncDisposable
         // probes (Kubernetes): alive while the host runs; ready once serving, i.e. now — a worker is
         // useful to the coordinator from its first heartbeat, whatever run it joins later
         app.MapGet("/healthz", () => "ok");
-        app.MapGet("/readyz", () => node.app.Lifetime.ApplicationStopping.IsCancellationRequested ? Microsoft.AspNetCore.Http.Results.StatusCode(503) : Microsoft.AspNetCore.Http.Results.Text("ready"));
+        app.MapGet("/readyz", () => node.Stopping.IsCancellationRequested ? Results.StatusCode(503) : Results.Text("ready"));
         await app.StartAsync();
         // Kestrel lists endpoints in the order they were configured: gRPC first, then /metrics.
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
