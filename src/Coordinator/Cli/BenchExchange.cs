@@ -3,6 +3,12 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.GpuWorker.Jobs;
@@ -58,6 +64,10 @@ public static class BenchExchange
         var exchangeRows = new List<object>();
         double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds);
         if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 loopback, 1 stream: [bold]{single:F2} GB/s[/]");
+        // the ceiling under gRPC: .NET's HTTP/2 (Kestrel + SocketsHttpHandler) with no gRPC on top, one stream
+        double http2 = worlds.Length == 0 ? double.NaN : Http2Upload(256L << 20);
+        if (worlds.Length > 0) AnsiConsole.MarkupLine($"bare HTTP/2 upload (Kestrel + SocketsHttpHandler, no gRPC), 1 stream: [bold]{http2:F2} GB/s[/] ({100 * http2 / single:F0}% of iperf3's stream)");
+        result["http2_bare_one_stream_gbps"] = http2;
         foreach (int world in worlds)
         {
             int flows = world * (world - 1);
@@ -143,6 +153,71 @@ public static class BenchExchange
             return t;
         }
         finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    /// <summary>
+    /// One HTTP/2 stream on loopback, no gRPC: a Kestrel h2c server in this process reads a POST body
+    /// that an HttpClient writes in 1 MiB pieces, with the data plane's window sizes. Best of 3
+    /// uploads of <paramref name="bytes"/> after a warm-up, GB/s.
+    /// </summary>
+    static double Http2Upload(long bytes)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2);
+            k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
+            k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
+            k.Limits.MaxRequestBodySize = null;
+        });
+        var app = builder.Build();
+        app.MapPost("/sink", async (HttpContext ctx) =>
+        {
+            long n = 0;
+            while (true)
+            {
+                var read = await ctx.Request.BodyReader.ReadAsync();
+                n += read.Buffer.Length;
+                ctx.Request.BodyReader.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted) return n;
+            }
+        });
+        app.StartAsync().GetAwaiter().GetResult();
+        try
+        {
+            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+                              .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.Single();
+            using var client = new HttpClient(new SocketsHttpHandler { InitialHttp2StreamWindowSize = PeerChannels.StreamWindowBytes })
+            {
+                DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            double best = 0;
+            for (int i = 0; i < 4; i++)
+            {
+                long size = i == 0 ? 64L << 20 : bytes;                       // the first upload warms up (JIT, connection)
+                var clock = Stopwatch.StartNew();
+                using var response = client.PostAsync($"{address}/sink", new Upload(size)).GetAwaiter().GetResult();
+                string got = response.EnsureSuccessStatusCode().Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                if (got != size.ToString()) throw new InvalidOperationException($"bare HTTP/2 upload: the server read {got} of {size} bytes");
+                if (i > 0) best = Math.Max(best, size / clock.Elapsed.TotalSeconds / 1e9);
+            }
+            return best;
+        }
+        finally { app.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    }
+
+    /// <summary>A request body of <paramref name="bytes"/> zero bytes, written in 1 MiB pieces.</summary>
+    sealed class Upload(long bytes) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            var piece = new byte[1 << 20];
+            for (long left = bytes; left > 0; left -= piece.Length)
+                await stream.WriteAsync(piece.AsMemory(0, (int)Math.Min(piece.Length, left)));
+        }
+
+        protected override bool TryComputeLength(out long length) { length = bytes; return true; }
     }
 
     /// <summary>Raw TCP loopback throughput with iperf3 (one-off server on a free port), GB/s.</summary>
