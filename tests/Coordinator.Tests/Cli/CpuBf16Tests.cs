@@ -1,4 +1,5 @@
 using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.Cli.Study;
 using Jetpack.Model.Training;
 using static TorchSharp.torch;
 
@@ -31,5 +32,19 @@ public class CpuBf16Tests : IDisposable
         Assert.Null(CpuBf16.Warning(Precision.Fp32, CPU, avx2));
         Assert.Null(CpuBf16.Warning(Precision.Bf16, CPU, zen4));
         Assert.Null(CpuBf16.Warning(Precision.Bf16, new Device("cuda"), avx2));      // a GPU's bf16 is not the CPU's business
+    }
+
+    [Fact]
+    public void TheStudyLeavesOutEmulatedBf16UnlessAsked()
+    {
+        string avx2 = CpuInfo("fpu sse2 avx2 fma"), zen4 = CpuInfo("fpu avx2 avx512f avx512_bf16");
+        Assert.Contains("--bf16 on", StudyCommand.SkipBf16("auto", explicitlyAsked: false, CPU, avx2));
+        Assert.Null(StudyCommand.SkipBf16("auto", explicitlyAsked: false, CPU, zen4));
+        Assert.Null(StudyCommand.SkipBf16("auto", explicitlyAsked: false, new Device("cuda"), avx2));
+        Assert.Null(StudyCommand.SkipBf16("auto", explicitlyAsked: true, CPU, avx2));          // --only jetpack_bf16
+        Assert.Null(StudyCommand.SkipBf16("on", explicitlyAsked: false, CPU, avx2));
+        Assert.NotNull(StudyCommand.SkipBf16("off", explicitlyAsked: false, CPU, zen4));
+        var bad = Assert.Throws<ArgumentException>(() => StudyCommand.SkipBf16("yes", explicitlyAsked: false, CPU, zen4));
+        Assert.Contains("--bf16", bad.Message);
     }
 }

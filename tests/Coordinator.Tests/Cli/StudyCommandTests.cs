@@ -16,7 +16,7 @@ public sealed class StudyCommandTests : IDisposable
     [Fact]
     public void RunsEveryStageWritesTablesAndPlotsAndKeepsFinishedStages()
     {
-        var (code, output) = CliProcess.Jetpack("study", "--smoke", "--out", dir, "--threads", "1");
+        var (code, output) = CliProcess.Jetpack("study", "--smoke", "--out", dir, "--threads", "1", "--bf16", "on");
         Assert.True(code == 0, output);
         foreach (var f in new[] { "results.md", "results.json", "fig5_convergence.png", "table3_strategies.png",
                                   "upstream/vit_fmnist_pred/final.safetensors", "upstream/vit_fmnist_t/final.safetensors",
@@ -47,6 +47,19 @@ public sealed class StudyCommandTests : IDisposable
         Assert.True(again == 0, output2);
         Assert.Contains("done earlier, kept", output2);
         Assert.DoesNotContain("profiling", output2);
+    }
+
+    [Fact]
+    public void WithoutTheBf16RunTheReportSaysWhy()
+    {
+        var (code, output) = CliProcess.Jetpack("study", "--smoke", "--out", dir, "--threads", "1", "--bf16", "off",
+                                                "--only", "soft_moe_scratch", "jetpack");
+        Assert.True(code == 0, output);
+        var md = File.ReadAllText(Path.Combine(dir, "results.md"));
+        Assert.Contains("## Notes", md);
+        Assert.Contains("--bf16 off", md);
+        Assert.DoesNotContain("step time bf16 / fp32", md);
+        Assert.False(Directory.Exists(Path.Combine(dir, "runs", "jetpack_bf16")));
     }
 
     [Fact]

@@ -26,20 +26,26 @@ public static class StudyCommand
     static readonly Option<bool> Smoke = new("--smoke") { Description = "about a minute: every stage on tiny sizes, to check an installation (the numbers mean nothing)" };
     static readonly Option<string> Out = new("--out") { Description = "results folder (upstream/, init/, runs/, results.md, results.json, *.png)", DefaultValueFactory = _ => "results/study" };
     static readonly Option<bool> Fresh = new("--fresh") { Description = "redo every stage even where a finished one with the same config is on disk" };
+    static readonly Option<string> Bf16 = new("--bf16")
+    {
+        Description = "the bf16-policy run (jetpack_bf16): auto = only where bf16 is hardware (a GPU, or a CPU with avx512_bf16 or amx_bf16; " +
+                      "emulated bf16 is ~6x slower than fp32 and would take most of the study's time), on = always, off = never",
+        DefaultValueFactory = _ => "auto",
+    };
     static readonly Option<string[]> Only = new("--only") { Description = "downstream runs to do, in this order (ids: " + string.Join(", ", StudyPlan.Runs.Select(r => r.Id)) + "); default all", AllowMultipleArgumentsPerToken = true };
 
     public static Command Create()
     {
         var cmd = new Command("study", "Reproduce the paper's claim on Fashion-MNIST: pre-train a dense predecessor and a dense target on classes 0–4, recycle, fine-tune every method and recycling strategy for equal steps on 500 images per class of classes 5–9, and write Tables 1 and 3 and a Fig. 5 plot.")
         {
-            Quick, Smoke, Out, Fresh, Only, CommonOptions.Device, CommonOptions.Threads,
+            Quick, Smoke, Out, Fresh, Bf16, Only, CommonOptions.Device, CommonOptions.Threads,
         };
         cmd.SetAction(r => Run(r.GetValue(Smoke) ? StudyPlan.Smoke : r.GetValue(Quick) ? StudyPlan.Quick : StudyPlan.Full, r.GetValue(Out)!, r.GetValue(Fresh),
-                               r.GetValue(Only), Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)));
+                               r.GetValue(Only), Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads), r.GetValue(Bf16)!));
         return cmd;
     }
 
-    public static int Run(StudyPlan plan, string outDir, bool fresh, string[]? only, Device device, int threads)
+    public static int Run(StudyPlan plan, string outDir, bool fresh, string[]? only, Device device, int threads, string bf16Mode = "auto")
     {
         CommonOptions.ApplyThreads(threads);
         // --only also orders: the runs given first are done first (and reported in the plan's order).
@@ -48,6 +54,13 @@ public static class StudyCommand
             : StudyPlan.Runs.ToList();
         if (only is { Length: > 0 } && only.Except(StudyPlan.Runs.Select(r => r.Id)) is var unknown && unknown.Any())
             throw new ArgumentException($"--only: unknown run(s) {string.Join(", ", unknown)} (known: {string.Join(", ", StudyPlan.Runs.Select(r => r.Id))})");
+        var notes = new List<string>();
+        if (SkipBf16(bf16Mode, explicitlyAsked: only?.Contains("jetpack_bf16") == true, device) is { } why)
+        {
+            runs.RemoveAll(r => r.Precision == Jetpack.Model.Training.Precision.Bf16);
+            notes.Add(why);
+            AnsiConsole.MarkupLine($"[yellow]note:[/] {Markup.Escape(why)}");
+        }
         if (runs.FirstOrDefault(r => r.Precision == Jetpack.Model.Training.Precision.Bf16) is { } bf16) CpuBf16.WarnIfEmulated(bf16.Precision, device);
         Directory.CreateDirectory(outDir);
         var clock = Stopwatch.StartNew();
@@ -81,13 +94,28 @@ public static class StudyCommand
 
         // 5. Tables and plots (rows in the plan's order, whatever order the runs were done in).
         results = results.OrderBy(r => StudyPlan.Runs.ToList().IndexOf(r.Run)).ToList();
-        var report = new StudyReport(plan, results, stageSeconds, clock.Elapsed.TotalSeconds);
+        var report = new StudyReport(plan, results, stageSeconds, clock.Elapsed.TotalSeconds, notes);
         report.Write(outDir);
         AnsiConsole.Write(new Rule("[bold]result[/]"));
         AnsiConsole.WriteLine(File.ReadAllText(Path.Combine(outDir, "results.md")));
         AnsiConsole.MarkupLine($"written: {Markup.Escape(outDir)}/results.md, results.json, fig5_convergence.png, table3_strategies.png ({clock.Elapsed.TotalMinutes:F1} min)");
         return 0;
     }
+
+    /// <summary>
+    /// Why the bf16-policy run is left out (null: it runs). <c>auto</c> leaves it out where bf16 would be
+    /// emulated; <c>--only jetpack_bf16</c> is an explicit request and runs it (with the warning) unless <c>off</c>.
+    /// </summary>
+    public static string? SkipBf16(string mode, bool explicitlyAsked, Device device, string cpuinfo = "/proc/cpuinfo") => mode switch
+    {
+        "off" => "the bf16-policy run is off (--bf16 off)",
+        "on" => null,
+        "auto" when !explicitlyAsked && CpuBf16.Warning(Jetpack.Model.Training.Precision.Bf16, device, cpuinfo) is not null =>
+            "the bf16-policy run (jetpack_bf16) is left out: this CPU has no avx512_bf16 or amx_bf16, so libtorch would emulate bf16 " +
+            "at several times the fp32 step time (6x measured); --bf16 on runs it anyway",
+        "auto" => null,
+        _ => throw new ArgumentException($"--bf16: '{mode}' is not one of auto, on, off"),
+    };
 
     internal static string Upstream(StudyPlan plan, string model, int steps, string outDir, bool fresh, Device device, int threads, Dictionary<string, double> seconds)
     {

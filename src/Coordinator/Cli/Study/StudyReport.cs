@@ -38,7 +38,8 @@ public sealed record RunResult(StudyRun Run, IReadOnlyList<(long Step, double To
 }
 
 /// <summary>Tables 1 and 3 (Markdown), the targets of issue 4 §4, bf16 vs fp32, and the Fig. 5 plots.</summary>
-public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results, IReadOnlyDictionary<string, double> stageSeconds, double totalSeconds)
+public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results, IReadOnlyDictionary<string, double> stageSeconds, double totalSeconds,
+                                IReadOnlyList<string>? notes = null)
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
@@ -50,7 +51,7 @@ public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results
         File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(new
         {
             plan = plan.Name, plan.DownstreamSteps, plan.DownstreamBatch, plan.PerClass, plan.PredecessorSteps, plan.TargetSteps,
-            total_seconds = totalSeconds, stage_seconds = stageSeconds,
+            total_seconds = totalSeconds, stage_seconds = stageSeconds, notes = notes ?? [],
             runs = results.Select(r => new
             {
                 id = r.Run.Id, label = r.Run.Label, model = r.Run.Model, init = r.Run.Init.ToString(), table = r.Run.Table,
@@ -116,6 +117,13 @@ public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results
             md.AppendLine();
             md.AppendLine($"- step time bf16 / fp32: **{F(jet.MedianImagesPerSecond / bf16.MedianImagesPerSecond, "0.00")}** (median images/s {F(bf16.MedianImagesPerSecond, "0")} vs {F(jet.MedianImagesPerSecond, "0")})");
             md.AppendLine($"- top-1 bf16 − fp32: **{F(100 * (bf16.FinalTop1 - jet.FinalTop1), "+0.00;-0.00")} points** ({F(100 * bf16.FinalTop1, "0.00")}% vs {F(100 * jet.FinalTop1, "0.00")}%)");
+        }
+        if (notes is { Count: > 0 })
+        {
+            md.AppendLine();
+            md.AppendLine("## Notes");
+            md.AppendLine();
+            foreach (var n in notes) md.AppendLine($"- {n}");
         }
         md.AppendLine();
         md.AppendLine("## Time");
