@@ -42,11 +42,20 @@ public sealed class StudyCommandTests : IDisposable
             Assert.NotEmpty(run.GetProperty("curve").EnumerateArray());
         }
 
-        // a second call with the same plan redoes nothing
-        var (again, output2) = CliProcess.Jetpack("study", "--smoke", "--out", dir, "--threads", "1", "--only", "jetpack");
+        // a second call with the same plan redoes nothing, also in a copy of the folder whose files are newer
+        string copy = Path.Combine(dir, "copy");
+        foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).ToList())
+        {
+            string to = Path.Combine(copy, Path.GetRelativePath(dir, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(file, to);
+            File.SetLastWriteTimeUtc(to, DateTime.UtcNow.AddMinutes(5));
+        }
+        var (again, output2) = CliProcess.Jetpack("study", "--smoke", "--out", copy, "--threads", "1", "--only", "jetpack");
         Assert.True(again == 0, output2);
         Assert.Contains("done earlier, kept", output2);
         Assert.DoesNotContain("profiling", output2);
+        Assert.DoesNotContain("training:", output2);
     }
 
     [Fact]

@@ -253,11 +253,17 @@ public static class StudyCommand
     };
 
     // A stage is done when its folder holds `done.json` equal to the config it was made with
-    // (and, for files it reads, their digests): a changed plan redoes it, an unchanged one is kept.
-    static string Stamp(TrainConfig config) => JsonSerializer.Serialize(config with { Init = config.Init is null ? null : Digest(config.Init) });
+    // (and, for files it reads, their content hashes): a changed plan redoes it, an unchanged one is
+    // kept. Neither the results folder's path nor file times take part, so a copied or moved study
+    // folder is still recognised.
+    static string Stamp(TrainConfig config) => JsonSerializer.Serialize(config with { Init = config.Init is null ? null : Digest(config.Init), Out = "" });
     static bool StageDone(string dir, string stamp) => File.Exists(Path.Combine(dir, "done.json")) && File.ReadAllText(Path.Combine(dir, "done.json")) == stamp;
     static bool SameConfig(string dir, string stamp) => File.Exists(Path.Combine(dir, "stage.json")) && File.ReadAllText(Path.Combine(dir, "stage.json")) == stamp;
     static void WriteStamp(string dir, string stamp) { Directory.CreateDirectory(dir); File.WriteAllText(Path.Combine(dir, "stage.json"), stamp); }
     static void MarkDone(string dir, string stamp) { Directory.CreateDirectory(dir); File.WriteAllText(Path.Combine(dir, "done.json"), stamp); }
-    static string Digest(string path) => $"{Path.GetFileName(path)}:{new FileInfo(path).Length}:{File.GetLastWriteTimeUtc(path):O}";
+    static string Digest(string path)
+    {
+        using var file = File.OpenRead(path);
+        return $"{Path.GetFileName(path)}:{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file))}";
+    }
 }
