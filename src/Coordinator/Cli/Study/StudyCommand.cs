@@ -80,13 +80,14 @@ public static class StudyCommand
         {
             var lap = Stopwatch.StartNew();
             var config = DownstreamConfig(plan, run, inits.GetValueOrDefault(run.Id), outDir);
-            bool cached = !fresh && StageDone(config.Out, Stamp(config));
+            string stamp = Stamp(config);                                            // hashes the initial checkpoint: once per run
+            bool cached = !fresh && StageDone(config.Out, stamp);
             AnsiConsole.Write(new Rule($"{run.Id}: {Markup.Escape(run.Label)}{(cached ? " (done earlier, kept)" : "")}").LeftJustified());
             if (!cached)
             {
                 torch.manual_seed((long)plan.Seed);                                  // the same fresh init for every scratch run of a model
                 TrainCommand.Run(config, resume: false, until: null, device, threads);
-                MarkDone(config.Out, Stamp(config));
+                MarkDone(config.Out, stamp);
             }
             stageSeconds[$"run {run.Id}"] = lap.Elapsed.TotalSeconds;
             results.Add(RunResult.Read(run, Path.Combine(config.Out, "metrics.jsonl")));
@@ -128,16 +129,17 @@ public static class StudyCommand
             Out = Path.Combine(outDir, "upstream", model),
         };
         var lap = Stopwatch.StartNew();
-        bool cached = !fresh && StageDone(config.Out, Stamp(config));
+        string stamp = Stamp(config);
+        bool cached = !fresh && StageDone(config.Out, stamp);
         AnsiConsole.Write(new Rule($"upstream: {model} on classes {StudyPlan.UpstreamClasses}{(cached ? " (done earlier, kept)" : "")}").LeftJustified());
         if (!cached)
         {
             torch.manual_seed((long)plan.Seed);
             // Resume a stopped upstream run rather than redo it (its checkpoint is exact).
-            bool resume = !fresh && Directory.Exists(Path.Combine(config.Out, "checkpoint")) && SameConfig(config.Out, Stamp(config));
-            WriteStamp(config.Out, Stamp(config));
+            bool resume = !fresh && Directory.Exists(Path.Combine(config.Out, "checkpoint")) && SameConfig(config.Out, stamp);
+            WriteStamp(config.Out, stamp);
             TrainCommand.Run(config, resume, until: null, device, threads);
-            MarkDone(config.Out, Stamp(config));
+            MarkDone(config.Out, stamp);
         }
         seconds[$"upstream {model}"] = lap.Elapsed.TotalSeconds;
         return Path.Combine(config.Out, "final.safetensors");
