@@ -83,6 +83,17 @@ public sealed class HeaderFirstLoadTests : IDisposable
         Assert.Equal(["extra"], report.Unexpected);
     }
 
+    [Theory]
+    [InlineData("[274877906944]", "[0, 1099511627776]", "run past the end of the 4-byte data section")] // 1 TiB of F32
+    [InlineData("[4611686018427387904, 4]", "[0, 4]", "is too large to address")]                      // dtype x shape overflows
+    public void ASafetensorsHeaderClaimingTerabytesIsRefusedBeforeAnyRead(string shape, string offsets, string fragment)
+    {
+        var path = _dir.WriteSafetensors("claim.safetensors", $"{{\"w\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":{offsets}}}}}", new byte[4]);
+        var e = Assert.Throws<SafetensorsFormatException>(() => SafetensorsReader.Open(path).Dispose());
+        Assert.Equal("w", e.TensorName);
+        Assert.Contains(fragment, e.Message);
+    }
+
     [Fact]
     public void AnIntegerTensorWhereAWeightBelongsIsMisShaped()
     {
