@@ -68,7 +68,7 @@ public sealed class DenseCheckpoint : IDisposable
         }
 
         var tensors = ReadRaw(fullPath, Choose).ToDictionary(kv => TimmName(kv.Key), kv => kv.Value);
-        return new DenseCheckpoint { Path = fullPath, Spec = spec, Tensors = tensors, Report = report!, Ignored = ignored };
+        return new DenseCheckpoint { Path = path, Spec = spec, Tensors = tensors, Report = report!, Ignored = ignored };
     }
 
     /// <summary>The chosen tensors of the file, read by the reader its magic bytes call for.</summary>
