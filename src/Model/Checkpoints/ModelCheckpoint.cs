@@ -48,7 +48,7 @@ public static class ModelCheckpoint
     /// <summary>Reads the spec a checkpoint was saved with.</summary>
     public static ModelSpec ReadSpec(string path)
     {
-        using var reader = SafetensorsReader.Open(path);
+        using var reader = Open(path);
         return ReadSpec(reader);
     }
 
@@ -77,7 +77,7 @@ public static class ModelCheckpoint
     /// <summary>Builds the model a checkpoint describes and loads it strictly.</summary>
     public static (ModelSpec Spec, nn.Module<Tensor, Tensor> Model) LoadModel(string path, Device? device = null)
     {
-        using var reader = SafetensorsReader.Open(path);
+        using var reader = Open(path);
         var spec = ReadSpec(reader);
         nn.Module<Tensor, Tensor> model;
         using (Layers.Init.Deferred()) model = ModelRegistry.Create(spec, device);      // the strict load overwrites every tensor
@@ -91,7 +91,7 @@ public static class ModelCheckpoint
     /// </summary>
     public static void Load(string path, ModelSpec spec, nn.Module model)
     {
-        using var reader = SafetensorsReader.Open(path);
+        using var reader = Open(path);
         var expected = IdentityOf(spec);
         var saved = ReadSpec(reader);
         var problems = new List<string>();
@@ -104,56 +104,43 @@ public static class ModelCheckpoint
     }
 
     /// <summary>
-    /// Copies tensors by state-dict name into the model (dtype converted, device kept). Strict: any
-    /// missing, unexpected or mis-shaped key fails with all three lists; non-strict returns them.
+    /// A model file opened as safetensors; a torch.save file (told by its magic bytes, whatever its
+    /// name) is refused with what to do instead — it carries no model identity to check.
+    /// </summary>
+    static SafetensorsReader Open(string path)
+    {
+        var fullPath = CheckpointFile.CheckReadable(path, (full, problem) => new SafetensorsFormatException(full, null, problem));
+        if (CheckpointFile.Sniff(fullPath) is CheckpointFormat.TorchZip or CheckpointFormat.TorchLegacy)
+            throw new SafetensorsFormatException(fullPath, null,
+                "is a PyTorch .pth file (torch.save), not a Jetpack model checkpoint: `init:` and model loads expect safetensors with the "
+                + "model's identity in its metadata, as `jetpack recycle` and `jetpack train` write (`jetpack recycle --from/--target` read dense .pth files as they are)");
+        return SafetensorsReader.Open(fullPath);
+    }
+
+    /// <summary>
+    /// Copies tensors by state-dict name into the model (dtype converted, device kept). Names, shapes
+    /// and dtypes are compared from the header first; only tensors that fit are read, so an
+    /// unexpected or mis-shaped one costs no I/O. Strict: any missing, unexpected or mis-shaped key
+    /// fails with all three lists before anything is read; non-strict returns them.
     /// </summary>
     public static LoadReport LoadWeights(SafetensorsReader reader, nn.Module model, bool strict, Func<string, string>? rename = null)
     {
         var target = model.state_dict();
         var sourceNames = reader.Names.ToDictionary(n => rename?.Invoke(n) ?? n, n => n);
-        var fileShapes = sourceNames.ToDictionary(kv => kv.Key, kv => reader.GetEntry(kv.Value).Shape);
-        var report = LoadReport.Compare(target.ToDictionary(kv => kv.Key, kv => kv.Value.shape), fileShapes, "model");
+        var file = sourceNames.ToDictionary(kv => kv.Key, kv => reader.GetHeader(kv.Value) with { Name = kv.Key });
+        var expected = target.ToDictionary(kv => kv.Key, kv => new TensorHeader(kv.Key, kv.Value.dtype, kv.Value.shape));
+        var report = LoadReport.Compare(expected, file, "model");
         if (strict && !report.IsExact) throw new CheckpointMismatchException(reader.Path, report.Describe());
 
         using var _ = no_grad();
         foreach (var (key, tensor) in target)
         {
-            if (!fileShapes.TryGetValue(key, out var shape) || !shape.SequenceEqual(tensor.shape)) continue;   // reported above
+            if (!file.TryGetValue(key, out var header) || !LoadReport.Fits(expected[key], header)) continue;   // reported above
             var name = sourceNames[key];
             using var loaded = reader.ReadTensor(name, tensor.device);
             tensor.copy_(loaded);
         }
         return report;
-    }
-}
-
-/// <summary>What a state-dict load found: keys the model has but the file lacks, keys the file has
-/// but the model lacks, and keys whose shapes differ.</summary>
-public sealed record LoadReport(IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected, IReadOnlyList<string> MisShaped)
-{
-    public bool IsExact => Missing.Count == 0 && Unexpected.Count == 0 && MisShaped.Count == 0;
-
-    /// <summary>
-    /// Compares the shapes a model expects with those a file holds, key by key; keys for which
-    /// <paramref name="ignore"/> holds are left out of all three lists.
-    /// </summary>
-    public static LoadReport Compare(IReadOnlyDictionary<string, long[]> model, IReadOnlyDictionary<string, long[]> file,
-                                     string modelName, Func<string, bool>? ignore = null)
-    {
-        bool Kept(string k) => ignore is null || !ignore(k);
-        static string Shape(long[] s) => $"[{string.Join(", ", s)}]";
-        return new LoadReport(
-            model.Keys.Where(k => !file.ContainsKey(k) && Kept(k)).ToList(),
-            file.Keys.Where(k => !model.ContainsKey(k) && Kept(k)).ToList(),
-            model.Where(kv => Kept(kv.Key) && file.TryGetValue(kv.Key, out var f) && !f.SequenceEqual(kv.Value))
-                 .Select(kv => $"{kv.Key}: file {Shape(file[kv.Key])}, {modelName} {Shape(kv.Value)}").ToList());
-    }
-
-    public string Describe()
-    {
-        static string List(string title, IReadOnlyList<string> xs) =>
-            xs.Count == 0 ? "" : $"\n  {title} ({xs.Count}): {string.Join(", ", xs.Take(20))}{(xs.Count > 20 ? $", … {xs.Count - 20} more" : "")}";
-        return "does not match the model:" + List("missing", Missing) + List("unexpected", Unexpected) + List("mis-shaped", MisShaped);
     }
 }
 

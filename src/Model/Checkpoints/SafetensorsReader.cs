@@ -43,11 +43,17 @@ public sealed class SafetensorsReader : IDisposable
     /// <summary>Tensor names in the order of their data in the file.</summary>
     public IReadOnlyList<string> Names { get; }
 
-    /// <summary>Opens <paramref name="path"/> and validates its header; throws <see cref="SafetensorsFormatException"/> if malformed.</summary>
+    /// <summary>
+    /// Opens <paramref name="path"/> and validates its header. Throws <see cref="FileNotFoundException"/> if
+    /// it does not exist, <see cref="SafetensorsFormatException"/> if it is malformed, a directory, not a
+    /// regular file, empty, or a torch.save (.pth) file (told apart by its magic bytes).
+    /// </summary>
     public static SafetensorsReader Open(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        var fullPath = System.IO.Path.GetFullPath(path);
+        var fullPath = CheckpointFile.CheckReadable(path, (full, problem) => new SafetensorsFormatException(full, null, problem));
+        var format = CheckpointFile.Sniff(fullPath);
+        if (format is CheckpointFormat.TorchZip or CheckpointFormat.TorchLegacy)
+            throw new SafetensorsFormatException(fullPath, null, CheckpointFile.PthGivenForSafetensors(format));
         var file = File.OpenHandle(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
         try
         {
@@ -62,6 +68,13 @@ public sealed class SafetensorsReader : IDisposable
     }
 
     public bool Contains(string name) => _entries.ContainsKey(name);
+
+    /// <summary>Name, torch dtype and shape of <paramref name="name"/> from the header; reads no data.</summary>
+    public TensorHeader GetHeader(string name)
+    {
+        var entry = Find(name);
+        return new TensorHeader(entry.Name, entry.DType.ToScalarType(), (long[])entry.Shape.Clone());
+    }
 
     /// <summary>The header entry of <paramref name="name"/>; throws <see cref="KeyNotFoundException"/> naming the file if absent.</summary>
     public SafetensorsEntry GetEntry(string name)

@@ -267,7 +267,19 @@ public static class TrainingCheckpoint
             using var scope = NewDisposeScope();                  // what is read from the files
             var moments = new List<(Parameter, Tensor, Tensor)>();
             var replicated = Open(m.ReplicatedFile);
+            // Keys and shapes from the header first: a missing, mis-shaped or unexpected tensor is refused before any is read.
             var seen = new HashSet<string>();
+            foreach (var (key, t) in target)
+            {
+                if (ExpertKeys.Classify(spec, key) is not null) continue;
+                seen.Add("p." + key);
+                if (!replicated.Contains("p." + key)) throw new CheckpointMismatchException(replicated.Path, $"lacks '{key}'");
+                var header = replicated.GetHeader("p." + key);
+                if (!header.Shape.SequenceEqual(t.shape))
+                    throw new CheckpointMismatchException(replicated.Path, $"'{key}' is [{string.Join(", ", header.Shape)}], the model's [{string.Join(", ", t.shape)}]");
+            }
+            var unexpected = replicated.Names.Where(n => n.StartsWith("p.", StringComparison.Ordinal) && !seen.Contains(n)).ToList();
+            if (unexpected.Count > 0) throw new CheckpointMismatchException(replicated.Path, $"holds keys the model lacks: {string.Join(", ", unexpected.Take(10))}");
             foreach (var (key, t) in target)
             {
                 if (ExpertKeys.Classify(spec, key) is { } ek)
@@ -275,17 +287,11 @@ public static class TrainingCheckpoint
                     RestoreExpert(key, ek, t, parameters.GetValueOrDefault(key), m, shard, Open, moments, dir);
                     continue;
                 }
-                seen.Add("p." + key);
-                if (!replicated.Contains("p." + key)) throw new CheckpointMismatchException(replicated.Path, $"lacks '{key}'");
                 var saved = replicated.ReadTensor("p." + key);
-                if (!saved.shape.SequenceEqual(t.shape))
-                    throw new CheckpointMismatchException(replicated.Path, $"'{key}' is [{string.Join(", ", saved.shape)}], the model's [{string.Join(", ", t.shape)}]");
                 t.copy_(saved);
                 if (parameters.TryGetValue(key, out var p) && replicated.Contains("m." + key))
                     moments.Add((p, replicated.ReadTensor("m." + key), replicated.ReadTensor("v." + key)));
             }
-            var unexpected = replicated.Names.Where(n => n.StartsWith("p.", StringComparison.Ordinal) && !seen.Contains(n)).ToList();
-            if (unexpected.Count > 0) throw new CheckpointMismatchException(replicated.Path, $"holds keys the model lacks: {string.Join(", ", unexpected.Take(10))}");
             optimizer.Restore(moments, m.OptimizerSteps);
         }
         finally

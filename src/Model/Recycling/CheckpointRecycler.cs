@@ -37,7 +37,7 @@ public static class CheckpointRecycler
         var generator = new Generator((ulong)options.Seed);
         var layers = new List<LayerExperts>();
         nn.Module<Tensor, Tensor> model;
-        using (Layers.Init.DeferredExperts()) model = ModelRegistry.Create(successor);   // every expert is written below
+        using (Layers.Init.DeferredExperts()) model = CreateSeeded(successor, options.Seed);   // every expert is written below
         try
         {
             var state = model.state_dict();
@@ -151,6 +151,26 @@ public static class CheckpointRecycler
         if (selection is not null)
             foreach (var t in selection.Hidden.Concat(selection.Attention).Append(selection.Channels)) t.Dispose();
         return provenance;
+    }
+
+    /// <summary>
+    /// Builds the successor with its fresh parameters (router φ, head, anything not recycled) drawn
+    /// from <paramref name="seed"/>: module initialisers use torch's global generator, so it is seeded
+    /// here and its previous state restored afterwards — the caller's random stream is not disturbed.
+    /// The global generator is process-wide: two recycles on two threads at once would interleave.
+    /// </summary>
+    static nn.Module<Tensor, Tensor> CreateSeeded(ModelSpec successor, long seed)
+    {
+        using var saved = torch.random.get_rng_state();
+        torch.random.manual_seed(seed);
+        try
+        {
+            return ModelRegistry.Create(successor);
+        }
+        finally
+        {
+            torch.random.set_rng_state(saved);
+        }
     }
 
     /// <summary>The hook site whose statistics rank a block's channels: norm2 (ViT) or the block norm (ConvNeXt).</summary>

@@ -32,44 +32,70 @@ public sealed class DenseCheckpoint : IDisposable
     }
 
     /// <summary>
-    /// Reads a .safetensors or .pth/.pt checkpoint and checks it against <paramref name="spec"/>'s state
-    /// dict. Strict: a missing, unexpected or mis-shaped key fails with all of them listed and the file
-    /// named. The head may differ in shape (e.g. a 21k head) and is ignored.
+    /// Reads a safetensors or torch.save checkpoint (told apart by magic bytes; the extension only
+    /// names what was expected of a damaged file) and checks it against <paramref name="spec"/>'s
+    /// state dict from the header or pickle first: names, shapes and dtypes are compared before any
+    /// tensor data is read, and only tensors that fit the model are read at all. Strict: a missing,
+    /// unexpected or mis-shaped key fails with all of them listed and the file named, having read
+    /// nothing. The head may differ in shape (e.g. a 21k head): it is ignored, and read only if it fits.
     /// </summary>
     public static DenseCheckpoint Load(string path, ModelSpec spec, bool strict = true)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint not found: {path}", path);
-        var raw = ReadRaw(path);
-        var tensors = new Dictionary<string, Tensor>();
-        foreach (var (key, t) in raw)
+        var fullPath = CheckpointFile.CheckReadable(path, (full, problem) => new InvalidDataException($"checkpoint '{full}' {problem}"));
+        Dictionary<string, TensorHeader> expected;
+        using (var skeleton = ModelRegistry.Create(spec, META))
+            expected = skeleton.state_dict().ToDictionary(kv => kv.Key, kv => new TensorHeader(kv.Key, kv.Value.dtype, kv.Value.shape));
+        LoadReport? report = null;
+        List<string> ignored = [];
+
+        // Called with the file's headers before any data is read; returns the raw keys worth reading.
+        IEnumerable<string> Choose(IReadOnlyList<TensorHeader> headers)
         {
-            var name = TimmName(key);
-            if (!tensors.TryAdd(name, t))
-                throw new InvalidDataException($"{path}: keys '{key}' and another both map to '{name}' after removing prefixes");
+            var byName = new Dictionary<string, TensorHeader>(StringComparer.Ordinal);
+            var rawKey = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var header in headers)
+            {
+                var name = TimmName(header.Name);
+                if (!byName.TryAdd(name, header with { Name = name }))
+                    throw new InvalidDataException($"{fullPath}: keys '{rawKey[name]}' and '{header.Name}' both map to '{name}' after removing prefixes");
+                rawKey[name] = header.Name;
+            }
+            ignored = byName.Keys.Where(DenseStitching.IsHead).Order().ToList();
+            report = LoadReport.Compare(expected, byName, spec.Variant, DenseStitching.IsHead);
+            if (strict && !report.IsExact)
+                throw new CheckpointMismatchException(fullPath, $"is not a {spec.Variant} checkpoint: it {report.Describe()}");
+            return byName.Where(kv => expected.TryGetValue(kv.Key, out var m) && LoadReport.Fits(m, kv.Value)).Select(kv => rawKey[kv.Key]).ToList();
         }
-        using var skeleton = ModelRegistry.Create(spec, META);
-        var ignored = tensors.Keys.Where(DenseStitching.IsHead).Order().ToList();
-        var report = LoadReport.Compare(skeleton.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape),
-                                        tensors.ToDictionary(kv => kv.Key, kv => kv.Value.shape), spec.Variant, DenseStitching.IsHead);
-        if (strict && !report.IsExact)
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-            throw new CheckpointMismatchException(path, $"is not a {spec.Variant} checkpoint: it {report.Describe()}");
-        }
-        return new DenseCheckpoint { Path = path, Spec = spec, Tensors = tensors, Report = report, Ignored = ignored };
+
+        var tensors = ReadRaw(fullPath, Choose).ToDictionary(kv => TimmName(kv.Key), kv => kv.Value);
+        return new DenseCheckpoint { Path = path, Spec = spec, Tensors = tensors, Report = report!, Ignored = ignored };
     }
 
-    static Dictionary<string, Tensor> ReadRaw(string path)
+    /// <summary>The chosen tensors of the file, read by the reader its magic bytes call for.</summary>
+    static Dictionary<string, Tensor> ReadRaw(string path, Func<IReadOnlyList<TensorHeader>, IEnumerable<string>> choose)
     {
+        var format = CheckpointFile.Sniff(path);
         var ext = System.IO.Path.GetExtension(path).ToLowerInvariant();
-        if (ext == ".safetensors")
+        if (format == CheckpointFormat.Unknown && ext == ".safetensors" || format == CheckpointFormat.Safetensors)
         {
             using var reader = SafetensorsReader.Open(path);
-            return reader.ReadAll();
+            var keep = choose(reader.Names.Select(reader.GetHeader).ToList());
+            var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            try
+            {
+                foreach (var name in keep)
+                    tensors.Add(name, reader.ReadTensor(name));
+                return tensors;
+            }
+            catch
+            {
+                foreach (var t in tensors.Values) t.Dispose();
+                throw;
+            }
         }
-        if (ext is ".pth" or ".pt" or ".bin" or ".ckpt")
-            return Checkpoints.Pickle.TorchCheckpoint.LoadStateDict(path);   // restricted unpickler: never runs code
-        throw new ArgumentException($"{path}: unknown checkpoint format '{ext}' (expected .safetensors, .pth or .pt)");
+        if (format is CheckpointFormat.TorchZip or CheckpointFormat.TorchLegacy || ext is ".pth" or ".pt" or ".bin" or ".ckpt")
+            return Checkpoints.Pickle.TorchCheckpoint.Load(path, choose).StateDict;   // restricted unpickler: never runs code
+        throw new ArgumentException($"{path}: unknown checkpoint format '{ext}' (neither safetensors nor a torch.save file by its first bytes; expected .safetensors, .pth or .pt)");
     }
 
     public void Dispose()

@@ -37,7 +37,7 @@ public sealed class SafetensorsValidationTests : IDisposable
     }
 
     [Theory]
-    [InlineData(0)]
+    [InlineData(1)] // 0 bytes is "is empty (0 bytes)": CheckpointFileTests
     [InlineData(7)]
     public void FileShorterThanEightBytes(int length) => RejectsBytes(new byte[length], null, "fewer than the 8");
 

@@ -24,9 +24,12 @@ public sealed class TorchArchive : IDisposable
     private readonly ZipArchive _zip;
     private readonly Dictionary<string, ZipArchiveEntry> _entries;
 
-    private TorchArchive(string path, ZipArchive zip, Dictionary<string, ZipArchiveEntry> entries, string prefix)
+    private readonly long _fileLength;
+
+    private TorchArchive(string path, ZipArchive zip, Dictionary<string, ZipArchiveEntry> entries, string prefix, long fileLength)
     {
         Path = path;
+        _fileLength = fileLength;
         _zip = zip;
         _entries = entries;
         Prefix = prefix;
@@ -41,8 +44,7 @@ public sealed class TorchArchive : IDisposable
     /// <summary>Opens <paramref name="path"/>; throws <see cref="TorchCheckpointFormatException"/> naming the file if it is not a readable torch.save archive.</summary>
     public static TorchArchive Open(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        var fullPath = System.IO.Path.GetFullPath(path);
+        var fullPath = CheckpointFile.CheckReadable(path, (full, problem) => Bad(full, problem));
         var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
         try
         {
@@ -54,7 +56,7 @@ public sealed class TorchArchive : IDisposable
                 foreach (var entry in zip.Entries)
                     if (!entries.TryAdd(entry.FullName, entry))
                         throw Bad(fullPath, $"the zip holds '{entry.FullName}' twice");
-                var archive = new TorchArchive(fullPath, zip, entries, FindPrefix(entries.Keys, fullPath));
+                var archive = new TorchArchive(fullPath, zip, entries, FindPrefix(entries.Keys, fullPath), stream.Length);
                 archive.CheckByteOrder();
                 return archive;
             }
@@ -80,6 +82,7 @@ public sealed class TorchArchive : IDisposable
     public byte[] ReadPickle()
     {
         var entry = _entries[Prefix + "/data.pkl"];
+        CheckClaimedSize(entry, null);
         if (entry.Length > MaxPickleBytes)
             throw Bad(Path, $"data.pkl claims {entry.Length} bytes, beyond the {MaxPickleBytes}-byte limit for a pickle of structure");
         var bytes = new byte[entry.Length];
@@ -95,14 +98,7 @@ public sealed class TorchArchive : IDisposable
     /// </summary>
     internal torch.Tensor ReadStorage(PickledStorage storage, string? key)
     {
-        if (!_entries.TryGetValue($"{Prefix}/data/{storage.Key}", out var entry))
-            throw new TorchCheckpointFormatException(Path, key, $"storage '{storage.Key}' has no entry {Prefix}/data/{storage.Key}");
-        long elementSize = SafetensorsDTypes.FromScalarType(storage.DType).ElementSize(); // every allow-listed type has one
-        long expected = storage.Numel > long.MaxValue / elementSize ? -1 : storage.Numel * elementSize;
-        if (entry.Length != expected)
-            throw new TorchCheckpointFormatException(Path, key,
-                $"storage '{storage.Key}' should hold {storage.Numel} x {storage.DType} ({expected} bytes) but its entry has {entry.Length} bytes");
-
+        var entry = CheckStorage(storage, key);
         var tensor = torch.empty(storage.Numel, storage.DType, torch.CPU);
         try
         {
@@ -125,6 +121,43 @@ public sealed class TorchArchive : IDisposable
     }
 
     public void Dispose() => _zip.Dispose();
+
+    /// <summary>The file's length in bytes: no tensor built from it may be larger (see <see cref="TorchCheckpoint"/>).</summary>
+    internal long FileLength => _fileLength;
+
+    /// <summary>
+    /// The storage's entry, once its sizes are proven sane: the entry exists, holds exactly numel ×
+    /// element size bytes, and that size fits in the file. Reads nothing; called for every storage
+    /// before any is allocated, so a pickle or a zip64 record claiming terabytes is refused here.
+    /// </summary>
+    internal ZipArchiveEntry CheckStorage(PickledStorage storage, string? key)
+    {
+        if (!_entries.TryGetValue($"{Prefix}/data/{storage.Key}", out var entry))
+            throw new TorchCheckpointFormatException(Path, key, $"storage '{storage.Key}' has no entry {Prefix}/data/{storage.Key}");
+        long elementSize = SafetensorsDTypes.FromScalarType(storage.DType).ElementSize(); // every allow-listed type has one
+        long expected = storage.Numel > long.MaxValue / elementSize ? -1 : storage.Numel * elementSize;
+        if (expected < 0 || expected > _fileLength)
+            throw new TorchCheckpointFormatException(Path, key,
+                $"storage '{storage.Key}' claims {storage.Numel} x {storage.DType} ({(expected < 0 ? "over 2^63" : expected.ToString())} bytes), "
+                + $"more than the whole {_fileLength}-byte file");
+        CheckClaimedSize(entry, key);
+        if (entry.Length != expected)
+            throw new TorchCheckpointFormatException(Path, key,
+                $"storage '{storage.Key}' should hold {storage.Numel} x {storage.DType} ({expected} bytes) but its entry has {entry.Length} bytes ({entry.FullName})");
+        return entry;
+    }
+
+    /// <summary>
+    /// An entry's sizes come from the zip directory (zip64 records allow 2^64), which nothing ties to
+    /// the file: both must fit in the file. torch.save stores entries uncompressed, so this refuses
+    /// only a compressed entry that would inflate past the whole file's size — never a torch file.
+    /// </summary>
+    private void CheckClaimedSize(ZipArchiveEntry entry, string? key)
+    {
+        if (entry.Length > _fileLength || entry.CompressedLength > _fileLength)
+            throw new TorchCheckpointFormatException(Path, key,
+                $"zip entry '{entry.FullName}' claims {entry.Length} bytes ({entry.CompressedLength} stored), more than the whole {_fileLength}-byte file");
+    }
 
     /// <summary>Zip files start with a local header "PK\3\4"; the legacy format starts with a pickle (PROTO, 0x80) or is a tar.</summary>
     private static void CheckSignature(FileStream stream, string path)
@@ -165,6 +198,7 @@ public sealed class TorchArchive : IDisposable
             throw Bad(Path, "this reader assumes a little-endian machine");
         if (!_entries.TryGetValue(Prefix + "/byteorder", out var entry))
             return;
+        CheckClaimedSize(entry, null);
         if (entry.Length > 16)
             throw Bad(Path, $"the byteorder record has {entry.Length} bytes");
         var bytes = new byte[entry.Length];

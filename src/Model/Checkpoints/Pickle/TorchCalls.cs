@@ -133,10 +133,13 @@ internal sealed class TorchCalls(PickleInput input)
     {
         try
         {
-            long numel = 1, last = offset;
+            // extent: the bytes torch addresses when it lays the sizes out contiguously, zero dims
+            // counted as 1 (as torch computes strides): [0, 2^62, 4] holds nothing yet overflows there.
+            long numel = 1, last = offset, extent = SafetensorsDTypes.FromScalarType(storage.DType).ElementSize();
             for (int i = 0; i < size.Length; i++)
             {
                 numel = checked(numel * size[i]);
+                extent = checked(extent * Math.Max(size[i], 1));
                 if (size[i] > 0)
                     last = checked(last + (size[i] - 1) * stride[i]);
             }

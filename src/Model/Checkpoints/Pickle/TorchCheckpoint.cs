@@ -28,11 +28,23 @@ public static class TorchCheckpoint
     /// </summary>
     /// <exception cref="UnsafePickleException">The pickle names a global outside the allow-list; nothing was executed.</exception>
     /// <exception cref="TorchCheckpointFormatException">The file is not a readable torch.save archive.</exception>
-    public static LoadedCheckpoint Load(string path)
+    /// <param name="select">
+    /// Given every tensor's key, dtype and shape from the pickle — before any storage is read — returns
+    /// the keys to read (it may throw to refuse the file); the others are left out of the state dict
+    /// and their bytes are never touched. Null reads every tensor.
+    /// </param>
+    public static LoadedCheckpoint Load(string path, Func<IReadOnlyList<TensorHeader>, IEnumerable<string>>? select = null)
     {
         using var archive = TorchArchive.Open(path);
         var root = RestrictedUnpickler.Load(archive.ReadPickle(), archive.Path);
         var (tensors, nestedKey, otherKeys) = Select(root, archive.Path);
+        if (select is not null)
+        {
+            var keep = select(tensors.Select(t => new TensorHeader(t.Key, t.Tensor.Storage.DType, (long[])t.Tensor.Size.Clone())).ToList())
+                .ToHashSet(StringComparer.Ordinal);
+            tensors = tensors.Where(t => keep.Contains(t.Key)).ToList();
+        }
+        CheckSizes(archive, tensors);
         var stateDict = Materialize(archive, tensors);
         var parameters = tensors.Where(t => t.Tensor.IsParameter).Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
         return new LoadedCheckpoint(stateDict, nestedKey, otherKeys, parameters);
@@ -76,6 +88,24 @@ public static class TorchCheckpoint
                 throw new TorchCheckpointFormatException(path, KeyText(key), $"a tensor is stored under the {PickleText.Describe(key)} key; state-dict keys are strings");
         }
         return (tensors, nestedKey, otherKeys);
+    }
+
+    /// <summary>
+    /// Every size claim, checked before the first allocation: each storage against its zip entry and
+    /// the file (<see cref="TorchArchive.CheckStorage"/>), and each tensor against the file — a
+    /// zero-stride view of one element can claim terabytes, and materialising it would copy them out.
+    /// </summary>
+    private static void CheckSizes(TorchArchive archive, List<(string Key, PickledTensor Tensor)> tensors)
+    {
+        foreach (var (key, tensor) in tensors)
+        {
+            archive.CheckStorage(tensor.Storage, key);
+            long elementSize = SafetensorsDTypes.FromScalarType(tensor.Storage.DType).ElementSize();
+            if (tensor.Numel > archive.FileLength / elementSize)
+                throw new TorchCheckpointFormatException(archive.Path, key,
+                    $"its {tensor.Describe()} view of storage '{tensor.Storage.Key}' needs {tensor.Numel} x {elementSize} bytes, "
+                    + $"more than the whole {archive.FileLength}-byte file (a zero-stride view?)");
+        }
     }
 
     private static string KeyText(object key) => key as string ?? PickleText.Describe(key);

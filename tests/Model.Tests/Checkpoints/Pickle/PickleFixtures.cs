@@ -24,6 +24,13 @@ public static class PickleFixtures
         return entries;
     }
 
+    /// <summary>The entry names of a zip held in memory.</summary>
+    public static List<string> ReadEntriesOf(byte[] zipBytes)
+    {
+        using var zip = new ZipArchive(new MemoryStream(zipBytes), ZipArchiveMode.Read);
+        return zip.Entries.Select(e => e.FullName).ToList();
+    }
+
     /// <summary>Writes a zip of stored (uncompressed) entries, as torch.save does, replacing any file at <paramref name="path"/>.</summary>
     public static string WriteZip(string path, IEnumerable<(string Name, byte[] Bytes)> entries)
     {
