@@ -128,6 +128,10 @@ public static partial class JobSpecReader
                 : "not valid JSON: " + e.Message;
             throw new JobSpecException(source, $"line {(e.LineNumber ?? 0) + 1}", problem);
         }
+        catch (ArgumentException e) when (e is not JobSpecException)
+        {
+            throw new JobSpecException(source, "(root)", "not valid JSON: " + e.Message);   // e.g. a lone UTF-16 surrogate
+        }
     }
 
     static string FieldOf(string? path) =>

@@ -28,13 +28,13 @@ static partial class YamlSpecTree
         var parser = new Parser(new StringReader(text));
         var open = new Stack<Frame>();
         JsonNode? root = null;
-        int documents = 0;
+        int documents = 0, line = 1;
         try
         {
             while (parser.MoveNext())
             {
                 var e = parser.Current!;
-                int line = (int)e.Start.Line;
+                line = (int)e.Start.Line;
                 string here = open.Count == 0 ? "(root)" : ChildPath(open.Peek());
                 switch (e)
                 {
@@ -72,6 +72,12 @@ static partial class YamlSpecTree
         catch (YamlException e)
         {
             throw new JobSpecException(source, $"line {e.Start.Line}", "not valid YAML: " + (e.InnerException?.Message ?? e.Message));
+        }
+        catch (Exception e) when (e is InvalidOperationException or IndexOutOfRangeException or FormatException or OverflowException
+                                  || e is ArgumentException and not JobSpecException)
+        {
+            // YamlDotNet's scanner throws these on some malformed input (found by the fuzz test): still bad YAML.
+            throw new JobSpecException(source, $"line {line}", $"not valid YAML: the parser stopped after this line ({e.Message})");
         }
         if (documents == 0) throw new JobSpecException(source, "(root)", "must hold exactly one YAML document, found 0");
         return root;
