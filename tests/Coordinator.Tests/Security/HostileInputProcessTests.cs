@@ -32,7 +32,7 @@ public sealed class HostileInputProcessTests : IDisposable
     {
         string pred = JobSpecs.Checkpoint(dir, "pred.safetensors", "pred");
         using var coordinator = new CoordinatorProcess(dir.File("data"));
-        using var channel = GrpcChannel.ForAddress(coordinator.Jobs, new GrpcChannelOptions { MaxSendMessageSize = 8 << 20 });
+        using var channel = GrpcChannel.ForAddress(coordinator.Jobs, new GrpcChannelOptions { MaxSendMessageSize = 16 << 20 });
         var jobs = new JobService.JobServiceClient(channel);
         CallOptions Call() => new(deadline: DateTime.UtcNow.AddSeconds(20));
 
@@ -61,6 +61,11 @@ public sealed class HostileInputProcessTests : IDisposable
             Assert.Contains(expect, e.Status.Detail);
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{what}: refused after {clock.Elapsed.TotalSeconds:F1} s");
         }
+
+        // Far over the spec limit: gRPC refuses the message before buffering it (its limit follows MaxBytes).
+        var huge = await Assert.ThrowsAsync<RpcException>(() => jobs.SubmitAsync(
+            new SubmitJobRequest { SpecText = new string('#', 4 * JobSpecReader.MaxBytes), Format = "yaml", Source = "huge.yaml" }, Call()).ResponseAsync);
+        Assert.True(huge.StatusCode == StatusCode.ResourceExhausted, $"{huge.StatusCode} {huge.Status.Detail}");
 
         foreach (string id in new[] { "../../x", "a/b", new string('a', 5000) })
         {
