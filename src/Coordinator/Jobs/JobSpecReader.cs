@@ -36,8 +36,9 @@ public static partial class JobSpecReader
     public static string FormatOf(string path) =>
         Path.GetExtension(path).ToLowerInvariant() is ".yaml" or ".yml" ? "yaml" : "json";
 
-    /// <summary>Reads and validates a spec file. Relative paths in it are relative to the file's
-    /// directory and come back absolute (the coordinator runs elsewhere); files it names must exist.</summary>
+    /// <summary>Reads and validates a spec file. Relative input paths in it are relative to the file's
+    /// directory and come back absolute (the coordinator runs elsewhere); files it names must exist.
+    /// <c>out</c> stays as written: the coordinator places it inside its data directory.</summary>
     public static JobSpec Load(string path)
     {
         var spec = ResolvePaths(Parse(ReadText(path), FormatOf(path), path), Path.GetDirectoryName(Path.GetFullPath(path))!);
