@@ -60,7 +60,7 @@ public static class CoordinatorCommand
         // Scripts and tests read these two lines to find the endpoints (ports may be 0 = any).
         Console.WriteLine($"jobs: {grpc.ToString().TrimEnd('/')}");
         Console.WriteLine($"metrics: {metrics.ToString().TrimEnd('/')}/metrics");
-        AnsiConsole.MarkupLine($"coordinator up ({options.Clustering.ToString().ToLowerInvariant()} clustering, data in {Markup.Escape(Path.GetFullPath(options.DataDirectory))}{(options.ClusterToken is null ? ", no cluster token" : "")})");
+        AnsiConsole.MarkupLine($"coordinator up ({options.Clustering.ToString().ToLowerInvariant()} clustering, data in {Markup.Escape(Path.GetFullPath(options.DataDirectory))}{(options.ClusterToken is null ? ", no cluster token: every caller is trusted" : "")})");
         await app.WaitForShutdownAsync(cancel);
         await app.StopAsync(CancellationToken.None);
         return ExitCodes.Ok;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Jetpack.Protocol.Jobs;
+using Jetpack.Protocol.Security;
 
 namespace Jetpack.Coordinator.Cli;
 
@@ -27,15 +28,27 @@ public static class JobClient
 
     public static IEnumerable<Option> All => [Coordinator, TokenFile, Timeout];
 
-    /// <summary>The token from --token-file, else $JETPACK_CLUSTER_TOKEN, else none.</summary>
+    /// <summary>
+    /// The token from --token-file, else $JETPACK_CLUSTER_TOKEN, else none (unset). An empty or blank token
+    /// is refused naming its file or variable (issue 12): a coordinator given an empty file used to run
+    /// with authentication silently off.
+    /// </summary>
     public static string? Token(string? tokenFile)
     {
         if (tokenFile is not null)
         {
             if (!File.Exists(tokenFile)) throw new FileNotFoundException($"token file not found: {tokenFile}", tokenFile);
-            return File.ReadAllText(tokenFile).Trim();
+            return Checked(File.ReadAllText(tokenFile), $"--token-file {tokenFile}");
         }
-        return Environment.GetEnvironmentVariable("JETPACK_CLUSTER_TOKEN") is { Length: > 0 } t ? t.Trim() : null;
+        return Environment.GetEnvironmentVariable(ClusterToken.EnvVariable) is { } t ? Checked(t, ClusterToken.EnvVariable) : null;
+    }
+
+    static string Checked(string token, string origin)
+    {
+        if (string.IsNullOrWhiteSpace(token))
+            throw new ArgumentException($"{origin}: the cluster token is empty; refusing to run without one (put the token there, or for an open test coordinator give no --token-file and unset {ClusterToken.EnvVariable})");
+        try { return new ClusterToken(token).Value; }
+        catch (ArgumentException e) { throw new ArgumentException($"{origin}: {e.Message}", e); }
     }
 
     public sealed record Connection(GrpcChannel Channel, JobService.JobServiceClient Client, Metadata Headers, TimeSpan Timeout, string Address) : IDisposable
@@ -70,7 +83,21 @@ public static class JobClient
         {
             throw new RpcException(new Status(e.StatusCode, $"coordinator at {c.Address} not reachable: {e.Status.Detail}"));
         }
+        catch (RpcException e) when (NotGrpc(e))
+        {
+            // e.g. the coordinator's HTTP/1.1 metrics port: the address answers, but not as a JobService (exit 3, not 1).
+            throw new RpcException(new Status(StatusCode.Unavailable, $"{c.Address} is not a jetpack coordinator's JobService, or unreachable: {e.Status.Detail}"));
+        }
     }
+
+    /// <summary>The call never reached a gRPC service: the client's transport failed or the reply was not gRPC
+    /// (a server's own failure comes back as a status with trailers, not as these).</summary>
+    static bool NotGrpc(RpcException e) =>
+        e.StatusCode == StatusCode.Unimplemented // another gRPC server (a worker?) without the JobService
+        || e.StatusCode is StatusCode.Internal or StatusCode.Unknown
+        && (e.Status.DebugException is HttpRequestException or IOException
+            || e.Status.Detail.StartsWith("Bad gRPC response", StringComparison.Ordinal)
+            || e.Status.Detail.StartsWith("Error starting gRPC call", StringComparison.Ordinal));
 
     public static string Describe(JobStatus s)
     {

@@ -110,7 +110,7 @@ public static class TrainCommand
 
     public static JobDataSpec ToJobData(TrainData d) => new()
     {
-        Dataset = d.Dataset, Root = d.Root, Classes = ProfileData.ParseClasses(d.Classes)?.ToList(), MaxPerClass = d.MaxPerClass, Augment = d.Augment,
+        Dataset = d.Dataset, Root = d.Root, Classes = ProfileData.ParseClasses(d.Classes, "data.classes", ProfileData.ClassCount(d.Dataset))?.ToList(), MaxPerClass = d.MaxPerClass, Augment = d.Augment,
         RandAugment = d.RandAugment, RandomErasing = d.RandomErasing, CropMinScale = d.CropMinScale,
     };
 }

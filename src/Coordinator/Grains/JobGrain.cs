@@ -56,8 +56,11 @@ public sealed class JobGrain(
         JobSpec parsed;
         try
         {
+            // The grain key is an input too (issue 12): it names the default output directory.
+            if (!JobSpecValidator.IsJobId(JobId)) throw new JobSpecException(submission.Source, "job_id", JobSpecValidator.JobIdProblem(JobId));
             parsed = JobSpecReader.Parse(submission.SpecText, submission.Format, submission.Source);
             JobSpecValidator.Validate(parsed, submission.Source);
+            JobOutputs.Resolve(parsed.Out, JobId, options.Value.DataDirectory, submission.Source);
         }
         catch (JobSpecException e)
         {
@@ -325,7 +328,7 @@ public sealed class JobGrain(
     }
 
     TrainingRun Run(int attempt, bool resume) =>
-        new(JobId, attempt, Spec, S.CheckpointPath, Spec.Out ?? Path.Combine(options.Value.JobsDirectory, JobId), S.Workers, resume);
+        new(JobId, attempt, Spec, S.CheckpointPath, JobOutputs.Resolve(Spec.Out, JobId, options.Value.DataDirectory, S.Source), S.Workers, resume);
 
     JobSnapshot Snapshot() => new()
     {

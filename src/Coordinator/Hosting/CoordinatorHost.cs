@@ -62,7 +62,13 @@ public static class CoordinatorHost
         services.AddSingleton<IRecyclingService, ProcessRecyclingService>();
         services.AddSingleton<ITrainingDriver, GrpcTrainingDriver>();
         services.AddHostedService<ResumeJobsOnStart>();
-        services.AddGrpc(g => g.Interceptors.Add<ClusterTokenInterceptor>());
+        services.AddGrpc(g =>
+        {
+            g.Interceptors.Add<ClusterTokenInterceptor>();
+            // The largest request is a job spec (JobSpecReader.MaxBytes) plus its envelope; anything
+            // larger is refused by gRPC before it is buffered whole (issue 12; the default is 4 MiB).
+            g.MaxReceiveMessageSize = Jobs.JobSpecReader.MaxBytes + (64 << 10);
+        });
         services.AddOpenTelemetry().ConfigureResource(r => r.AddService("jetpack-coordinator")).WithMetrics(m => m.AddMeter(MetricNames.CoordinatorMeter).AddPrometheusExporter());
         overrides?.Invoke(services);
 

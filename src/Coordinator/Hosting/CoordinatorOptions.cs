@@ -43,6 +43,12 @@ public sealed class CoordinatorOptions
             throw new ArgumentException($"--redis is required for --clustering {Clustering.ToString().ToLowerInvariant()}");
         foreach (var (name, port) in new[] { ("--port", Port), ("--metrics-port", MetricsPort), ("--silo-port", SiloPort), ("--gateway-port", GatewayPort) })
             if (port is < 0 or > 65535) throw new ArgumentException($"{name} must be in 0..65535, got {port}");
-        if (ClusterToken is { Length: > 0 and < 16 }) throw new ArgumentException($"the cluster token must be at least 16 characters, got {ClusterToken.Length}");
+        // null = no authentication (tests, a private loopback); a set token must be a real one: an empty
+        // one used to switch authentication off silently (issue 12).
+        if (ClusterToken is not null)
+        {
+            try { _ = new Protocol.Security.ClusterToken(ClusterToken); }
+            catch (ArgumentException e) { throw new ArgumentException("cluster token: " + e.Message, e); }
+        }
     }
 }

@@ -3,8 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
-using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
 
 namespace Jetpack.Coordinator.Jobs;
 
@@ -12,7 +10,10 @@ namespace Jetpack.Coordinator.Jobs;
 /// Reads a job spec from YAML or JSON. YAML is first turned into a JSON tree (plain scalars typed
 /// by the YAML 1.2 core schema), so both formats go through one deserializer with one set of
 /// rules: snake_case names, unknown fields are errors, and every error names the source and the
-/// field (e.g. <c>job.yaml: recipe.steps: must be ≥ 1, got 0</c>).
+/// field (e.g. <c>job.yaml: recipe.steps: must be ≥ 1, got 0</c>). Specs arrive from the network
+/// (issue 12): before any conversion the text is bounded in size (<see cref="MaxBytes"/>) and nesting
+/// (<see cref="MaxDepth"/>), and YAML anchors/aliases are refused (<see cref="YamlSpecTree"/>), so no
+/// input can exhaust the coordinator's stack, memory or time; every failure is a <see cref="JobSpecException"/>.
 /// </summary>
 public static partial class JobSpecReader
 {
@@ -23,23 +24,46 @@ public static partial class JobSpecReader
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
+        MaxDepth = MaxDepth,
     };
+
+    /// <summary>Largest spec accepted, in UTF-8 bytes (a real spec is a few hundred bytes).</summary>
+    public const int MaxBytes = 1 << 20;
+    /// <summary>Deepest nesting of mappings/sequences accepted (a real spec nests 2–3 levels).</summary>
+    public const int MaxDepth = 64;
 
     /// <summary>"yaml" for .yaml/.yml, else "json".</summary>
     public static string FormatOf(string path) =>
         Path.GetExtension(path).ToLowerInvariant() is ".yaml" or ".yml" ? "yaml" : "json";
 
-    /// <summary>Reads and validates a spec file. Relative paths in it are relative to the file's
-    /// directory and come back absolute (the coordinator runs elsewhere); files it names must exist.</summary>
+    /// <summary>Reads and validates a spec file. Relative input paths in it are relative to the file's
+    /// directory and come back absolute (the coordinator runs elsewhere); files it names must exist.
+    /// <c>out</c> stays as written: the coordinator places it inside its data directory.</summary>
     public static JobSpec Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"job spec not found: {path}", path);
-        var spec = ResolvePaths(Parse(File.ReadAllText(path), FormatOf(path), path), Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var spec = ResolvePaths(Parse(ReadText(path), FormatOf(path), path), Path.GetDirectoryName(Path.GetFullPath(path))!);
         JobSpecValidator.Validate(spec, path);
         return spec;
     }
 
-    /// <summary>Every file or directory the spec names, made absolute against <paramref name="directory"/>.</summary>
+    /// <summary>A spec or config file's text, reading at most <see cref="MaxBytes"/> + 1 bytes (a huge file or a
+    /// device such as /dev/zero is refused, not read whole).</summary>
+    public static string ReadText(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"job spec not found: {path}", path);
+        using var stream = File.OpenRead(path);
+        var buffer = new byte[MaxBytes + 1];
+        int read = 0, n;
+        while (read < buffer.Length && (n = stream.Read(buffer, read, buffer.Length - read)) > 0) read += n;
+        if (read > MaxBytes) throw TooLarge(path, "more than " + MaxBytes.ToString("N0", CultureInfo.InvariantCulture));
+        return new System.Text.UTF8Encoding(false).GetString(buffer, 0, read).TrimStart('\uFEFF');
+    }
+
+    static JobSpecException TooLarge(string source, string size) =>
+        new(source, "(root)", $"is {size} bytes, larger than the limit of a spec ({MaxBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
+
+    /// <summary>Every file or directory the spec names, made absolute against <paramref name="directory"/>;
+    /// <c>out</c> is left as written: it is a path on the coordinator, inside its data directory (<see cref="JobOutputs"/>).</summary>
     public static JobSpec ResolvePaths(JobSpec spec, string directory)
     {
         string? Abs(string? p) => string.IsNullOrEmpty(p) ? p : Path.GetFullPath(p, directory);
@@ -50,7 +74,6 @@ public static partial class JobSpecReader
                 From = Abs(spec.Recycle.From)!, Target = Abs(spec.Recycle.Target), Stats = Abs(spec.Recycle.Stats), ProfileImages = Abs(spec.Recycle.ProfileImages),
             },
             Data = spec.Data with { Root = Abs(spec.Data.Root) },
-            Out = Abs(spec.Out),
         };
     }
 
@@ -68,9 +91,12 @@ public static partial class JobSpecReader
     /// </summary>
     public static T ParseAs<T>(string text, string format, string source, string fieldsHint) where T : class
     {
+        // Cheap bound first (a char is at least one UTF-8 byte), then the exact one.
+        if (text.Length > MaxBytes || System.Text.Encoding.UTF8.GetByteCount(text) > MaxBytes)
+            throw TooLarge(source, System.Text.Encoding.UTF8.GetByteCount(text).ToString("N0", CultureInfo.InvariantCulture));
         JsonNode? tree = format switch
         {
-            "yaml" => YamlToJson(text, source),
+            "yaml" => YamlSpecTree.Convert(text, source),
             "json" => ParseJsonTree(text, source),
             _ => throw new JobSpecException(source, "format", $"must be 'yaml' or 'json', got '{format}'"),
         };
@@ -83,17 +109,29 @@ public static partial class JobSpecReader
         {
             throw new JobSpecException(source, FieldOf(e.Path), Problem(e));
         }
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or FormatException or OverflowException or ArgumentException and not JobSpecException)
+        {
+            // A value the deserializer cannot represent (found by the fuzz test): still the user's input.
+            throw new JobSpecException(source, "(root)", e.Message);
+        }
     }
 
     static JsonNode? ParseJsonTree(string text, string source)
     {
         try
         {
-            return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, MaxDepth = MaxDepth });
         }
         catch (JsonException e)
         {
-            throw new JobSpecException(source, $"line {(e.LineNumber ?? 0) + 1}", "not valid JSON: " + e.Message);
+            string problem = e.Message.Contains("maximum configured depth", StringComparison.OrdinalIgnoreCase)
+                ? $"nested deeper than {MaxDepth} levels (the limit of a spec)"
+                : "not valid JSON: " + e.Message;
+            throw new JobSpecException(source, $"line {(e.LineNumber ?? 0) + 1}", problem);
+        }
+        catch (ArgumentException e) when (e is not JobSpecException)
+        {
+            throw new JobSpecException(source, "(root)", "not valid JSON: " + e.Message);   // e.g. a lone UTF-16 surrogate
         }
     }
 
@@ -108,74 +146,39 @@ public static partial class JobSpecReader
         return e.Message;
     }
 
-    static string ExpectedType(string message)
+    /// <summary>The expected type in the user's words; always names one (issue 12: it used to come out blank).</summary>
+    internal static string ExpectedType(string message)
     {
         var m = ConvertedTo().Match(message);
-        return m.Success ? "expected " + m.Groups[1].Value.Split('.')[^1].TrimEnd('1', '`') : message;
+        return "expected " + (m.Success ? Friendly(m.Groups[1].Value) : "a different type");
     }
 
-    [GeneratedRegex(@"converted to ([\w.`\[\]]+)")]
+    static string Friendly(string typeName)
+    {
+        var nullable = NullableOf().Match(typeName);
+        if (nullable.Success) return Friendly(nullable.Groups[1].Value);
+        if (typeName.EndsWith("[]", StringComparison.Ordinal) || typeName.Contains("List`1", StringComparison.Ordinal)
+            || typeName.Contains("Collection`1", StringComparison.Ordinal) || typeName.Contains("Enumerable`1", StringComparison.Ordinal)) return "a list";
+        if (typeName.Contains("Dictionary`2", StringComparison.Ordinal)) return "a mapping";
+        switch (typeName)
+        {
+            case "System.Int16" or "System.Int32" or "System.Int64" or "System.UInt16" or "System.UInt32" or "System.UInt64" or "System.Byte": return "an integer";
+            case "System.Single" or "System.Double" or "System.Decimal": return "a number";
+            case "System.Boolean": return "true or false";
+            case "System.String" or "System.Char": return "a string";
+        }
+        var type = AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetType(typeName, throwOnError: false)).FirstOrDefault(t => t is not null);
+        if (type is { IsEnum: true })
+            return "one of " + string.Join(", ", Enum.GetNames(type).Select(n => JsonNamingPolicy.SnakeCaseLower.ConvertName(n)));
+        if (type is { IsClass: true } or { IsValueType: true, IsPrimitive: false }) return "a mapping of fields";
+        string name = typeName.Split('[')[0].Split('.')[^1].Split('`')[0];
+        return name.Length > 0 ? name.ToLowerInvariant() : "a different type";
+    }
+
+    // "… could not be converted to System.Int64. Path: $.recipe.steps | …": the type ends before ". Path".
+    [GeneratedRegex(@"converted to (\S+?)\.?(?: Path:|$)")]
     private static partial Regex ConvertedTo();
 
-    // ---- YAML → JSON tree ----
-
-    static JsonNode? YamlToJson(string text, string source)
-    {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            throw new JobSpecException(source, $"line {e.Start.Line}", "not valid YAML: " + (e.InnerException?.Message ?? e.Message));
-        }
-        if (stream.Documents.Count != 1) throw new JobSpecException(source, "(root)", $"must hold exactly one YAML document, found {stream.Documents.Count}");
-        return Convert(stream.Documents[0].RootNode, source, "");
-    }
-
-    static JsonNode? Convert(YamlNode node, string source, string path)
-    {
-        switch (node)
-        {
-            case YamlMappingNode map:
-                var obj = new JsonObject();
-                foreach (var (k, v) in map.Children)
-                {
-                    if (k is not YamlScalarNode { Value: { } key }) throw new JobSpecException(source, path.Length == 0 ? "(root)" : path, $"line {k.Start.Line}: keys must be plain names");
-                    string child = path.Length == 0 ? key : $"{path}.{key}";
-                    if (obj.ContainsKey(key)) throw new JobSpecException(source, child, $"line {k.Start.Line}: given twice");
-                    obj[key] = Convert(v, source, child);
-                }
-                return obj;
-            case YamlSequenceNode seq:
-                var array = new JsonArray();
-                int i = 0;
-                foreach (var item in seq.Children) array.Add(Convert(item, source, $"{path}[{i++}]"));
-                return array;
-            case YamlScalarNode scalar:
-                return Scalar(scalar);
-            default:
-                throw new JobSpecException(source, path, $"line {node.Start.Line}: unsupported YAML node ({node.NodeType})");
-        }
-    }
-
-    /// <summary>YAML 1.2 core schema for plain scalars; quoted scalars are always strings.</summary>
-    static JsonNode? Scalar(YamlScalarNode s)
-    {
-        string v = s.Value ?? "";
-        if (s.Style is not (ScalarStyle.Plain or ScalarStyle.Any)) return JsonValue.Create(v);
-        if (v is "" or "~" or "null" or "Null" or "NULL") return null;
-        if (v is "true" or "True" or "TRUE") return JsonValue.Create(true);
-        if (v is "false" or "False" or "FALSE") return JsonValue.Create(false);
-        if (IntegerPattern().IsMatch(v) && long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) return JsonValue.Create(l);
-        if (FloatPattern().IsMatch(v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)) return JsonValue.Create(d);
-        return JsonValue.Create(v);
-    }
-
-    [GeneratedRegex(@"^[-+]?[0-9]+$")]
-    private static partial Regex IntegerPattern();
-
-    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")]
-    private static partial Regex FloatPattern();
+    [GeneratedRegex(@"^System\.Nullable`1\[\[?([^,\]]+)")]
+    private static partial Regex NullableOf();
 }

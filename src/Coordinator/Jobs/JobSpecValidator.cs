@@ -13,12 +13,23 @@ public static partial class JobSpecValidator
 {
     public const int MaxWorkers = 1024;
 
+    /// <summary>Job ids follow the spec name's DNS-label-like pattern: they name grains, metric labels and
+    /// the default output directory, so '/', '..' and long ids must never get that far (issue 12).</summary>
+    public static bool IsJobId(string id) => NamePattern().IsMatch(id);
+
+    /// <summary>Why <paramref name="id"/> is not a job id, for an error that quotes it (shortened: ids may be huge).</summary>
+    public static string JobIdProblem(string id) => $"{NameRule}, got {Quote(id)}";
+
+    const string NameRule = "must be 1–63 lowercase letters, digits or '-', starting and ending with a letter or digit";
+
+    static string Quote(string text) => text.Length <= 70 ? $"'{text}'" : $"'{text[..64]}…' ({text.Length:N0} characters)";
+
     public static void Validate(JobSpec spec, string source)
     {
         void Check(bool ok, string field, string problem) { if (!ok) throw new JobSpecException(source, field, problem); }
 
         Check(spec.Name.Length > 0, "name", "is required");
-        Check(NamePattern().IsMatch(spec.Name), "name", $"must be 1–63 lowercase letters, digits or '-', starting and ending with a letter or digit, got '{spec.Name}'");
+        Check(NamePattern().IsMatch(spec.Name), "name", $"{NameRule}, got {Quote(spec.Name)}");
         Check(ModelRegistry.Names.Contains(spec.Model), "model", $"unknown model variant '{spec.Model}' (known: {string.Join(", ", ModelRegistry.Names)})");
         Check(spec.Workers is >= 1 and <= MaxWorkers, "workers", $"must be in 1..{MaxWorkers}, got {spec.Workers}");
 
@@ -57,8 +68,20 @@ public static partial class JobSpecValidator
         var d = spec.Data;
         Check(d.Dataset is "fashion-mnist" or "cifar10" or "cifar100", "data.dataset", $"must be fashion-mnist, cifar10 or cifar100, got '{d.Dataset}'");
         Check(d.Dataset == "fashion-mnist" || d.Root is not null, "data.root", "is required for CIFAR");
+        // Parsed here, at submit, so a bad list fails now naming its field (not at training, and never
+        // materialising a huge range): classes lie within the dataset's classes.
+        CheckClasses(d.Classes, "data.classes", Cli.ProfileData.ClassCount(d.Dataset), source);
+        CheckClasses(r.ProfileClasses, "recycle.profile_classes", Cli.ProfileData.ClassCount("fashion-mnist"), source);
+        Check(d.MaxPerClass is null or >= 1, "data.max_per_class", $"must be ≥ 1, got {d.MaxPerClass}");
+        Check(d.EvalLimit is null or >= 1, "data.eval_limit", $"must be ≥ 1, got {d.EvalLimit}");
     }
 
-    [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    static void CheckClasses(string? classes, string field, int classCount, string source)
+    {
+        try { Cli.ProfileData.ParseClasses(classes, field, classCount); }
+        catch (ArgumentException e) { throw new JobSpecException(source, field, e.Message.StartsWith(field + ": ", StringComparison.Ordinal) ? e.Message[(field.Length + 2)..] : e.Message); }
+    }
+
+    [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\z")] // \z, not $: "$" would accept a trailing newline
     private static partial Regex NamePattern();
 }

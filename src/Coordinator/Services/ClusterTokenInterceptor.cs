@@ -13,7 +13,8 @@ namespace Jetpack.Coordinator.Services;
 /// </summary>
 public sealed class ClusterTokenInterceptor(IOptions<CoordinatorOptions> options) : Interceptor
 {
-    readonly byte[]? expected = options.Value.ClusterToken is { Length: > 0 } t ? Encoding.UTF8.GetBytes("Bearer " + t) : null;
+    // Only null means "no token": CoordinatorOptions.Validate refuses an empty or short one.
+    readonly byte[]? expected = options.Value.ClusterToken is { } t ? Encoding.UTF8.GetBytes("Bearer " + t) : null;
 
     void Check(ServerCallContext context)
     {

@@ -1,15 +1,18 @@
 using Grpc.Core;
 using Jetpack.Coordinator.Grains.Contracts;
+using Jetpack.Coordinator.Hosting;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Protocol.Jobs;
+using Microsoft.Extensions.Options;
 
 namespace Jetpack.Coordinator.Services;
 
 /// <summary>
 /// jobs.proto's JobService: validates and maps at the edge, delegates to the job grains, and
-/// fails with the exact status code and the ids involved.
+/// fails with the exact status code and the ids involved. Every request is hostile until checked
+/// (issue 12): every spec error, job id and output path problem is InvalidArgument with its message.
 /// </summary>
-public sealed class JobService(IGrainFactory grains) : Protocol.Jobs.JobService.JobServiceBase
+public sealed class JobService(IGrainFactory grains, IOptions<CoordinatorOptions> options) : Protocol.Jobs.JobService.JobServiceBase
 {
     /// <summary>How long one long poll of Watch waits inside the grain before re-checking the call.</summary>
     static readonly TimeSpan WatchPoll = TimeSpan.FromSeconds(5);
@@ -18,17 +21,19 @@ public sealed class JobService(IGrainFactory grains) : Protocol.Jobs.JobService.
     {
         string source = request.Source is { Length: > 0 } s ? s : "(submitted spec)";
         string format = request.Format is { Length: > 0 } f ? f : "yaml";
-        JobSpec spec;
+        string jobId;
         try
         {
-            spec = JobSpecReader.Parse(request.SpecText, format, source);
+            var spec = JobSpecReader.Parse(request.SpecText, format, source);
             JobSpecValidator.Validate(spec, source);
+            jobId = request.JobId is { Length: > 0 } id ? id : spec.Name;
+            if (!JobSpecValidator.IsJobId(jobId)) throw new JobSpecException(source, "job_id", JobSpecValidator.JobIdProblem(jobId));
+            JobOutputs.Resolve(spec.Out, jobId, options.Value.DataDirectory, source);
         }
         catch (JobSpecException e)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
-        string jobId = request.JobId is { Length: > 0 } id ? id : spec.Name;
         var outcome = await Job(jobId).Submit(new JobSubmission(request.SpecText, format, source));
         return outcome.Refusal switch
         {
@@ -69,7 +74,8 @@ public sealed class JobService(IGrainFactory grains) : Protocol.Jobs.JobService.
 
     IJobGrain Job(string jobId)
     {
-        if (string.IsNullOrWhiteSpace(jobId)) throw new RpcException(new Status(StatusCode.InvalidArgument, "job_id is required"));
+        if (string.IsNullOrEmpty(jobId)) throw new RpcException(new Status(StatusCode.InvalidArgument, "job_id is required"));
+        if (!JobSpecValidator.IsJobId(jobId)) throw new RpcException(new Status(StatusCode.InvalidArgument, "job_id " + JobSpecValidator.JobIdProblem(jobId)));
         return grains.GetGrain<IJobGrain>(jobId);
     }
 

@@ -43,8 +43,15 @@ public sealed class ClusterToken
     public static ClusterToken Resolve(string? tokenFile)
     {
         if (!string.IsNullOrEmpty(tokenFile)) return FromFile(tokenFile);
-        if (Environment.GetEnvironmentVariable(EnvVariable) is { Length: > 0 } v) return new ClusterToken(v);
-        if (Environment.GetEnvironmentVariable(EnvFileVariable) is { Length: > 0 } f) return FromFile(f);
+        // A variable that is set but blank is a mistake (e.g. `export JETPACK_CLUSTER_TOKEN=$(cat missing)`):
+        // refused naming it, never read as "no token" (issue 12).
+        if (Environment.GetEnvironmentVariable(EnvVariable) is { } v)
+        {
+            try { return new ClusterToken(v); }
+            catch (ArgumentException e) { throw new ArgumentException($"{EnvVariable}: {e.Message}", e); }
+        }
+        if (Environment.GetEnvironmentVariable(EnvFileVariable) is { } f)
+            return f.Trim().Length > 0 ? FromFile(f) : throw new ArgumentException($"{EnvFileVariable} is set but empty: name the token file in it, or unset it");
         throw new InvalidOperationException($"no cluster token: pass --token-file, or set {EnvVariable} or {EnvFileVariable}");
     }
 

@@ -87,9 +87,9 @@ public sealed class JobSpecReaderTests : IDisposable
     public void BrokenYamlAndDuplicateKeysAreNamed()
     {
         Assert.Contains("not valid YAML", Invalid("name: [unclosed\n").Message);
-        var duplicate = Invalid(Yaml(recipe: "  steps: 5\n  steps: 6\n"));  // YamlDotNet refuses it while parsing: the line is named
-        Assert.Equal("line 11", duplicate.Field);
-        Assert.Contains("Duplicate key", duplicate.Message);
+        var duplicate = Invalid(Yaml(recipe: "  steps: 5\n  steps: 6\n"));  // the field and its line are named
+        Assert.Equal("recipe.steps", duplicate.Field);
+        Assert.Contains("line 11: given twice", duplicate.Message);
         Assert.Contains("not valid JSON", Invalid("{ \"name\": ", "json").Message);
     }
 
@@ -101,7 +101,7 @@ public sealed class JobSpecReaderTests : IDisposable
         var spec = JobSpecReader.Load(file);   // the process's working directory is elsewhere
         Assert.Equal(pred, spec.Recycle.From);
         Assert.Equal(dir.File("cifar"), spec.Data.Root);
-        Assert.Equal(dir.File("runs/a"), spec.Out);
+        Assert.Equal("runs/a", spec.Out);   // a path on the coordinator, inside its data directory (JobOutputs)
         var back = JobSpecReader.Parse(JobSpecReader.ToJson(spec), "json", "sent.json");
         Assert.Equal(spec.Recycle, back.Recycle);
         Assert.Equal(spec.Recipe, back.Recipe);

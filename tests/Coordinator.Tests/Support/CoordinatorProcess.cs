@@ -22,7 +22,7 @@ public sealed class CoordinatorProcess : IDisposable
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "jetpack.dll"));
         foreach (var a in new[] { "coordinator", "--port", port.ToString(), "--metrics-port", "0", "--silo-port", siloPort.ToString(), "--gateway-port", "0", "--data-dir", dataDir }.Concat(extra))
             psi.ArgumentList.Add(a);
-        psi.Environment["JETPACK_CLUSTER_TOKEN"] = "";
+        psi.Environment.Remove("JETPACK_CLUSTER_TOKEN"); // unset, not empty: an empty token is refused
         process = Process.Start(psi)!;
         process.OutputDataReceived += (_, e) => Line(e.Data);
         process.ErrorDataReceived += (_, e) => Line(e.Data);

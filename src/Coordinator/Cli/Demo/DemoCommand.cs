@@ -27,7 +27,7 @@ namespace Jetpack.Coordinator.Cli.Demo;
 public static class DemoCommand
 {
     static readonly Option<bool> Smoke = new("--smoke") { Description = "every stage on tiny sizes (about a minute plus start-ups): checks an installation; the numbers mean nothing" };
-    static readonly Option<string> Out = new("--out") { Description = "results folder (upstream/, coordinator/, runs/, results.md, results.json, convergence.png)", DefaultValueFactory = _ => "results/demo" };
+    static readonly Option<string> Out = new("--out") { Description = "results folder, also the coordinator's data dir (upstream/, grains/, recycled/, runs/, results.md, results.json, convergence.png)", DefaultValueFactory = _ => "results/demo" };
     static readonly Option<bool> Fresh = new("--fresh") { Description = "retrain the upstream models even if finished ones with the same config are on disk" };
     static readonly Option<int> Workers = new("--workers") { Description = "worker processes of the expert-parallel job", DefaultValueFactory = _ => 2 };
 
@@ -74,7 +74,7 @@ public static class DemoCommand
         AnsiConsole.Write(new Rule($"coordinator: job {jobId} (recycle importance-L2 → {Markup.Escape(jetpack.Model)})").LeftJustified());
         var lap = Stopwatch.StartNew();
         Dictionary<string, double> runSeconds = [];
-        using (var coordinator = new CoordinatorScope(Path.Combine(outDir, "coordinator")))
+        using (var coordinator = new CoordinatorScope(outDir)) // its data dir: a job writes only inside it (runs/ here)
         {
             var c = coordinator.Coordinator;
             AnsiConsole.MarkupLine($"coordinator: jobs {c.Grpc}, metrics {c.Metrics}");
