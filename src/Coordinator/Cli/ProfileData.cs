@@ -8,6 +8,8 @@ using Jetpack.Model.Models;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Registry;
 
+using Jetpack.Application.Runs;
+
 namespace Jetpack.Coordinator.Cli;
 
 /// <summary>Options and steps shared by `profile` and `recycle`: the images to profile on and the run itself.</summary>
@@ -36,7 +38,7 @@ public static class ProfileData
             return new ImageFolderDataset(folder, channels == 1
                 ? new EvalTransform(size, 0.9, [0.5f], [0.5f])
                 : EvalTransform.Predecessor(size));
-        var classes = ParseClasses(r.GetValue(Classes));
+        var classes = ClassList.Parse(r.GetValue(Classes), "--profile-classes");
         return IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", FashionMnistEval(),
                                     new IdxOptions { Classes = classes });
     }
@@ -46,21 +48,6 @@ public static class ProfileData
     {
         var train = Jetpack.Model.Data.Augment.AugmentOptions.FashionMnist();
         return EvalTransform.ScaleNormalize(train.Mean, train.Std);
-    }
-
-    public static IReadOnlyCollection<int>? ParseClasses(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text)) return null;
-        var set = new SortedSet<int>();
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var range = part.Split('-');
-            if (range.Length > 2 || !range.All(x => int.TryParse(x, out _)))
-                throw new ArgumentException($"--profile-classes: '{part}' is not a class or a range like 0-4");
-            int a = int.Parse(range[0]), b = int.Parse(range[^1]);
-            for (int c = Math.Min(a, b); c <= Math.Max(a, b); c++) set.Add(c);
-        }
-        return set;
     }
 
     /// <summary>Loads the predecessor into its model (head excluded), profiles it on the chosen images with a progress bar.</summary>

@@ -1,11 +1,12 @@
 using System.Text.RegularExpressions;
+using Jetpack.Application.Runs;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Registry;
 
 namespace Jetpack.Coordinator.Jobs;
 
 /// <summary>
-/// Checks a parsed job spec; the first problem throws a <see cref="JobSpecException"/> naming the
+/// Checks a parsed job spec (its job fields here, its run's fields by <see cref="RunSpec.Validate"/>); the first problem throws a <see cref="JobSpecException"/> naming the
 /// source and the field. Runs in the CLI before sending (good errors early) and again in the
 /// coordinator (DESIGN.md "Trust boundaries": every job spec read is validated).
 /// </summary>
@@ -19,8 +20,10 @@ public static partial class JobSpecValidator
 
         Check(spec.Name.Length > 0, "name", "is required");
         Check(NamePattern().IsMatch(spec.Name), "name", $"must be 1–63 lowercase letters, digits or '-', starting and ending with a letter or digit, got '{spec.Name}'");
-        Check(ModelRegistry.Names.Contains(spec.Model), "model", $"unknown model variant '{spec.Model}' (known: {string.Join(", ", ModelRegistry.Names)})");
         Check(spec.Workers is >= 1 and <= MaxWorkers, "workers", $"must be in 1..{MaxWorkers}, got {spec.Workers}");
+        Check(spec.Init is null, "init", "a job starts from its recycled checkpoint (recycle.from): remove init");
+        try { spec.Validate(source); }                                   // the run's fields: model, data, recipe, cadences
+        catch (RunSpecException e) { throw new JobSpecException(source, e.Field, e.Problem); }
 
         var r = spec.Recycle;
         Check(r.From.Length > 0, "recycle.from", "is required (the predecessor checkpoint)");
@@ -43,20 +46,7 @@ public static partial class JobSpecValidator
               $"method {r.Method} needs activation statistics: give stats, profile_fashion_mnist or profile_images");
         Check(r.FromVariant is not null || RecyclingRecipes.For(spec.Model) is not null, "recycle.from_variant", $"is required: there is no default predecessor for {spec.Model}");
 
-        var t = spec.Recipe;
-        Check(t.Steps >= 1, "recipe.steps", $"must be ≥ 1, got {t.Steps}");
-        Check(t.GlobalBatch >= spec.Workers, "recipe.global_batch", $"must be ≥ workers ({spec.Workers}) so that every worker draws images, got {t.GlobalBatch}");
-        Check(t.Accumulation >= 1 && t.GlobalBatch % t.Accumulation == 0, "recipe.accumulation", $"must divide global_batch {t.GlobalBatch}, got {t.Accumulation}");
-        Check(t.LearningRate > 0, "recipe.learning_rate", $"must be > 0, got {t.LearningRate}");
-        Check(t.WeightDecay >= 0, "recipe.weight_decay", $"must be ≥ 0, got {t.WeightDecay}");
-        Check(t.LayerDecay is > 0 and <= 1, "recipe.layer_decay", $"must be in (0, 1], got {t.LayerDecay}");
-        Check(t.WarmupSteps >= 0, "recipe.warmup_steps", $"must be ≥ 0, got {t.WarmupSteps}");
-        Check(t.LabelSmoothing is >= 0 and < 1, "recipe.label_smoothing", $"must be in [0, 1), got {t.LabelSmoothing}");
-        Check(spec.EvalEvery >= 1, "eval_every", $"must be ≥ 1, got {spec.EvalEvery}");
-        Check(spec.CheckpointEvery >= 1, "checkpoint_every", $"must be ≥ 1, got {spec.CheckpointEvery}");
-        var d = spec.Data;
-        Check(d.Dataset is "fashion-mnist" or "cifar10" or "cifar100", "data.dataset", $"must be fashion-mnist, cifar10 or cifar100, got '{d.Dataset}'");
-        Check(d.Dataset == "fashion-mnist" || d.Root is not null, "data.root", "is required for CIFAR");
+        Check(spec.Recipe.GlobalBatch >= spec.Workers, "recipe.global_batch", $"must be ≥ workers ({spec.Workers}) so that every worker draws images, got {spec.Recipe.GlobalBatch}");
     }
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]

@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.GpuWorker.Jobs;
 using Jetpack.GpuWorker.Launch;
@@ -34,7 +35,7 @@ public sealed class WorkerMetricsTests : IDisposable
         var spec = new WorkerJobSpec
         {
             Model = "v_jetmoe_fmnist",
-            Data = new JobDataSpec { Dataset = "fashion-mnist", Classes = [0, 1, 2, 3, 4], MaxPerClass = 8, Augment = false },
+            Data = new RunData { Dataset = "fashion-mnist", Classes = "0-4", MaxPerClass = 8, Augment = false },
             Recipe = new TrainerOptions { Steps = steps, GlobalBatch = globalBatch, WarmupSteps = 1 },
         };
         var outcome = await ClusterJob.RunAsync(launcher, spec);

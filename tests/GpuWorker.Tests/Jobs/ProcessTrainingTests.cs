@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,7 +38,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
     internal static readonly WorkerJobSpec Spec = new()
     {
         ModelSpecJson = JsonSerializer.Serialize(Tiny, ModelSpec.Json),
-        Data = new JobDataSpec { Dataset = "fashion-mnist", MaxPerClass = 6, Augment = false },
+        Data = new RunData { Dataset = "fashion-mnist", MaxPerClass = 6, Augment = false },
         Recipe = new TrainerOptions
         {
             Steps = Steps, GlobalBatch = 14, Accumulation = 2, LearningRate = 2e-3, WarmupSteps = 2, ClipNorm = 0.5,
@@ -49,7 +50,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
     /// <summary>The single-process run, exactly as `jetpack train` builds it (seed, then the model).</summary>
     static (List<double> Losses, Dictionary<string, Tensor> Final) Single(int steps)
     {
-        var (train, _) = JobData.Open(Spec.Data);
+        var (train, _) = RunDatasets.Open(Spec.Data);
         torch.manual_seed((long)Spec.Recipe.Seed);
         using var model = ModelRegistry.Create(Tiny);
         using var trainer = new Trainer(Tiny, model, train, Spec.Recipe);
@@ -60,7 +61,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
     /// <summary>The full model of a topology-free checkpoint, loaded in this process.</summary>
     static Dictionary<string, Tensor> Load(string checkpoint)
     {
-        var (train, _) = JobData.Open(Spec.Data);
+        var (train, _) = RunDatasets.Open(Spec.Data);
         using var model = ModelRegistry.Create(Tiny);
         using var trainer = new Trainer(Tiny, model, train, Spec.Recipe);
         trainer.Restore(checkpoint);
