@@ -18,8 +18,10 @@ namespace Jetpack.GpuWorker.Jobs;
 /// are per thread; the exchange blocks it). Setup: the full model is initialised exactly as the
 /// single process does (seeded, or from the init checkpoint), this rank's slice of it is kept
 /// (replicated parameters + its <see cref="ExpertRange"/>: the scatter, done locally from the same
-/// seed), and the Trainer runs in distributed mode over the node's gRPC exchange and ring reducer.
-/// Every step is published as <see cref="Progress"/>; the last message carries the final state.
+/// seed), and the Trainer runs in distributed mode over the node's gRPC exchange and ring reducer,
+/// driven by the one <see cref="TrainingLoop"/> (evaluations, checkpoints, stop and checkpoint
+/// requests at the same steps on every rank). Every step is published as <see cref="Progress"/>
+/// (<see cref="ProgressPublisher"/>); the last message carries the final state.
 /// </summary>
 public sealed class TrainingJob
 {
