@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Net;
@@ -136,7 +137,7 @@ public static class BenchExchange
         var spec = new WorkerJobSpec
         {
             Model = variant,
-            Data = new JobDataSpec { Dataset = "synthetic", SyntheticCount = batch * steps, Augment = false },
+            Data = new RunData { Dataset = "synthetic", SyntheticCount = batch * steps, Augment = false },
             Recipe = new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 1 },
         };
         var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank, DataPlane = transport })

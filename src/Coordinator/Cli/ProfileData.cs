@@ -8,6 +8,8 @@ using Jetpack.Model.Models;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Registry;
 
+using Jetpack.Application.Runs;
+
 namespace Jetpack.Coordinator.Cli;
 
 /// <summary>Options and steps shared by `profile` and `recycle`: the images to profile on and the run itself.</summary>
@@ -36,7 +38,7 @@ public static class ProfileData
             return new ImageFolderDataset(folder, channels == 1
                 ? new EvalTransform(size, 0.9, [0.5f], [0.5f])
                 : EvalTransform.Predecessor(size));
-        var classes = ParseClasses(r.GetValue(Classes));
+        var classes = ClassList.Parse(r.GetValue(Classes), "--profile-classes", ClassList.ClassCount("fashion-mnist"));
         return IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", FashionMnistEval(),
                                     new IdxOptions { Classes = classes });
     }
@@ -46,32 +48,6 @@ public static class ProfileData
     {
         var train = Jetpack.Model.Data.Augment.AugmentOptions.FashionMnist();
         return EvalTransform.ScaleNormalize(train.Mean, train.Std);
-    }
-
-    /// <summary>Classes of the datasets a job or `train` config names (fashion-mnist, cifar10: 10; cifar100: 100).</summary>
-    public static int ClassCount(string dataset) => dataset == "cifar100" ? 100 : 10;
-
-    /// <summary>
-    /// "0-4" or "0,2,5" → the class set. Every class must lie in 0..<paramref name="classCount"/>−1, checked on
-    /// the range's ends before any class is materialised ("0-2147483647" must not build 2³¹ ints); errors
-    /// name <paramref name="field"/>, the option or spec field the text came from.
-    /// </summary>
-    public static IReadOnlyCollection<int>? ParseClasses(string? text, string field = "--profile-classes", int classCount = 10)
-    {
-        if (string.IsNullOrWhiteSpace(text)) return null;
-        var set = new SortedSet<int>();
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var range = part.Split('-');
-            if (range.Length > 2 || !range.All(x => int.TryParse(x, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _)))
-                throw new ArgumentException($"{field}: '{part}' is not a class or a range like 0-4");
-            int a = int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture), b = int.Parse(range[^1], System.Globalization.CultureInfo.InvariantCulture);
-            if (Math.Max(a, b) >= classCount)
-                throw new ArgumentException($"{field}: '{part}' goes beyond the dataset's {classCount} classes (0-{classCount - 1})");
-            for (int c = Math.Min(a, b); c <= Math.Max(a, b); c++) set.Add(c);
-        }
-        if (set.Count == 0) throw new ArgumentException($"{field}: '{text}' names no class");
-        return set;
     }
 
     /// <summary>Loads the predecessor into its model (head excluded), profiles it on the chosen images with a progress bar.</summary>

@@ -10,6 +10,10 @@ namespace Jetpack.Coordinator.Cli;
 /// A full training step (forward, label-smoothed cross-entropy, backward, AdamW) on random images,
 /// for the smoke run and the step benchmark. One dispose scope per step; a GC per step because
 /// AdamW.step() leaves native garbage that only finalizers free (ENVIRONMENT.md "Memory").
+/// A benchmark kernel, not a training run: it times the forward, backward and optimizer phases of
+/// one step, which the <see cref="Jetpack.Model.Training.Trainer"/> does not expose, and has no loop
+/// of its own (`jetpack smoke` and `jetpack bench step` call it per step); runs use
+/// <see cref="Jetpack.Application.Training.TrainingLoop"/>.
 /// </summary>
 public sealed class SyntheticTraining : IDisposable
 {

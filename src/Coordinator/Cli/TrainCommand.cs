@@ -1,12 +1,10 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Text.Json;
 using Spectre.Console;
 using TorchSharp;
-using Jetpack.GpuWorker.Jobs;
+using Jetpack.Application.Runs;
+using Jetpack.Application.Training;
+using Jetpack.Coordinator.Jobs;
 using Jetpack.Model.Checkpoints;
-using Jetpack.Model.Data;
-using Jetpack.Model.Data.Augment;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
 using Jetpack.Model.Training;
@@ -33,84 +31,62 @@ public static class TrainCommand
         cmd.SetAction(r => r.GetValue(Workers) switch
         {
             < 0 => throw new ArgumentException($"--workers must be ≥ 0 (got {r.GetValue(Workers)})"),
-            0 => Run(TrainConfig.Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until),
+            0 => Run(Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until),
                      Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)),
-            int n => TrainWorkers.Run(TrainConfig.Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until), n,
+            int n => TrainWorkers.Run(Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until), n,
                                       r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads),
                                       dataPlane: CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!)),
         });
         return cmd;
     }
 
-    public static int Run(TrainConfig config, bool resume, long? until, TorchSharp.torch.Device device, int threads)
+    /// <summary>Reads a YAML (.yaml/.yml) or JSON run spec in the job-spec dialect (snake_case, unknown fields are errors naming the field), then validates it.</summary>
+    public static RunSpec Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"config not found: {path}", path);
+        var config = JobSpecReader.ParseAs<RunSpec>(File.ReadAllText(path), JobSpecReader.FormatOf(path), path, RunSpec.FieldsHint);
+        config.Validate(path);
+        return config with { Out = config.Out ?? RunSpec.DefaultOut };
+    }
+
+    public static int Run(RunSpec config, bool resume, long? until, TorchSharp.torch.Device device, int threads)
     {
         CommonOptions.ApplyThreads(threads);
         CpuBf16.WarnIfEmulated(config.Recipe.Precision, device);
-        var spec = ModelRegistry.Get(config.Model);
-        var (train, eval) = OpenData(config.Data);
+        var spec = config.ResolveModel();
+        var (train, eval) = RunDatasets.Open(config.Data, spec);
         torch.manual_seed((long)config.Recipe.Seed);
         using var model = ModelRegistry.Create(spec, device);
         if (config.Init is not null) ModelCheckpoint.Load(config.Init, spec, model);
         using var trainer = new Trainer(spec, model, train, config.Recipe, device);
 
-        Directory.CreateDirectory(config.Out);
-        string checkpoint = Path.Combine(config.Out, "checkpoint"), metricsPath = Path.Combine(config.Out, "metrics.jsonl");
-        var metrics = new List<string>();
+        string outDir = config.Out ?? RunSpec.DefaultOut;
+        Directory.CreateDirectory(outDir);
+        string checkpoint = Path.Combine(outDir, "checkpoint"), metricsPath = Path.Combine(outDir, MetricsLog.FileName);
         if (resume && Directory.Exists(checkpoint))
         {
             trainer.Restore(checkpoint);
-            if (File.Exists(metricsPath))   // keep the lines up to the restored step
-                metrics.AddRange(File.ReadAllLines(metricsPath).Where(l => JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64() <= trainer.Step));
             AnsiConsole.MarkupLine($"resumed at step {trainer.Step} from {Markup.Escape(checkpoint)}");
         }
-        File.WriteAllLines(metricsPath, metrics);
         AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/]: {train.Count:N0} training images, {eval.Count:N0} eval, {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}{(config.Init is null ? ", from scratch" : $", from {Markup.Escape(config.Init)}")}");
 
         EvalResult? last = null;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
+        using (var metrics = MetricsLog.Open(metricsPath, trainer.Step))           // keeps the lines up to the restored step
+            TrainProgressBar.Columns().Start(ctx =>
             {
-                var task = ctx.AddTask("training", maxValue: config.Recipe.Steps);
-                task.Value = trainer.Step;
-                using var log = File.AppendText(metricsPath);
-                long stop = Math.Min(until ?? config.Recipe.Steps, config.Recipe.Steps);
-                while (trainer.Step < stop)
-                {
-                    var clock = Stopwatch.StartNew();
-                    var r = trainer.TrainStep();
-                    double ips = r.Images / clock.Elapsed.TotalSeconds;
-                    bool evalNow = r.Step % config.EvalEvery == 0 || r.Step == config.Recipe.Steps;
-                    if (evalNow) last = trainer.Evaluate(eval, limit: r.Step == config.Recipe.Steps ? null : config.Data.EvalLimit);   // the final one on the whole split
-                    log.WriteLine(JsonSerializer.Serialize(new
-                    {
-                        step = r.Step, loss = r.Loss, lr = r.LearningRate, grad_norm = double.IsFinite(r.GradNorm) ? r.GradNorm : (double?)null,
-                        images_per_s = ips, eval_loss = evalNow ? last!.Loss : (double?)null,
-                        top1 = evalNow ? last!.Top1 : (double?)null, top5 = evalNow ? last!.Top5 : (double?)null,
-                    }));
-                    log.Flush();
-                    if (r.Step % config.CheckpointEvery == 0 || r.Step == stop) trainer.Save(checkpoint);
-                    task.Description = $"step {r.Step} loss {r.Loss:F3} {(last is null ? "" : $"top-1 {100 * last.Top1:F1}% ")}{ips:F0} img/s";
-                    task.Value = r.Step;
-                }
+                var bar = new TrainProgressBar(ctx.AddTask("training", maxValue: config.Recipe.Steps));
+                new TrainingLoop(trainer, eval, TrainingCadence.Of(config, checkpoint), [metrics, bar]).Run(until);
+                last = bar.LastEvaluation;
             });
         if (trainer.Step < config.Recipe.Steps)
         {
             AnsiConsole.MarkupLine($"stopped at step {trainer.Step} of {config.Recipe.Steps}: continue with --resume");
             return 0;
         }
-        ModelCheckpoint.Save(Path.Combine(config.Out, "final.safetensors"), spec, model);
-        var plot = ConvergencePlot.Write(metricsPath, Path.Combine(config.Out, "convergence.png"), spec.Variant);
+        ModelCheckpoint.Save(Path.Combine(outDir, "final.safetensors"), spec, model);
+        var plot = ConvergencePlot.Write(metricsPath, Path.Combine(outDir, "convergence.png"), spec.Variant);
         if (last is not null) AnsiConsole.MarkupLine($"final: top-1 [bold]{100 * last.Top1:F2}%[/], top-5 {100 * last.Top5:F2}%, eval loss {last.Loss:F4}");
-        AnsiConsole.MarkupLine($"written: {Markup.Escape(config.Out)}/final.safetensors, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
+        AnsiConsole.MarkupLine($"written: {Markup.Escape(outDir)}/final.safetensors, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
         return 0;
     }
-
-    /// <summary>The run's data, opened by the one definition the workers use too (<see cref="JobData"/>).</summary>
-    public static (IImageDataset Train, IImageDataset Eval) OpenData(TrainData d) => JobData.Open(ToJobData(d));
-
-    public static JobDataSpec ToJobData(TrainData d) => new()
-    {
-        Dataset = d.Dataset, Root = d.Root, Classes = ProfileData.ParseClasses(d.Classes, "data.classes", ProfileData.ClassCount(d.Dataset))?.ToList(), MaxPerClass = d.MaxPerClass, Augment = d.Augment,
-        RandAugment = d.RandAugment, RandomErasing = d.RandomErasing, CropMinScale = d.CropMinScale,
-    };
 }

@@ -1,6 +1,6 @@
-using System.Text.Json;
 using Spectre.Console;
-using TorchSharp;
+using Jetpack.Application.Runs;
+using Jetpack.Application.Training;
 using Jetpack.GpuWorker.Jobs;
 using Jetpack.GpuWorker.Launch;
 using Jetpack.Model.Checkpoints;
@@ -13,33 +13,31 @@ namespace Jetpack.Coordinator.Cli;
 /// <summary>
 /// <c>jetpack train --config F --workers N</c>: the same run with expert parallelism in N
 /// jetpack-worker processes on loopback (DESIGN.md, "One training step"), started by the launcher
-/// the tests use. Workers write the topology-free checkpoint (so --resume works with any N, or
-/// without --workers); this process writes metrics.jsonl from rank 0's progress (with the step's
-/// exchange and all-reduce seconds), then loads the final checkpoint into one full model to
-/// evaluate it and write final.safetensors and the plot. Evaluation runs only at the end here
-/// (eval_every applies to single-process runs).
+/// the tests use. Every rank runs the one <see cref="TrainingLoop"/>: the workers write the
+/// topology-free checkpoint (so --resume works with any N, or without --workers) and evaluate every
+/// eval_every steps (distributed); this process writes metrics.jsonl from rank 0's progress (with
+/// the step's exchange and all-reduce seconds and the evaluations), then loads the final checkpoint
+/// into one full model to write final.safetensors and the plot.
 /// </summary>
 public static class TrainWorkers
 {
     /// <param name="jobId">the job id the workers serve and label their metrics with (default: a fresh one)</param>
-    public static int Run(TrainConfig config, bool resume, long? until, int workers, string device, int threads, string? jobId = null,
+    public static int Run(RunSpec config, bool resume, long? until, int workers, string device, int threads, string? jobId = null,
                           GpuWorker.DataPlane.DataPlaneTransport dataPlane = GpuWorker.DataPlane.DataPlaneTransport.Grpc)
     {
-        var spec = ModelRegistry.Get(config.Model);
+        var spec = config.ResolveModel();
         CpuBf16.WarnIfEmulated(config.Recipe.Precision, Devices.Parse(device));
-        Directory.CreateDirectory(config.Out);
-        string checkpoint = Path.GetFullPath(Path.Combine(config.Out, "checkpoint")), metricsPath = Path.Combine(config.Out, "metrics.jsonl");
+        string outDir = config.Out ?? RunSpec.DefaultOut;
+        Directory.CreateDirectory(outDir);
+        string checkpoint = Path.GetFullPath(Path.Combine(outDir, "checkpoint")), metricsPath = Path.Combine(outDir, MetricsLog.FileName);
         string? resumeFrom = resume && File.Exists(Path.Combine(checkpoint, TrainingCheckpoint.ManifestFile)) ? checkpoint : null;
         long startStep = resumeFrom is null ? 0 : TrainingCheckpoint.ReadManifest(resumeFrom).Step;
-        var metrics = new List<string>();
-        if (resumeFrom is not null && File.Exists(metricsPath))
-            metrics.AddRange(File.ReadAllLines(metricsPath).Where(l => JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64() <= startStep));
-        File.WriteAllLines(metricsPath, metrics);
 
         var job = new WorkerJobSpec
         {
-            Model = config.Model, Init = config.Init is null ? null : Path.GetFullPath(config.Init), Data = TrainCommand.ToJobData(config.Data),
-            Recipe = config.Recipe, CheckpointDir = checkpoint, CheckpointEvery = config.CheckpointEvery, Device = device,
+            Model = config.Model, Init = config.Init is null ? null : Path.GetFullPath(config.Init), Data = config.Data, Recipe = config.Recipe,
+            EvalEvery = config.EvalEvery, CheckpointEvery = config.CheckpointEvery, Deterministic = config.Deterministic,
+            CheckpointDir = checkpoint, Device = device,
         };
         long stop = Math.Min(until ?? config.Recipe.Steps, config.Recipe.Steps);
         AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes: {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
@@ -47,7 +45,7 @@ public static class TrainWorkers
 
         ClusterJobOutcome outcome;
         string report;
-        using (var log = File.AppendText(metricsPath))
+        using (var metrics = MetricsLog.Open(metricsPath, startStep, workers: workers))
         {
             var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = workers, JobId = jobId ?? $"train-{Guid.NewGuid():N}", ThreadsPerWorker = threads, DataPlane = dataPlane })
                                          .GetAwaiter().GetResult();
@@ -55,25 +53,17 @@ public static class TrainWorkers
             {
                 AnsiConsole.MarkupLine($"workers ready: {string.Join(", ", launcher.Workers.Select(w => $"rank {w.Rank} pid {w.Pid} {w.Address} (metrics {w.MetricsAddress})"))}");
                 outcome = default!;
-                AnsiConsole.Progress().Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                    .Start(ctx =>
+                TrainProgressBar.Columns().Start(ctx =>
+                {
+                    var bar = new TrainProgressBar(ctx.AddTask($"{workers} workers", maxValue: stop), $"{workers} workers: ");
+                    bar.OnStart(startStep, stop);
+                    outcome = ClusterJob.RunAsync(launcher, job, resumeFrom, until ?? 0, p =>
                     {
-                        var task = ctx.AddTask($"{workers} workers", maxValue: stop);
-                        task.Value = startStep;
-                        outcome = ClusterJob.RunAsync(launcher, job, resumeFrom, until ?? 0, p =>
-                        {
-                            log.WriteLine(JsonSerializer.Serialize(new
-                            {
-                                step = p.Step, loss = p.Loss, lr = p.LearningRate, grad_norm = p.GradNorm,
-                                images_per_s = config.Recipe.GlobalBatch / p.StepSeconds, step_s = p.StepSeconds,
-                                exchange_s = p.ExchangeSeconds, all_reduce_s = p.AllReduceSeconds, workers,
-                            }));
-                            log.Flush();
-                            task.Description = $"{workers} workers: step {p.Step} loss {p.Loss:F3} {p.StepSeconds:F2} s/step " +
-                                               $"(exchange {p.ExchangeSeconds:F2} s, all-reduce {p.AllReduceSeconds:F2} s)";
-                            task.Value = p.Step;
-                        }).GetAwaiter().GetResult();
-                    });
+                        var step = p.ToStepReport(config.Recipe.GlobalBatch);
+                        metrics.Write(step);
+                        bar.OnStep(step);
+                    }).GetAwaiter().GetResult();
+                });
                 report = launcher.Report();
             }
             finally
@@ -99,34 +89,27 @@ public static class TrainWorkers
 
     /// <summary>
     /// The final model of an expert-parallel run: every rank's experts gathered from the topology-free
-    /// checkpoint into one process, evaluated on the whole split (added to the last line of
-    /// metrics.jsonl), saved as final.safetensors, and the convergence plot.
+    /// checkpoint into one process, saved as final.safetensors, and the convergence plot. The final
+    /// evaluation on the whole split is the workers' (on metrics.jsonl's last line); if that line has
+    /// none (an older run), it is made here and added to it.
     /// </summary>
-    public static void Finish(TrainConfig config, string checkpoint, string metricsPath, string device)
+    public static void Finish(RunSpec config, string checkpoint, string metricsPath, string device)
     {
-        var spec = ModelRegistry.Get(config.Model);
-        var (train, eval) = TrainCommand.OpenData(config.Data);
+        var spec = config.ResolveModel();
+        var (train, eval) = RunDatasets.Open(config.Data, spec);
         using var model = ModelRegistry.Create(spec, Devices.Parse(device));
         using var trainer = new Trainer(spec, model, train, config.Recipe, Devices.Parse(device));
         trainer.Restore(checkpoint);
-        var last = trainer.Evaluate(eval, limit: null);                  // the whole split, as the single-process run's final evaluation
-        AddFinalEvaluation(metricsPath, last);
-        ModelCheckpoint.Save(Path.Combine(config.Out, "final.safetensors"), spec, model);
-        var plot = ConvergencePlot.Write(metricsPath, Path.Combine(config.Out, "convergence.png"), spec.Variant);
+        var last = MetricsLog.LastEvaluation(metricsPath) is { } logged && logged.Step == trainer.Step && logged.Eval.Images == eval.Count ? logged.Eval : null;
+        if (last is null)
+        {
+            last = trainer.Evaluate(eval, limit: null);                  // the whole split, as the single-process run's final evaluation
+            MetricsLog.SetLastEvaluation(metricsPath, last);
+        }
+        string outDir = config.Out ?? RunSpec.DefaultOut;
+        ModelCheckpoint.Save(Path.Combine(outDir, "final.safetensors"), spec, model);
+        var plot = ConvergencePlot.Write(metricsPath, Path.Combine(outDir, "convergence.png"), spec.Variant);
         AnsiConsole.MarkupLine($"final (step {trainer.Step}): top-1 [bold]{100 * last.Top1:F2}%[/], top-5 {100 * last.Top5:F2}%, eval loss {last.Loss:F4}");
-        AnsiConsole.MarkupLine($"written: {Markup.Escape(config.Out)}/final.safetensors, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
-    }
-
-    /// <summary>Adds the final evaluation to the last line of metrics.jsonl (as a single-process run's last line has it).</summary>
-    static void AddFinalEvaluation(string metricsPath, EvalResult eval)
-    {
-        var lines = File.ReadAllLines(metricsPath);
-        if (lines.Length == 0) return;
-        var last = System.Text.Json.Nodes.JsonNode.Parse(lines[^1])!.AsObject();
-        last["eval_loss"] = eval.Loss;
-        last["top1"] = eval.Top1;
-        last["top5"] = eval.Top5;
-        lines[^1] = last.ToJsonString();
-        File.WriteAllLines(metricsPath, lines);
+        AnsiConsole.MarkupLine($"written: {Markup.Escape(outDir)}/final.safetensors, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
     }
 }

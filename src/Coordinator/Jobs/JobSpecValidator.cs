@@ -1,11 +1,12 @@
 using System.Text.RegularExpressions;
+using Jetpack.Application.Runs;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Registry;
 
 namespace Jetpack.Coordinator.Jobs;
 
 /// <summary>
-/// Checks a parsed job spec; the first problem throws a <see cref="JobSpecException"/> naming the
+/// Checks a parsed job spec (its job fields here, its run's fields by <see cref="RunSpec.Validate"/>); the first problem throws a <see cref="JobSpecException"/> naming the
 /// source and the field. Runs in the CLI before sending (good errors early) and again in the
 /// coordinator (DESIGN.md "Trust boundaries": every job spec read is validated).
 /// </summary>
@@ -30,8 +31,10 @@ public static partial class JobSpecValidator
 
         Check(spec.Name.Length > 0, "name", "is required");
         Check(NamePattern().IsMatch(spec.Name), "name", $"{NameRule}, got {Quote(spec.Name)}");
-        Check(ModelRegistry.Names.Contains(spec.Model), "model", $"unknown model variant '{spec.Model}' (known: {string.Join(", ", ModelRegistry.Names)})");
         Check(spec.Workers is >= 1 and <= MaxWorkers, "workers", $"must be in 1..{MaxWorkers}, got {spec.Workers}");
+        Check(spec.Init is null, "init", "a job starts from its recycled checkpoint (recycle.from): remove init");
+        try { spec.Validate(source); }                                   // the run's fields: model, data, recipe, cadences
+        catch (RunSpecException e) { throw new JobSpecException(source, e.Field, e.Problem); }
 
         var r = spec.Recycle;
         Check(r.From.Length > 0, "recycle.from", "is required (the predecessor checkpoint)");
@@ -54,31 +57,14 @@ public static partial class JobSpecValidator
               $"method {r.Method} needs activation statistics: give stats, profile_fashion_mnist or profile_images");
         Check(r.FromVariant is not null || RecyclingRecipes.For(spec.Model) is not null, "recycle.from_variant", $"is required: there is no default predecessor for {spec.Model}");
 
-        var t = spec.Recipe;
-        Check(t.Steps >= 1, "recipe.steps", $"must be ≥ 1, got {t.Steps}");
-        Check(t.GlobalBatch >= spec.Workers, "recipe.global_batch", $"must be ≥ workers ({spec.Workers}) so that every worker draws images, got {t.GlobalBatch}");
-        Check(t.Accumulation >= 1 && t.GlobalBatch % t.Accumulation == 0, "recipe.accumulation", $"must divide global_batch {t.GlobalBatch}, got {t.Accumulation}");
-        Check(t.LearningRate > 0, "recipe.learning_rate", $"must be > 0, got {t.LearningRate}");
-        Check(t.WeightDecay >= 0, "recipe.weight_decay", $"must be ≥ 0, got {t.WeightDecay}");
-        Check(t.LayerDecay is > 0 and <= 1, "recipe.layer_decay", $"must be in (0, 1], got {t.LayerDecay}");
-        Check(t.WarmupSteps >= 0, "recipe.warmup_steps", $"must be ≥ 0, got {t.WarmupSteps}");
-        Check(t.LabelSmoothing is >= 0 and < 1, "recipe.label_smoothing", $"must be in [0, 1), got {t.LabelSmoothing}");
-        Check(spec.EvalEvery >= 1, "eval_every", $"must be ≥ 1, got {spec.EvalEvery}");
-        Check(spec.CheckpointEvery >= 1, "checkpoint_every", $"must be ≥ 1, got {spec.CheckpointEvery}");
-        var d = spec.Data;
-        Check(d.Dataset is "fashion-mnist" or "cifar10" or "cifar100", "data.dataset", $"must be fashion-mnist, cifar10 or cifar100, got '{d.Dataset}'");
-        Check(d.Dataset == "fashion-mnist" || d.Root is not null, "data.root", "is required for CIFAR");
-        // Parsed here, at submit, so a bad list fails now naming its field (not at training, and never
-        // materialising a huge range): classes lie within the dataset's classes.
-        CheckClasses(d.Classes, "data.classes", Cli.ProfileData.ClassCount(d.Dataset), source);
-        CheckClasses(r.ProfileClasses, "recycle.profile_classes", Cli.ProfileData.ClassCount("fashion-mnist"), source);
-        Check(d.MaxPerClass is null or >= 1, "data.max_per_class", $"must be ≥ 1, got {d.MaxPerClass}");
-        Check(d.EvalLimit is null or >= 1, "data.eval_limit", $"must be ≥ 1, got {d.EvalLimit}");
+        // Parsed here, at submit, so a bad list fails now naming its field (never materialising a huge range).
+        CheckClasses(r.ProfileClasses, "recycle.profile_classes", ClassList.ClassCount("fashion-mnist"), source);
+        Check(spec.Recipe.GlobalBatch >= spec.Workers, "recipe.global_batch", $"must be ≥ workers ({spec.Workers}) so that every worker draws images, got {spec.Recipe.GlobalBatch}");
     }
 
     static void CheckClasses(string? classes, string field, int classCount, string source)
     {
-        try { Cli.ProfileData.ParseClasses(classes, field, classCount); }
+        try { ClassList.Parse(classes, field, classCount); }
         catch (ArgumentException e) { throw new JobSpecException(source, field, e.Message.StartsWith(field + ": ", StringComparison.Ordinal) ? e.Message[(field.Length + 2)..] : e.Message); }
     }
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Application.Training;
 using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Hosting;
 using Jetpack.GpuWorker.DataPlane;
@@ -36,7 +36,8 @@ namespace Jetpack.Coordinator.Training;
 ///
 /// Train: StartJob on every rank with the job's spec (model, data, recipe, checkpoint directory and
 /// period — each rank checkpoints after the same steps by construction); WatchProgress from every
-/// rank, rank 0's progress to the grain and to <c>metrics.jsonl</c>. A rank that fails or whose
+/// rank, rank 0's progress (with the workers' periodic evaluations) to the grain and to
+/// <c>metrics.jsonl</c> (<see cref="MetricsLog"/>). A rank that fails or whose
 /// stream breaks ends the attempt: every rank is probed (Health, a few seconds); a rank that does
 /// not answer, or answers from another process, is a <see cref="WorkerLostException"/> (the job
 /// recovers), otherwise the failure is the job's, naming the rank and worker.
@@ -55,7 +56,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     sealed record RunPlan(ModelSpec Model, string? ResumeFrom, long ResumeStep, int[] Pids, ScatteredResume? Resume);
 
     public static string CheckpointDirectory(TrainingRun run) => Path.GetFullPath(Path.Combine(run.OutDirectory, "checkpoint"));
-    public const string MetricsFile = "metrics.jsonl";
+    public const string MetricsFile = MetricsLog.FileName;
     public const string AttemptsFile = "attempts.jsonl";
 
     public async Task ScatterAsync(TrainingRun run, CancellationToken cancel)
@@ -63,7 +64,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         var workers = Ranks(run);
         int world = workers.Count;
         string runId = RunId.Of(run.JobId, run.Attempt);
-        var model = JobModel.Resolve(run.Spec);
+        var model = run.Spec.ResolveModel();
         var peers = workers.Select(w => Authority(w.Endpoint)).ToList();
         var pids = new int[world];
         await OnEveryRank(run, workers, pids, "JoinJob", async (w, client) =>
@@ -120,13 +121,14 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             throw new InvalidOperationException($"run '{runId}' was not scattered by this coordinator process");
         var spec = new WorkerJobSpec
         {
-            ModelSpecJson = JsonSerializer.Serialize(plan.Model, ModelSpec.Json),
+            Model = run.Spec.Model, ModelSpecJson = JsonSerializer.Serialize(plan.Model, ModelSpec.Json),   // deterministic switch applied
             InitFromLoadedShard = plan.Resume is null,
             ResumeFromLoadedShard = plan.Resume,
-            Data = TrainCommand.ToJobData(run.Spec.Data),
+            Data = run.Spec.Data,
             Recipe = run.Spec.Recipe,
-            CheckpointDir = CheckpointDirectory(run),
+            EvalEvery = run.Spec.EvalEvery,
             CheckpointEvery = run.Spec.CheckpointEvery,
+            CheckpointDir = CheckpointDirectory(run),
         };
         var request = new StartJobRequest { JobId = runId, SpecJson = spec.ToJson() };
         var starts = new long[workers.Count];
@@ -140,14 +142,9 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         var watches = workers.Select(w => Watch(run, w, runId, w.Rank == 0 ? p =>
         {
-            metrics.WriteLine(JsonSerializer.Serialize(new
-            {
-                step = p.Step, loss = p.Loss, lr = p.LearningRate, grad_norm = p.GradNorm,
-                images_per_s = run.Spec.Recipe.GlobalBatch / Math.Max(p.StepSeconds, 1e-9), step_s = p.StepSeconds,
-                exchange_s = p.ExchangeSeconds, all_reduce_s = p.AllReduceSeconds, workers = workers.Count, attempt = run.Attempt,
-            }));
-            metrics.Flush();
-            progress.Report(new TrainingProgress(p.Step, run.Spec.Recipe.Steps, p.Loss, run.Spec.Recipe.GlobalBatch / Math.Max(p.StepSeconds, 1e-9)));
+            var step = p.ToStepReport(run.Spec.Recipe.GlobalBatch);
+            metrics.Write(step);
+            progress.Report(new TrainingProgress(p.Step, run.Spec.Recipe.Steps, p.Loss, step.ImagesPerSecond));
         } : null, watching.Token)).ToList();
         try
         {
@@ -250,21 +247,16 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     }
 
     /// <summary>metrics.jsonl keeps the lines up to the start step (a resumed attempt rewrites what follows); attempts.jsonl gains one line per attempt.</summary>
-    StreamWriter OpenLogs(TrainingRun run, string runId, RunPlan plan, long start)
+    MetricsLog OpenLogs(TrainingRun run, string runId, RunPlan plan, long start)
     {
         Directory.CreateDirectory(run.OutDirectory);
-        string metricsPath = Path.Combine(run.OutDirectory, MetricsFile);
-        var kept = File.Exists(metricsPath)
-            ? File.ReadAllLines(metricsPath).Where(l => l.Length > 0 && JsonDocument.Parse(l).RootElement.GetProperty("step").GetInt64() <= start).ToList()
-            : [];
-        File.WriteAllLines(metricsPath, kept);
         File.AppendAllText(Path.Combine(run.OutDirectory, AttemptsFile), JsonSerializer.Serialize(new
         {
             run = runId, attempt = run.Attempt, world = run.Workers.Count, workers = Ranks(run).Select(w => w.WorkerId).ToArray(),
             start_step = start, resumed_from = plan.ResumeFrom, resumed_step = plan.ResumeFrom is null ? (long?)null : plan.ResumeStep,
             scattered_from = plan.ResumeFrom is null ? run.CheckpointPath : null, at = DateTimeOffset.UtcNow,
         }) + "\n");
-        return File.AppendText(metricsPath);
+        return MetricsLog.Open(Path.Combine(run.OutDirectory, MetricsFile), start, workers: run.Workers.Count, attempt: run.Attempt);
     }
 
     static List<WorkerAssignment> Ranks(TrainingRun run)

@@ -1,9 +1,10 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
+using Jetpack.Application.Runs;
+using Jetpack.Application.Training;
 using Jetpack.GpuWorker.Hosting;
 using Jetpack.Model.Checkpoints;
+using Jetpack.Model.Data;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
@@ -17,8 +18,10 @@ namespace Jetpack.GpuWorker.Jobs;
 /// are per thread; the exchange blocks it). Setup: the full model is initialised exactly as the
 /// single process does (seeded, or from the init checkpoint), this rank's slice of it is kept
 /// (replicated parameters + its <see cref="ExpertRange"/>: the scatter, done locally from the same
-/// seed), and the Trainer runs in distributed mode over the node's gRPC exchange and ring reducer.
-/// Every step is published as <see cref="Progress"/>; the last message carries the final state.
+/// seed), and the Trainer runs in distributed mode over the node's gRPC exchange and ring reducer,
+/// driven by the one <see cref="TrainingLoop"/> (evaluations, checkpoints, stop and checkpoint
+/// requests at the same steps on every rank). Every step is published as <see cref="Progress"/>
+/// (<see cref="ProgressPublisher"/>); the last message carries the final state.
 /// </summary>
 public sealed class TrainingJob
 {
@@ -31,9 +34,7 @@ public sealed class TrainingJob
     private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<long> started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly ConcurrentQueue<(long After, string Dir, TaskCompletionSource<long> Reply)> checkpoints = new();
-    private long stopAfter = long.MaxValue;
-    private long step;
+    private readonly TrainingControl control = new();
 
     private TrainingJob(WorkerNode node, string jobId, WorkerJobSpec spec, string? resumeFrom, long until)
     {
@@ -46,7 +47,7 @@ public sealed class TrainingJob
     public bool Finished { get; private set; }
     /// <summary>Completes when the job's thread has released its model (after the final progress message).</summary>
     public Task Ended => ended.Task;
-    public long Step => Interlocked.Read(ref step);
+    public long Step => control.Step;
 
     public static TrainingJob Start(WorkerNode node, string jobId, WorkerJobSpec spec, string? resumeFrom, long until)
     {
@@ -56,23 +57,15 @@ public sealed class TrainingJob
     }
 
     /// <summary>Stop after <paramref name="afterStep"/> (0 = after the running step); returns the step it will stop at.</summary>
-    public long RequestStop(long afterStep)
-    {
-        if (afterStep > 0 && afterStep <= Step)
-            throw new InvalidOperationException($"rank {node.Membership.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
-        long at = afterStep > 0 ? afterStep : Step + 1;
-        Interlocked.Exchange(ref stopAfter, at);
-        return at;
-    }
+    public long RequestStop(long afterStep) => Refused(() => control.RequestStop(afterStep));
 
     /// <summary>Checkpoint after <paramref name="afterStep"/> (0 = after the running step); a step already done is refused, so all ranks save the same step.</summary>
-    public Task<long> RequestCheckpoint(string dir, long afterStep)
+    public Task<long> RequestCheckpoint(string dir, long afterStep) => Refused(() => control.RequestCheckpoint(dir, afterStep));
+
+    private T Refused<T>(Func<T> request)
     {
-        if (afterStep > 0 && afterStep <= Step)
-            throw new InvalidOperationException($"rank {node.Membership.Rank}: job '{JobId}' is past step {afterStep} already (at {Step})");
-        var reply = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-        checkpoints.Enqueue((afterStep > 0 ? afterStep : Step + 1, dir, reply));
-        return reply.Task;
+        try { return request(); }
+        catch (InvalidOperationException e) { throw new InvalidOperationException($"rank {node.Membership.Rank}: job '{JobId}' is {e.Message}", e); }
     }
 
     /// <summary>The progress messages from <paramref name="from"/> on, and a task that completes when there are more.</summary>
@@ -97,7 +90,7 @@ public sealed class TrainingJob
     {
         Finished = true;
         Publish(new Progress { JobId = JobId, Rank = node.Membership.Rank, Step = Step, FinalState = state });
-        while (checkpoints.TryDequeue(out var c)) c.Reply.TrySetException(new InvalidOperationException($"the job ended ({state}) before step {c.After}"));
+        control.FailPending($"the job ended ({state})");
     }
 
     private void Run()
@@ -107,13 +100,14 @@ public sealed class TrainingJob
         Trainer? trainer = null;
         List<Jetpack.Model.Moe.SpheroMoE> routers = [];
         var metrics = node.Metrics;
+        TrainingLoop loop;
         try
         {
             try
             {
-                var modelSpec = spec.ResolveModel();
+                var modelSpec = spec.ResolveWorkerModel();
                 var device = Devices.Parse(spec.Device);
-                var (train, _) = JobData.Open(spec.Data, modelSpec);
+                var (train, eval) = RunDatasets.Open(spec.Data, modelSpec);
                 var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
                 torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model
                 if (spec.ResumeFromLoadedShard is not null)
@@ -141,7 +135,10 @@ public sealed class TrainingJob
                     var state = node.LoadedShard ?? throw new ArgumentException($"rank {rank}: resume_from_loaded_shard, but no shard was loaded (LoadShard)");
                     trainer.RestoreScattered(state, r.Step, r.OptimizerSteps, r.Data, $"the shard of {r.Source} scattered to rank {rank} of {world}");
                 }
-                Interlocked.Exchange(ref step, trainer.Step);
+                var publisher = new ProgressPublisher(JobId, rank, metrics, routers, Publish);
+                var cadence = TrainingCadence.Of(spec, spec.CheckpointDir) with { BeforeCheckpoint = (dir, at) => CheckpointFault.BeforeSave(dir, at, rank, world) };
+                loop = new TrainingLoop(trainer, eval, cadence, [publisher], control,
+                                        () => new CommunicationSeconds(node.Exchange.Elapsed.TotalSeconds, node.Reducer.Elapsed.TotalSeconds));
                 started.SetResult(trainer.Step);
             }
             catch (Exception e)
@@ -151,36 +148,8 @@ public sealed class TrainingJob
                 return;
             }
 
-            long stop = until > 0 ? Math.Min(until, spec.Recipe.Steps) : spec.Recipe.Steps;
-            while (trainer.Step < stop && trainer.Step < Interlocked.Read(ref stopAfter))
-            {
-                var clock = Stopwatch.StartNew();
-                var (ex0, red0) = (node.Exchange.Elapsed, node.Reducer.Elapsed);
-                var r = trainer.TrainStep();
-                double seconds = clock.Elapsed.TotalSeconds;
-                Interlocked.Exchange(ref step, r.Step);
-                metrics.RecordStep(JobId, r.Step, r.Loss, seconds, r.Images);
-                foreach (var m in routers)
-                    if (m.LastStatistics is { } stats) metrics.RecordRouting(JobId, stats);
-                if (spec.CheckpointDir is not null && (r.Step % spec.CheckpointEvery == 0 || r.Step == stop))
-                {
-                    CheckpointFault.BeforeSave(spec.CheckpointDir, r.Step, rank, world);
-                    trainer.Save(spec.CheckpointDir);
-                    metrics.RecordCheckpoint(JobId);
-                }
-                foreach (var c in DueCheckpoints(r.Step))
-                {
-                    trainer.Save(c.Dir);
-                    metrics.RecordCheckpoint(JobId);
-                    c.Reply.TrySetResult(r.Step);
-                }
-                Publish(new Progress
-                {
-                    JobId = JobId, Rank = rank, Step = r.Step, Loss = r.Loss, LearningRate = r.LearningRate,
-                    GradNorm = double.IsFinite(r.GradNorm) ? r.GradNorm : 0, StepSeconds = seconds,
-                    ExchangeSeconds = (node.Exchange.Elapsed - ex0).TotalSeconds, AllReduceSeconds = (node.Reducer.Elapsed - red0).TotalSeconds,
-                });
-            }
+            long stop = loop.StopStep(until);
+            loop.Run(until);
             Finish(trainer.Step >= stop ? "completed" : $"stopped after step {trainer.Step}");
         }
         catch (Exception e)
@@ -208,14 +177,5 @@ public sealed class TrainingJob
             throw new ArgumentException($"rank {rank}: the loaded shard does not fit this rank's model — missing: [{string.Join(", ", missing)}]; " +
                                         $"unexpected: [{string.Join(", ", unexpected)}]; mis-shaped: [{string.Join("; ", misShaped)}]");
         model.load_state_dict(shard.ToDictionary(kv => kv.Key, kv => kv.Value), strict: true);
-    }
-
-    private List<(long After, string Dir, TaskCompletionSource<long> Reply)> DueCheckpoints(long done)
-    {
-        var due = new List<(long, string, TaskCompletionSource<long>)>();
-        int n = checkpoints.Count;
-        for (int i = 0; i < n && checkpoints.TryDequeue(out var c); i++)
-            if (c.After <= done) due.Add(c); else checkpoints.Enqueue(c);
-        return due;
     }
 }

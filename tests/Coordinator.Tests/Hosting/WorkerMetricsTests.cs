@@ -1,6 +1,8 @@
+using Jetpack.Application.Runs;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.GpuWorker.Jobs;
 using Jetpack.GpuWorker.Launch;
+using Jetpack.Model.Data;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Training;
@@ -34,7 +36,7 @@ public sealed class WorkerMetricsTests : IDisposable
         var spec = new WorkerJobSpec
         {
             Model = "v_jetmoe_fmnist",
-            Data = new JobDataSpec { Dataset = "fashion-mnist", Classes = [0, 1, 2, 3, 4], MaxPerClass = 8, Augment = false },
+            Data = new RunData { Dataset = "fashion-mnist", Classes = "0-4", MaxPerClass = 8, Augment = false },
             Recipe = new TrainerOptions { Steps = steps, GlobalBatch = globalBatch, WarmupSteps = 1 },
         };
         var outcome = await ClusterJob.RunAsync(launcher, spec);
@@ -48,19 +50,27 @@ public sealed class WorkerMetricsTests : IDisposable
         Assert.All(losses, s => Assert.True(double.IsFinite(s.Value) && s.Value > 0, $"loss {s.Value}"));
         Assert.Equal(["0", "1"], losses.Select(s => s.Labels[MetricNames.Labels.Rank]).Order());
 
-        // all-to-all bytes: per MoE layer and step, rank r sends its b_r samples' slots of every peer's
-        // experts (Dispatch, GradDispatch) and the peer's b_v samples' outputs of its own experts (Return,
-        // GradReturn): 2 · Σ_r Σ_{v≠r} (b_r·e_v + b_v·e_r) · s · d · 4 bytes (fp32)
+        // all-to-all bytes: per MoE layer and forward, rank r sends its b_r samples' slots of every peer's
+        // experts (Dispatch) and the peer's b_v samples' outputs of its own experts (Return):
+        // Σ_r Σ_{v≠r} (b_r·e_v + b_v·e_r) · s · d · 4 bytes (fp32); a training step doubles it (GradDispatch,
+        // GradReturn); the workers' final evaluation (the last step, the whole eval split in batches of
+        // 256, each split over the ranks) adds its forwards.
         var model = ModelRegistry.Get("v_jetmoe_fmnist");
         var moe = model.Vit!.Moe!;
         int d = model.Vit.Dim, s = moe.SlotsPerExpert;
         var e = Enumerable.Range(0, world).Select(r => (long)ExpertRange.For(moe, world, r).Count).ToArray();
-        long b = globalBatch / world;
-        long perLayerStep = 0;
-        for (int r = 0; r < world; r++)
-            for (int v = 0; v < world; v++)
-                if (v != r) perLayerStep += 2 * (b * e[v] + b * e[r]) * s * d * sizeof(float);
-        long expected = perLayerStep * moe.Layers.Length * steps;
+        long Forward(int batch)
+        {
+            var b = Enumerable.Range(0, world).Select(r => (long)DistributedSampler.RankSlice(batch, world, r).Length).ToArray();
+            long bytes = 0;
+            for (int r = 0; r < world; r++)
+                for (int v = 0; v < world; v++)
+                    if (v != r) bytes += (b[r] * e[v] + b[v] * e[r]) * s * d * sizeof(float);
+            return bytes * moe.Layers.Length;
+        }
+        int evalImages = RunDatasets.Open(spec.Data).Eval.Count;
+        long evaluation = Enumerable.Range(0, (evalImages + 255) / 256).Sum(i => Forward(Math.Min(256, evalImages - 256 * i)));
+        long expected = 2 * Forward(globalBatch) * steps + evaluation;
         string bytes = $"sum({MetricNames.Exported(MetricNames.AllToAllBytes)}{{{MetricNames.Labels.Job}=\"{job}\"}})";
         var total = await Await.Until(() => prometheus.Query(bytes), r => r.Count == 1 && r[0].Value >= expected,
                                       $"prometheus to return {bytes} ≥ {expected}", TimeSpan.FromSeconds(60));

@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 using System.Diagnostics;
 using Jetpack.Coordinator.Cli;
 using Jetpack.Coordinator.Jobs;
@@ -100,9 +101,9 @@ public sealed class JobInputLimitsTests : IDisposable
     [Fact]
     public void TheClassParserNamesTheFieldItWasGiven()
     {
-        Assert.StartsWith("data.classes: ", Assert.Throws<ArgumentException>(() => ProfileData.ParseClasses("x", "data.classes", 10)).Message);
-        Assert.StartsWith("--profile-classes: ", Assert.Throws<ArgumentException>(() => ProfileData.ParseClasses("0-2147483647")).Message);
-        Assert.Equal([5, 6, 7, 8, 9], ProfileData.ParseClasses("5-9", "data.classes", 10)!);
-        Assert.Equal([0, 2, 5], ProfileData.ParseClasses("5, 0,2", "data.classes", 10)!);
+        Assert.StartsWith("data.classes: ", Assert.Throws<ArgumentException>(() => ClassList.Parse("x", "data.classes", 10)).Message);
+        Assert.StartsWith("--profile-classes: ", Assert.Throws<ArgumentException>(() => ClassList.Parse("0-2147483647", "--profile-classes")).Message);
+        Assert.Equal([5, 6, 7, 8, 9], ClassList.Parse("5-9", "data.classes", 10)!);
+        Assert.Equal([0, 2, 5], ClassList.Parse("5, 0,2", "data.classes", 10)!);
     }
 }

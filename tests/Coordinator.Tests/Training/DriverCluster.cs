@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 using System.Text.Json;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Tests.Support;
@@ -88,8 +89,8 @@ public sealed class DriverCluster : IAsyncDisposable
     public static List<double> SingleProcess(string specYaml, string recycled)
     {
         var job = JobSpecReader.Parse(specYaml, "yaml", "reference");
-        var spec = JobModel.Resolve(job);
-        var (train, _) = JobData.Open(Jetpack.Coordinator.Cli.TrainCommand.ToJobData(job.Data), spec);
+        var spec = job.ResolveModel();
+        var (train, _) = RunDatasets.Open(job.Data, spec);
         torch.manual_seed((long)job.Recipe.Seed);
         using var model = ModelRegistry.Create(spec);
         using (var reader = SafetensorsReader.Open(recycled)) ModelCheckpoint.LoadWeights(reader, model, strict: true);

@@ -1,3 +1,5 @@
+using Jetpack.Application.Runs;
+using Jetpack.Application.Training;
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,7 +39,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
     internal static readonly WorkerJobSpec Spec = new()
     {
         ModelSpecJson = JsonSerializer.Serialize(Tiny, ModelSpec.Json),
-        Data = new JobDataSpec { Dataset = "fashion-mnist", MaxPerClass = 6, Augment = false },
+        Data = new RunData { Dataset = "fashion-mnist", MaxPerClass = 6, Augment = false },
         Recipe = new TrainerOptions
         {
             Steps = Steps, GlobalBatch = 14, Accumulation = 2, LearningRate = 2e-3, WarmupSteps = 2, ClipNorm = 0.5,
@@ -49,7 +51,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
     /// <summary>The single-process run, exactly as `jetpack train` builds it (seed, then the model).</summary>
     static (List<double> Losses, Dictionary<string, Tensor> Final) Single(int steps)
     {
-        var (train, _) = JobData.Open(Spec.Data);
+        var (train, _) = RunDatasets.Open(Spec.Data);
         torch.manual_seed((long)Spec.Recipe.Seed);
         using var model = ModelRegistry.Create(Tiny);
         using var trainer = new Trainer(Tiny, model, train, Spec.Recipe);
@@ -60,7 +62,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
     /// <summary>The full model of a topology-free checkpoint, loaded in this process.</summary>
     static Dictionary<string, Tensor> Load(string checkpoint)
     {
-        var (train, _) = JobData.Open(Spec.Data);
+        var (train, _) = RunDatasets.Open(Spec.Data);
         using var model = ModelRegistry.Create(Tiny);
         using var trainer = new Trainer(Tiny, model, train, Spec.Recipe);
         trainer.Restore(checkpoint);
@@ -190,6 +192,50 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         Assert.Contains("lost contact", outcome.FinalStates[2]);
         Assert.True(sinceKill < deadline + TimeSpan.FromSeconds(10), $"the survivors needed {sinceKill.TotalSeconds:F1} s after the kill (deadline {deadline.TotalSeconds} s)");
         Assert.False(launcher.Workers[0].HasExited);                           // a failed job does not take the worker down
+    }
+
+    /// <summary>Records the loop's evaluations.</summary>
+    sealed class Evaluations : ITrainingObserver
+    {
+        public readonly List<(long Step, EvalResult Result)> Seen = [];
+        public void OnEvaluation(long step, EvalResult result, bool wholeSplit) => Seen.Add((step, result));
+    }
+
+    /// <summary>
+    /// The workers evaluate during the run (every eval_every steps on eval_limit images, the last step
+    /// on the whole split), distributed over the ranks — 3 ranks split the 256-image eval batches
+    /// unevenly: the numbers equal the single-process loop's evaluations at the same steps.
+    /// </summary>
+    [Fact]
+    public async Task WorkersEvaluateLikeOneProcessAtTheSameSteps()
+    {
+        var spec = Spec with { EvalEvery = 2, Data = Spec.Data with { EvalLimit = 300 } };
+        var (train, eval) = RunDatasets.Open(spec.Data);
+        torch.manual_seed((long)spec.Recipe.Seed);
+        using var model = ModelRegistry.Create(Tiny);
+        using var trainer = new Trainer(Tiny, model, train, spec.Recipe);
+        var single = new Evaluations();
+        new TrainingLoop(trainer, eval, TrainingCadence.Of(spec, checkpointDir: null), [single]).Run();
+        Assert.Equal([2L, 4L, 5L], single.Seen.Select(e => e.Step));
+        Assert.Equal([300, 300, eval.Count], single.Seen.Select(e => e.Result.Images));
+
+        await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = 3, ThreadsPerWorker = 1, JobId = "evaluations", StepDeadline = TimeSpan.FromSeconds(60) });
+        var outcome = await ClusterJob.RunAsync(launcher, spec).WaitAsync(TimeSpan.FromMinutes(4));
+        Assert.True(outcome.Completed, $"{outcome.Failure}\n{launcher.Report()}");
+        for (int r = 0; r < 3; r++)
+        {
+            var evaluated = outcome.Progress[r].Where(p => p.Evaluated).ToList();
+            Assert.Equal(single.Seen.Select(e => e.Step), evaluated.Select(p => p.Step));
+            foreach (var ((step, expected), p) in single.Seen.Zip(evaluated))
+            {
+                output.WriteLine($"rank {r} step {step}: loss {p.EvalLoss:F6} vs {expected.Loss:F6}, top-1 {p.Top1:F4} vs {expected.Top1:F4}, top-5 {p.Top5:F4} vs {expected.Top5:F4}");
+                Assert.Equal(expected.Images, p.EvalImages);
+                Assert.True(Math.Abs(p.EvalLoss - expected.Loss) <= Tolerance * Math.Abs(expected.Loss), $"rank {r} step {step}: eval loss {p.EvalLoss:R} vs single process {expected.Loss:R}");
+                // an image whose top logits tie within fp32 rounding may flip: at most one image's worth
+                Assert.True(Math.Abs(p.Top1 - expected.Top1) <= 1.0 / expected.Images + 1e-9, $"rank {r} step {step}: top-1 {p.Top1:R} vs single process {expected.Top1:R}");
+                Assert.True(Math.Abs(p.Top5 - expected.Top5) <= 1.0 / expected.Images + 1e-9, $"rank {r} step {step}: top-5 {p.Top5:R} vs single process {expected.Top5:R}");
+            }
+        }
     }
 
     [Fact]

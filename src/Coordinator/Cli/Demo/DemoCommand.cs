@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 using System.CommandLine;
 using System.Diagnostics;
 using Spectre.Console;
@@ -104,7 +105,7 @@ public static class DemoCommand
                     AnsiConsole.MarkupLine($"job {Markup.Escape(JobClient.Describe(status))}");
                 }
                 finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
-                TrainWorkers.Finish(config, Path.Combine(config.Out, "checkpoint"), Path.Combine(config.Out, "metrics.jsonl"), deviceName);
+                TrainWorkers.Finish(config, Path.Combine(config.Out!, "checkpoint"), Path.Combine(config.Out!, "metrics.jsonl"), deviceName);   // JetpackConfig sets out
                 runSeconds[jetpack.Id] = lap.Elapsed.TotalSeconds;
             }
             else
@@ -147,7 +148,7 @@ public static class DemoCommand
     }
 
     /// <summary>The Jetpack run's training config (the study's downstream config of the run).</summary>
-    static TrainConfig JetpackConfig(StudyPlan plan, string outDir, string? init) => StudyCommand.DownstreamConfig(plan, DemoPlan.Jetpack, init, outDir);
+    static RunSpec JetpackConfig(StudyPlan plan, string outDir, string? init) => StudyCommand.DownstreamConfig(plan, DemoPlan.Jetpack, init, outDir);
 
     /// <summary>Starts the in-process coordinator and stops it at the end of the scope.</summary>
     sealed class CoordinatorScope(string dataDirectory) : IDisposable

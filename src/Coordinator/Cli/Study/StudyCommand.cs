@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
@@ -81,16 +82,17 @@ public static class StudyCommand
             var lap = Stopwatch.StartNew();
             var config = DownstreamConfig(plan, run, inits.GetValueOrDefault(run.Id), outDir);
             string stamp = Stamp(config);                                            // hashes the initial checkpoint: once per run
-            bool cached = !fresh && StageDone(config.Out, stamp);
+            string runOut = config.Out!;                                             // DownstreamConfig sets it
+            bool cached = !fresh && StageDone(runOut, stamp);
             AnsiConsole.Write(new Rule($"{run.Id}: {Markup.Escape(run.Label)}{(cached ? " (done earlier, kept)" : "")}").LeftJustified());
             if (!cached)
             {
                 torch.manual_seed((long)plan.Seed);                                  // the same fresh init for every scratch run of a model
                 TrainCommand.Run(config, resume: false, until: null, device, threads);
-                MarkDone(config.Out, stamp);
+                MarkDone(runOut, stamp);
             }
             stageSeconds[$"run {run.Id}"] = lap.Elapsed.TotalSeconds;
-            results.Add(RunResult.Read(run, Path.Combine(config.Out, "metrics.jsonl")));
+            results.Add(RunResult.Read(run, Path.Combine(runOut, "metrics.jsonl")));
         }
 
         // 5. Tables and plots (rows in the plan's order, whatever order the runs were done in).
@@ -120,7 +122,7 @@ public static class StudyCommand
 
     internal static string Upstream(StudyPlan plan, string model, int steps, string outDir, bool fresh, Device device, int threads, Dictionary<string, double> seconds)
     {
-        var config = new TrainConfig
+        var config = new RunSpec
         {
             Model = model,
             Data = plan.Data(StudyPlan.UpstreamClasses, perClass: null),
@@ -217,7 +219,7 @@ public static class StudyCommand
             foreach (var (key, tensor) in model.state_dict())
                 if (pred.Tensors.TryGetValue(key, out var source)) tensor.copy_(source);
         var data = IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", ProfileData.FashionMnistEval(),
-                                        new IdxOptions { Classes = ProfileData.ParseClasses(StudyPlan.UpstreamClasses) });
+                                        new IdxOptions { Classes = ClassList.Parse(StudyPlan.UpstreamClasses) });
         var rng = new Random((int)plan.Seed);
         var indices = Enumerable.Range(0, data.Count).OrderBy(_ => rng.Next()).Take(Math.Min(plan.ProfileImages, data.Count)).ToArray();
         var coact = ModelRegistry.Get("v_jetmoe_fmnist").MoeLayers().Select(l => $"{l.Prefix}.act").ToHashSet();
@@ -245,7 +247,7 @@ public static class StudyCommand
         ModelCheckpoint.Save(path, spec, model, new Dictionary<string, string> { ["init"] = "upstream target, fresh head" });
     }
 
-    internal static TrainConfig DownstreamConfig(StudyPlan plan, StudyRun run, string? init, string outDir) => new()
+    internal static RunSpec DownstreamConfig(StudyPlan plan, StudyRun run, string? init, string outDir) => new()
     {
         Model = run.Model, Init = init,
         Data = plan.Data(StudyPlan.DownstreamClasses, plan.PerClass),
@@ -258,7 +260,7 @@ public static class StudyCommand
     // (and, for files it reads, their content hashes): a changed plan redoes it, an unchanged one is
     // kept. Neither the results folder's path nor file times take part, so a copied or moved study
     // folder is still recognised.
-    static string Stamp(TrainConfig config) => JsonSerializer.Serialize(config with { Init = config.Init is null ? null : Digest(config.Init), Out = "" });
+    static string Stamp(RunSpec config) => JsonSerializer.Serialize(config with { Init = config.Init is null ? null : Digest(config.Init), Out = "" });
     static bool StageDone(string dir, string stamp) => File.Exists(Path.Combine(dir, "done.json")) && File.ReadAllText(Path.Combine(dir, "done.json")) == stamp;
     static bool SameConfig(string dir, string stamp) => File.Exists(Path.Combine(dir, "stage.json")) && File.ReadAllText(Path.Combine(dir, "stage.json")) == stamp;
     static void WriteStamp(string dir, string stamp) { Directory.CreateDirectory(dir); File.WriteAllText(Path.Combine(dir, "stage.json"), stamp); }

@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Training;
 
@@ -93,7 +94,7 @@ public sealed record StudyPlan
     /// downstream, batch 64: 64.3 %, 59.5 %, 52.5 %. The recipe's augmentation stays available in
     /// <c>jetpack train</c> (data.augment and the fields after it).
     /// </summary>
-    public TrainData Data(string classes, int? perClass) => new()
+    public RunData Data(string classes, int? perClass) => new()
     {
         Classes = classes, MaxPerClass = perClass, EvalLimit = EvalImages, Augment = false,
         RandAugment = false, RandomErasing = false,

@@ -1,17 +1,18 @@
+using TorchSharp;
 using Jetpack.Model.Data;
 using Jetpack.Model.Data.Augment;
 using Jetpack.Model.Models;
-using TorchSharp;
 
-namespace Jetpack.GpuWorker.Jobs;
+namespace Jetpack.Application.Runs;
 
 /// <summary>
-/// Opens a job's train and eval splits — the one definition used by `jetpack train` in one process
+/// Opens a run's train and eval splits — the one definition used by `jetpack train` in one process
 /// and by every worker (so both see the same images in the same order).
 /// </summary>
-public static class JobData
+public static class RunDatasets
 {
-    public static (IImageDataset Train, IImageDataset Eval) Open(JobDataSpec d, ModelSpec? model = null)
+    /// <param name="model">the model trained (needed for synthetic data: its input size and classes)</param>
+    public static (IImageDataset Train, IImageDataset Eval) Open(RunData d, ModelSpec? model = null)
     {
         if (d.Dataset == "synthetic")
         {
@@ -27,13 +28,14 @@ public static class JobData
         if (d.Dataset == "fashion-mnist")
         {
             var dir = d.Root ?? IdxDataset.FashionMnistDirectory;
+            var classes = ClassList.Parse(d.Classes, "data.classes", ClassList.ClassCount(d.Dataset))?.ToArray();
             var fm = AugmentOptions.FashionMnist();
             var norm = EvalTransform.ScaleNormalize(fm.Mean, fm.Std);          // training and eval share the normalisation
-            var train = IdxDataset.OpenSplit(dir, "train", norm, new IdxOptions { Classes = d.Classes?.ToArray(), MaxPerClass = d.MaxPerClass });
-            var eval = IdxDataset.OpenSplit(dir, "t10k", norm, new IdxOptions { Classes = d.Classes?.ToArray() });
+            var train = IdxDataset.OpenSplit(dir, "train", norm, new IdxOptions { Classes = classes, MaxPerClass = d.MaxPerClass });
+            var eval = IdxDataset.OpenSplit(dir, "t10k", norm, new IdxOptions { Classes = classes });
             return (d.Augment ? new AugmentedDataset(train, new TrainTransform(d.Apply(fm))) : train, eval);
         }
-        if (d.Dataset is not ("cifar10" or "cifar100")) throw new ArgumentException($"data.dataset: must be fashion-mnist, cifar10, cifar100 or synthetic, got '{d.Dataset}'");
+        if (d.Dataset is not ("cifar10" or "cifar100")) throw new ArgumentException($"data.dataset: must be {string.Join(", ", RunData.Datasets)}, got '{d.Dataset}'");
         if (d.Root is null) throw new ArgumentException("data.root: is required for CIFAR");
         bool c100 = d.Dataset == "cifar100";
         var options = AugmentOptions.ImageNet(32) with { Size = 32 };

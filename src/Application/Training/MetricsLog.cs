@@ -1,0 +1,96 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Jetpack.Model.Training;
+
+namespace Jetpack.Application.Training;
+
+/// <summary>
+/// The one writer of a run's <c>metrics.jsonl</c>: one JSON line per step — step, loss, lr,
+/// grad_norm, images_per_s, step_s, eval_loss/top1/top5 (null unless the step evaluated; then also
+/// eval_images), and when given exchange_s, all_reduce_s, workers, attempt. On resume the lines up
+/// to the start step are kept and the rest dropped, so a resumed run's file equals an uninterrupted one's.
+/// Every line is flushed: a crashed run keeps its metrics up to its last step.
+/// </summary>
+public sealed class MetricsLog : ITrainingObserver, IDisposable
+{
+    public const string FileName = "metrics.jsonl";
+
+    private readonly StreamWriter writer;
+    private readonly int? workers;
+    private readonly int? attempt;
+
+    private MetricsLog(StreamWriter writer, int? workers, int? attempt)
+    {
+        this.writer = writer; this.workers = workers; this.attempt = attempt;
+    }
+
+    public string Path { get; private init; } = "";
+
+    /// <summary>Opens <paramref name="path"/> keeping the lines of steps ≤ <paramref name="startStep"/> (0: a fresh file).</summary>
+    /// <param name="workers">the run's number of worker processes (written on every line), if distributed</param>
+    /// <param name="attempt">the job's attempt number (written on every line), if a coordinator job</param>
+    public static MetricsLog Open(string path, long startStep, int? workers = null, int? attempt = null)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        var kept = startStep > 0 && File.Exists(path) ? File.ReadAllLines(path).Where((l, i) => l.Length > 0 && StepOf(l, path, i) <= startStep).ToList() : [];
+        File.WriteAllLines(path, kept);
+        return new MetricsLog(File.AppendText(path), workers, attempt) { Path = path };
+    }
+
+    private static long StepOf(string line, string path, int index)
+    {
+        try { return JsonDocument.Parse(line).RootElement.GetProperty("step").GetInt64(); }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path}: line {index + 1}: not a metrics line with a step ({e.Message})", e);
+        }
+    }
+
+    public void OnStep(StepReport r) => Write(r);
+
+    /// <summary>Writes one step's line (also for steps reported by workers, see <see cref="ProgressMessages"/>).</summary>
+    public void Write(StepReport r)
+    {
+        var line = new JsonObject
+        {
+            ["step"] = r.Step, ["loss"] = r.Loss, ["lr"] = r.LearningRate, ["grad_norm"] = double.IsFinite(r.GradNorm) ? r.GradNorm : null,
+            ["images_per_s"] = r.ImagesPerSecond, ["step_s"] = r.Seconds,
+            ["eval_loss"] = r.Eval?.Loss, ["top1"] = r.Eval?.Top1, ["top5"] = r.Eval?.Top5,
+        };
+        if (r.Eval is { } e) line["eval_images"] = e.Images;
+        if (r.ExchangeSeconds is { } x) line["exchange_s"] = x;
+        if (r.AllReduceSeconds is { } a) line["all_reduce_s"] = a;
+        if (workers is { } w) line["workers"] = w;
+        if (attempt is { } n) line["attempt"] = n;
+        writer.WriteLine(line.ToJsonString());
+        writer.Flush();
+    }
+
+    /// <summary>Sets the evaluation of the file's last line (an evaluation made after the run, on the gathered model).</summary>
+    public static void SetLastEvaluation(string path, EvalResult eval)
+    {
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0) return;
+        var last = JsonNode.Parse(lines[^1])!.AsObject();
+        last["eval_loss"] = eval.Loss;
+        last["top1"] = eval.Top1;
+        last["top5"] = eval.Top5;
+        last["eval_images"] = eval.Images;
+        lines[^1] = last.ToJsonString();
+        File.WriteAllLines(path, lines);
+    }
+
+    /// <summary>The evaluation on the file's last line, if it has one.</summary>
+    public static (long Step, EvalResult Eval)? LastEvaluation(string path)
+    {
+        var lines = File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0).ToList() : [];
+        if (lines.Count == 0) return null;
+        var root = JsonDocument.Parse(lines[^1]).RootElement;
+        if (!root.TryGetProperty("top1", out var top1) || top1.ValueKind != JsonValueKind.Number) return null;
+        int images = root.TryGetProperty("eval_images", out var n) && n.ValueKind == JsonValueKind.Number ? n.GetInt32() : 0;
+        return (root.GetProperty("step").GetInt64(),
+                new EvalResult(root.GetProperty("eval_loss").GetDouble(), top1.GetDouble(), root.GetProperty("top5").GetDouble(), images));
+    }
+
+    public void Dispose() => writer.Dispose();
+}

@@ -1,0 +1,2 @@
+// torch already uses both cores: one test at a time.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
