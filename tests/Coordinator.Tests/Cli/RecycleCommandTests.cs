@@ -35,6 +35,7 @@ public sealed class RecycleCommandTests : IDisposable
         {
             Assert.Equal("importance-l2", reader.Metadata["recycle.method"]);
             Assert.StartsWith("vit_fmnist_pred:", reader.Metadata["recycle.predecessor"]);
+            Assert.All(Jetpack.Application.Recycling.RecycleMetadata.Keys, k => Assert.True(reader.Metadata.ContainsKey(k), $"metadata '{k}' missing"));
         }
         using var report = JsonDocument.Parse(System.IO.File.ReadAllText(File("moe.report.json")));
         Assert.Equal(3, report.RootElement.GetProperty("layers").GetArrayLength());
@@ -73,5 +74,39 @@ public sealed class RecycleCommandTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("--profile-images", output);
         Assert.False(System.IO.File.Exists(File("x.safetensors")));
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp-*"));
+    }
+
+    // Issue 12: outputs are checked before anything is loaded — a missing --from would otherwise be the error.
+    [Fact]
+    public void AnOutThatIsADirectoryFailsWithExitCode2BeforeLoading()
+    {
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("nope.safetensors"), "--variant", "v_jetmoe_fmnist",
+            "--method", "random", "--out", dir);
+        Assert.Equal(2, code);
+        Assert.Contains("--out", output);
+        Assert.Contains("is a directory", output);
+    }
+
+    [Fact]
+    public void AReportInAReadOnlyDirectoryFailsWithExitCode2BeforeLoading()
+    {
+        // /sys refuses new files even to root (the tests run as root, so chmod would not do).
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("nope.safetensors"), "--variant", "v_jetmoe_fmnist",
+            "--method", "random", "--out", File("x.safetensors"), "--report", "/sys/jetpack-report.json");
+        Assert.Equal(2, code);
+        Assert.Contains("--report", output);
+        Assert.Empty(Directory.GetFileSystemEntries(dir, "x.*"));
+    }
+
+    [Fact]
+    public void AnOutEqualToFromIsRefusedNamingBothAndThePredecessorIsKept()
+    {
+        var before = System.IO.File.ReadAllBytes(File("pred.safetensors"));
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("pred.safetensors"), "--target", File("target.safetensors"),
+            "--variant", "v_jetmoe_fmnist", "--method", "random", "--out", File("pred.safetensors"));
+        Assert.Equal(2, code);
+        Assert.Contains("--out and --from are the same file", output);
+        Assert.Equal(before, System.IO.File.ReadAllBytes(File("pred.safetensors")));
     }
 }
