@@ -12,8 +12,9 @@ using Jetpack.Model.Recycling;
 using Jetpack.Model.Recycling.Graph;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli.Study;
+namespace Jetpack.Coordinator.Study;
 
 /// <summary>
 /// <c>jetpack study</c>: the paper's claim reproduced on Fashion-MNIST in one command (issue 4 §4).
