@@ -1,20 +1,16 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Security.Cryptography;
 using Spectre.Console;
-using TorchSharp;
-using Jetpack.Model.Checkpoints;
-using Jetpack.Model.Models;
+using Jetpack.Application.Recycling;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Recycling.Graph;
-using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
 
 namespace Jetpack.Coordinator.Cli;
 
 /// <summary>
 /// <c>jetpack recycle</c>: a dense predecessor (experts) + a target-width dense checkpoint (the rest)
-/// → an MoE checkpoint, a JSON report and the index sets (spec §5).
+/// → an MoE checkpoint, a JSON report and the index sets (spec §5). A thin edge: options → a
+/// <see cref="RecycleJob"/> for <see cref="RecyclePipeline"/>.
 /// </summary>
 public static class RecycleCommand
 {
@@ -49,102 +45,46 @@ public static class RecycleCommand
     {
         CommonOptions.ApplyThreads(r.GetValue(CommonOptions.Threads));
         var device = Devices.Parse(r.GetValue(CommonOptions.Device)!);
-        var successor = ModelRegistry.Get(r.GetValue(Variant)!);
-        var recipe = RecyclingRecipes.For(successor.Variant);
-        var predSpec = ModelRegistry.Get(r.GetValue(FromVariant) ?? recipe?.Predecessor
-            ?? throw new ArgumentException($"--from-variant is required: there is no default predecessor for {successor.Variant}"));
-        var options = new RecycleOptions
+        var job = new RecycleJob
         {
-            Method = RecycleOptions.ParseMethod(r.GetValue(Method)!),
-            DenseFrom = r.GetValue(DenseFrom) switch
+            Successor = r.GetValue(Variant)!, From = r.GetValue(From)!, FromVariant = r.GetValue(FromVariant),
+            Target = r.GetValue(Target), TargetVariant = r.GetValue(TargetVariant),
+            Options = new RecycleOptions
             {
-                "target" => DenseSource.Target, "predecessor" => DenseSource.Predecessor,
-                var x => throw new ArgumentException($"--dense-from must be 'target' or 'predecessor', not '{x}'"),
+                Method = RecycleOptions.ParseMethod(r.GetValue(Method)!),
+                DenseFrom = r.GetValue(DenseFrom) switch
+                {
+                    "target" => DenseSource.Target, "predecessor" => DenseSource.Predecessor,
+                    var x => throw new ArgumentException($"--dense-from must be 'target' or 'predecessor', not '{x}'"),
+                },
+                Seed = r.GetValue(Seed), GraphParts = r.GetValue(GraphParts),
+                Partitioner = (coact, parts, seed) => MetisPartitioner.PartGraphKway(CoActivationGraph.FromMatrix(coact), parts, (int)seed),
             },
-            Seed = r.GetValue(Seed), GraphParts = r.GetValue(GraphParts),
-            Partitioner = (coact, parts, seed) => MetisPartitioner.PartGraphKway(CoActivationGraph.FromMatrix(coact), parts, (int)seed),
+            Stats = r.GetValue(Stats), SaveStats = r.GetValue(SaveStats), CoActivation = r.GetValue(ProfileData.CoActivation),
+            Profiler = ProfileData.Requested(r)
+                ? p => ProfileData.Run(r, p.Predecessor, p.Checkpoint, device, p.Seed, p.CoActivationSites, p.Kinds, p.AttentionInputs)
+                : null,
+            Out = r.GetValue(Out)!, Report = r.GetValue(Report), Indices = r.GetValue(Indices),
         };
-        string outPath = r.GetValue(Out)!;
-        var timings = new Dictionary<string, double>();
-        var clock = Stopwatch.StartNew();
-        double Lap() { double t = clock.Elapsed.TotalSeconds; clock.Restart(); return t; }
-
-        AnsiConsole.MarkupLine($"recycling [bold]{successor.Variant}[/] from [bold]{predSpec.Variant}[/] ({RecycleOptions.Name(options.Method)}, seed {options.Seed})");
-        using var pred = DenseCheckpoint.Load(r.GetValue(From)!, predSpec);
-        DenseCheckpoint? target = null;
-        if (r.GetValue(Target) is { } targetPath)
+        // Ctrl-C or SIGTERM stops at the next step and deletes the temp files (nothing half-written is left).
+        using var signals = new SignalCancellation();
+        try
         {
-            var targetSpec = ModelRegistry.Get(r.GetValue(TargetVariant) ?? recipe?.Target
-                ?? throw new ArgumentException($"--target-variant is required: there is no default target for {successor.Variant}"));
-            target = DenseCheckpoint.Load(targetPath, targetSpec);
+            var outcome = RecyclePipeline.Run(job, p => { if (p.Step == RecycleStep.Started) AnsiConsole.MarkupLine(Markup.Escape(p.Message)); }, signals.Token);
+            PrintSummary(outcome.Report, outcome.Files);
+            return 0;
         }
-        timings["load"] = Lap();
-
-        using var stats = LoadOrProfile(r, successor, predSpec, pred, device, options);
-        timings["profile"] = Lap();
-
-        using var result = CheckpointRecycler.Recycle(successor, predSpec, pred.Tensors, target?.Tensors, stats, options);
-        timings["recycle"] = Lap();
-
-        // Each source hashed once (ViT-S is ~90 MB): for the checkpoint's metadata and the report.
-        var predSource = new SourceFile(pred.Path, predSpec.Variant, Sha256(pred.Path));
-        var targetSource = target is null ? null : new SourceFile(target.Path, target.Spec.Variant, Sha256(target.Path));
-        var metadata = new Dictionary<string, string>
+        catch (OperationCanceledException)
         {
-            ["recycle.method"] = RecycleOptions.Name(options.Method), ["recycle.seed"] = options.Seed.ToString(),
-            ["recycle.dense_from"] = options.DenseFrom.ToString().ToLowerInvariant(),
-            ["recycle.predecessor"] = $"{predSource.Variant}:{predSource.Sha256}",
-        };
-        if (targetSource is not null) metadata["recycle.target"] = $"{targetSource.Variant}:{targetSource.Sha256}";
-        ModelCheckpoint.Save(outPath, successor, result.Model, metadata);
-        string indicesPath = r.GetValue(Indices) ?? Path.ChangeExtension(outPath, ".indices.safetensors");
-        RecyclingReport.ExportIndices(result, indicesPath);
-        timings["save"] = Lap();
-
-        var report = new RecyclingReport
-        {
-            Successor = successor.Variant, Method = RecycleOptions.Name(options.Method), Seed = options.Seed,
-            DenseFrom = options.DenseFrom.ToString().ToLowerInvariant(),
-            Predecessor = predSource,
-            Target = targetSource,
-            Statistics = r.GetValue(Stats), ProfiledImages = stats?.Images,
-            Layers = RecyclingReport.Coverage(result), ProvenanceCounts = RecyclingReport.CountProvenance(result),
-            FreshKeys = result.Provenance.Where(p => p.Value == Provenance.Fresh).Select(p => p.Key).ToList(),
-            UnusedTargetKeys = result.UnusedTargetKeys, IgnoredKeys = [.. pred.Ignored, .. target?.Ignored ?? []],
-            IndicesFile = indicesPath, TimingsSeconds = timings,
-        };
-        string reportPath = r.GetValue(Report) ?? Path.ChangeExtension(outPath, ".report.json");
-        report.Save(reportPath);
-        target?.Dispose();
-        PrintSummary(report, outPath, reportPath);
-        return 0;
+            AnsiConsole.MarkupLine("[yellow]cancelled:[/] no output written");
+            return Cancelled;
+        }
     }
 
-    static ActivationStats? LoadOrProfile(ParseResult r, ModelSpec successor, ModelSpec predSpec, DenseCheckpoint pred, TorchSharp.torch.Device device, RecycleOptions options)
-    {
-        if (r.GetValue(Stats) is { } statsPath)
-        {
-            if (ProfileData.Requested(r)) throw new ArgumentException("give either --stats or profiling images, not both");
-            return ActivationStats.Load(statsPath);
-        }
-        if (!ProfileData.Requested(r))
-        {
-            if (options.NeedsStatistics)
-                throw new ArgumentException($"--method {RecycleOptions.Name(options.Method)} needs activation statistics: give --stats FILE, --profile-images DIR or --profile-fashion-mnist");
-            return null;
-        }
-        var coact = options.Method == RecycleMethod.Graph || r.GetValue(ProfileData.CoActivation)
-            ? successor.MoeLayers().Select(l => $"{l.Prefix}.act").ToHashSet() : null;
-        // Collect what this recipe reads (each statistic is a pass over every activation): the method's
-        // statistic, L2 for graph channels, attention inputs only for paper-literal dense selection.
-        var kinds = options.Statistic switch { ImportanceStat.L1 => StatKinds.L1, ImportanceStat.ActivationCount => StatKinds.ActivationCount, _ => StatKinds.L2 };
-        if (options.Method == RecycleMethod.Graph) kinds |= StatKinds.L2;
-        var stats = ProfileData.Run(r, predSpec, pred, device, options.Seed, coact, kinds, options.DenseFrom == DenseSource.Predecessor);
-        if (r.GetValue(SaveStats) is { } save) stats.Save(save);
-        return stats;
-    }
+    /// <summary>128 + SIGINT, as a shell reports an interrupted command.</summary>
+    const int Cancelled = 130;
 
-    static void PrintSummary(RecyclingReport report, string outPath, string reportPath)
+    static void PrintSummary(RecyclingReport report, RecycleOutputs files)
     {
         var table = new Table().AddColumns("layer", "core", "univ", "hidden", "channels", "hidden mass", "channel mass")
             .Caption("units per expert; importance mass its selection covers: mean (min–max) over experts");
@@ -154,12 +94,6 @@ public static class RecycleCommand
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"tensors: {string.Join(", ", report.ProvenanceCounts.Select(kv => $"{kv.Value} {kv.Key}"))}; unused target keys: {report.UnusedTargetKeys.Count}; ignored: {report.IgnoredKeys.Count}");
         AnsiConsole.MarkupLine($"time: {string.Join(", ", report.TimingsSeconds.Select(kv => $"{kv.Key} {kv.Value:F1} s"))}");
-        AnsiConsole.MarkupLine($"written: [bold]{Markup.Escape(outPath)}[/], {Markup.Escape(reportPath)}, {Markup.Escape(report.IndicesFile ?? "")}");
-    }
-
-    public static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        AnsiConsole.MarkupLine($"written: [bold]{Markup.Escape(files.Model)}[/], {Markup.Escape(files.Report)}, {Markup.Escape(files.Indices)}");
     }
 }

@@ -7,8 +7,8 @@ using Microsoft.Extensions.Options;
 namespace Jetpack.Coordinator.Recycling;
 
 /// <summary>
-/// Recycles by running <c>jetpack recycle</c> (src/Coordinator/Cli/RecycleCommand.cs, the tested
-/// path into src/Model/Recycling) as a child process. Why a process: recycling holds two dense
+/// Recycles by running <c>jetpack recycle</c> (src/Coordinator/Cli/RecycleCommand.cs, the CLI edge of
+/// <see cref="Jetpack.Application.Recycling.RecyclePipeline"/>, the one path the study also uses) as a child process. Why a process: recycling holds two dense
 /// checkpoints and profiling activations (GBs for ViT-S), and TorchSharp memory is only returned
 /// reliably when the process ends (ENVIRONMENT.md "Memory"); the coordinator stays small, and a
 /// cancel is a kill. Output is written under &lt;key&gt;.partial/ and renamed to &lt;key&gt;/ when

@@ -1,5 +1,5 @@
 using Jetpack.Coordinator.Cli;
-using Jetpack.Coordinator.Cli.Study;
+using Jetpack.Coordinator.Study;
 using Jetpack.Model.Training;
 using static TorchSharp.torch;
 

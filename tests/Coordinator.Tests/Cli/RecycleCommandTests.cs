@@ -35,6 +35,7 @@ public sealed class RecycleCommandTests : IDisposable
         {
             Assert.Equal("importance-l2", reader.Metadata["recycle.method"]);
             Assert.StartsWith("vit_fmnist_pred:", reader.Metadata["recycle.predecessor"]);
+            Assert.All(Jetpack.Application.Recycling.RecycleMetadata.Keys, k => Assert.True(reader.Metadata.ContainsKey(k), $"metadata '{k}' missing"));
         }
         using var report = JsonDocument.Parse(System.IO.File.ReadAllText(File("moe.report.json")));
         Assert.Equal(3, report.RootElement.GetProperty("layers").GetArrayLength());
@@ -73,5 +74,62 @@ public sealed class RecycleCommandTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("--profile-images", output);
         Assert.False(System.IO.File.Exists(File("x.safetensors")));
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp-*"));
+    }
+
+    // Issue 12: outputs are checked before anything is loaded — a missing --from would otherwise be the error.
+    [Fact]
+    public void AnOutThatIsADirectoryFailsWithExitCode2BeforeLoading()
+    {
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("nope.safetensors"), "--variant", "v_jetmoe_fmnist",
+            "--method", "random", "--out", dir);
+        Assert.Equal(2, code);
+        Assert.Contains("--out", output);
+        Assert.Contains("is a directory", output);
+    }
+
+    [Fact]
+    public void AReportInAReadOnlyDirectoryFailsWithExitCode2BeforeLoading()
+    {
+        // /sys refuses new files even to root (the tests run as root, so chmod would not do).
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("nope.safetensors"), "--variant", "v_jetmoe_fmnist",
+            "--method", "random", "--out", File("x.safetensors"), "--report", "/sys/jetpack-report.json");
+        Assert.Equal(2, code);
+        Assert.Contains("--report", output);
+        Assert.Empty(Directory.GetFileSystemEntries(dir, "x.*"));
+    }
+
+    [Fact]
+    public void AnOutEqualToFromIsRefusedNamingBothAndThePredecessorIsKept()
+    {
+        var before = System.IO.File.ReadAllBytes(File("pred.safetensors"));
+        var (code, output) = CliProcess.Jetpack("recycle", "--from", File("pred.safetensors"), "--target", File("target.safetensors"),
+            "--variant", "v_jetmoe_fmnist", "--method", "random", "--out", File("pred.safetensors"));
+        Assert.Equal(2, code);
+        Assert.Contains("--out and --from are the same file", output);
+        Assert.Equal(before, System.IO.File.ReadAllBytes(File("pred.safetensors")));
+    }
+
+    // Issue 12: SIGTERM (as Ctrl-C) stops the run at its next step and deletes every temp file.
+    [Fact]
+    public async Task SigtermStopsTheRunWithExitCode130AndLeavesNoFiles()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "jetpack.dll"), "recycle", "--from", File("pred.safetensors"),
+                                  "--target", File("target.safetensors"), "--variant", "v_jetmoe_fmnist", "--profile-fashion-mnist",
+                                  "--profile-count", "4096", "--threads", "1", "--out", File("moe.safetensors") })
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        // The first line is printed once the outputs are reserved: the signal lands during loading or profiling.
+        string? first = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(2));   // TimeoutException: printed nothing
+        Assert.StartsWith("recycling", first);
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", p.Id.ToString()])) kill.WaitForExit();
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        string rest = await p.StandardOutput.ReadToEndAsync(stop.Token);
+        await p.WaitForExitAsync(stop.Token);   // cancelled: it did not stop within 3 minutes of SIGTERM
+        Assert.True(p.ExitCode == 130, $"exit {p.ExitCode}: {rest}{await err}");
+        Assert.Contains("cancelled", rest);
+        Assert.Equal(["pred.safetensors", "target.safetensors"], Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).Order().ToArray());
     }
 }

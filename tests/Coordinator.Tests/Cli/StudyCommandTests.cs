@@ -24,6 +24,13 @@ public sealed class StudyCommandTests : IDisposable
                                   "init/v_jetmoe_fmnist_upcycle_sparse-upcycling.safetensors" })
             Assert.True(File.Exists(Path.Combine(dir, f)), $"{f} missing");
 
+        // Issue 13: the study recycles through the same pipeline as `jetpack recycle`: the same metadata keys, a report and index sets.
+        string graph = Path.Combine(dir, "init/v_jetmoe_fmnist_graph.safetensors");
+        using (var reader = Jetpack.Model.Checkpoints.SafetensorsReader.Open(graph))
+            Assert.All(Jetpack.Application.Recycling.RecycleMetadata.Keys, k => Assert.True(reader.Metadata.ContainsKey(k), $"{graph}: metadata '{k}' missing"));
+        Assert.True(File.Exists(Path.ChangeExtension(graph, ".report.json")), "graph init: report missing");
+        Assert.True(File.Exists(Path.ChangeExtension(graph, ".indices.safetensors")), "graph init: indices missing");
+
         var md = File.ReadAllText(Path.Combine(dir, "results.md"));
         Assert.Contains("## Table 1", md);
         Assert.Contains("## Table 3", md);

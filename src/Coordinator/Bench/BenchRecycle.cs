@@ -8,8 +8,9 @@ using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Bench;
 
 /// <summary>
 /// <c>jetpack bench recycle</c>: (1) profiling throughput against plain eval inference of the

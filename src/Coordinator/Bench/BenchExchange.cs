@@ -16,8 +16,9 @@ using Jetpack.GpuWorker.Jobs;
 using Jetpack.GpuWorker.Launch;
 using Jetpack.Model.Training;
 using Jetpack.Protocol.Wire;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Bench;
 
 /// <summary>
 /// <c>jetpack bench exchange</c>: the data plane between real worker processes on loopback,

@@ -3,13 +3,14 @@ using System.CommandLine;
 using System.Diagnostics;
 using Spectre.Console;
 using TorchSharp;
-using Jetpack.Coordinator.Cli.Study;
+using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.Study;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.GpuWorker.Launch;
 using JobPhase = Jetpack.Protocol.Jobs.JobPhase;
 using Jetpack.Model.Torch;
 
-namespace Jetpack.Coordinator.Cli.Demo;
+namespace Jetpack.Coordinator.Demo;
 
 /// <summary>
 /// <c>jetpack demo</c>, the README's main job (issue 6): on one machine, (1) the dense Fashion-MNIST

@@ -1,8 +1,9 @@
 using Jetpack.Application.Runs;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Training;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli.Study;
+namespace Jetpack.Coordinator.Study;
 
 /// <summary>How a downstream run is initialised.</summary>
 public enum StudyInit

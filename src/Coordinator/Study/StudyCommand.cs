@@ -5,6 +5,7 @@ using System.Text.Json;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
+using Jetpack.Application.Recycling;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Data;
 using Jetpack.Model.Models;
@@ -12,8 +13,9 @@ using Jetpack.Model.Recycling;
 using Jetpack.Model.Recycling.Graph;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli.Study;
+namespace Jetpack.Coordinator.Study;
 
 /// <summary>
 /// <c>jetpack study</c>: the paper's claim reproduced on Fashion-MNIST in one command (issue 4 §4).
@@ -167,9 +169,8 @@ public static class StudyCommand
 
         var predSpec = ModelRegistry.Get("vit_fmnist_pred");
         var targetSpec = ModelRegistry.Get("vit_fmnist_t");
-        using var pred = DenseCheckpoint.Load(predPath, predSpec);
-        using var target = DenseCheckpoint.Load(targetPath, targetSpec);
-        using var stats = Profile(plan, predSpec, pred, device);
+        using var sources = RecycleSources.Load(predPath, predSpec, targetPath, targetSpec);
+        using var stats = Profile(plan, predSpec, sources.Predecessor, device);
         var partitioner = (Func<Tensor, int, long, int[]>)((coact, parts, seed) =>
             MetisPartitioner.PartGraphKway(CoActivationGraph.FromMatrix(coact), parts, (int)seed));
 
@@ -180,7 +181,7 @@ public static class StudyCommand
             paths[run.Id] = path;
             if (run.Init == StudyInit.UpstreamTarget)
             {
-                WithFreshHead(targetSpec, target, path, plan.Seed);
+                WithFreshHead(targetSpec, sources.Target!, path, plan.Seed);
                 table.AddRow(run.Id, Path.GetFileName(path), "upstream target, fresh head");
                 continue;
             }
@@ -189,12 +190,8 @@ public static class StudyCommand
                 ? new RecycleOptions { DenseFrom = DenseSource.Predecessor, Seed = (long)plan.Seed }
                 : new RecycleOptions { Method = run.Method!.Value, Seed = (long)plan.Seed, Partitioner = partitioner, GraphParts = 16 };
             if (File.Exists(path) && paths.Values.Count(p => p == path) > 1) continue;   // shared by several runs (fp32 and bf16)
-            using var result = CheckpointRecycler.Recycle(successor, predSpec, pred.Tensors, target.Tensors, stats, options);
-            ModelCheckpoint.Save(path, successor, result.Model, new Dictionary<string, string>
-            {
-                ["recycle.method"] = run.Init == StudyInit.PredecessorSelection ? "weight-selection" : RecycleOptions.Name(options.Method),
-                ["recycle.seed"] = options.Seed.ToString(),
-            });
+            // The same pipeline as `jetpack recycle`: metadata, index sets and report beside the checkpoint.
+            RecyclePipeline.Recycle(sources, successor, stats, options, RecycleOutputs.Beside(path));
             table.AddRow(run.Id, Path.GetFileName(path), run.Init == StudyInit.PredecessorSelection
                 ? "weight selection from the predecessor (spec §5.7)" : $"recycled: {RecycleOptions.Name(options.Method)}");
         }

@@ -2,9 +2,10 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Spectre.Console;
-using Jetpack.Coordinator.Cli.Study;
+using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.Study;
 
-namespace Jetpack.Coordinator.Cli.Demo;
+namespace Jetpack.Coordinator.Demo;
 
 /// <summary>
 /// The demo's result: a table (model, initialisation, top-1 / top-5 on the 5,000 test images of

@@ -2,8 +2,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Jetpack.Model.Registry;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli.Study;
+namespace Jetpack.Coordinator.Study;
 
 /// <summary>One finished downstream run, read back from its metrics.jsonl.</summary>
 public sealed record RunResult(StudyRun Run, IReadOnlyList<(long Step, double Top1)> Curve, double FinalTop1, double FinalTop5,

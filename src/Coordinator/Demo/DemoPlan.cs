@@ -1,6 +1,7 @@
-using Jetpack.Coordinator.Cli.Study;
+using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.Study;
 
-namespace Jetpack.Coordinator.Cli.Demo;
+namespace Jetpack.Coordinator.Demo;
 
 /// <summary>
 /// The sizes of <c>jetpack demo</c> (issue 6: one machine, ≤ 15 minutes on this 2-core machine). It

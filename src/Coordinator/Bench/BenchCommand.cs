@@ -6,8 +6,9 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Bench;
 
 /// <summary>
 /// <c>jetpack bench step</c>: the training-step benchmark of the model core, measured side by side in

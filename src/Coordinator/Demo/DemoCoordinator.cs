@@ -13,8 +13,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using JobPhase = Jetpack.Protocol.Jobs.JobPhase;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli.Demo;
+namespace Jetpack.Coordinator.Demo;
 
 /// <summary>
 /// The coordinator of <c>jetpack demo</c>: the real host (<see cref="CoordinatorHost.Build"/>: Orleans

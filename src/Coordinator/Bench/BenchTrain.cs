@@ -10,8 +10,9 @@ using Jetpack.Model.Data.Augment;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
 using Jetpack.Model.Training;
+using Jetpack.Coordinator.Cli;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Bench;
 
 /// <summary>
 /// <c>jetpack bench train</c> (issue 4 §5): the real trainer on augmented Fashion-MNIST for a long run
