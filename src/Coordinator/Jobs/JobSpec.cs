@@ -26,4 +26,6 @@ public sealed record JobSpec
     /// any number of workers, also across a recovery onto fewer workers (their random streams are
     /// per rank). For comparisons and tests; training quality wants them on (default).</summary>
     public bool Deterministic { get; init; }
+    /// <summary>The torch device every rank trains on (cpu, cuda, cuda:1, …); null = each worker's own default.</summary>
+    public string? Device { get; init; }
 }

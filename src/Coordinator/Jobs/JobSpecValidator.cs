@@ -57,7 +57,12 @@ public static partial class JobSpecValidator
         var d = spec.Data;
         Check(d.Dataset is "fashion-mnist" or "cifar10" or "cifar100", "data.dataset", $"must be fashion-mnist, cifar10 or cifar100, got '{d.Dataset}'");
         Check(d.Dataset == "fashion-mnist" || d.Root is not null, "data.root", "is required for CIFAR");
+        // the syntax only: whether CUDA is there is the workers' business (the coordinator needs no GPU)
+        Check(spec.Device is null || DevicePattern().IsMatch(spec.Device), "device", $"must be cpu, cuda or cuda:N (or left out: each worker's own default), got '{spec.Device}'");
     }
+
+    [GeneratedRegex("^(cpu|cuda(:[0-9]+)?)$")]
+    private static partial Regex DevicePattern();
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     private static partial Regex NamePattern();

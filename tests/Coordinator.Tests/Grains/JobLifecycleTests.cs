@@ -190,7 +190,7 @@ public sealed class JobLifecycleTests : IDisposable
         var before = (await job.GetStatus())!;
         // Recycling → Training/Completed skips phases; a stale attempt's failure is not this attempt's.
         await job.OnScattered(1);
-        await job.OnTrainingCompleted(1);
+        await job.OnTrainingCompleted(1, "");
         await job.OnProgress(1, new TrainingProgress(3, 5, 0.1, 1));
         await job.OnStageFailed(0, "a report from an abandoned attempt");
         var after = (await job.GetStatus())!;
