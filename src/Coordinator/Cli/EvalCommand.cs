@@ -42,6 +42,22 @@ public static class EvalCommand
         var device = Devices.Parse(r.GetValue(CommonOptions.Device)!);
         CommonOptions.ApplyThreads(r.GetValue(CommonOptions.Threads));
 
+        var (variant, result) = Evaluate(path, data, r.GetValue(Limit), device);
+        if (r.GetValue(Json))
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = path, variant, dataset = data.Dataset, classes = data.Classes, images = result.Images,
+                top1 = result.Top1, top5 = result.Top5, loss = result.Loss,
+            }));
+        else
+            AnsiConsole.MarkupLine(Markup.Escape($"{path} ({variant}) on {result.Images} test images of {data.Dataset}{(data.Classes is null ? "" : $" classes {data.Classes}")}: ") +
+                                   $"top-1 [bold]{100 * result.Top1:F2}%[/], top-5 {100 * result.Top5:F2}%, loss {result.Loss:F4}");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Evaluates the model in <paramref name="path"/> on the test split of <paramref name="data"/> (the first <paramref name="limit"/> images; null = all).</summary>
+    public static (string Variant, EvalResult Result) Evaluate(string path, TrainData data, int? limit, TorchSharp.torch.Device device)
+    {
         var (spec, model) = ModelCheckpoint.LoadModel(path, device);
         using var _ = model;
         var (_, test) = TrainCommand.OpenData(data);
@@ -49,17 +65,7 @@ public static class EvalCommand
         if (test.NumClasses != classes)
             throw new ArgumentException($"{path}: {spec.Variant} has {classes} classes, the data ({data.Dataset}, classes {data.Classes ?? "all"}) has {test.NumClasses}: give --classes or --config");
         using var trainer = new Trainer(spec, model, test, new TrainerOptions { Steps = 1 }, device);   // no step is taken: its Evaluate only
-        var result = trainer.Evaluate(test, limit: r.GetValue(Limit));
-        if (r.GetValue(Json))
-            Console.WriteLine(JsonSerializer.Serialize(new
-            {
-                model = path, variant = spec.Variant, dataset = data.Dataset, classes = data.Classes, images = result.Images,
-                top1 = result.Top1, top5 = result.Top5, loss = result.Loss,
-            }));
-        else
-            AnsiConsole.MarkupLine(Markup.Escape($"{path} ({spec.Variant}) on {result.Images} test images of {data.Dataset}{(data.Classes is null ? "" : $" classes {data.Classes}")}: ") +
-                                   $"top-1 [bold]{100 * result.Top1:F2}%[/], top-5 {100 * result.Top5:F2}%, loss {result.Loss:F4}");
-        return ExitCodes.Ok;
+        return (spec.Variant, trainer.Evaluate(test, limit: limit));
     }
 
     /// <summary>The data: a config's (a `jetpack train` config, else a job spec), or the options'.</summary>
