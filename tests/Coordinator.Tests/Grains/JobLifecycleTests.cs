@@ -36,8 +36,14 @@ public sealed class JobLifecycleTests : IDisposable
         var seen = new List<JobStatus>();
         Assert.True(await watch.ResponseStream.MoveNext(default));
         seen.Add(watch.ResponseStream.Current);
+        // Training is held until Watch has shown it: the whole phase could otherwise pass between two long polls.
+        driver.TrainGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         recycler.Gate.SetResult();
-        while (await watch.ResponseStream.MoveNext(default)) seen.Add(watch.ResponseStream.Current);
+        while (await watch.ResponseStream.MoveNext(default))
+        {
+            seen.Add(watch.ResponseStream.Current);
+            if (watch.ResponseStream.Current.Phase == JobPhase.Training) driver.TrainGate.TrySetResult();
+        }
 
         var phases = seen.Select(s => s.Phase).Distinct().ToList();
         Assert.Equal([JobPhase.Recycling, JobPhase.Scattering, JobPhase.Training, JobPhase.Completed], phases);

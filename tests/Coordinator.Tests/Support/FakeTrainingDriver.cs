@@ -15,7 +15,11 @@ public sealed class FakeTrainingDriver : ITrainingDriver
     public int Steps { get; set; } = 5;
     public int EvalEvery { get; set; }
     public string? FinishError { get; set; }
+    /// <summary>When set, training reports nothing until it completes (a watcher sees the Training phase first).</summary>
+    public TaskCompletionSource? TrainGate { get; set; }
     public HashSet<int> HoldAttempts { get; } = [];
+    /// <summary>Jobs whose every training attempt holds.</summary>
+    public HashSet<string> HoldJobs { get; } = [];
     public List<TrainingRun> Scatters { get; } = [];
     public List<Evaluation?> Finished { get; } = [];
 
@@ -27,11 +31,12 @@ public sealed class FakeTrainingDriver : ITrainingDriver
 
     public async Task TrainAsync(TrainingRun run, IProgress<TrainingProgress> progress, CancellationToken cancel)
     {
+        if (TrainGate is { } gate) await gate.Task.WaitAsync(cancel);
         for (int step = 1; step <= Steps; step++)
             progress.Report(new TrainingProgress(step, Steps, 2.0 / step, 100 * run.Workers.Count,
                 EvalEvery > 0 && step % EvalEvery == 0 ? new Evaluation(step, 1.0 / step, step / 10.0, 1.0, 50) : null));
         bool hold;
-        lock (HoldAttempts) hold = HoldAttempts.Contains(run.Attempt);
+        lock (HoldAttempts) hold = HoldAttempts.Contains(run.Attempt) || HoldJobs.Contains(run.JobId);
         if (hold) await Task.Delay(Timeout.Infinite, cancel);
     }
 
