@@ -43,7 +43,7 @@ public sealed class FinalModelTests : IDisposable
         var got = model.state_dict();
         Assert.Equal(expected.Keys.Order(), got.Keys.Order());
         foreach (var (key, t) in expected)
-            Assert.True(t.equal(got[key]).item<bool>(), $"{path}: '{key}' differs from the checkpoint's parameter");
+            Assert.True(t.eq(got[key]).all().item<bool>(), $"{path}: '{key}' differs from the checkpoint's parameter");
     }
 
     [Fact]
@@ -106,8 +106,16 @@ public sealed class FinalModelTests : IDisposable
         Assert.Contains("missing.safetensors", output);
         string dense = dir.File("dense.safetensors");
         using (var m = ModelRegistry.Create("vit_fmnist_t")) ModelCheckpoint.Save(dense, ModelRegistry.Get("vit_fmnist_t"), m);
-        (code, output) = CliProcess.Jetpack("eval", "--model", dense, "--dataset", "fashion-mnist", "--limit", "10");   // 10 classes vs the model's 5
+        (code, output) = CliProcess.Jetpack("eval", "--model", dense, "--dataset", "cifar100");
         Assert.True(code == ExitCodes.Usage, output);
-        Assert.Contains("give --classes", output);
+        Assert.Contains("--root is required for cifar100", output);
+        string config = dir.File("run.yaml");
+        File.WriteAllText(config, "model: vit_fmnist_t\ndata:\n  classes: \"5-9\"\n");
+        (code, output) = CliProcess.Jetpack("eval", "--model", dense, "--config", config, "--classes", "0-4");
+        Assert.True(code == ExitCodes.Usage, output);
+        Assert.Contains("--config names the data already", output);
+        (code, output) = CliProcess.Jetpack("eval", "--model", dense, "--config", config, "--limit", "20", "--threads", "1");   // the config's classes
+        Assert.True(code == ExitCodes.Ok, output);
+        Assert.Contains("on 20 test images of fashion-mnist classes 5-9", output);
     }
 }
