@@ -57,6 +57,25 @@ public sealed class DriverEndToEndTests(ITestOutputHelper output) : IAsyncLifeti
         var losses = DriverCluster.Losses(OutDir("e2e"));
         output.WriteLine($"coordinator + 2 workers: {string.Join(", ", losses.Select(l => l.Loss.ToString("F6")))}\nsingle process: {string.Join(", ", reference.Select(l => l.ToString("F6")))}");
         DriverCluster.AssertSameLosses(reference, losses, "coordinator + 2 worker processes");
+
+        // The job ended with its full model (issue 13): gathered from the step-6 checkpoint before Completed.
+        Assert.Equal(Path.Combine(OutDir("e2e"), FinalModel.FileName), done.FinalModel);
+        var (spec, model) = ModelCheckpoint.LoadModel(done.FinalModel);
+        using (model)
+        {
+            Assert.Equal("v_jetmoe_fmnist", spec.Variant);
+            var saved = TrainingCheckpoint.ReadRank(Checkpoint("e2e"), spec, world: 1, rank: 0).Where(kv => kv.Key.StartsWith("p.", StringComparison.Ordinal));
+            var state = model.state_dict();
+            int compared = 0;
+            foreach (var (name, t) in saved)
+            {
+                Assert.True(t.eq(state[name[2..]]).all().item<bool>(), $"final.safetensors: '{name[2..]}' differs from the checkpoint");
+                compared++;
+            }
+            Assert.Equal(state.Count, compared);
+        }
+        using var reader = SafetensorsReader.Open(done.FinalModel);
+        Assert.Equal(("e2e", "6"), (reader.Metadata[FinalModel.JobKey], reader.Metadata[FinalModel.StepKey]));
     }
 
     [Fact]
