@@ -76,6 +76,14 @@ public sealed class DriverEndToEndTests(ITestOutputHelper output) : IAsyncLifeti
         }
         using var reader = SafetensorsReader.Open(done.FinalModel);
         Assert.Equal(("e2e", "6"), (reader.Metadata[FinalModel.JobKey], reader.Metadata[FinalModel.StepKey]));
+
+        // `jetpack export JOB` asks the coordinator where the job's files are and copies its final model.
+        string tokenFile = cluster.Dir.File("export.token"), exported = cluster.Dir.File("e2e-export.safetensors");
+        File.WriteAllText(tokenFile, cluster.Token.Value);
+        var (code, text) = Jetpack.Coordinator.Tests.Cli.CliProcess.Jetpack("export", "e2e", "--out", exported, "--coordinator", coordinator.Grpc.ToString(), "--token-file", tokenFile);
+        Assert.True(code == 0, text);
+        Assert.Contains("final model (step 6", text);
+        Assert.Equal(File.ReadAllBytes(done.FinalModel), File.ReadAllBytes(exported));
     }
 
     [Fact]
