@@ -24,5 +24,7 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     ListCommand.Create(),
     WorkersCommand.Create(),
     StartWorkersCommand.Create(),
+    ExportCommand.Create(),
+    EvalCommand.Create(),
 };
 return CliErrors.Run(root, args);

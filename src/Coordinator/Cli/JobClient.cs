@@ -99,6 +99,10 @@ public static class JobClient
             || e.Status.Detail.StartsWith("Bad gRPC response", StringComparison.Ordinal)
             || e.Status.Detail.StartsWith("Error starting gRPC call", StringComparison.Ordinal));
 
+    /// <summary>"top-1 81.20%  top-5 99.00%  eval loss 0.5123 (step 200, 5000 images)".</summary>
+    public static string Evaluation(Jetpack.Protocol.Jobs.Evaluation e) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"top-1 {100 * e.Top1:F2}%  top-5 {100 * e.Top5:F2}%  eval loss {e.Loss:F4} (step {e.Step}, {e.Images} images)");
+
     public static string Describe(JobStatus s)
     {
         string phase = s.Phase.ToString();
@@ -107,7 +111,9 @@ public static class JobClient
         if (!double.IsNaN(s.Loss) && s.Step > 0) parts.Add($"loss {s.Loss:F4}");
         if (s.ImagesPerSecond > 0) parts.Add($"images/s {s.ImagesPerSecond:F1}");
         if (s.Workers.Count > 0) parts.Add($"workers {s.Workers.Count}");
+        if (s.LastEval is { } e) parts.Add(Evaluation(e));
         if (s.Recoveries > 0) parts.Add($"recoveries {s.Recoveries}");
+        if (s.FinalModel.Length > 0) parts.Add($"model {s.FinalModel}");
         if (s.Message.Length > 0) parts.Add($"— {s.Message}");
         return string.Join("  ", parts);
     }

@@ -11,7 +11,7 @@ public static class StatusCommand
 
     public static Command Create()
     {
-        var cmd = new Command("status", "Show a job's phase, step, loss, images/s, workers, recoveries and recycled checkpoint.") { Job };
+        var cmd = new Command("status", "Show a job's phase, step, loss, images/s, last evaluation (top-1, top-5, eval loss), workers, recoveries, recycled checkpoint and final model.") { Job };
         foreach (var o in JobClient.All) cmd.Add(o);
         cmd.SetAction((r, cancel) => Run(r, cancel));
         return cmd;
@@ -31,9 +31,12 @@ public static class StatusCommand
         Row("step", $"{s.Step}/{s.TotalSteps}");
         Row("loss", s.Step > 0 && !double.IsNaN(s.Loss) ? s.Loss.ToString("F4") : "–");
         Row("images/s", s.ImagesPerSecond > 0 ? s.ImagesPerSecond.ToString("F1") : "–");
+        Row("evaluation", s.LastEval is { } e ? JobClient.Evaluation(e) : "–");
         Row("workers", s.Workers.Count > 0 ? string.Join(", ", s.Workers) : "–");
         Row("recoveries", s.Recoveries.ToString());
         Row("checkpoint", s.CheckpointPath.Length > 0 ? $"{s.CheckpointPath}{(s.CheckpointReused ? " (reused)" : "")}" : "–");
+        Row("output", s.OutDirectory.Length > 0 ? s.OutDirectory : "–");
+        Row("final model", s.FinalModel.Length > 0 ? s.FinalModel : "–");
         Row("checkpoint key", s.CheckpointKey.Length > 0 ? s.CheckpointKey : "–");
         Row("submitted", DateTimeOffset.FromUnixTimeMilliseconds(s.SubmittedUnixMs).ToString("u"));
         Row("updated", DateTimeOffset.FromUnixTimeMilliseconds(s.UpdatedUnixMs).ToString("u"));

@@ -12,7 +12,7 @@ public static class WatchCommand
 
     public static Command Create()
     {
-        var cmd = new Command("watch", "Follow a job live: a line per change (phase, step, loss, images/s) until it ends. Exit code: 0 completed, 10 failed, 11 cancelled.") { Job };
+        var cmd = new Command("watch", "Follow a job live: a line per change (phase, step, loss, images/s, last evaluation; the final model at the end) until it ends. Exit code: 0 completed, 10 failed, 11 cancelled.") { Job };
         foreach (var o in JobClient.All) cmd.Add(o);
         cmd.SetAction((r, cancel) => Run(r, cancel));
         return cmd;

@@ -106,7 +106,6 @@ public static class DemoCommand
                     AnsiConsole.MarkupLine($"job {Markup.Escape(JobClient.Describe(status))}");
                 }
                 finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
-                TrainWorkers.Finish(config, Path.Combine(config.Out!, "checkpoint"), Path.Combine(config.Out!, "metrics.jsonl"), deviceName);   // JetpackConfig sets out
                 runSeconds[jetpack.Id] = lap.Elapsed.TotalSeconds;
             }
             else
@@ -139,7 +138,7 @@ public static class DemoCommand
 
         // 5. The table and the plot.
         var results = new[] { jetpack }.Concat(DemoPlan.Baselines)
-            .Select(r => RunResult.Read(r, Path.Combine(outDir, "runs", r.Id, "metrics.jsonl"))).ToList();
+            .Select(r => RunResult.Read(r, Path.Combine(outDir, "runs", r.Id, "metrics.jsonl"))).ToList();   // the job's: the workers' evaluations
         var report = new DemoReport(plan, workers, results, runSeconds, seconds, clock.Elapsed.TotalSeconds);
         report.Write(outDir);
         AnsiConsole.Write(new Rule("[bold]result[/]"));

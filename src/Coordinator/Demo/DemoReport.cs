@@ -10,7 +10,8 @@ namespace Jetpack.Coordinator.Demo;
 /// <summary>
 /// The demo's result: a table (model, initialisation, top-1 / top-5 on the 5,000 test images of
 /// classes 5–9, steps, wall time, where it ran) printed and written as results.md / results.json,
-/// and convergence.png (training loss per step of every run, eval top-1 where evaluated).
+/// and convergence.png (training loss per step of every run; every evaluation of every run's
+/// metrics.jsonl as a top-1 point — for the Jetpack job, the coordinator job's periodic evaluations).
 /// </summary>
 public sealed class DemoReport(StudyPlan plan, int workers, IReadOnlyList<RunResult> runs, IReadOnlyDictionary<string, double> runSeconds,
                                IReadOnlyDictionary<string, double> stageSeconds, double totalSeconds)
@@ -63,6 +64,7 @@ public sealed class DemoReport(StudyPlan plan, int workers, IReadOnlyList<RunRes
             {
                 id = r.Run.Id, label = r.Run.Label, model = r.Run.Model, init = Init(r), top1 = r.FinalTop1, top5 = r.FinalTop5,
                 steps = r.Steps, seconds = Seconds(r), where = Where(r),
+                curve = r.Curve.Select(c => new { step = c.Step, top1 = c.Top1 }),        // every evaluation the plot shows
             }),
         }, new JsonSerializerOptions { WriteIndented = true }));
         Plot(Path.Combine(dir, "convergence.png"), dir);
@@ -97,9 +99,11 @@ public sealed class DemoReport(StudyPlan plan, int workers, IReadOnlyList<RunRes
         var steps = new List<double>(); var losses = new List<double>();
         foreach (var line in File.ReadLines(metricsPath))
         {
+            if (line.Length == 0) continue;
             using var doc = JsonDocument.Parse(line);
+            if (!doc.RootElement.TryGetProperty("loss", out var loss) || loss.ValueKind != JsonValueKind.Number) continue;   // an evaluation-only line
             steps.Add(doc.RootElement.GetProperty("step").GetDouble());
-            losses.Add(doc.RootElement.GetProperty("loss").GetDouble());
+            losses.Add(loss.GetDouble());
         }
         return (steps.ToArray(), losses.ToArray());
     }

@@ -30,11 +30,14 @@ public sealed class JobGrain(
     CancellationTokenSource? running;
     IGrainTimer? retryAcquire;
     DateTimeOffset? waitingSince;
+    DateTimeOffset persistedAt;
     JobSpec? spec;
 
     /// <summary>While background work runs the grain must stay active: its <see cref="running"/> token
     /// is how Cancel and recovery stop that work (idle collection would drop it).</summary>
     static readonly TimeSpan KeepActiveWhileRunning = TimeSpan.FromDays(7);
+    /// <summary>How often a running job's step and loss are persisted between evaluations (a storage write each).</summary>
+    static readonly TimeSpan PersistProgressEvery = TimeSpan.FromSeconds(10);
 
     JobState S => store.State;
     string JobId => this.GetPrimaryKeyString();
@@ -169,7 +172,7 @@ public sealed class JobGrain(
                 await End(JobPhase.Failed, $"{(resume ? "recovery: " : "")}{acquired.Error} after waiting {poolOptions.Value.AcquireTimeout.TotalSeconds:F0} s");
                 return;
             }
-            if (S.Message != "waiting for workers: " + acquired.Error) { S.Message = "waiting for workers: " + acquired.Error; Changed(); }
+            if (S.Message != "waiting for workers: " + acquired.Error) { S.Message = "waiting for workers: " + acquired.Error; Changed(); await Persist(); }
             retryAcquire?.Dispose();
             retryAcquire = this.RegisterGrainTimer(() => RetryAcquire(resume), new GrainTimerCreationOptions(TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan) { KeepAlive = true });
             return;
@@ -220,7 +223,14 @@ public sealed class JobGrain(
                 // Progress is one-way and in order per caller; the grain drops reports of old attempts.
                 var progress = new Progress(p => self.OnProgress(attempt, p));
                 await driver.TrainAsync(run, progress, cancel);
-                await self.OnTrainingCompleted(attempt);
+                string finalModel;
+                try { finalModel = await driver.FinishAsync(run, progress.LastEval, cancel); }     // before Completed: a job ends with its model
+                catch (Exception e) when (!cancel.IsCancellationRequested)
+                {
+                    await self.OnStageFailed(attempt, e.Message);
+                    return;
+                }
+                await self.OnTrainingCompleted(attempt, finalModel);
             }
             catch (WorkerLostException e) when (!cancel.IsCancellationRequested)
             {
@@ -234,17 +244,21 @@ public sealed class JobGrain(
         }, CancellationToken.None);
     }
 
-    public Task OnProgress(int attempt, TrainingProgress progress)
+    public async Task OnProgress(int attempt, TrainingProgress progress)
     {
-        if (!Current(attempt, JobPhase.Training, nameof(OnProgress))) return Task.CompletedTask;
+        if (!Current(attempt, JobPhase.Training, nameof(OnProgress))) return;
         (S.Step, S.TotalSteps, S.Loss, S.ImagesPerSecond) = (progress.Step, progress.TotalSteps, progress.Loss, progress.ImagesPerSecond);
-        Changed(); // not persisted per step: the training checkpoint, not the grain, is the resume point
-        return Task.CompletedTask;
+        if (progress.Eval is not null) S.LastEval = progress.Eval;
+        Changed();
+        // Not every step (the training checkpoint, not the grain, is the resume point), but every
+        // evaluation and every PersistProgressEvery: what status shows survives a coordinator restart.
+        if (progress.Eval is not null || clock.GetUtcNow() - persistedAt >= PersistProgressEvery) await Persist();
     }
 
-    public async Task OnTrainingCompleted(int attempt)
+    public async Task OnTrainingCompleted(int attempt, string finalModelPath)
     {
         if (!Current(attempt, JobPhase.Training, nameof(OnTrainingCompleted))) return;
+        S.FinalModelPath = finalModelPath;
         await End(JobPhase.Completed, "");
     }
 
@@ -299,7 +313,13 @@ public sealed class JobGrain(
         S.Phase = to;
         metrics.SetPhase(JobId, to);
         Changed();
+        await Persist();
+    }
+
+    async Task Persist()
+    {
         await store.WriteStateAsync();
+        persistedAt = clock.GetUtcNow();
     }
 
     async Task<int> NextAttempt()
@@ -327,8 +347,9 @@ public sealed class JobGrain(
             if (S.Version > after) signal.TrySetResult();
     }
 
-    TrainingRun Run(int attempt, bool resume) =>
-        new(JobId, attempt, Spec, S.CheckpointPath, JobOutputs.Resolve(Spec.Out, JobId, options.Value.DataDirectory, S.Source), S.Workers, resume);
+    TrainingRun Run(int attempt, bool resume) => new(JobId, attempt, Spec, S.CheckpointPath, OutDirectory, S.Workers, resume);
+
+    string OutDirectory => JobOutputs.Resolve(Spec.Out, JobId, options.Value.DataDirectory, S.Source);
 
     JobSnapshot Snapshot() => new()
     {
@@ -337,11 +358,21 @@ public sealed class JobGrain(
         Workers = S.Workers.Select(w => w.WorkerId).ToArray(), Recoveries = S.Recoveries,
         CheckpointKey = S.CheckpointKey, CheckpointPath = S.CheckpointPath, CheckpointReused = S.CheckpointReused,
         SubmittedAt = S.SubmittedAt, UpdatedAt = S.UpdatedAt, Version = S.Version,
+        LastEval = S.LastEval, OutDirectory = OutDirectory, FinalModelPath = S.FinalModelPath,
     };
 
     /// <summary>IProgress without a synchronization context: reports go straight to the grain reference.</summary>
     sealed class Progress(Func<TrainingProgress, Task> report) : IProgress<TrainingProgress>
     {
-        public void Report(TrainingProgress value) => _ = report(value);
+        volatile Evaluation? lastEval;
+
+        /// <summary>The last evaluation reported (the final model's metadata): read after training returned.</summary>
+        public Evaluation? LastEval => lastEval;
+
+        public void Report(TrainingProgress value)
+        {
+            if (value.Eval is not null) lastEval = value.Eval;
+            _ = report(value);
+        }
     }
 }

@@ -30,4 +30,7 @@ public sealed class JobState
     [Id(19)] public int Attempt { get; set; }
     [Id(20)] public string Name { get; set; } = "";
     [Id(21)] public string Model { get; set; } = "";
+    /// <summary>Persisted when it arrives (every eval_every steps), so status shows it after a coordinator restart.</summary>
+    [Id(22)] public Evaluation? LastEval { get; set; }
+    [Id(23)] public string FinalModelPath { get; set; } = "";
 }

@@ -14,4 +14,6 @@ public sealed record JobSpec : RunSpec
     public string Name { get; init; } = "";
     public int Workers { get; init; } = 1;
     public RecycleSpec Recycle { get; init; } = new();
+    /// <summary>The torch device every rank trains on (cpu, cuda, cuda:1, …); null = each worker's own default.</summary>
+    public string? Device { get; init; }
 }

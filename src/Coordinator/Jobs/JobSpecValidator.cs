@@ -60,6 +60,8 @@ public static partial class JobSpecValidator
         // Parsed here, at submit, so a bad list fails now naming its field (never materialising a huge range).
         CheckClasses(r.ProfileClasses, "recycle.profile_classes", ClassList.ClassCount("fashion-mnist"), source);
         Check(spec.Recipe.GlobalBatch >= spec.Workers, "recipe.global_batch", $"must be ≥ workers ({spec.Workers}) so that every worker draws images, got {spec.Recipe.GlobalBatch}");
+        // the syntax only: whether CUDA is there is the workers' business (the coordinator needs no GPU)
+        Check(spec.Device is null || DevicePattern().IsMatch(spec.Device), "device", $"must be cpu, cuda or cuda:N (or left out: each worker's own default), got '{spec.Device}'");
     }
 
     static void CheckClasses(string? classes, string field, int classCount, string source)
@@ -67,6 +69,9 @@ public static partial class JobSpecValidator
         try { ClassList.Parse(classes, field, classCount); }
         catch (ArgumentException e) { throw new JobSpecException(source, field, e.Message.StartsWith(field + ": ", StringComparison.Ordinal) ? e.Message[(field.Length + 2)..] : e.Message); }
     }
+
+    [GeneratedRegex(@"^(cpu|cuda(:[0-9]+)?)\z")]
+    private static partial Regex DevicePattern();
 
     [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\z")] // \z, not $: "$" would accept a trailing newline
     private static partial Regex NamePattern();

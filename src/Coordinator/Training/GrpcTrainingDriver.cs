@@ -129,6 +129,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             EvalEvery = run.Spec.EvalEvery,
             CheckpointEvery = run.Spec.CheckpointEvery,
             CheckpointDir = CheckpointDirectory(run),
+            Device = WorkerDevice(run.Spec),
         };
         var request = new StartJobRequest { JobId = runId, SpecJson = spec.ToJson() };
         var starts = new long[workers.Count];
@@ -144,7 +145,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         {
             var step = p.ToStepReport(run.Spec.Recipe.GlobalBatch);
             metrics.Write(step);
-            progress.Report(new TrainingProgress(p.Step, run.Spec.Recipe.Steps, p.Loss, step.ImagesPerSecond));
+            progress.Report(ProgressOf(p, run.Spec));
         } : null, watching.Token)).ToList();
         try
         {
@@ -167,6 +168,29 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             throw;
         }
     }
+
+    public Task<string> FinishAsync(TrainingRun run, Evaluation? lastEval, CancellationToken cancel)
+    {
+        string path = Path.Combine(Path.GetFullPath(run.OutDirectory), FinalModel.FileName);
+        return Task.Run(() =>
+        {
+            try { FinalModel.Write(CheckpointDirectory(run), path, run.JobId, run.Spec.Recipe.Steps, lastEval); }
+            catch (Exception e) when (e is InvalidDataException or IOException or CheckpointMismatchException or SafetensorsFormatException)
+            {
+                throw new InvalidOperationException($"final model {path}: {e.Message}", e);
+            }
+            log.LogInformation("job {Job}: wrote {Path}", run.JobId, path);
+            return path;
+        }, cancel);
+    }
+
+    /// <summary>The device of the job's ranks: the spec's, else (null) the workers' own default (WorkerJobSpec's).</summary>
+    public static string WorkerDevice(Jobs.JobSpec spec) => spec.Device is { Length: > 0 } d ? d : new WorkerJobSpec().Device;
+
+    /// <summary>Rank 0's Progress as the grain sees it: loss, throughput and the step's evaluation, if it had one.</summary>
+    public static TrainingProgress ProgressOf(Progress p, Jobs.JobSpec spec) =>
+        new(p.Step, spec.Recipe.Steps, p.Loss, spec.Recipe.GlobalBatch / Math.Max(p.StepSeconds, 1e-9),
+            p.Evaluated ? new Evaluation(p.Step, p.EvalLoss, p.Top1, p.Top5, p.EvalImages) : null);
 
     async Task Stop(WorkerAssignment w, string runId)
     {

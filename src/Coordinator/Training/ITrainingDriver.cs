@@ -18,4 +18,10 @@ public interface ITrainingDriver
     /// <summary>Starts training on every rank and returns when the last step is done; reports
     /// progress (rank 0's loss and throughput) as it goes. Throws on a worker failure.</summary>
     Task TrainAsync(TrainingRun run, IProgress<TrainingProgress> progress, CancellationToken cancel);
+
+    /// <summary>After <see cref="TrainAsync"/> returned: gathers the job's final training checkpoint
+    /// into one full model, <c>OutDirectory/final.safetensors</c> (<see cref="FinalModel"/>), with
+    /// <paramref name="lastEval"/> in its metadata when known. Returns its path; throws when the
+    /// checkpoint is missing, incomplete or not of the last step (the job then fails).</summary>
+    Task<string> FinishAsync(TrainingRun run, Evaluation? lastEval, CancellationToken cancel);
 }

@@ -12,4 +12,6 @@ public sealed class UnwiredTrainingDriver : ITrainingDriver
     public Task ScatterAsync(TrainingRun run, CancellationToken cancel) => throw new NotSupportedException(Message);
 
     public Task TrainAsync(TrainingRun run, IProgress<Grains.Contracts.TrainingProgress> progress, CancellationToken cancel) => throw new NotSupportedException(Message);
+
+    public Task<string> FinishAsync(TrainingRun run, Grains.Contracts.Evaluation? lastEval, CancellationToken cancel) => throw new NotSupportedException(Message);
 }

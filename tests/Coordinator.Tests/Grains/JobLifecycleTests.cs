@@ -36,8 +36,14 @@ public sealed class JobLifecycleTests : IDisposable
         var seen = new List<JobStatus>();
         Assert.True(await watch.ResponseStream.MoveNext(default));
         seen.Add(watch.ResponseStream.Current);
+        // Training is held until Watch has shown it: the whole phase could otherwise pass between two long polls.
+        driver.TrainGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         recycler.Gate.SetResult();
-        while (await watch.ResponseStream.MoveNext(default)) seen.Add(watch.ResponseStream.Current);
+        while (await watch.ResponseStream.MoveNext(default))
+        {
+            seen.Add(watch.ResponseStream.Current);
+            if (watch.ResponseStream.Current.Phase == JobPhase.Training) driver.TrainGate.TrySetResult();
+        }
 
         var phases = seen.Select(s => s.Phase).Distinct().ToList();
         Assert.Equal([JobPhase.Recycling, JobPhase.Scattering, JobPhase.Training, JobPhase.Completed], phases);
@@ -190,7 +196,7 @@ public sealed class JobLifecycleTests : IDisposable
         var before = (await job.GetStatus())!;
         // Recycling → Training/Completed skips phases; a stale attempt's failure is not this attempt's.
         await job.OnScattered(1);
-        await job.OnTrainingCompleted(1);
+        await job.OnTrainingCompleted(1, "");
         await job.OnProgress(1, new TrainingProgress(3, 5, 0.1, 1));
         await job.OnStageFailed(0, "a report from an abandoned attempt");
         var after = (await job.GetStatus())!;

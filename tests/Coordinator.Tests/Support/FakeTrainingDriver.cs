@@ -5,14 +5,23 @@ namespace Jetpack.Coordinator.Tests.Support;
 
 /// <summary>
 /// A training driver for unit tests only: scatter returns at once; training reports
-/// <see cref="Steps"/> steps of a falling loss, then, if <see cref="HoldAttempts"/> contains the
-/// attempt, waits until cancelled (a job "still training", e.g. when a worker dies).
+/// <see cref="Steps"/> steps of a falling loss (with an evaluation every <see cref="EvalEvery"/>
+/// steps, top-1 = step / 10), then, if <see cref="HoldAttempts"/> contains the attempt, waits
+/// until cancelled (a job "still training", e.g. when a worker dies). Finish names
+/// <c>OutDirectory/final.safetensors</c> without writing it, or throws <see cref="FinishError"/>.
 /// </summary>
 public sealed class FakeTrainingDriver : ITrainingDriver
 {
     public int Steps { get; set; } = 5;
+    public int EvalEvery { get; set; }
+    public string? FinishError { get; set; }
+    /// <summary>When set, training reports nothing until it completes (a watcher sees the Training phase first).</summary>
+    public TaskCompletionSource? TrainGate { get; set; }
     public HashSet<int> HoldAttempts { get; } = [];
+    /// <summary>Jobs whose every training attempt holds.</summary>
+    public HashSet<string> HoldJobs { get; } = [];
     public List<TrainingRun> Scatters { get; } = [];
+    public List<Evaluation?> Finished { get; } = [];
 
     public Task ScatterAsync(TrainingRun run, CancellationToken cancel)
     {
@@ -22,10 +31,19 @@ public sealed class FakeTrainingDriver : ITrainingDriver
 
     public async Task TrainAsync(TrainingRun run, IProgress<TrainingProgress> progress, CancellationToken cancel)
     {
+        if (TrainGate is { } gate) await gate.Task.WaitAsync(cancel);
         for (int step = 1; step <= Steps; step++)
-            progress.Report(new TrainingProgress(step, Steps, 2.0 / step, 100 * run.Workers.Count));
+            progress.Report(new TrainingProgress(step, Steps, 2.0 / step, 100 * run.Workers.Count,
+                EvalEvery > 0 && step % EvalEvery == 0 ? new Evaluation(step, 1.0 / step, step / 10.0, 1.0, 50) : null));
         bool hold;
-        lock (HoldAttempts) hold = HoldAttempts.Contains(run.Attempt);
+        lock (HoldAttempts) hold = HoldAttempts.Contains(run.Attempt) || HoldJobs.Contains(run.JobId);
         if (hold) await Task.Delay(Timeout.Infinite, cancel);
+    }
+
+    public Task<string> FinishAsync(TrainingRun run, Evaluation? lastEval, CancellationToken cancel)
+    {
+        lock (Finished) Finished.Add(lastEval);
+        if (FinishError is not null) throw new InvalidOperationException(FinishError);
+        return Task.FromResult(Path.Combine(run.OutDirectory, FinalModel.FileName));
     }
 }

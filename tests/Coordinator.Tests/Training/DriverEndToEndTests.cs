@@ -57,6 +57,33 @@ public sealed class DriverEndToEndTests(ITestOutputHelper output) : IAsyncLifeti
         var losses = DriverCluster.Losses(OutDir("e2e"));
         output.WriteLine($"coordinator + 2 workers: {string.Join(", ", losses.Select(l => l.Loss.ToString("F6")))}\nsingle process: {string.Join(", ", reference.Select(l => l.ToString("F6")))}");
         DriverCluster.AssertSameLosses(reference, losses, "coordinator + 2 worker processes");
+
+        // The job ended with its full model (issue 13): gathered from the step-6 checkpoint before Completed.
+        Assert.Equal(Path.Combine(OutDir("e2e"), FinalModel.FileName), done.FinalModel);
+        var (spec, model) = ModelCheckpoint.LoadModel(done.FinalModel);
+        using (model)
+        {
+            Assert.Equal("v_jetmoe_fmnist", spec.Variant);
+            var saved = TrainingCheckpoint.ReadRank(Checkpoint("e2e"), spec, world: 1, rank: 0).Where(kv => kv.Key.StartsWith("p.", StringComparison.Ordinal));
+            var state = model.state_dict();
+            int compared = 0;
+            foreach (var (name, t) in saved)
+            {
+                Assert.True(t.eq(state[name[2..]]).all().item<bool>(), $"final.safetensors: '{name[2..]}' differs from the checkpoint");
+                compared++;
+            }
+            Assert.Equal(state.Count, compared);
+        }
+        using var reader = SafetensorsReader.Open(done.FinalModel);
+        Assert.Equal(("e2e", "6"), (reader.Metadata[FinalModel.JobKey], reader.Metadata[FinalModel.StepKey]));
+
+        // `jetpack export JOB` asks the coordinator where the job's files are and copies its final model.
+        string tokenFile = cluster.Dir.File("export.token"), exported = cluster.Dir.File("e2e-export.safetensors");
+        File.WriteAllText(tokenFile, cluster.Token.Value);
+        var (code, text) = Jetpack.Coordinator.Tests.Cli.CliProcess.Jetpack("export", "e2e", "--out", exported, "--coordinator", coordinator.Grpc.ToString(), "--token-file", tokenFile);
+        Assert.True(code == 0, text);
+        Assert.Contains("final model (step 6", text);
+        Assert.Equal(File.ReadAllBytes(done.FinalModel), File.ReadAllBytes(exported));
     }
 
     [Fact]

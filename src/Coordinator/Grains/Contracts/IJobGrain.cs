@@ -32,7 +32,8 @@ public interface IJobGrain : IGrainWithStringKey
     [OneWay] Task OnCheckpointReady(int attempt, RecycledCheckpoint checkpoint, bool reused);
     [OneWay] Task OnScattered(int attempt);
     [OneWay] Task OnProgress(int attempt, TrainingProgress progress);
-    [OneWay] Task OnTrainingCompleted(int attempt);
+    /// <summary>Every rank completed and the driver wrote the job's full model to <paramref name="finalModelPath"/>.</summary>
+    [OneWay] Task OnTrainingCompleted(int attempt, string finalModelPath);
     [OneWay] Task OnStageFailed(int attempt, string message);
     /// <summary>From the worker pool: a worker of this job stopped heartbeating, or the training
     /// driver found it gone (<paramref name="reason"/> says which).</summary>
