@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.CommandLine;
 
 Jetpack.Model.Torch.TorchRuntime.Configure(); // before any tensor exists
 if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 160; // logs and pipes: don't wrap tables at 80

@@ -57,7 +57,7 @@ public record RunSpec
 
         if (NamesRegisteredModel)
             Check(ModelRegistry.Names.Contains(Model), "model", $"unknown model variant '{Model}' (known: {string.Join(", ", ModelRegistry.Names)})");
-        Check(Init is null || File.Exists(Init), "init", $"checkpoint not found: {Init}");
+        if (Init is not null && Jetpack.Model.Checkpoints.CheckpointFile.Problem(Init) is { } initProblem) Check(false, "init", initProblem);
         var t = Recipe;
         Check(t.Steps >= 1, "recipe.steps", $"must be ≥ 1, got {t.Steps}");
         Check(t.GlobalBatch >= 1, "recipe.global_batch", $"must be ≥ 1, got {t.GlobalBatch}");

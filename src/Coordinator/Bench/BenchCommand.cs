@@ -6,7 +6,8 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.CommandLine;
+using Jetpack.Coordinator.Runs;
 
 namespace Jetpack.Coordinator.Bench;
 

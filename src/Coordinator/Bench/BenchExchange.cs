@@ -16,7 +16,7 @@ using Jetpack.GpuWorker.Jobs;
 using Jetpack.GpuWorker.Launch;
 using Jetpack.Model.Training;
 using Jetpack.Protocol.Wire;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.Runs;
 
 namespace Jetpack.Coordinator.Bench;
 

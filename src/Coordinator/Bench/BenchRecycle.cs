@@ -8,7 +8,7 @@ using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Bench;
 

@@ -10,7 +10,8 @@ using Jetpack.Model.Data.Augment;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
 using Jetpack.Model.Training;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.CommandLine;
+using Jetpack.Coordinator.Runs;
 
 namespace Jetpack.Coordinator.Bench;
 

@@ -4,6 +4,7 @@ using Jetpack.Coordinator.Workers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Spectre.Console;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

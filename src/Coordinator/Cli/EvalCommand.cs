@@ -6,6 +6,7 @@ using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Torch;
 using Jetpack.Model.Training;
 using Spectre.Console;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

@@ -3,6 +3,7 @@ using Jetpack.Coordinator.Training;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Protocol.Jobs;
 using Spectre.Console;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

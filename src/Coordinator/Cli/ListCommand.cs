@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Jetpack.Protocol.Jobs;
 using Spectre.Console;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

@@ -3,6 +3,7 @@ using Spectre.Console;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

@@ -4,6 +4,7 @@ using Jetpack.Application.Recycling;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Recycling.Graph;
 using Jetpack.Model.Torch;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

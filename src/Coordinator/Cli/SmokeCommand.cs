@@ -4,6 +4,8 @@ using Spectre.Console;
 using TorchSharp;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
+using Jetpack.Coordinator.CommandLine;
+using Jetpack.Coordinator.Runs;
 
 namespace Jetpack.Coordinator.Cli;
 

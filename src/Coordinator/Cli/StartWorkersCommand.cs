@@ -2,6 +2,7 @@ using System.CommandLine;
 using Jetpack.GpuWorker.Launch;
 using Jetpack.Protocol.Security;
 using Spectre.Console;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

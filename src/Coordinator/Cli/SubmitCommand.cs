@@ -2,6 +2,7 @@ using System.CommandLine;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Protocol.Jobs;
 using Spectre.Console;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

@@ -8,6 +8,8 @@ using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
 using Jetpack.Model.Training;
+using Jetpack.Coordinator.CommandLine;
+using Jetpack.Coordinator.Runs;
 
 namespace Jetpack.Coordinator.Cli;
 
@@ -31,7 +33,7 @@ public static class TrainCommand
         cmd.SetAction(r => r.GetValue(Workers) switch
         {
             < 0 => throw new ArgumentException($"--workers must be ≥ 0 (got {r.GetValue(Workers)})"),
-            0 => Run(Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until),
+            0 => LocalTraining.Run(Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until),
                      Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)),
             int n => TrainWorkers.Run(Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until), n,
                                       r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads),
@@ -47,46 +49,5 @@ public static class TrainCommand
         var config = JobSpecReader.ParseAs<RunSpec>(File.ReadAllText(path), JobSpecReader.FormatOf(path), path, RunSpec.FieldsHint);
         config.Validate(path);
         return config with { Out = config.Out ?? RunSpec.DefaultOut };
-    }
-
-    public static int Run(RunSpec config, bool resume, long? until, TorchSharp.torch.Device device, int threads)
-    {
-        CommonOptions.ApplyThreads(threads);
-        CpuBf16.WarnIfEmulated(config.Recipe.Precision, device);
-        var spec = config.ResolveModel();
-        var (train, eval) = RunDatasets.Open(config.Data, spec);
-        torch.manual_seed((long)config.Recipe.Seed);
-        using var model = ModelRegistry.Create(spec, device);
-        if (config.Init is not null) ModelCheckpoint.Load(config.Init, spec, model);
-        using var trainer = new Trainer(spec, model, train, config.Recipe, device);
-
-        string outDir = config.Out ?? RunSpec.DefaultOut;
-        Directory.CreateDirectory(outDir);
-        string checkpoint = Path.Combine(outDir, "checkpoint"), metricsPath = Path.Combine(outDir, MetricsLog.FileName);
-        if (resume && Directory.Exists(checkpoint))
-        {
-            trainer.Restore(checkpoint);
-            AnsiConsole.MarkupLine($"resumed at step {trainer.Step} from {Markup.Escape(checkpoint)}");
-        }
-        AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/]: {train.Count:N0} training images, {eval.Count:N0} eval, {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}{(config.Init is null ? ", from scratch" : $", from {Markup.Escape(config.Init)}")}");
-
-        EvalResult? last = null;
-        using (var metrics = MetricsLog.Open(metricsPath, trainer.Step))           // keeps the lines up to the restored step
-            TrainProgressBar.Columns().Start(ctx =>
-            {
-                var bar = new TrainProgressBar(ctx.AddTask("training", maxValue: config.Recipe.Steps));
-                new TrainingLoop(trainer, eval, TrainingCadence.Of(config, checkpoint), [metrics, bar]).Run(until);
-                last = bar.LastEvaluation;
-            });
-        if (trainer.Step < config.Recipe.Steps)
-        {
-            AnsiConsole.MarkupLine($"stopped at step {trainer.Step} of {config.Recipe.Steps}: continue with --resume");
-            return 0;
-        }
-        ModelCheckpoint.Save(Path.Combine(outDir, "final.safetensors"), spec, model);
-        var plot = ConvergencePlot.Write(metricsPath, Path.Combine(outDir, "convergence.png"), spec.Variant);
-        if (last is not null) AnsiConsole.MarkupLine($"final: top-1 [bold]{100 * last.Top1:F2}%[/], top-5 {100 * last.Top5:F2}%, eval loss {last.Loss:F4}");
-        AnsiConsole.MarkupLine($"written: {Markup.Escape(outDir)}/final.safetensors, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
-        return 0;
     }
 }

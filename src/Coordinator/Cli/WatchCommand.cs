@@ -2,6 +2,7 @@ using System.CommandLine;
 using Grpc.Core;
 using Jetpack.Protocol.Jobs;
 using Spectre.Console;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Cli;
 

@@ -3,12 +3,13 @@ using System.CommandLine;
 using System.Diagnostics;
 using Spectre.Console;
 using TorchSharp;
-using Jetpack.Coordinator.Cli;
 using Jetpack.Coordinator.Study;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.GpuWorker.Launch;
 using JobPhase = Jetpack.Protocol.Jobs.JobPhase;
 using Jetpack.Model.Torch;
+using Jetpack.Coordinator.CommandLine;
+using Jetpack.Coordinator.Runs;
 
 namespace Jetpack.Coordinator.Demo;
 
@@ -132,7 +133,7 @@ public static class DemoCommand
             AnsiConsole.Write(new Rule($"baseline: {Markup.Escape(run.Label)}").LeftJustified());
             lap.Restart();
             torch.manual_seed((long)plan.Seed);
-            TrainCommand.Run(StudyCommand.DownstreamConfig(plan, run, init: null, outDir), resume: false, until: null, device, threads);
+            LocalTraining.Run(StudyCommand.DownstreamConfig(plan, run, init: null, outDir), resume: false, until: null, device, threads);
             runSeconds[run.Id] = lap.Elapsed.TotalSeconds;
         }
 

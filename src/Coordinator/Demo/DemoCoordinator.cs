@@ -13,7 +13,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using JobPhase = Jetpack.Protocol.Jobs.JobPhase;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Demo;
 

@@ -1,4 +1,3 @@
-using Jetpack.Coordinator.Cli;
 using Jetpack.Coordinator.Study;
 
 namespace Jetpack.Coordinator.Demo;

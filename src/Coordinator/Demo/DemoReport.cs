@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Spectre.Console;
-using Jetpack.Coordinator.Cli;
 using Jetpack.Coordinator.Study;
 
 namespace Jetpack.Coordinator.Demo;

@@ -38,8 +38,8 @@ public static partial class JobSpecValidator
 
         var r = spec.Recycle;
         Check(r.From.Length > 0, "recycle.from", "is required (the predecessor checkpoint)");
-        Check(File.Exists(r.From), "recycle.from", $"checkpoint not found: {r.From}");
-        Check(r.Target is null || File.Exists(r.Target), "recycle.target", $"checkpoint not found: {r.Target}");
+        if (r.From.Length > 0 && Jetpack.Model.Checkpoints.CheckpointFile.Problem(r.From) is { } fromProblem) Check(false, "recycle.from", fromProblem);
+        if (r.Target is not null && Jetpack.Model.Checkpoints.CheckpointFile.Problem(r.Target) is { } targetProblem) Check(false, "recycle.target", targetProblem);
         Check(r.Stats is null || File.Exists(r.Stats), "recycle.stats", $"statistics file not found: {r.Stats}");
         Check(r.ProfileImages is null || Directory.Exists(r.ProfileImages), "recycle.profile_images", $"directory not found: {r.ProfileImages}");
         foreach (var (field, variant) in new[] { ("recycle.from_variant", r.FromVariant), ("recycle.target_variant", r.TargetVariant) })

@@ -13,7 +13,8 @@ using Jetpack.Model.Recycling;
 using Jetpack.Model.Recycling.Graph;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Coordinator.CommandLine;
+using Jetpack.Coordinator.Runs;
 
 namespace Jetpack.Coordinator.Study;
 
@@ -90,7 +91,7 @@ public static class StudyCommand
             if (!cached)
             {
                 torch.manual_seed((long)plan.Seed);                                  // the same fresh init for every scratch run of a model
-                TrainCommand.Run(config, resume: false, until: null, device, threads);
+                LocalTraining.Run(config, resume: false, until: null, device, threads);
                 MarkDone(runOut, stamp);
             }
             stageSeconds[$"run {run.Id}"] = lap.Elapsed.TotalSeconds;
@@ -142,7 +143,7 @@ public static class StudyCommand
             // Resume a stopped upstream run rather than redo it (its checkpoint is exact).
             bool resume = !fresh && Directory.Exists(Path.Combine(config.Out, "checkpoint")) && SameConfig(config.Out, stamp);
             WriteStamp(config.Out, stamp);
-            TrainCommand.Run(config, resume, until: null, device, threads);
+            LocalTraining.Run(config, resume, until: null, device, threads);
             MarkDone(config.Out, stamp);
         }
         seconds[$"upstream {model}"] = lap.Elapsed.TotalSeconds;

@@ -1,7 +1,6 @@
 using Jetpack.Application.Runs;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Training;
-using Jetpack.Coordinator.Cli;
 
 namespace Jetpack.Coordinator.Study;
 

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Jetpack.Model.Registry;
-using Jetpack.Coordinator.Cli;
 
 namespace Jetpack.Coordinator.Study;
 

@@ -44,6 +44,13 @@ public static class CheckpointFile
         return fullPath;
     }
 
+    /// <summary>Why <paramref name="path"/> cannot be read as a checkpoint ("not found: …", "… is a directory, …"), or null if it can: for validators that name the field.</summary>
+    public static string? Problem(string path)
+    {
+        try { CheckReadable(path, (full, problem) => new InvalidDataException($"{full} {problem}")); return null; }
+        catch (Exception e) when (e is FileNotFoundException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException) { return e.Message; }
+    }
+
     /// <summary>The format the first bytes of a (checked, regular) file announce.</summary>
     public static CheckpointFormat Sniff(string fullPath)
     {

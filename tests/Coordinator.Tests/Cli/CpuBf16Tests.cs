@@ -2,6 +2,7 @@ using Jetpack.Coordinator.Cli;
 using Jetpack.Coordinator.Study;
 using Jetpack.Model.Training;
 using static TorchSharp.torch;
+using Jetpack.Coordinator.Runs;
 
 namespace Jetpack.Coordinator.Tests.Cli;
 

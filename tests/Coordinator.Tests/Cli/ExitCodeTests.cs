@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Jetpack.Coordinator.Cli;
 using Jetpack.Coordinator.Tests.Support;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Tests.Cli;
 

@@ -4,6 +4,7 @@ using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Registry;
 using Jetpack.Protocol.Jobs;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Tests.Cli;
 

@@ -32,6 +32,21 @@ public sealed class JobInputLimitsTests : IDisposable
     public void HostileJobIdsAreNotIds(string id) => Assert.False(JobSpecValidator.IsJobId(id), id);
 
     [Fact]
+    public void ADirectoryOrAnEmptyFileIsNotACheckpointAndTheErrorSaysSo()
+    {
+        string folder = dir.File("folder.safetensors"), empty = dir.File("empty.safetensors");
+        Directory.CreateDirectory(folder);
+        File.WriteAllBytes(empty, []);
+        JobSpecException Recycling(string from) => Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(
+            JobSpecReader.Parse(JobSpecs.Yaml("limits", from), "yaml", "job.yaml"), "job.yaml"));
+        var e = Recycling(folder);
+        Assert.Equal("recycle.from", e.Field);
+        Assert.Contains("is a directory", e.Message);
+        Assert.Contains("is empty (0 bytes)", Recycling(empty).Message);
+        Assert.Contains("not found", Recycling(dir.File("missing.safetensors")).Message);
+    }
+
+    [Fact]
     public void AHugeIdIsRefusedAndQuotedShort()
     {
         string id = new('a', 5000);

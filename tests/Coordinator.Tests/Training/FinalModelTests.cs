@@ -8,6 +8,7 @@ using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Training;
 using TorchSharp;
+using Jetpack.Coordinator.CommandLine;
 
 namespace Jetpack.Coordinator.Tests.Training;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using TorchSharp;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.CommandLine;
 
 /// <summary>Options every compute command shares.</summary>
 public static class CommonOptions

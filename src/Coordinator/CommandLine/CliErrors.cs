@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Spectre.Console;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.CommandLine;
 
 /// <summary>Runs the command line so that every command keeps README's exit-code table (<see cref="ExitCodes"/>):
 /// a bad command line or input prints one clear line and exits 2; coordinator errors exit with the code of

@@ -2,7 +2,7 @@ using Jetpack.Model.Training;
 using Spectre.Console;
 using static TorchSharp.torch;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Runs;
 
 /// <summary>
 /// Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX). Without it libtorch emulates

@@ -10,7 +10,7 @@ using Jetpack.Model.Registry;
 
 using Jetpack.Application.Runs;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.CommandLine;
 
 /// <summary>Options and steps shared by `profile` and `recycle`: the images to profile on and the run itself.</summary>
 public static class ProfileData

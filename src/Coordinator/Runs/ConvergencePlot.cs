@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Runs;
 
 /// <summary>Training loss and eval top-1 against steps, from a metrics.jsonl, as a PNG (like the paper's Fig. 5).</summary>
 public static class ConvergencePlot

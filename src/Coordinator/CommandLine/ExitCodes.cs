@@ -1,4 +1,4 @@
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.CommandLine;
 
 /// <summary>The `jetpack` exit codes (scripts branch on them).</summary>
 public static class ExitCodes

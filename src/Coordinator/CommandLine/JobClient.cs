@@ -4,7 +4,7 @@ using Grpc.Net.Client;
 using Jetpack.Protocol.Jobs;
 using Jetpack.Protocol.Security;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.CommandLine;
 
 /// <summary>Options and the gRPC client shared by submit / status / watch / cancel / list.</summary>
 public static class JobClient

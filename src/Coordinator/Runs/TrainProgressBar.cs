@@ -2,7 +2,7 @@ using Spectre.Console;
 using Jetpack.Application.Training;
 using Jetpack.Model.Training;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Runs;
 
 /// <summary>A training run's live Spectre progress bar: step, loss, the last evaluation's top-1, speed (and, distributed, the exchange and all-reduce shares).</summary>
 public sealed class TrainProgressBar(ProgressTask task, string label = "") : ITrainingObserver

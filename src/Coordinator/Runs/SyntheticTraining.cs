@@ -4,7 +4,7 @@ using Jetpack.Model.Models;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Training;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Runs;
 
 /// <summary>
 /// A full training step (forward, label-smoothed cross-entropy, backward, AdamW) on random images,

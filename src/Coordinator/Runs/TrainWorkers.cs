@@ -8,7 +8,7 @@ using Jetpack.Model.Registry;
 using Jetpack.Model.Torch;
 using Jetpack.Model.Training;
 
-namespace Jetpack.Coordinator.Cli;
+namespace Jetpack.Coordinator.Runs;
 
 /// <summary>
 /// <c>jetpack train --config F --workers N</c>: the same run with expert parallelism in N
