@@ -40,7 +40,9 @@ public static class CoordinatorCommand
             DataDirectory = r.GetValue(DataDir)!,
             Clustering = r.GetValue(Clustering) switch
             {
-                "localhost" => ClusteringMode.Localhost, "redis" => ClusteringMode.Redis, "kubernetes" => ClusteringMode.Kubernetes,
+                "localhost" => ClusteringMode.Localhost,
+                "redis" => ClusteringMode.Redis,
+                "kubernetes" => ClusteringMode.Kubernetes,
                 var x => throw new ArgumentException($"--clustering must be localhost, redis or kubernetes, not '{x}'"),
             },
             Redis = r.GetValue(Redis), ListenAddress = r.GetValue(Listen)!, Port = r.GetValue(Port), MetricsPort = r.GetValue(MetricsPort),

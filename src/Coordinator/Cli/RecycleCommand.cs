@@ -55,7 +55,8 @@ public static class RecycleCommand
                 Method = RecycleOptions.ParseMethod(r.GetValue(Method)!),
                 DenseFrom = r.GetValue(DenseFrom) switch
                 {
-                    "target" => DenseSource.Target, "predecessor" => DenseSource.Predecessor,
+                    "target" => DenseSource.Target,
+                    "predecessor" => DenseSource.Predecessor,
                     var x => throw new ArgumentException($"--dense-from must be 'target' or 'predecessor', not '{x}'"),
                 },
                 Seed = r.GetValue(Seed), GraphParts = r.GetValue(GraphParts),

@@ -71,7 +71,10 @@ public static partial class JobSpecReader
         {
             Recycle = spec.Recycle with
             {
-                From = Abs(spec.Recycle.From)!, Target = Abs(spec.Recycle.Target), Stats = Abs(spec.Recycle.Stats), ProfileImages = Abs(spec.Recycle.ProfileImages),
+                From = Abs(spec.Recycle.From)!,
+                Target = Abs(spec.Recycle.Target),
+                Stats = Abs(spec.Recycle.Stats),
+                ProfileImages = Abs(spec.Recycle.ProfileImages),
             },
             Data = spec.Data with { Root = Abs(spec.Data.Root) },
         };

@@ -141,12 +141,13 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         using var metrics = OpenLogs(run, runId, plan, start);
 
         using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var watches = workers.Select(w => Watch(run, w, runId, w.Rank == 0 ? p =>
+        void OnRankZero(Progress p)
         {
             var step = p.ToStepReport(run.Spec.Recipe.GlobalBatch);
             metrics.Write(step);
             progress.Report(ProgressOf(p, run.Spec));
-        } : null, watching.Token)).ToList();
+        }
+        var watches = workers.Select(w => Watch(run, w, runId, w.Rank == 0 ? OnRankZero : null, watching.Token)).ToList();
         try
         {
             var pending = watches.ToList();

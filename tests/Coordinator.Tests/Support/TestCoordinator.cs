@@ -38,8 +38,11 @@ public sealed class TestCoordinator : IAsyncDisposable
         };
         configure?.Invoke(options);
         var timeout = heartbeatTimeout ?? TimeSpan.FromSeconds(30);
-        var pool = new WorkerPoolOptions { HeartbeatTimeout = timeout, CheckPeriod = TimeSpan.FromMilliseconds(Math.Min(200, timeout.TotalMilliseconds / 2)),
-                         AcquireTimeout = acquireTimeout ?? TimeSpan.Zero /* fail at once unless a test waits */ };
+        var pool = new WorkerPoolOptions
+        {
+            HeartbeatTimeout = timeout, CheckPeriod = TimeSpan.FromMilliseconds(Math.Min(200, timeout.TotalMilliseconds / 2)),
+            AcquireTimeout = acquireTimeout ?? TimeSpan.Zero /* fail at once unless a test waits */
+        };
         var app = CoordinatorHost.Build(options, pool, services =>
         {
             if (recycler is not null) services.AddSingleton<IRecyclingService>(recycler);

@@ -18,7 +18,8 @@ static class Ranks
         {
             try { results[r] = body(r); }
             catch (Exception e) { errors[r] = e; }
-        }, 16 << 20) { Name = $"rank {r}" }).ToArray();
+        }, 16 << 20)
+        { Name = $"rank {r}" }).ToArray();
         foreach (var t in threads) t.Start();
         for (int r = 0; r < world; r++)
             if (!threads[r].Join(Deadline)) throw new TimeoutException($"rank {r} of {world} did not finish within {Deadline.TotalSeconds} s");

@@ -110,14 +110,14 @@ internal sealed class RestrictedUnpickler
                 Push(ResolveGlobal(_input.ReadLine(), _input.ReadLine()));
                 break;
             case PickleOpcode.StackGlobal:
-            {
-                var name = Pop();
-                var module = Pop();
-                if (module is not string m || name is not string n)
-                    throw _input.Fail($"STACK_GLOBAL needs two strings, got {PickleText.TypeName(module)} and {PickleText.TypeName(name)}");
-                Push(ResolveGlobal(m, n));
-                break;
-            }
+                {
+                    var name = Pop();
+                    var module = Pop();
+                    if (module is not string m || name is not string n)
+                        throw _input.Fail($"STACK_GLOBAL needs two strings, got {PickleText.TypeName(module)} and {PickleText.TypeName(name)}");
+                    Push(ResolveGlobal(m, n));
+                    break;
+                }
             case PickleOpcode.Reduce: { var args = Pop(); var callable = Pop(); Push(_calls.Reduce(callable, args)); break; }
             case PickleOpcode.NewObj: { var args = Pop(); var cls = Pop(); Push(_calls.NewObject(cls, args)); break; }
             case PickleOpcode.Build: { var state = Pop(); _calls.Build(Top<object>("value"), state); break; }
