@@ -1,3 +1,4 @@
+using Jetpack.Application.Training;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
@@ -60,21 +61,14 @@ public static class BenchTrain
         using (var model = ModelRegistry.Create(spec, device))
         using (var trainer = new Trainer(spec, model, train, new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 10 }, device))
         {
-            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    var task = ctx.AddTask($"{variantName}: {steps} steps of {batch}", maxValue: steps);
-                    for (int s = 0; s < steps; s++)
-                    {
-                        var clock = Stopwatch.StartNew();
-                        var r = trainer.TrainStep();
-                        stepSeconds.Add(clock.Elapsed.TotalSeconds);
-                        rss.Add(Environment.WorkingSet / 1e6);
-                        managed.Add(GC.GetTotalMemory(forceFullCollection: false) / 1e6);
-                        task.Description = $"{variantName}: step {r.Step} loss {r.Loss:F3} RSS {rss[^1]:F0} MB (managed heap {managed[^1]:F0} MB, {GC.CollectionCount(2)} full GCs)";
-                        task.Increment(1);
-                    }
-                });
+            TrainProgressBar.Columns().Start(ctx =>
+            {
+                // the one loop, with no evaluation and no checkpoints: memory is sampled after every step
+                var memory = new MemoryTrace(stepSeconds, rss, managed);
+                var bar = new TrainProgressBar(ctx.AddTask($"{variantName}: {steps} steps of {batch}", maxValue: steps), $"{variantName}: ");
+                new TrainingLoop(trainer, eval: null, new TrainingCadence(EvalEvery: int.MaxValue, EvalLimit: null, CheckpointEvery: int.MaxValue, CheckpointDir: null),
+                                 [memory, bar]).Run();
+            });
         }
         double trainerRate = batch / Median(stepSeconds.Skip(warmup));
         double atWarmup = rss[warmup - 1], max = rss.Skip(warmup).Max();
@@ -184,5 +178,16 @@ public static class BenchTrain
     {
         var s = xs.Order().ToArray();
         return s.Length == 0 ? double.NaN : s[s.Length / 2];
+    }
+}
+
+/// <summary>Step time, RSS and managed heap after every step of `bench train`'s run (MB).</summary>
+sealed class MemoryTrace(List<double> stepSeconds, List<double> rss, List<double> managed) : ITrainingObserver
+{
+    public void OnStep(StepReport r)
+    {
+        stepSeconds.Add(r.Seconds);
+        rss.Add(Environment.WorkingSet / 1e6);
+        managed.Add(GC.GetTotalMemory(forceFullCollection: false) / 1e6);
     }
 }
