@@ -78,7 +78,7 @@ public sealed class WorkerNode : IAsyncDisposable
     {
         options.Validate();
         var membership = new JobMembership(options.Rank, options.WorldSize, options.JobId);
-        var mailbox = new PeerMailbox(membership, options.Limits, options.Exchange.Deadline);
+        var mailbox = new PeerMailbox(membership, options.Limits, options.Exchange.Deadline, options.Placement);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders().AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
