@@ -23,7 +23,7 @@ public static class TrainWorkers
 {
     /// <param name="jobId">the job id the workers serve and label their metrics with (default: a fresh one)</param>
     public static int Run(RunSpec config, bool resume, long? until, int workers, string device, int threads, string? jobId = null,
-                          GpuWorker.DataPlane.DataPlaneTransport dataPlane = GpuWorker.DataPlane.DataPlaneTransport.Grpc)
+                          GpuWorker.DataPlane.DataPlaneTransport dataPlane = GpuWorker.DataPlane.ExchangeOptions.DefaultTransport)
     {
         var spec = config.ResolveModel();
         CpuBf16.WarnIfEmulated(config.Recipe.Precision, Devices.Parse(device));

@@ -88,9 +88,7 @@ public sealed class WorkerNode : IAsyncDisposable
         {
             k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
             k.Listen(IPAddress.Parse(options.ListenAddress), options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
-            k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
-            k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
-            k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
+            PeerChannels.ConfigureServer(k.Limits);
             k.Limits.MaxRequestBufferSize = null;
         });
         builder.Services.AddSingleton(options.Token);
