@@ -1,3 +1,5 @@
+using Jetpack.Protocol.Channels;
+
 namespace Jetpack.GpuWorker.DataPlane;
 
 /// <summary>Data-plane settings of one worker.</summary>
@@ -9,24 +11,8 @@ public sealed record ExchangeOptions
     /// <summary>Elements per all-reduce bucket (16 MiB of fp32): buckets bound the extra memory of flattening.</summary>
     public long BucketElements { get; init; } = 4L << 20;
 
-    /// <summary>
-    /// The default data plane, decided by issue 20's rule: gRPC only if it reaches ≥ 80 % of TCP's
-    /// all-to-all throughput between two network namespaces on an unshaped veth/bridge link. Measured
-    /// (scripts/bench-netns.sh, docs/measured/data-plane/): gRPC 32 % of TCP, so TCP; gRPC stays a
-    /// tested option (<c>--data-plane grpc</c>).
-    /// </summary>
-    public const DataPlaneTransport DefaultTransport = DataPlaneTransport.Tcp;
-
     /// <summary>How this worker sends data-plane tensors (it receives both ways whatever this says).</summary>
-    public DataPlaneTransport Transport { get; init; } = DefaultTransport;
-
-    /// <summary>The transport named <paramref name="text"/> ("grpc" or "tcp"), for command lines and configs.</summary>
-    public static DataPlaneTransport ParseTransport(string text, string field) => text.Trim().ToLowerInvariant() switch
-    {
-        "grpc" => DataPlaneTransport.Grpc,
-        "tcp" => DataPlaneTransport.Tcp,
-        _ => throw new ArgumentException($"{field}: '{text}' is not a data-plane transport (grpc or tcp)"),
-    };
+    public DataPlaneTransport Transport { get; init; } = DataPlaneTransports.Default;
 
     public void Validate()
     {

@@ -1,6 +1,7 @@
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Security;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Hosting;
 
@@ -76,7 +77,7 @@ public static class WorkerCommandLine
             Exchange = new ExchangeOptions
             {
                 Deadline = TimeSpan.FromSeconds(deadline),
-                Transport = values.TryGetValue("--data-plane", out var plane) ? ExchangeOptions.ParseTransport(plane, "--data-plane") : ExchangeOptions.DefaultTransport,
+                Transport = values.TryGetValue("--data-plane", out var plane) ? DataPlaneTransports.Parse(plane, "--data-plane") : DataPlaneTransports.Default,
             },
             ParentPid = values.ContainsKey("--parent-pid") ? Int("--parent-pid") : null,
             Threads = Int("--threads", 0),

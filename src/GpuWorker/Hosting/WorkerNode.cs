@@ -14,6 +14,7 @@ using Jetpack.GpuWorker.Telemetry;
 using Jetpack.Protocol.Telemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Hosting;
 
@@ -88,7 +89,7 @@ public sealed class WorkerNode : IAsyncDisposable
         {
             k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
             k.Listen(IPAddress.Parse(options.ListenAddress), options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
-            PeerChannels.ConfigureServer(k.Limits);
+            WireChannels.ConfigureServer(k.Limits);
             k.Limits.MaxRequestBufferSize = null;
         });
         builder.Services.AddSingleton(options.Token);

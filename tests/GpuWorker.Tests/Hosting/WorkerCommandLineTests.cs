@@ -1,4 +1,5 @@
 using Jetpack.GpuWorker.Hosting;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.Hosting;
 
@@ -41,9 +42,9 @@ public class WorkerCommandLineTests : IDisposable
     {
         // issue 20: the default follows the measured rule (gRPC below 80 % of TCP across network namespaces)
         var d = WorkerCommandLine.Parse(["--rank", "0", "--world", "1", "--token-file", tokenFile]);
-        Assert.Equal((Jetpack.GpuWorker.DataPlane.DataPlaneTransport.Tcp, 0), (d.Exchange.Transport, d.DataPort));
+        Assert.Equal((Jetpack.Protocol.Channels.DataPlaneTransport.Tcp, 0), (d.Exchange.Transport, d.DataPort));
         var g = WorkerCommandLine.Parse(["--rank", "0", "--world", "1", "--data-plane", "GRPC", "--data-port", "7100", "--chunk-bytes", "1048576", "--token-file", tokenFile]);
-        Assert.Equal((Jetpack.GpuWorker.DataPlane.DataPlaneTransport.Grpc, 7100, 1 << 20), (g.Exchange.Transport, g.DataPort, g.Limits.ChunkBytes));
+        Assert.Equal((Jetpack.Protocol.Channels.DataPlaneTransport.Grpc, 7100, 1 << 20), (g.Exchange.Transport, g.DataPort, g.Limits.ChunkBytes));
     }
 
     [Fact]
