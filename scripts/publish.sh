@@ -9,7 +9,7 @@
 #
 #   scripts/publish.sh [OUT]            framework-dependent Release publish into OUT (default out/jetpack)
 #   scripts/publish.sh --check [OUT]    the same, then starts the published binaries: `jetpack --help`,
-#                                       `jetpack-worker --help`, `jetpack models` (loads libtorch) and a
+#                                       `jetpack-worker` (its usage), `jetpack models` (loads libtorch) and a
 #                                       2-worker all-to-all from OUT (`jetpack bench exchange`, needs iperf3)
 #
 # Extra build properties pass through $PUBLISH_PROPS (e.g. -p:JetpackTorchBackend=cuda).
@@ -48,8 +48,11 @@ echo "publish.sh: published to $out ($(du -sh "$out" | cut -f1))" >&2
 
 if ((check)); then
   "$out/jetpack" --help > /dev/null
-  "$out/jetpack-worker" --help > /dev/null
+  # jetpack-worker without arguments prints its usage and exits 2
+  { "$out/jetpack-worker" 2>&1 || true; } | grep -q '^usage: jetpack-worker' || { echo "publish.sh --check: jetpack-worker did not start" >&2; exit 1; }
   "$out/jetpack" models | head -5
-  "$out/jetpack" bench exchange --ranks 2 --mib 1 --rounds 2 --iperf-seconds 1 --models '' --out "$(mktemp -d)"
+  results="$(mktemp -d)"
+  trap 'rm -rf "$results"' EXIT
+  "$out/jetpack" bench exchange --ranks 2 --mib 1 --rounds 2 --iperf-seconds 1 --models '' --out "$results"
   echo "publish.sh --check: the published jetpack and jetpack-worker start and exchange tensors" >&2
 fi

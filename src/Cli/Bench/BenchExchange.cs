@@ -160,11 +160,11 @@ public static class BenchExchange
     /// <summary>Aggregate and mean per-rank all-to-all throughput (bytes sent to other ranks / time), GB/s.</summary>
     static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport, List<(string Name, string Address)>? namespaces, int? chunkBytes)
     {
-        var launcher = WorkerLauncher.StartAsync(new LaunchOptions
-                                     {
-                                         WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport, Namespaces = namespaces, ChunkBytes = chunkBytes,
-                                     })
-                                     .GetAwaiter().GetResult();
+        var options = new LaunchOptions
+        {
+            WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport, Namespaces = namespaces, ChunkBytes = chunkBytes,
+        };
+        var launcher = WorkerLauncher.StartAsync(options).GetAwaiter().GetResult();
         try
         {
             var replies = Task.WhenAll(Enumerable.Range(0, world).Select(r => launcher.Control(r).BenchExchangeAsync(

@@ -59,7 +59,7 @@ public sealed class WorkerMetrics : IDisposable
         tags.Add(MetricNames.Labels.Layer, layer);
         return tags;
     }
-    
+
     public void RecordStep(string runId, long stepNumber, double stepLoss, double seconds, long images)
     {
         loss.Record(stepLoss, Run(runId));

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Model.Distributed;
+using Jetpack.Protocol.Channels;
 using Jetpack.Protocol.Codec;
 using static TorchSharp.torch;
 
