@@ -47,7 +47,7 @@ public static class CoordinatorCommand
             },
             Redis = r.GetValue(Redis), ListenAddress = r.GetValue(Listen)!, Port = r.GetValue(Port), MetricsPort = r.GetValue(MetricsPort),
             SiloPort = r.GetValue(SiloPort), GatewayPort = r.GetValue(GatewayPort), ClusterId = r.GetValue(ClusterId)!,
-            ClusterToken = JobClient.Token(r.GetValue(JobClient.TokenFile)),
+            ClusterToken = JobClient.Token(r.GetValue(JobClient.TokenFile))?.Value,
         };
         double timeout = r.GetValue(HeartbeatTimeout);
         if (timeout <= 0) throw new ArgumentException($"--heartbeat-timeout must be > 0, got {timeout}");

@@ -35,8 +35,8 @@ public static class StartWorkersCommand
         if (count < 1) throw new ArgumentException($"count must be ≥ 1, got {count}");
         string address = r.GetValue(JobClient.Coordinator)!;
         if (!Uri.TryCreate(address, UriKind.Absolute, out var coordinator)) throw new ArgumentException($"--coordinator: '{address}' is not an absolute address");
-        var token = JobClient.Token(r.GetValue(JobClient.TokenFile)) is { } t ? new ClusterToken(t)
-            : throw new ArgumentException("workers need the coordinator's cluster token: --token-file or JETPACK_CLUSTER_TOKEN");
+        var token = JobClient.Token(r.GetValue(JobClient.TokenFile))
+            ?? throw new ArgumentException($"workers need the coordinator's cluster token: --token-file, {ClusterToken.EnvVariable} or {ClusterToken.EnvFileVariable}");
         await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions
         {
             WorldSize = count, Coordinator = coordinator, Token = token, WorkerIdPrefix = r.GetValue(Prefix)!,

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Jetpack.Protocol.Jobs;
 using Jetpack.Protocol.Security;
@@ -17,7 +18,7 @@ public static class JobClient
 
     public static readonly Option<string?> TokenFile = new("--token-file")
     {
-        Description = "file holding the cluster token (default: $JETPACK_CLUSTER_TOKEN)",
+        Description = "file holding the cluster token (default: $JETPACK_CLUSTER_TOKEN, else the file $JETPACK_CLUSTER_TOKEN_FILE names)",
     };
 
     public static readonly Option<double> Timeout = new("--timeout")
@@ -28,33 +29,13 @@ public static class JobClient
 
     public static IEnumerable<Option> All => [Coordinator, TokenFile, Timeout];
 
-    /// <summary>
-    /// The token from --token-file, else $JETPACK_CLUSTER_TOKEN, else none (unset). An empty or blank token
-    /// is refused naming its file or variable (issue 12): a coordinator given an empty file used to run
-    /// with authentication silently off.
-    /// </summary>
-    public static string? Token(string? tokenFile)
-    {
-        if (tokenFile is not null)
-        {
-            if (!File.Exists(tokenFile)) throw new FileNotFoundException($"token file not found: {tokenFile}", tokenFile);
-            return Checked(File.ReadAllText(tokenFile), $"--token-file {tokenFile}");
-        }
-        return Environment.GetEnvironmentVariable(ClusterToken.EnvVariable) is { } t ? Checked(t, ClusterToken.EnvVariable) : null;
-    }
+    /// <summary>The token from --token-file, else the environment (<see cref="ClusterToken.ResolveOptional"/>), else none.</summary>
+    public static ClusterToken? Token(string? tokenFile) => ClusterToken.ResolveOptional(tokenFile);
 
-    static string Checked(string token, string origin)
-    {
-        if (string.IsNullOrWhiteSpace(token))
-            throw new ArgumentException($"{origin}: the cluster token is empty; refusing to run without one (put the token there, or for an open test coordinator give no --token-file and unset {ClusterToken.EnvVariable})");
-        try { return new ClusterToken(token).Value; }
-        catch (ArgumentException e) { throw new ArgumentException($"{origin}: {e.Message}", e); }
-    }
-
-    public sealed record Connection(GrpcChannel Channel, JobService.JobServiceClient Client, Metadata Headers, TimeSpan Timeout, string Address) : IDisposable
+    public sealed record Connection(GrpcChannel Channel, JobService.JobServiceClient Client, TimeSpan Timeout, string Address) : IDisposable
     {
         public CallOptions Call(CancellationToken cancel = default, bool stream = false) =>
-            new(Headers, stream ? null : DateTime.UtcNow + Timeout, cancel);
+            new(null, stream ? null : DateTime.UtcNow + Timeout, cancel);
 
         public void Dispose() => Channel.Dispose();
     }
@@ -66,10 +47,10 @@ public static class JobClient
             throw new ArgumentException($"--coordinator: '{address}' is not an http:// or https:// address");
         double seconds = r.GetValue(Timeout);
         if (seconds <= 0) throw new ArgumentException($"--timeout must be > 0, got {seconds}");
-        var headers = new Metadata();
-        if (Token(r.GetValue(TokenFile)) is { } token) headers.Add("authorization", "Bearer " + token);
+        var token = Token(r.GetValue(TokenFile));
         var channel = GrpcChannel.ForAddress(uri);
-        return new Connection(channel, new JobService.JobServiceClient(channel), headers, TimeSpan.FromSeconds(seconds), address);
+        CallInvoker invoker = token is null ? channel.CreateCallInvoker() : channel.Intercept(new ClusterTokenCallInterceptor(token));
+        return new Connection(channel, new JobService.JobServiceClient(invoker), TimeSpan.FromSeconds(seconds), address);
     }
 
     /// <summary>Runs a call; an unreachable coordinator names the address.</summary>

@@ -5,6 +5,7 @@ using Jetpack.Coordinator.Services;
 using Jetpack.Coordinator.Telemetry;
 using Jetpack.Coordinator.Training;
 using Jetpack.Coordinator.Workers;
+using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -62,9 +63,10 @@ public static class CoordinatorHost
         services.AddSingleton<IRecyclingService, ProcessRecyclingService>();
         services.AddSingleton<ITrainingDriver, GrpcTrainingDriver>();
         services.AddHostedService<ResumeJobsOnStart>();
+        if (options.ClusterToken is { } token) services.AddSingleton(new ClusterToken(token));
         services.AddGrpc(g =>
         {
-            g.Interceptors.Add<ClusterTokenInterceptor>();
+            if (options.ClusterToken is not null) g.Interceptors.Add<ClusterTokenInterceptor>();   // null: an open test coordinator
             // The largest request is a job spec (JobSpecReader.MaxBytes) plus its envelope; anything
             // larger is refused by gRPC before it is buffered whole (issue 12; the default is 4 MiB).
             g.MaxReceiveMessageSize = Jobs.JobSpecReader.MaxBytes + (64 << 10);
