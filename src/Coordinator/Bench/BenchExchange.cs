@@ -15,6 +15,7 @@ using Jetpack.GpuWorker.DataPlane;
 using Jetpack.GpuWorker.Jobs;
 using Jetpack.GpuWorker.Launch;
 using Jetpack.Model.Training;
+using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Wire;
 using Jetpack.Coordinator.Runs;
 
@@ -39,7 +40,7 @@ public static class BenchExchange
         var models = new Option<string>("--models") { Description = "variants for the step-time comparison ('' = skip)", DefaultValueFactory = _ => "v_jetmoe_fmnist,v_jetmoe_t" };
         var steps = new Option<int>("--steps") { Description = "training steps per step-time run (the first is not counted)", DefaultValueFactory = _ => 4 };
         var threads = new Option<int>("--threads-per-rank") { Description = "torch threads of each rank in the step-time runs (0 = the cores divided among the ranks)", DefaultValueFactory = _ => 0 };
-        var planes = new Option<string>("--data-plane") { Description = "transports to measure, side by side: grpc (HTTP/2 Push streams), tcp (the same headers on raw TCP)", DefaultValueFactory = _ => "grpc,tcp" };
+        var planes = new Option<string>("--data-plane") { Description = "transports to measure, side by side: grpc (HTTP/2 Push streams), tcp (the same headers on raw TCP); a '+tls' suffix (tcp+tls, grpc+tls) runs that plane under mutual TLS with a throw-away CA", DefaultValueFactory = _ => "grpc,tcp" };
         var output = new Option<string>("--out") { Description = "folder for bench-exchange.json", DefaultValueFactory = _ => "results/bench" };
         var cmd = new Command("exchange", "All-to-all throughput between 2–4 worker processes vs raw TCP loopback (iperf3) in the same run; step time with 2 ranks vs 1 and the exchange / all-reduce share of it.")
         {
@@ -53,8 +54,12 @@ public static class BenchExchange
     static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, int threadsPerRank, string planesText, string outDir)
     {
         var transports = planesText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                                   .Select(t => ExchangeOptions.ParseTransport(t, "--data-plane")).Distinct().ToArray();
-        if (transports.Length == 0) throw new ArgumentException("--data-plane: name at least one transport (grpc, tcp)");
+                                   .Select(t => t.EndsWith("+tls", StringComparison.Ordinal) ? new Plane(ExchangeOptions.ParseTransport(t[..^4], "--data-plane"), true)
+                                                                                             : new Plane(ExchangeOptions.ParseTransport(t, "--data-plane"), false))
+                                   .Distinct().ToArray();
+        if (transports.Length == 0) throw new ArgumentException("--data-plane: name at least one transport (grpc, tcp, grpc+tls, tcp+tls)");
+        using var certificates = transports.Any(t => t.Tls) ? new ThrowAwayCertificates() : null;
+        var tls = certificates?.Tls;
         var worlds = ranksText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
         if (worlds.Any(w => w < 2)) throw new ArgumentException($"--ranks: every count must be ≥ 2 (got {ranksText})");
         if (mib < 1 || rounds < 1 || steps < 2) throw new ArgumentException("--mib ≥ 1, --rounds ≥ 1, --steps ≥ 2");
@@ -64,6 +69,8 @@ public static class BenchExchange
         if (threadsPerRank < 0) throw new ArgumentException($"--threads-per-rank must be ≥ 0 (got {threadsPerRank})");
         var table = new Table().AddColumns("processes", "transport", "piece", "all-to-all (GB/s, all ranks)", "per rank (GB/s)", "iperf3 1 stream", "iperf3 same flows", "ratio vs same flows");
         var exchangeRows = new List<object>();
+        var tlsRows = new List<object>();
+        var plainOf = new Dictionary<(int, DataPlaneTransport), double>();
         double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds);
         if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 loopback, 1 stream: [bold]{single:F2} GB/s[/]");
         // the ceiling under gRPC: .NET's HTTP/2 (Kestrel + SocketsHttpHandler) with no gRPC on top, one stream
@@ -76,26 +83,33 @@ public static class BenchExchange
             double parallel = Iperf(flows, iperfSeconds);
             foreach (var transport in transports)
             {
-                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport);
+                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport.Transport, transport.Tls ? tls : null);
                 double ratio = aggregate / parallel;
-                string name = transport.ToString().ToLowerInvariant();
+                string name = transport.Name;
+                if (transport.Tls && plainOf.GetValueOrDefault((world, transport.Transport)) is > 0 and var plain)
+                {
+                    AnsiConsole.MarkupLine($"{world} processes: {name} moves [bold]{100 * aggregate / plain:F0}%[/] of plaintext {transport.Transport.ToString().ToLowerInvariant()} ({aggregate:F2} vs {plain:F2} GB/s)");
+                    tlsRows.Add(new { processes = world, transport = transport.Transport.ToString().ToLowerInvariant(), tls_gbps = aggregate, plaintext_gbps = plain, tls_vs_plaintext = aggregate / plain });
+                }
+                else if (!transport.Tls) plainOf[(world, transport.Transport)] = aggregate;
                 table.AddRow(world.ToString(), name, $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
                 exchangeRows.Add(new { processes = world, transport = name, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
             }
         }
         if (worlds.Length > 0) AnsiConsole.Write(table);
         result["exchange"] = exchangeRows;
+        result["tls_vs_plaintext"] = tlsRows;
 
         var stepRows = new List<object>();
         var stepTable = new Table().AddColumns("model", "transport", "batch", "1 rank (s/step)", "2 ranks (s/step)", "speed-up", "exchange share", "all-reduce share");
         foreach (var variant in modelsText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             int batch = variant == "v_jetmoe_t" ? 8 : 32;
-            var one = StepTimes(variant, 1, batch, steps, threadsPerRank, transports[0]);
+            var one = StepTimes(variant, 1, batch, steps, threadsPerRank, transports[0].Transport, null);
             foreach (var transport in transports)
             {
-                var two = StepTimes(variant, 2, batch, steps, threadsPerRank, transport);
-                string name = transport.ToString().ToLowerInvariant();
+                var two = StepTimes(variant, 2, batch, steps, threadsPerRank, transport.Transport, transport.Tls ? tls : null);
+                string name = transport.Name;
                 stepTable.AddRow(variant, name, batch.ToString(), $"{one.Median:F3}", $"{two.Median:F3}", $"{one.Median / two.Median:F2}×", $"{100 * two.ExchangeShare:F0}%", $"{100 * two.ReduceShare:F0}%");
                 stepRows.Add(new { model = variant, transport = name, batch, threads_per_rank = threadsPerRank, one_rank_s = one.Median, two_ranks_s = two.Median, speedup = one.Median / two.Median, exchange_share = two.ExchangeShare, all_reduce_share = two.ReduceShare });
             }
@@ -113,9 +127,9 @@ public static class BenchExchange
     }
 
     /// <summary>Aggregate and mean per-rank all-to-all throughput (bytes sent to other ranks / time), GB/s.</summary>
-    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport)
+    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport, ClusterTls? tls)
     {
-        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport }).GetAwaiter().GetResult();
+        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport, Tls = tls }).GetAwaiter().GetResult();
         try
         {
             var replies = Task.WhenAll(Enumerable.Range(0, world).Select(r => launcher.Control(r).BenchExchangeAsync(
@@ -124,7 +138,7 @@ public static class BenchExchange
             if (replies.FirstOrDefault(x => !x.Verified) is { } bad) throw new InvalidOperationException($"rank {bad.Rank}: received pieces did not hold their sources' values");
             double aggregate = replies.Sum(x => x.BytesSent) / replies.Max(x => x.Seconds) / 1e9;
             double perRank = replies.Average(x => x.BytesSent / x.Seconds) / 1e9;
-            AnsiConsole.MarkupLine($"{world} processes, {transport}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
+            AnsiConsole.MarkupLine($"{world} processes, {transport}{(tls is null ? "" : "+tls")}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
             return (aggregate, perRank);
         }
         finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
@@ -132,8 +146,36 @@ public static class BenchExchange
 
     sealed record StepTiming(double Median, double ExchangeShare, double ReduceShare);
 
+    /// <summary>A transport as measured: plain, or under mutual TLS.</summary>
+    sealed record Plane(DataPlaneTransport Transport, bool Tls)
+    {
+        public string Name => Transport.ToString().ToLowerInvariant() + (Tls ? "+tls" : "");
+    }
+
+    /// <summary>A CA and one loopback node certificate in a temporary directory, deleted on dispose (the workers read the files at start).</summary>
+    sealed class ThrowAwayCertificates : IDisposable
+    {
+        private readonly string dir = Directory.CreateTempSubdirectory("jetpack-bench-tls-").FullName;
+
+        public ThrowAwayCertificates()
+        {
+            string ca = Path.Combine(dir, "ca"), node = Path.Combine(dir, "node");
+            CertificateAuthority.Init(ca).Dispose();
+            CertificateAuthority.Issue(ca, "bench", [IPAddress.Loopback], [], node).Dispose();
+            Tls = ClusterTls.Load(Path.Combine(node, CertificateAuthority.NodeCert), Path.Combine(node, CertificateAuthority.NodeKey), Path.Combine(node, CertificateAuthority.CaCert));
+        }
+
+        public ClusterTls Tls { get; }
+
+        public void Dispose()
+        {
+            Tls.Dispose();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>Trains <paramref name="steps"/> steps on synthetic data with <paramref name="world"/> ranks (the cores split among them).</summary>
-    static StepTiming StepTimes(string variant, int world, int batch, int steps, int threadsPerRank, DataPlaneTransport transport)
+    static StepTiming StepTimes(string variant, int world, int batch, int steps, int threadsPerRank, DataPlaneTransport transport, ClusterTls? tls)
     {
         var spec = new WorkerJobSpec
         {
@@ -141,7 +183,7 @@ public static class BenchExchange
             Data = new RunData { Dataset = "synthetic", SyntheticCount = batch * steps, Augment = false },
             Recipe = new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 1 },
         };
-        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank, DataPlane = transport })
+        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank, DataPlane = transport, Tls = tls })
                                      .GetAwaiter().GetResult();
         try
         {

@@ -24,6 +24,7 @@ public static class StartWorkersCommand
         var cmd = new Command("start-workers", "Start N jetpack-worker processes on this machine that join a coordinator; they run until this command stops (Ctrl-C).")
         {
             Count, Prefix, Heartbeat, Deadline, JobClient.Coordinator, JobClient.TokenFile, CommonOptions.Threads, CommonOptions.DataPlane,
+            TlsOptions.Cert, TlsOptions.Key, TlsOptions.Ca,
         };
         cmd.SetAction((r, cancel) => Run(r, cancel));
         return cmd;
@@ -42,9 +43,10 @@ public static class StartWorkersCommand
             WorldSize = count, Coordinator = coordinator, Token = token, WorkerIdPrefix = r.GetValue(Prefix)!,
             HeartbeatInterval = TimeSpan.FromSeconds(r.GetValue(Heartbeat)), StepDeadline = TimeSpan.FromSeconds(r.GetValue(Deadline)),
             ThreadsPerWorker = r.GetValue(CommonOptions.Threads), DataPlane = CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!),
+            Tls = TlsOptions.Resolve(r),
         });
         foreach (var w in launcher.Workers)
-            AnsiConsole.MarkupLine($"worker {Markup.Escape(r.GetValue(Prefix)! + w.Rank)}: pid {w.Pid}, http://{w.Address} → {Markup.Escape(address)}");
+            AnsiConsole.MarkupLine($"worker {Markup.Escape(r.GetValue(Prefix)! + w.Rank)}: pid {w.Pid}, {ClusterTls.Scheme(launcher.Options.Tls)}://{w.Address} → {Markup.Escape(address)}");
         AnsiConsole.MarkupLine($"{count} worker(s) joining {Markup.Escape(address)}; Ctrl-C stops them");
         var exited = Task.WhenAny(launcher.Workers.Select(w => w.Exited));
         try { await Task.WhenAny(exited, Task.Delay(Timeout.Infinite, cancel)); }

@@ -27,12 +27,12 @@ public static class JobClient
         DefaultValueFactory = _ => 30,
     };
 
-    public static IEnumerable<Option> All => [Coordinator, TokenFile, Timeout];
+    public static IEnumerable<Option> All => [Coordinator, TokenFile, Timeout, .. TlsOptions.All];
 
     /// <summary>The token from --token-file, else the environment (<see cref="ClusterToken.ResolveOptional"/>), else none.</summary>
     public static ClusterToken? Token(string? tokenFile) => ClusterToken.ResolveOptional(tokenFile);
 
-    public sealed record Connection(GrpcChannel Channel, JobService.JobServiceClient Client, TimeSpan Timeout, string Address) : IDisposable
+    public sealed record Connection(GrpcChannel Channel, JobService.JobServiceClient Client, TimeSpan Timeout, string Address, bool Tls) : IDisposable
     {
         public CallOptions Call(CancellationToken cancel = default, bool stream = false) =>
             new(null, stream ? null : DateTime.UtcNow + Timeout, cancel);
@@ -48,27 +48,41 @@ public static class JobClient
         double seconds = r.GetValue(Timeout);
         if (seconds <= 0) throw new ArgumentException($"--timeout must be > 0, got {seconds}");
         var token = Token(r.GetValue(TokenFile));
-        var channel = GrpcChannel.ForAddress(uri);
+        var tls = TlsOptions.Resolve(r);
+        if (tls is not null && uri.Scheme != "https") throw new ArgumentException($"--coordinator: '{address}': with --tls-cert the address is https://");
+        var channel = ClusterTls.Channel(uri, tls);
         CallInvoker invoker = token is null ? channel.CreateCallInvoker() : channel.Intercept(new ClusterTokenCallInterceptor(token));
-        return new Connection(channel, new JobService.JobServiceClient(invoker), TimeSpan.FromSeconds(seconds), address);
+        return new Connection(channel, new JobService.JobServiceClient(invoker), TimeSpan.FromSeconds(seconds), address, tls is not null);
     }
 
-    /// <summary>Runs a call; an unreachable coordinator names the address.</summary>
+    /// <summary>Runs a call; an unreachable coordinator names the address, a refused TLS handshake says TLS (exit 7).</summary>
     public static async Task<T> Invoke<T>(Connection c, Func<Connection, Task<T>> call)
     {
         try
         {
             return await call(c);
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded || NotGrpc(e))
         {
-            throw new RpcException(new Status(e.StatusCode, $"coordinator at {c.Address} not reachable: {e.Status.Detail}"));
-        }
-        catch (RpcException e) when (NotGrpc(e))
-        {
+            if (ClusterTls.IsTlsFailure(e.Status.DebugException) || ClusterTls.IsTlsFailure(new IOException(e.Status.Detail)))
+                throw new System.Security.Authentication.AuthenticationException(
+                    $"TLS: the connection to the coordinator at {c.Address} failed: {e.Status.Detail} " +
+                    (c.Tls ? "(the coordinator must present a certificate from --tls-ca and accept --tls-cert's: both from the same `jetpack certs init` CA)"
+                           : "(an https:// coordinator needs --tls-cert, --tls-key and --tls-ca)"), e);
+            // Connected, then closed without an answer: a TLS-only coordinator called in cleartext hangs up like this.
+            string hint = !c.Tls && !Refused(e.Status.DebugException) ? " (a coordinator with TLS needs https:// and --tls-cert, --tls-key, --tls-ca)" : "";
+            if (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+                throw new RpcException(new Status(e.StatusCode, $"coordinator at {c.Address} not reachable{hint}: {e.Status.Detail}"));
             // e.g. the coordinator's HTTP/1.1 metrics port: the address answers, but not as a JobService (exit 3, not 1).
-            throw new RpcException(new Status(StatusCode.Unavailable, $"{c.Address} is not a jetpack coordinator's JobService, or unreachable: {e.Status.Detail}"));
+            throw new RpcException(new Status(StatusCode.Unavailable, $"{c.Address} is not a jetpack coordinator's JobService, or unreachable{hint}: {e.Status.Detail}"));
         }
+    }
+
+    static bool Refused(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is System.Net.Sockets.SocketException) return true;
+        return false;
     }
 
     /// <summary>The call never reached a gRPC service: the client's transport failed or the reply was not gRPC

@@ -10,7 +10,7 @@ using Torch = TorchSharp.torch;
 namespace Jetpack.GpuWorker.DataPlane;
 
 /// <summary>
-/// One gRPC channel (h2c) to every rank of the job, each carrying the cluster token. HTTP/2 windows
+/// One gRPC channel (h2c, or mutual TLS with <see cref="ClusterTls"/>) to every rank of the job, each carrying the cluster token. HTTP/2 windows
 /// are widened from their defaults so that a sender is not stalled waiting for window updates.
 /// Tensors go to a peer by <see cref="PushAsync"/>, over gRPC or, with
 /// <see cref="DataPlaneTransport.Tcp"/>, over a raw TCP link whose port the peer's Health call names.
@@ -24,7 +24,7 @@ public sealed class PeerChannels : IDisposable
     private readonly CallInvoker?[] invokers;
     private readonly TcpPeerLink?[] links;
 
-    public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransport.Grpc)
+    public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransport.Grpc, ClusterTls? tls = null)
     {
         Addresses = peers;
         channels = new GrpcChannel?[peers.Count];
@@ -33,7 +33,7 @@ public sealed class PeerChannels : IDisposable
         for (int r = 0; r < peers.Count; r++)
         {
             if (r == self) continue;
-            channels[r] = Open(peers[r], limits);
+            channels[r] = Open(peers[r], limits, tls);
             var invoker = invokers[r] = channels[r]!.Intercept(new ClusterTokenCallInterceptor(token));
             if (transport == DataPlaneTransport.Tcp)
             {
@@ -43,7 +43,7 @@ public sealed class PeerChannels : IDisposable
                     var health = await new WorkerControl.WorkerControlClient(invoker).HealthAsync(new HealthRequest(), cancellationToken: ct);
                     return health.DataPort > 0 ? health.DataPort
                         : throw new InvalidOperationException($"rank {rank} at {peers[rank]} serves no TCP data plane (its Health names no data port)");
-                }, token);
+                }, token, tls);
             }
         }
     }
@@ -60,12 +60,14 @@ public sealed class PeerChannels : IDisposable
             ? link.PushAsync(key, readable, deadline, ct)
             : DataPlaneSender.PushAsync(Data(rank), key, readable, buffer, deadline, ct);
 
-    /// <summary>An h2c channel to <paramref name="hostPort"/> with the wire's message limits.</summary>
-    public static GrpcChannel Open(string hostPort, WireLimits limits) =>
-        GrpcChannel.ForAddress($"http://{hostPort}", new GrpcChannelOptions
+    /// <summary>A channel to a worker at <paramref name="hostPort"/> with the wire's message limits: h2c, or with
+    /// <paramref name="tls"/> HTTPS presenting this node's certificate and accepting only the cluster CA's.</summary>
+    public static GrpcChannel Open(string hostPort, WireLimits limits, ClusterTls? tls = null) =>
+        GrpcChannel.ForAddress($"{ClusterTls.Scheme(tls)}://{hostPort}", new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler
             {
+                SslOptions = tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
                 InitialHttp2StreamWindowSize = StreamWindowBytes,
                 EnableMultipleHttp2Connections = true,
                 PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,

@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 using Google.Protobuf;
 using Grpc.Core;
@@ -34,6 +36,9 @@ public enum DataPlaneTransport
 /// <c>header.tensor.byte_length</c> raw bytes, answered by a reply frame (status 0 and a
 /// <see cref="DataAck"/>, or a gRPC status code and the refusal's text, after which the receiver
 /// closes the connection). A frame is one kind byte, a little-endian int32 length and the payload.
+/// With <see cref="ClusterTls"/> all of it travels inside TLS (<see cref="SslStream"/>, a client
+/// certificate from the cluster CA required), and the token frame stays as the second factor.
+/// Timeouts are the socket's (<see cref="Socket.ReceiveTimeout"/>), which NetworkStream and SslStream honour.
 /// </summary>
 internal static class TcpFraming
 {
@@ -43,18 +48,15 @@ internal static class TcpFraming
     /// <summary>Bound on every frame's payload (headers, tokens, replies): tensor bytes do not travel in frames.</summary>
     public const int MaxFrameBytes = 64 << 10;
 
-    public static void SendAll(Socket s, ReadOnlySpan<byte> data)
-    {
-        while (data.Length > 0) data = data[s.Send(data)..];
-    }
+    public static void SendAll(Stream s, ReadOnlySpan<byte> data) => s.Write(data);
 
     /// <summary>Fills <paramref name="into"/>; false when the connection ended cleanly before its first byte.</summary>
-    public static bool ReceiveAll(Socket s, Span<byte> into)
+    public static bool ReceiveAll(Stream s, Span<byte> into)
     {
         int got = 0;
         while (got < into.Length)
         {
-            int n = s.Receive(into[got..]);
+            int n = s.Read(into[got..]);
             if (n == 0)
             {
                 if (got == 0) return false;
@@ -65,7 +67,7 @@ internal static class TcpFraming
         return true;
     }
 
-    public static void WriteFrame(Socket s, byte kind, ReadOnlySpan<byte> payload)
+    public static void WriteFrame(Stream s, byte kind, ReadOnlySpan<byte> payload)
     {
         Span<byte> head = stackalloc byte[5];
         head[0] = kind;
@@ -75,7 +77,7 @@ internal static class TcpFraming
     }
 
     /// <summary>The next frame, or null when the connection ended cleanly between frames.</summary>
-    public static (byte Kind, byte[] Payload)? ReadFrame(Socket s, string what)
+    public static (byte Kind, byte[] Payload)? ReadFrame(Stream s, string what)
     {
         Span<byte> head = stackalloc byte[5];
         if (!ReceiveAll(s, head)) return null;
@@ -86,10 +88,10 @@ internal static class TcpFraming
         return (head[0], payload);
     }
 
-    public static void WriteReply(Socket s, StatusCode code, ReadOnlySpan<byte> payload) => WriteFrame(s, (byte)code, payload);
+    public static void WriteReply(Stream s, StatusCode code, ReadOnlySpan<byte> payload) => WriteFrame(s, (byte)code, payload);
 
     /// <summary>Reads a reply; a refusal becomes the <see cref="RpcException"/> a gRPC caller would have got.</summary>
-    public static byte[] ReadReply(Socket s, string what)
+    public static byte[] ReadReply(Stream s, string what)
     {
         var (code, payload) = ReadFrame(s, what) ?? throw new EndOfStreamException($"{what}: the receiver closed the connection without a reply");
         if (code != 0) throw new RpcException(new Status((StatusCode)code, Encoding.UTF8.GetString(payload)));
@@ -113,14 +115,16 @@ public sealed class TcpDataPlaneServer : IDisposable
     private readonly Socket listener;
     private readonly PeerMailbox mailbox;
     private readonly ClusterToken token;
+    private readonly ClusterTls? tls;
     private readonly CancellationTokenSource stop = new();
     private readonly ConcurrentDictionary<Socket, byte> open = new();
     private int disposed;
 
-    public TcpDataPlaneServer(IPAddress address, int port, PeerMailbox mailbox, ClusterToken token)
+    public TcpDataPlaneServer(IPAddress address, int port, PeerMailbox mailbox, ClusterToken token, ClusterTls? tls = null)
     {
         this.mailbox = mailbox;
         this.token = token;
+        this.tls = tls;
         listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -151,18 +155,20 @@ public sealed class TcpDataPlaneServer : IDisposable
         }
     }
 
-    private void Serve(Socket s)
+    private void Serve(Socket socket)
     {
-        string who = $"rank {mailbox.Membership.Rank}: TCP data plane connection from {s.RemoteEndPoint}";
+        string who = $"rank {mailbox.Membership.Rank}: TCP data plane connection from {socket.RemoteEndPoint}";
+        Stream? s = null;
         try
         {
-            if (!Handshake(s, who)) return;
+            s = Secure(socket, who);
+            if (s is null || !Handshake(socket, s, who)) return;
             while (!stop.IsCancellationRequested)
             {
-                s.ReceiveTimeout = 0;                                       // idle between tensors: no limit
+                socket.ReceiveTimeout = 0;                                  // idle between tensors: no limit
                 var frame = TcpFraming.ReadFrame(s, who);
                 if (frame is null) return;                                  // the sender closed the connection
-                s.ReceiveTimeout = (int)Math.Min(int.MaxValue, mailbox.Deadline.TotalMilliseconds);
+                socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, mailbox.Deadline.TotalMilliseconds);
                 try
                 {
                     if (frame.Value.Kind != TcpFraming.HeaderFrame) throw WireErrors.Invalid($"{who}: frame of kind {frame.Value.Kind} where a data header was due");
@@ -176,7 +182,7 @@ public sealed class TcpDataPlaneServer : IDisposable
                 }
                 catch (RpcException e)
                 {
-                    Refuse(s, e.StatusCode, e.Status.Detail);
+                    Refuse(socket, s, e.StatusCode, e.Status.Detail);
                     return;
                 }
             }
@@ -184,55 +190,90 @@ public sealed class TcpDataPlaneServer : IDisposable
         catch (Exception) { /* the connection broke or the server stops: the mailbox already failed the key if one was open */ }
         finally
         {
-            open.TryRemove(s, out _);
-            s.Dispose();
+            open.TryRemove(socket, out _);
+            s?.Dispose();
+            socket.Dispose();
         }
     }
 
-    private bool Handshake(Socket s, string who)
+    /// <summary>
+    /// The connection's stream: the socket's own, or with TLS an <see cref="SslStream"/> once the client
+    /// presented a certificate from the cluster CA. A plaintext client (its first byte is no TLS handshake
+    /// record) and a refused certificate are logged naming the address; null then, and the connection closes.
+    /// </summary>
+    private Stream? Secure(Socket socket, string who)
     {
-        s.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
+        socket.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
+        socket.SendTimeout = (int)HandshakeTimeout.TotalMilliseconds;
+        var plain = new NetworkStream(socket, ownsSocket: false);
+        if (tls is null) return plain;
+        Span<byte> first = stackalloc byte[1];
+        if (socket.Receive(first, SocketFlags.Peek) == 0) { plain.Dispose(); return null; }
+        if (first[0] != ClusterTls.HandshakeRecord)
+        {
+            Console.Error.WriteLine($"{who}: TLS: refused a plaintext connection (the TCP data plane requires TLS with a client certificate from the cluster CA)");
+            plain.Dispose();
+            return null;
+        }
+        var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
+        try
+        {
+            ssl.AuthenticateAsServer(tls.ServerOptions(why => Console.Error.WriteLine($"{who}: TLS: refused: {why}")));
+            return ssl;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            Console.Error.WriteLine($"{who}: TLS handshake failed: {e.Message}");
+            ssl.Dispose();
+            return null;
+        }
+    }
+
+    private bool Handshake(Socket socket, Stream s, string who)
+    {
+        socket.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
         Span<byte> hello = stackalloc byte[5];
         if (!TcpFraming.ReceiveAll(s, hello)) return false;
         if (!hello[..4].SequenceEqual(TcpFraming.Magic) || hello[4] != TcpFraming.Version)
         {
-            Refuse(s, StatusCode.InvalidArgument, $"{who}: not a Jetpack TCP data plane client of version {TcpFraming.Version}");
+            Refuse(socket, s, StatusCode.InvalidArgument, $"{who}: not a Jetpack TCP data plane client of version {TcpFraming.Version}");
             return false;
         }
         var frame = TcpFraming.ReadFrame(s, who);
         if (frame is not { Kind: TcpFraming.TokenFrame } f || !token.Matches(Encoding.ASCII.GetString(f.Payload)))
         {
-            Refuse(s, StatusCode.Unauthenticated, $"rank {mailbox.Membership.Rank}: the TCP data plane needs the cluster token (missing or wrong)");
+            Refuse(socket, s, StatusCode.Unauthenticated, $"rank {mailbox.Membership.Rank}: the TCP data plane needs the cluster token (missing or wrong)");
             return false;
         }
         TcpFraming.WriteReply(s, StatusCode.OK, []);
         return true;
     }
 
-    /// <summary>Receives the rest of the tensor's bytes straight into its storage.</summary>
-    private static void Receive(Socket s, TensorAssembler asm, string what)
+    /// <summary>Receives the rest of the tensor's bytes straight into its storage (through TLS: decrypted into it).</summary>
+    private static void Receive(Stream s, TensorAssembler asm, string what)
     {
         while (true)
         {
             var into = asm.Remaining;
             if (into.Length == 0) return;
-            int n = s.Receive(into);
+            int n = s.Read(into);
             if (n == 0) throw new EndOfStreamException($"{what}: the sender closed the connection after {asm.Received} bytes");
             asm.Advance(n);
         }
     }
 
     /// <summary>Answers with the refusal, then reads and drops what the sender still sends until it closes (bounded in time).</summary>
-    private static void Refuse(Socket s, StatusCode code, string detail)
+    private static void Refuse(Socket socket, Stream s, StatusCode code, string detail)
     {
         try
         {
             TcpFraming.WriteReply(s, code, Encoding.UTF8.GetBytes(detail));
-            s.Shutdown(SocketShutdown.Send);
-            s.ReceiveTimeout = (int)DrainTimeout.TotalMilliseconds;
+            s.Flush();
+            socket.Shutdown(SocketShutdown.Send);
+            socket.ReceiveTimeout = (int)DrainTimeout.TotalMilliseconds;
             var sink = new byte[64 << 10];
             var until = DateTime.UtcNow + DrainTimeout;
-            while (DateTime.UtcNow < until && s.Receive(sink) > 0) { }
+            while (DateTime.UtcNow < until && socket.Receive(sink) > 0) { }
         }
         catch (Exception) { /* the sender is gone already */ }
     }
@@ -251,12 +292,22 @@ public sealed class TcpDataPlaneServer : IDisposable
 /// The sending side of the raw TCP data plane towards one peer: a pool of authenticated connections
 /// (one per push in flight; a finished push returns its connection). The peer's data port is asked
 /// once through its gRPC Health call. Each push writes the header frame, then the tensor's storage
-/// straight to the socket, then waits for the receiver's answer; the deadline bounds every blocking
-/// call and cancelling closes the socket.
+/// straight to the socket (with TLS: encrypted from it), then waits for the receiver's answer; the
+/// deadline bounds every blocking call and cancelling closes the socket.
 /// </summary>
-public sealed class TcpPeerLink(int peer, string host, Func<CancellationToken, Task<int>> discoverPort, ClusterToken token) : IDisposable
+public sealed class TcpPeerLink(int peer, string host, Func<CancellationToken, Task<int>> discoverPort, ClusterToken token, ClusterTls? tls = null) : IDisposable
 {
-    private readonly ConcurrentBag<Socket> idle = [];
+    /// <summary>One connection: the socket (timeouts, cancellation) and the stream the frames go through (the socket's, or TLS over it).</summary>
+    private sealed record Connection(Socket Socket, Stream Stream) : IDisposable
+    {
+        public void Dispose()
+        {
+            Stream.Dispose();
+            Socket.Dispose();
+        }
+    }
+
+    private readonly ConcurrentBag<Connection> idle = [];
     private readonly SemaphoreSlim portGate = new(1, 1);
     private int port;
     private bool disposed;
@@ -266,19 +317,19 @@ public sealed class TcpPeerLink(int peer, string host, Func<CancellationToken, T
         var header = key.ToHeader();
         header.Tensor = TensorCodec.Header("tensor", readable);
         string what = $"{key} to rank {peer}";
-        var s = idle.TryTake(out var pooled) ? pooled : await ConnectAsync(deadline, ct);
+        var c = idle.TryTake(out var pooled) ? pooled : await ConnectAsync(deadline, ct);
         bool reusable = false;
         try
         {
             await Task.Run(() =>
             {
-                using var _ = ct.Register(() => s.Dispose());               // a cancelled push ends its blocking calls at once
+                using var _ = ct.Register(() => c.Socket.Dispose());        // a cancelled push ends its blocking calls at once
                 int ms = (int)Math.Clamp((deadline - DateTime.UtcNow).TotalMilliseconds, 1, int.MaxValue);
-                s.SendTimeout = ms;
-                s.ReceiveTimeout = ms;
-                TcpFraming.WriteFrame(s, TcpFraming.HeaderFrame, header.ToByteArray());
-                if (readable.numel() > 0) TcpFraming.SendAll(s, readable.bytes);   // from the tensor's storage, no copy
-                TcpFraming.ReadReply(s, what);
+                c.Socket.SendTimeout = ms;
+                c.Socket.ReceiveTimeout = ms;
+                TcpFraming.WriteFrame(c.Stream, TcpFraming.HeaderFrame, header.ToByteArray());
+                if (readable.numel() > 0) TcpFraming.SendAll(c.Stream, readable.bytes);   // from the tensor's storage, no copy
+                TcpFraming.ReadReply(c.Stream, what);
             }, CancellationToken.None);
             reusable = true;
         }
@@ -288,12 +339,12 @@ public sealed class TcpPeerLink(int peer, string host, Func<CancellationToken, T
         }
         finally
         {
-            if (reusable && !disposed) idle.Add(s);
-            else s.Dispose();
+            if (reusable && !disposed) idle.Add(c);
+            else c.Dispose();
         }
     }
 
-    private async Task<Socket> ConnectAsync(DateTime deadline, CancellationToken ct)
+    private async Task<Connection> ConnectAsync(DateTime deadline, CancellationToken ct)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
         limit.CancelAfter(TimeSpan.FromMilliseconds(Math.Max(1, (deadline - DateTime.UtcNow).TotalMilliseconds)));
@@ -304,23 +355,39 @@ public sealed class TcpPeerLink(int peer, string host, Func<CancellationToken, T
             finally { portGate.Release(); }
         }
         var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream? stream = null;
+        string with = $"rank {peer} at {host}:{port}";
         try
         {
             await s.ConnectAsync(host, port, limit.Token);
+            s.ReceiveTimeout = 10_000;
+            s.SendTimeout = 10_000;
+            stream = new NetworkStream(s, ownsSocket: false);
+            if (tls is not null)
+            {
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                try { await ssl.AuthenticateAsClientAsync(tls.ClientOptions(host), limit.Token); }
+                catch (Exception e) when (e is AuthenticationException or IOException)
+                {
+                    throw new AuthenticationException($"TLS: the TCP data plane handshake with {with} failed ({e.Message}): both ranks need certificates from the same cluster CA", e);
+                }
+            }
+            var framed = stream;
             await Task.Run(() =>
             {
-                s.ReceiveTimeout = 10_000;
                 Span<byte> hello = stackalloc byte[5];
                 TcpFraming.Magic.CopyTo(hello);
                 hello[4] = TcpFraming.Version;
-                TcpFraming.SendAll(s, hello);
-                TcpFraming.WriteFrame(s, TcpFraming.TokenFrame, Encoding.ASCII.GetBytes(token.Value));
-                TcpFraming.ReadReply(s, $"TCP data plane handshake with rank {peer} at {host}:{port}");
+                TcpFraming.SendAll(framed, hello);
+                TcpFraming.WriteFrame(framed, TcpFraming.TokenFrame, Encoding.ASCII.GetBytes(token.Value));
+                TcpFraming.ReadReply(framed, $"TCP data plane handshake with {with}");
             }, CancellationToken.None);
-            return s;
+            return new Connection(s, stream);
         }
         catch
         {
+            stream?.Dispose();
             s.Dispose();
             throw;
         }
@@ -329,7 +396,7 @@ public sealed class TcpPeerLink(int peer, string host, Func<CancellationToken, T
     public void Dispose()
     {
         disposed = true;
-        while (idle.TryTake(out var s)) s.Dispose();
+        while (idle.TryTake(out var c)) c.Dispose();
         portGate.Dispose();
     }
 }

@@ -23,10 +23,10 @@ public sealed class CoordinatorLink : IAsyncDisposable
     private readonly TaskCompletionSource registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task loop;
 
-    private CoordinatorLink(CoordinatorLinkOptions options, ClusterToken token, string workerId, string endpoint)
+    private CoordinatorLink(CoordinatorLinkOptions options, ClusterToken token, ClusterTls? tls, string workerId, string endpoint)
     {
         this.options = options; WorkerId = workerId; Endpoint = endpoint;
-        channel = GrpcChannel.ForAddress(options.Address);
+        channel = ClusterTls.Channel(options.Address, tls);
         registry = new WorkerRegistry.WorkerRegistryClient(channel.Intercept(new ClusterTokenCallInterceptor(token)));
         loop = Task.Run(RunAsync);
     }
@@ -40,7 +40,7 @@ public sealed class CoordinatorLink : IAsyncDisposable
     {
         string host = options.AdvertiseHost ?? (node.Options.ListenAddress is "0.0.0.0" or "::" ? System.Net.Dns.GetHostName() : node.Options.ListenAddress);
         string id = options.WorkerId ?? $"{System.Net.Dns.GetHostName()}-{node.Port}";
-        return new CoordinatorLink(options, token, id, $"http://{host}:{node.Port}");
+        return new CoordinatorLink(options, token, node.Options.Tls, id, $"{ClusterTls.Scheme(node.Options.Tls)}://{host}:{node.Port}");
     }
 
     private CallOptions Call => new(null, DateTime.UtcNow.AddSeconds(10), stop.Token);
