@@ -48,9 +48,9 @@ public sealed record WorkerOptions
         if (string.IsNullOrWhiteSpace(JobId)) throw new ArgumentException("--job must not be empty");
         if (!System.Net.IPAddress.TryParse(ListenAddress, out _)) throw new ArgumentException($"--listen '{ListenAddress}' is not an IP address");
         if (MetricsTls && Tls is null) throw new ArgumentException("--metrics-tls needs --tls-cert, --tls-key and --tls-ca");
+        Coordinator?.Validate();
         if (Coordinator is { } c && (Tls is null) != (c.Address.Scheme == "http"))
             throw new ArgumentException(Tls is null ? $"--coordinator {c.Address}: https needs --tls-cert, --tls-key and --tls-ca" : $"--coordinator {c.Address}: with TLS the coordinator's address is https://");
-        Coordinator?.Validate();
         Exchange.Validate();
         Limits.Validate();
     }

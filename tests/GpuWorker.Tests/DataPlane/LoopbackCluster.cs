@@ -16,7 +16,7 @@ public sealed class LoopbackCluster : IAsyncDisposable
     public const string Job = "test-job";
 
     public static async Task<LoopbackCluster> StartAsync(int world, TimeSpan? deadline = null, WireLimits? limits = null, long bucketElements = 4L << 20,
-                                                     DataPlaneTransport transport = DataPlaneTransport.Grpc)
+                                                     DataPlaneTransport transport = DataPlaneTransport.Grpc, ClusterTls? tls = null)
     {
         var c = new LoopbackCluster();
         for (int r = 0; r < world; r++)
@@ -24,6 +24,7 @@ public sealed class LoopbackCluster : IAsyncDisposable
             {
                 Rank = r, WorldSize = world, Port = 0, JobId = Job, Token = c.Token, Limits = limits ?? WireLimits.Default,
                 Exchange = new ExchangeOptions { Deadline = deadline ?? TimeSpan.FromSeconds(20), BucketElements = bucketElements, Transport = transport },
+                Tls = tls,
             }));
         var peers = c.Nodes.Select(n => n.Address).ToList();
         if (world > 1) foreach (var n in c.Nodes) n.Connect(peers);        // a world of one connects itself
