@@ -1,0 +1,41 @@
+using System.Net.Sockets;
+using Grpc.Net.Client;
+using Jetpack.Protocol.Codec;
+using Jetpack.Protocol.Security;
+
+namespace Jetpack.Protocol.Channels;
+
+/// <summary>
+/// The one way to open a channel (h2c, or mutual TLS) to a worker or coordinator: HTTP/2 windows widened from their
+/// defaults (so that a sender is not stalled waiting for window updates), no Nagle delay, and the
+/// wire's message limits. Used by the workers' peer channels, the launcher and the coordinator's driver.
+/// </summary>
+public static class WireChannels
+{
+    /// <summary>HTTP/2 stream/connection windows on both sides (Kestrel and the client handler).</summary>
+    public const int StreamWindowBytes = 8 << 20;
+
+    /// <summary>A channel to <paramref name="hostPort"/> with the wire's message limits: h2c, or with <paramref name="tls"/>
+    /// HTTPS that presents this node's certificate and accepts only a server certificate from the cluster CA.</summary>
+    public static GrpcChannel Open(string hostPort, WireLimits limits, ClusterTls? tls = null) =>
+        GrpcChannel.ForAddress($"{ClusterTls.Scheme(tls)}://{hostPort}", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                SslOptions = tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
+                InitialHttp2StreamWindowSize = StreamWindowBytes,
+                EnableMultipleHttp2Connections = true,
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                ConnectTimeout = TimeSpan.FromSeconds(10),
+                ConnectCallback = async (ctx, ct) =>
+                {
+                    // no Nagle delay on small frames (acks, headers)
+                    var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    try { await s.ConnectAsync(ctx.DnsEndPoint, ct); return new NetworkStream(s, ownsSocket: true); }
+                    catch { s.Dispose(); throw; }
+                },
+            },
+            MaxReceiveMessageSize = limits.MaxFrameBytes,
+            MaxSendMessageSize = limits.MaxFrameBytes,
+        });
+}
