@@ -1,7 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Jetpack.Coordinator.CommandLine;
+using Jetpack.Cli.CommandLine;
 using Jetpack.Coordinator.Tests.Cli;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Protocol.Jobs;
