@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Jetpack.Cli.CommandLine;
 using Jetpack.Coordinator.Tests.Cli;
@@ -69,6 +70,27 @@ public sealed class MutualTlsTests : IDisposable
         }
         using var plain = new HttpClient();
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => plain.GetStringAsync(new UriBuilder(c.Metrics) { Scheme = "http" }.Uri));
+    }
+
+    [Fact]
+    public async Task AWorkerRegistersOverMutualTlsAndTheCoordinatorReachesItBack()
+    {
+        await using var c = await Start();
+        // worker → coordinator: the worker's link presents its certificate and registers an https:// endpoint
+        await using var node = await GpuWorker.Hosting.WorkerNode.StartAsync(new GpuWorker.Hosting.WorkerOptions
+        {
+            Rank = 0, WorldSize = 1, Token = Token, Tls = certs.Node,
+            Coordinator = new GpuWorker.Hosting.CoordinatorLinkOptions { Address = c.Grpc, WorkerId = "tls-worker", HeartbeatInterval = TimeSpan.FromSeconds(1) },
+        });
+        await using var link = GpuWorker.Hosting.CoordinatorLink.Start(node, node.Options.Coordinator!, Token);
+        await link.Registered.WaitAsync(TimeSpan.FromSeconds(60));
+        var worker = (await c.Workers.ListWorkersAsync(new ListWorkersRequest(), c.Call)).Workers.Single(w => w.WorkerId == "tls-worker");
+        Assert.Equal($"https://127.0.0.1:{node.Port}", worker.Endpoint);
+        // coordinator → worker: the driver's channel (WireChannels.Open with the coordinator's TLS) gets Health
+        using var channel = Protocol.Channels.WireChannels.Open($"127.0.0.1:{node.Port}", Protocol.Codec.WireLimits.Default, c.Options.Tls);
+        var health = await new Protocol.Wire.WorkerControl.WorkerControlClient(channel.Intercept(new ClusterTokenCallInterceptor(Token)))
+                               .HealthAsync(new Protocol.Wire.HealthRequest(), deadline: DateTime.UtcNow.AddSeconds(20));
+        Assert.Equal(Environment.ProcessId, health.ProcessId);
     }
 
     [Fact]

@@ -9,6 +9,7 @@ using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.GpuWorker.Tests.DataPlane;
+using Jetpack.Protocol.Channels;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Wire;
@@ -52,7 +53,7 @@ public sealed class MutualTlsTests : IDisposable
         await using var cluster = await LoopbackCluster.StartAsync(1, tls: certs.Node);
         var node = cluster.Nodes[0];
 
-        using (var good = PeerChannels.Open(node.Address, WireLimits.Default, certs.Node))
+        using (var good = WireChannels.Open(node.Address, WireLimits.Default, certs.Node))
             Assert.Equal(Environment.ProcessId, (await Health(good, cluster.Token)).ProcessId);
 
         foreach (var (what, client) in new[] { ("no client certificate", (X509Certificate2?)null), ("a certificate from another CA", certs.Intruder) })
@@ -62,7 +63,7 @@ public sealed class MutualTlsTests : IDisposable
             Assert.True(e.StatusCode is StatusCode.Unavailable or StatusCode.Internal, $"{what}: {e.Status}");
         }
 
-        using var plaintext = PeerChannels.Open(node.Address, WireLimits.Default);            // h2c to a TLS port
+        using var plaintext = WireChannels.Open(node.Address, WireLimits.Default);            // h2c to a TLS port
         var refused = await Assert.ThrowsAsync<RpcException>(() => Health(plaintext, cluster.Token));
         Assert.True(refused.StatusCode is StatusCode.Unavailable or StatusCode.Internal, $"plaintext: {refused.Status}");
     }
