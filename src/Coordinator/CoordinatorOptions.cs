@@ -31,6 +31,11 @@ public sealed class CoordinatorOptions
     public int GatewayPort { get; set; } = 30000;
     /// <summary>When set, every JobService call must carry "authorization: Bearer &lt;token&gt;" (DESIGN.md "Trust boundaries").</summary>
     public string? ClusterToken { get; set; }
+    /// <summary>Mutual TLS (DESIGN.md "Trust boundaries"): the JobService/WorkerRegistry port serves only TLS with a client
+    /// certificate from the cluster CA, and the coordinator presents its certificate to the workers. Null = h2c.</summary>
+    public Protocol.Security.ClusterTls? Tls { get; set; }
+    /// <summary>With <see cref="Tls"/>: /metrics, /healthz, /readyz need TLS and a client certificate too.</summary>
+    public bool MetricsTls { get; set; }
 
     public string RecycledDirectory => Path.Combine(DataDirectory, "recycled");
     public string JobsDirectory => Path.Combine(DataDirectory, "jobs");
@@ -43,6 +48,7 @@ public sealed class CoordinatorOptions
             throw new ArgumentException($"--redis is required for --clustering {Clustering.ToString().ToLowerInvariant()}");
         foreach (var (name, port) in new[] { ("--port", Port), ("--metrics-port", MetricsPort), ("--silo-port", SiloPort), ("--gateway-port", GatewayPort) })
             if (port is < 0 or > 65535) throw new ArgumentException($"{name} must be in 0..65535, got {port}");
+        if (MetricsTls && Tls is null) throw new ArgumentException("--metrics-tls needs --tls-cert, --tls-key and --tls-ca");
         // null = no authentication (tests, a private loopback); a set token must be a real one: an empty
         // one used to switch authentication off silently (issue 12).
         if (ClusterToken is not null)

@@ -25,6 +25,8 @@ public sealed record LaunchOptions
     public Uri? Coordinator { get; init; }
     /// <summary>The cluster token to give the workers (default: a fresh one).</summary>
     public Protocol.Security.ClusterToken? Token { get; init; }
+    /// <summary>Mutual TLS: every worker gets these files (--tls-cert/--tls-key/--tls-ca) and the launcher's own calls present them.</summary>
+    public Protocol.Security.ClusterTls? Tls { get; init; }
     /// <summary>With <see cref="Coordinator"/>: worker i registers as "{prefix}{i}".</summary>
     public string WorkerIdPrefix { get; init; } = "worker-";
     /// <summary>With <see cref="Coordinator"/>: between heartbeats.</summary>

@@ -17,7 +17,8 @@ namespace Jetpack.WorkerCluster;
 /// and on any failure kills them all and reports every worker's exit code and stderr tail. Ports
 /// are probed free (bind port 0); another process can take one in between, so a launch that fails
 /// because a worker could not bind is retried with new ports. Used by `jetpack train --workers N`,
-/// `jetpack bench exchange` and the process-level tests.
+/// `jetpack bench exchange` and the process-level tests. With <see cref="LaunchOptions.Tls"/> the
+/// workers serve mutual TLS only and the launcher's Health calls present the same certificate.
 /// </summary>
 public sealed class WorkerLauncher : IAsyncDisposable
 {
@@ -99,7 +100,7 @@ public sealed class WorkerLauncher : IAsyncDisposable
                          "--deadline-seconds", Options.StepDeadline.TotalSeconds.ToString(invariant),
                          "--parent-pid", Environment.ProcessId.ToString(), "--threads", threads.ToString(),
                          "--data-plane", Options.DataPlane.ToString().ToLowerInvariant(), "--listen", hosts[r],
-                     ]))
+                     ]).Concat(Options.Tls is { } tls ? ["--tls-cert", tls.CertFile, "--tls-key", tls.KeyFile, "--tls-ca", tls.CaFile] : []))
                 psi.ArgumentList.Add(a);
             if (Options.ChunkBytes is { } chunk) { psi.ArgumentList.Add("--chunk-bytes"); psi.ArgumentList.Add(chunk.ToString(invariant)); }
             psi.Environment.Remove(ClusterToken.EnvVariable);                   // the file is the one source
@@ -138,7 +139,7 @@ public sealed class WorkerLauncher : IAsyncDisposable
     /// <summary>A control client for one rank (with the token).</summary>
     public WorkerControl.WorkerControlClient Control(int rank)
     {
-        while (channels.Count <= rank) channels.Add(WireChannels.Open(workers[channels.Count].Address, WireLimits.Default));
+        while (channels.Count <= rank) channels.Add(WireChannels.Open(workers[channels.Count].Address, WireLimits.Default, Options.Tls));
         return new WorkerControl.WorkerControlClient(channels[rank].Intercept(new ClusterTokenCallInterceptor(Token)));
     }
 

@@ -14,6 +14,7 @@ using Spectre.Console;
 using Jetpack.Protocol.Channels;
 using Jetpack.WorkerCluster;
 using Jetpack.Model.Training;
+using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Wire;
 using Jetpack.Cli.Runs;
 
@@ -38,7 +39,7 @@ public static class BenchExchange
         var models = new Option<string>("--models") { Description = "variants for the step-time comparison ('' = skip)", DefaultValueFactory = _ => "v_jetmoe_fmnist,v_jetmoe_t" };
         var steps = new Option<int>("--steps") { Description = "training steps per step-time run (the first is not counted)", DefaultValueFactory = _ => 4 };
         var threads = new Option<int>("--threads-per-rank") { Description = "torch threads of each rank in the step-time runs (0 = the cores divided among the ranks)", DefaultValueFactory = _ => 0 };
-        var planes = new Option<string>("--data-plane") { Description = "transports to measure, side by side: grpc (HTTP/2 Push streams), tcp (the same headers on raw TCP)", DefaultValueFactory = _ => "grpc,tcp" };
+        var planes = new Option<string>("--data-plane") { Description = "transports to measure, side by side: grpc (HTTP/2 Push streams), tcp (the same headers on raw TCP); a '+tls' suffix (tcp+tls, grpc+tls) runs that plane under mutual TLS with a throw-away CA", DefaultValueFactory = _ => "grpc,tcp" };
         var output = new Option<string>("--out") { Description = "folder for bench-exchange.json", DefaultValueFactory = _ => "results/bench" };
         var chunks = new Option<string>("--grpc-chunk-kib")
         {
@@ -81,8 +82,12 @@ public static class BenchExchange
     {
         grpcChunks = grpcChunks is { Length: > 0 } ? grpcChunks : [Jetpack.Protocol.Codec.WireLimits.Default.ChunkBytes];
         var transports = planesText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                                   .Select(t => DataPlaneTransports.Parse(t, "--data-plane")).Distinct().ToArray();
-        if (transports.Length == 0) throw new ArgumentException("--data-plane: name at least one transport (grpc, tcp)");
+                                   .Select(t => t.EndsWith("+tls", StringComparison.Ordinal) ? new Plane(DataPlaneTransports.Parse(t[..^4], "--data-plane"), true)
+                                                                                             : new Plane(DataPlaneTransports.Parse(t, "--data-plane"), false))
+                                   .Distinct().ToArray();
+        if (transports.Length == 0) throw new ArgumentException("--data-plane: name at least one transport (grpc, tcp, grpc+tls, tcp+tls)");
+        using var certificates = transports.Any(t => t.Tls) ? new ThrowAwayCertificates() : null;
+        var tls = certificates?.Tls;
         var worlds = ranksText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
         if (worlds.Any(w => w < 2)) throw new ArgumentException($"--ranks: every count must be ≥ 2 (got {ranksText})");
         if (namespaces is not null && worlds.Any(w => w != 2)) throw new ArgumentException($"--netns measures 2 ranks (one per namespace): pass --ranks 2 (got {ranksText})");
@@ -95,6 +100,8 @@ public static class BenchExchange
         var table = new Table().AddColumns("processes", "transport", "piece", "all-to-all (GB/s, all ranks)", "per rank (GB/s)", "iperf3 1 stream", "iperf3 same flows", "ratio vs same flows");
         var exchangeRows = new List<object>();
         var measured = new List<(int World, string Transport, double Gbps)>();
+        var tlsRows = new List<object>();
+        var plainOf = new Dictionary<(int, DataPlaneTransport, int?), double>();
         string link = namespaces is null ? "loopback" : $"{namespaces[0].Name} → {namespaces[1].Name} (veth + bridge)";
         double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds, namespaces);
         if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 {link}, 1 stream: [bold]{single:F2} GB/s[/]");
@@ -107,14 +114,23 @@ public static class BenchExchange
         {
             int flows = world * (world - 1);
             double parallel = Iperf(flows, iperfSeconds, namespaces);
-            foreach (var (transport, chunk) in transports.SelectMany(t => t == DataPlaneTransport.Grpc ? grpcChunks.Select(c => (t, (int?)c)) : [(t, (int?)null)]))
+            foreach (var (transport, chunk) in transports.SelectMany(t => t.Transport == DataPlaneTransport.Grpc ? grpcChunks.Select(c => (t, (int?)c)) : [(t, (int?)null)]))
             {
-                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport, namespaces, chunk);
+                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport.Transport, namespaces, chunk, transport.Tls ? tls : null);
                 double ratio = aggregate / parallel;
-                string name = chunk is { } c ? $"grpc ({c >> 10} KiB messages)" : transport.ToString().ToLowerInvariant();
+                string name = chunk is { } c ? $"{transport.Name} ({c >> 10} KiB messages)" : transport.Name;
+                if (transport.Tls && plainOf.GetValueOrDefault((world, transport.Transport, chunk)) is > 0 and var plain)
+                {
+                    AnsiConsole.MarkupLine($"{world} processes: {Markup.Escape(name)} moves [bold]{100 * aggregate / plain:F0}%[/] of plaintext ({aggregate:F2} vs {plain:F2} GB/s)");
+                    tlsRows.Add(new { processes = world, transport = transport.Transport.ToString().ToLowerInvariant(), grpc_message_bytes = chunk, tls_gbps = aggregate, plaintext_gbps = plain, tls_vs_plaintext = aggregate / plain });
+                }
+                else if (!transport.Tls)
+                {
+                    plainOf[(world, transport.Transport, chunk)] = aggregate;
+                    measured.Add((world, transport.Transport.ToString().ToLowerInvariant(), aggregate));
+                }
                 table.AddRow(world.ToString(), Markup.Escape(name), $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
-                measured.Add((world, transport.ToString().ToLowerInvariant(), aggregate));
-                exchangeRows.Add(new { processes = world, transport = transport.ToString().ToLowerInvariant(), grpc_message_bytes = chunk, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
+                exchangeRows.Add(new { processes = world, transport = transport.Name, tls = transport.Tls, grpc_message_bytes = chunk, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
             }
         }
         if (worlds.Length > 0) AnsiConsole.Write(table);
@@ -130,17 +146,18 @@ public static class BenchExchange
                 result[$"grpc_over_tcp_{world}"] = g / t;
             }
         }
+        result["tls_vs_plaintext"] = tlsRows;
 
         var stepRows = new List<object>();
         var stepTable = new Table().AddColumns("model", "transport", "batch", "1 rank (s/step)", "2 ranks (s/step)", "speed-up", "exchange share", "all-reduce share");
         foreach (var variant in modelsText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             int batch = variant == "v_jetmoe_t" ? 8 : 32;
-            var one = StepTimes(variant, 1, batch, steps, threadsPerRank, transports[0]);
+            var one = StepTimes(variant, 1, batch, steps, threadsPerRank, transports[0].Transport, null);
             foreach (var transport in transports)
             {
-                var two = StepTimes(variant, 2, batch, steps, threadsPerRank, transport);
-                string name = transport.ToString().ToLowerInvariant();
+                var two = StepTimes(variant, 2, batch, steps, threadsPerRank, transport.Transport, transport.Tls ? tls : null);
+                string name = transport.Name;
                 stepTable.AddRow(variant, name, batch.ToString(), $"{one.Median:F3}", $"{two.Median:F3}", $"{one.Median / two.Median:F2}×", $"{100 * two.ExchangeShare:F0}%", $"{100 * two.ReduceShare:F0}%");
                 stepRows.Add(new { model = variant, transport = name, batch, threads_per_rank = threadsPerRank, one_rank_s = one.Median, two_ranks_s = two.Median, speedup = one.Median / two.Median, exchange_share = two.ExchangeShare, all_reduce_share = two.ReduceShare });
             }
@@ -158,11 +175,12 @@ public static class BenchExchange
     }
 
     /// <summary>Aggregate and mean per-rank all-to-all throughput (bytes sent to other ranks / time), GB/s.</summary>
-    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport, List<(string Name, string Address)>? namespaces, int? chunkBytes)
+    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport, List<(string Name, string Address)>? namespaces, int? chunkBytes,
+                                                      ClusterTls? tls)
     {
         var options = new LaunchOptions
         {
-            WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport, Namespaces = namespaces, ChunkBytes = chunkBytes,
+            WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport, Namespaces = namespaces, ChunkBytes = chunkBytes, Tls = tls,
         };
         var launcher = WorkerLauncher.StartAsync(options).GetAwaiter().GetResult();
         try
@@ -173,7 +191,7 @@ public static class BenchExchange
             if (replies.FirstOrDefault(x => !x.Verified) is { } bad) throw new InvalidOperationException($"rank {bad.Rank}: received pieces did not hold their sources' values");
             double aggregate = replies.Sum(x => x.BytesSent) / replies.Max(x => x.Seconds) / 1e9;
             double perRank = replies.Average(x => x.BytesSent / x.Seconds) / 1e9;
-            AnsiConsole.MarkupLine($"{world} processes, {transport}{(chunkBytes is { } c ? $" ({c >> 10} KiB messages)" : "")}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
+            AnsiConsole.MarkupLine($"{world} processes, {transport}{(tls is null ? "" : "+tls")}{(chunkBytes is { } c ? $" ({c >> 10} KiB messages)" : "")}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
             return (aggregate, perRank);
         }
         finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
@@ -181,8 +199,36 @@ public static class BenchExchange
 
     sealed record StepTiming(double Median, double ExchangeShare, double ReduceShare);
 
+    /// <summary>A transport as measured: plain, or under mutual TLS.</summary>
+    sealed record Plane(DataPlaneTransport Transport, bool Tls)
+    {
+        public string Name => Transport.ToString().ToLowerInvariant() + (Tls ? "+tls" : "");
+    }
+
+    /// <summary>A CA and one loopback node certificate in a temporary directory, deleted on dispose (the workers read the files at start).</summary>
+    sealed class ThrowAwayCertificates : IDisposable
+    {
+        private readonly string dir = Directory.CreateTempSubdirectory("jetpack-bench-tls-").FullName;
+
+        public ThrowAwayCertificates()
+        {
+            string ca = Path.Combine(dir, "ca"), node = Path.Combine(dir, "node");
+            CertificateAuthority.Init(ca).Dispose();
+            CertificateAuthority.Issue(ca, "bench", [IPAddress.Loopback], [], node).Dispose();
+            Tls = ClusterTls.Load(Path.Combine(node, CertificateAuthority.NodeCert), Path.Combine(node, CertificateAuthority.NodeKey), Path.Combine(node, CertificateAuthority.CaCert));
+        }
+
+        public ClusterTls Tls { get; }
+
+        public void Dispose()
+        {
+            Tls.Dispose();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>Trains <paramref name="steps"/> steps on synthetic data with <paramref name="world"/> ranks (the cores split among them).</summary>
-    static StepTiming StepTimes(string variant, int world, int batch, int steps, int threadsPerRank, DataPlaneTransport transport)
+    static StepTiming StepTimes(string variant, int world, int batch, int steps, int threadsPerRank, DataPlaneTransport transport, ClusterTls? tls)
     {
         var spec = new WorkerJobSpec
         {
@@ -190,7 +236,7 @@ public static class BenchExchange
             Data = new RunData { Dataset = "synthetic", SyntheticCount = batch * steps, Augment = false },
             Recipe = new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 1 },
         };
-        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank, DataPlane = transport })
+        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-step-{world}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threadsPerRank, DataPlane = transport, Tls = tls })
                                      .GetAwaiter().GetResult();
         try
         {

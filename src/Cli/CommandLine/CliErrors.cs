@@ -28,6 +28,11 @@ public static class CliErrors
             AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(Describe(e, parsed))}");
             return ExitCodes.Usage;
         }
+        catch (System.Security.Authentication.AuthenticationException e)
+        {
+            AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+            return ExitCodes.Tls;
+        }
         catch (Grpc.Core.RpcException e)
         {
             AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Status.Detail is { Length: > 0 } d ? d : e.Status.StatusCode.ToString())}");

@@ -16,6 +16,8 @@ public static class ExitCodes
     public const int Conflict = 5;
     /// <summary>Missing or wrong cluster token.</summary>
     public const int Unauthenticated = 6;
+    /// <summary>A TLS handshake or certificate was refused (no, or a foreign, client certificate; a server certificate not from --tls-ca; plaintext to a TLS port).</summary>
+    public const int Tls = 7;
     /// <summary>`watch`: the job ended Failed.</summary>
     public const int JobFailed = 10;
     /// <summary>`watch`: the job ended Cancelled.</summary>

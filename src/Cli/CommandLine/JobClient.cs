@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Jetpack.Protocol.Jobs;
 using Jetpack.Protocol.Security;
@@ -17,7 +18,7 @@ public static class JobClient
 
     public static readonly Option<string?> TokenFile = new("--token-file")
     {
-        Description = "file holding the cluster token (default: $JETPACK_CLUSTER_TOKEN)",
+        Description = "file holding the cluster token (default: $JETPACK_CLUSTER_TOKEN, else the file $JETPACK_CLUSTER_TOKEN_FILE names)",
     };
 
     public static readonly Option<double> Timeout = new("--timeout")
@@ -26,35 +27,15 @@ public static class JobClient
         DefaultValueFactory = _ => 30,
     };
 
-    public static IEnumerable<Option> All => [Coordinator, TokenFile, Timeout];
+    public static IEnumerable<Option> All => [Coordinator, TokenFile, Timeout, .. TlsOptions.All];
 
-    /// <summary>
-    /// The token from --token-file, else $JETPACK_CLUSTER_TOKEN, else none (unset). An empty or blank token
-    /// is refused naming its file or variable (issue 12): a coordinator given an empty file used to run
-    /// with authentication silently off.
-    /// </summary>
-    public static string? Token(string? tokenFile)
-    {
-        if (tokenFile is not null)
-        {
-            if (!File.Exists(tokenFile)) throw new FileNotFoundException($"token file not found: {tokenFile}", tokenFile);
-            return Checked(File.ReadAllText(tokenFile), $"--token-file {tokenFile}");
-        }
-        return Environment.GetEnvironmentVariable(ClusterToken.EnvVariable) is { } t ? Checked(t, ClusterToken.EnvVariable) : null;
-    }
+    /// <summary>The token from --token-file, else the environment (<see cref="ClusterToken.ResolveOptional"/>), else none.</summary>
+    public static ClusterToken? Token(string? tokenFile) => ClusterToken.ResolveOptional(tokenFile);
 
-    static string Checked(string token, string origin)
-    {
-        if (string.IsNullOrWhiteSpace(token))
-            throw new ArgumentException($"{origin}: the cluster token is empty; refusing to run without one (put the token there, or for an open test coordinator give no --token-file and unset {ClusterToken.EnvVariable})");
-        try { return new ClusterToken(token).Value; }
-        catch (ArgumentException e) { throw new ArgumentException($"{origin}: {e.Message}", e); }
-    }
-
-    public sealed record Connection(GrpcChannel Channel, JobService.JobServiceClient Client, Metadata Headers, TimeSpan Timeout, string Address) : IDisposable
+    public sealed record Connection(GrpcChannel Channel, JobService.JobServiceClient Client, TimeSpan Timeout, string Address, bool Tls) : IDisposable
     {
         public CallOptions Call(CancellationToken cancel = default, bool stream = false) =>
-            new(Headers, stream ? null : DateTime.UtcNow + Timeout, cancel);
+            new(null, stream ? null : DateTime.UtcNow + Timeout, cancel);
 
         public void Dispose() => Channel.Dispose();
     }
@@ -66,28 +47,42 @@ public static class JobClient
             throw new ArgumentException($"--coordinator: '{address}' is not an http:// or https:// address");
         double seconds = r.GetValue(Timeout);
         if (seconds <= 0) throw new ArgumentException($"--timeout must be > 0, got {seconds}");
-        var headers = new Metadata();
-        if (Token(r.GetValue(TokenFile)) is { } token) headers.Add("authorization", "Bearer " + token);
-        var channel = GrpcChannel.ForAddress(uri);
-        return new Connection(channel, new JobService.JobServiceClient(channel), headers, TimeSpan.FromSeconds(seconds), address);
+        var token = Token(r.GetValue(TokenFile));
+        var tls = TlsOptions.Resolve(r);
+        if (tls is not null && uri.Scheme != "https") throw new ArgumentException($"--coordinator: '{address}': with --tls-cert the address is https://");
+        var channel = ClusterTls.Channel(uri, tls);
+        CallInvoker invoker = token is null ? channel.CreateCallInvoker() : channel.Intercept(new ClusterTokenCallInterceptor(token));
+        return new Connection(channel, new JobService.JobServiceClient(invoker), TimeSpan.FromSeconds(seconds), address, tls is not null);
     }
 
-    /// <summary>Runs a call; an unreachable coordinator names the address.</summary>
+    /// <summary>Runs a call; an unreachable coordinator names the address, a refused TLS handshake says TLS (exit 7).</summary>
     public static async Task<T> Invoke<T>(Connection c, Func<Connection, Task<T>> call)
     {
         try
         {
             return await call(c);
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded || NotGrpc(e))
         {
-            throw new RpcException(new Status(e.StatusCode, $"coordinator at {c.Address} not reachable: {e.Status.Detail}"));
-        }
-        catch (RpcException e) when (NotGrpc(e))
-        {
+            if (ClusterTls.IsTlsFailure(e.Status.DebugException) || ClusterTls.IsTlsFailure(new IOException(e.Status.Detail)))
+                throw new System.Security.Authentication.AuthenticationException(
+                    $"TLS: the connection to the coordinator at {c.Address} failed: {e.Status.Detail} " +
+                    (c.Tls ? "(the coordinator must present a certificate from --tls-ca and accept --tls-cert's: both from the same `jetpack certs init` CA)"
+                           : "(an https:// coordinator needs --tls-cert, --tls-key and --tls-ca)"), e);
+            // Connected, then closed without an answer: a TLS-only coordinator called in cleartext hangs up like this.
+            string hint = !c.Tls && !Refused(e.Status.DebugException) ? " (a coordinator with TLS needs https:// and --tls-cert, --tls-key, --tls-ca)" : "";
+            if (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+                throw new RpcException(new Status(e.StatusCode, $"coordinator at {c.Address} not reachable{hint}: {e.Status.Detail}"));
             // e.g. the coordinator's HTTP/1.1 metrics port: the address answers, but not as a JobService (exit 3, not 1).
-            throw new RpcException(new Status(StatusCode.Unavailable, $"{c.Address} is not a jetpack coordinator's JobService, or unreachable: {e.Status.Detail}"));
+            throw new RpcException(new Status(StatusCode.Unavailable, $"{c.Address} is not a jetpack coordinator's JobService, or unreachable{hint}: {e.Status.Detail}"));
         }
+    }
+
+    static bool Refused(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is System.Net.Sockets.SocketException) return true;
+        return false;
     }
 
     /// <summary>The call never reached a gRPC service: the client's transport failed or the reply was not gRPC

@@ -16,7 +16,7 @@ public static class CoordinatorCommand
     static readonly Option<string> Clustering = new("--clustering") { Description = "localhost (one machine, state in files), redis (membership + state in Redis), kubernetes (redis + Orleans Kubernetes hosting)", DefaultValueFactory = _ => "localhost" };
     static readonly Option<string?> Redis = new("--redis") { Description = "Redis configuration, e.g. 127.0.0.1:6379 (default: $JETPACK_REDIS)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("JETPACK_REDIS") };
     static readonly Option<string> Listen = new("--listen") { Description = "address of the JobService and metrics endpoints", DefaultValueFactory = _ => "127.0.0.1" };
-    static readonly Option<int> Port = new("--port") { Description = "JobService port (gRPC, cleartext HTTP/2); 0 = any free port", DefaultValueFactory = _ => 5080 };
+    static readonly Option<int> Port = new("--port") { Description = "JobService port (gRPC, HTTP/2: cleartext, or mutual TLS with --tls-cert/--tls-key/--tls-ca); 0 = any free port", DefaultValueFactory = _ => 5080 };
     static readonly Option<int> MetricsPort = new("--metrics-port") { Description = "/metrics, /healthz, /readyz port (HTTP/1.1); 0 = any free port", DefaultValueFactory = _ => 9464 };
     static readonly Option<int> SiloPort = new("--silo-port") { Description = "Orleans silo-to-silo port", DefaultValueFactory = _ => 11111 };
     static readonly Option<int> GatewayPort = new("--gateway-port") { Description = "Orleans client gateway port (0 = none)", DefaultValueFactory = _ => 30000 };
@@ -29,6 +29,7 @@ public static class CoordinatorCommand
         var cmd = new Command("coordinator", "Run the coordinator: Orleans silo (jobs, workers, recycling once per source × recipe), gRPC JobService, Prometheus /metrics. Stops on Ctrl-C / SIGTERM.")
         {
             DataDir, Clustering, Redis, Listen, Port, MetricsPort, SiloPort, GatewayPort, ClusterId, HeartbeatTimeout, AcquireTimeout, JobClient.TokenFile,
+            TlsOptions.Cert, TlsOptions.Key, TlsOptions.Ca, TlsOptions.MetricsTls,
         };
         cmd.SetAction((r, cancel) => Run(r, cancel));
         return cmd;
@@ -48,7 +49,8 @@ public static class CoordinatorCommand
             },
             Redis = r.GetValue(Redis), ListenAddress = r.GetValue(Listen)!, Port = r.GetValue(Port), MetricsPort = r.GetValue(MetricsPort),
             SiloPort = r.GetValue(SiloPort), GatewayPort = r.GetValue(GatewayPort), ClusterId = r.GetValue(ClusterId)!,
-            ClusterToken = JobClient.Token(r.GetValue(JobClient.TokenFile)),
+            ClusterToken = JobClient.Token(r.GetValue(JobClient.TokenFile))?.Value,
+            Tls = TlsOptions.Resolve(r), MetricsTls = r.GetValue(TlsOptions.MetricsTls),
         };
         double timeout = r.GetValue(HeartbeatTimeout);
         if (timeout <= 0) throw new ArgumentException($"--heartbeat-timeout must be > 0, got {timeout}");
@@ -64,7 +66,7 @@ public static class CoordinatorCommand
         // Scripts and tests read these two lines to find the endpoints (ports may be 0 = any).
         Console.WriteLine($"jobs: {grpc.ToString().TrimEnd('/')}");
         Console.WriteLine($"metrics: {metrics.ToString().TrimEnd('/')}/metrics");
-        AnsiConsole.MarkupLine($"coordinator up ({options.Clustering.ToString().ToLowerInvariant()} clustering, data in {Markup.Escape(Path.GetFullPath(options.DataDirectory))}{(options.ClusterToken is null ? ", no cluster token: every caller is trusted" : "")})");
+        AnsiConsole.MarkupLine($"coordinator up ({options.Clustering.ToString().ToLowerInvariant()} clustering, data in {Markup.Escape(Path.GetFullPath(options.DataDirectory))}{(options.ClusterToken is null ? ", no cluster token: every caller is trusted" : "")}{(options.Tls is { } tls ? $", mutual TLS (CA {Markup.Escape(tls.Authority.Subject)}){(options.MetricsTls ? " also on /metrics" : "")}" : ", no TLS: traffic is cleartext")})");
         await app.WaitForShutdownAsync(cancel);
         await app.StopAsync(CancellationToken.None);
         return ExitCodes.Ok;

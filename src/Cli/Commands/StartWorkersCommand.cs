@@ -24,6 +24,7 @@ public static class StartWorkersCommand
         var cmd = new Command("start-workers", "Start N jetpack-worker processes on this machine that join a coordinator; they run until this command stops (Ctrl-C).")
         {
             Count, Prefix, Heartbeat, Deadline, JobClient.Coordinator, JobClient.TokenFile, CommonOptions.Threads, CommonOptions.DataPlane,
+            TlsOptions.Cert, TlsOptions.Key, TlsOptions.Ca,
         };
         cmd.SetAction((r, cancel) => Run(r, cancel));
         return cmd;
@@ -35,16 +36,17 @@ public static class StartWorkersCommand
         if (count < 1) throw new ArgumentException($"count must be ≥ 1, got {count}");
         string address = r.GetValue(JobClient.Coordinator)!;
         if (!Uri.TryCreate(address, UriKind.Absolute, out var coordinator)) throw new ArgumentException($"--coordinator: '{address}' is not an absolute address");
-        var token = JobClient.Token(r.GetValue(JobClient.TokenFile)) is { } t ? new ClusterToken(t)
-            : throw new ArgumentException("workers need the coordinator's cluster token: --token-file or JETPACK_CLUSTER_TOKEN");
+        var token = JobClient.Token(r.GetValue(JobClient.TokenFile))
+            ?? throw new ArgumentException($"workers need the coordinator's cluster token: --token-file, {ClusterToken.EnvVariable} or {ClusterToken.EnvFileVariable}");
         await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions
         {
             WorldSize = count, Coordinator = coordinator, Token = token, WorkerIdPrefix = r.GetValue(Prefix)!,
             HeartbeatInterval = TimeSpan.FromSeconds(r.GetValue(Heartbeat)), StepDeadline = TimeSpan.FromSeconds(r.GetValue(Deadline)),
             ThreadsPerWorker = r.GetValue(CommonOptions.Threads), DataPlane = CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!),
+            Tls = TlsOptions.Resolve(r),
         });
         foreach (var w in launcher.Workers)
-            AnsiConsole.MarkupLine($"worker {Markup.Escape(r.GetValue(Prefix)! + w.Rank)}: pid {w.Pid}, http://{w.Address} → {Markup.Escape(address)}");
+            AnsiConsole.MarkupLine($"worker {Markup.Escape(r.GetValue(Prefix)! + w.Rank)}: pid {w.Pid}, {ClusterTls.Scheme(launcher.Options.Tls)}://{w.Address} → {Markup.Escape(address)}");
         AnsiConsole.MarkupLine($"{count} worker(s) joining {Markup.Escape(address)}; Ctrl-C stops them");
         var exited = Task.WhenAny(launcher.Workers.Select(w => w.Exited));
         try { await Task.WhenAny(exited, Task.Delay(Timeout.Infinite, cancel)); }

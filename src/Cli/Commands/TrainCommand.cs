@@ -29,6 +29,7 @@ public static class TrainCommand
         var cmd = new Command("train", "Train a registered model (dense, Soft MoE or MoE Jetpack) from scratch or from a checkpoint (e.g. a recycled one), with the spec §7 recipe.")
         {
             Config, Resume, Until, Workers, CommonOptions.DataPlane, CommonOptions.Device, CommonOptions.Threads,
+            TlsOptions.Cert, TlsOptions.Key, TlsOptions.Ca,
         };
         cmd.SetAction(r => r.GetValue(Workers) switch
         {
@@ -37,7 +38,7 @@ public static class TrainCommand
                      Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)),
             int n => TrainWorkers.Run(Load(r.GetValue(Config)!), r.GetValue(Resume), r.GetValue(Until), n,
                                       r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads),
-                                      dataPlane: CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!)),
+                                      dataPlane: CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!), tls: TlsOptions.Resolve(r)),
         });
         return cmd;
     }

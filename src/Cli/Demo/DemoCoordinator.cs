@@ -34,8 +34,7 @@ public sealed class DemoCoordinator : IAsyncDisposable
     {
         this.app = app; Grpc = grpc; Metrics = metrics; Token = token;
         channel = GrpcChannel.ForAddress(grpc);
-        // the coordinator's scheme: authorization: Bearer <token> on every call
-        Jobs = new JobService.JobServiceClient(channel.CreateCallInvoker().Intercept(m => { m.Add("authorization", "Bearer " + token.Value); return m; }));
+        Jobs = new JobService.JobServiceClient(channel.Intercept(new ClusterTokenCallInterceptor(token)));
     }
 
     /// <summary>The cluster token of this demo's coordinator and workers (fresh per run, never printed).</summary>

@@ -23,7 +23,7 @@ public static class TrainWorkers
 {
     /// <param name="jobId">the job id the workers serve and label their metrics with (default: a fresh one)</param>
     public static int Run(RunSpec config, bool resume, long? until, int workers, string device, int threads, string? jobId = null,
-                          Jetpack.Protocol.Channels.DataPlaneTransport dataPlane = Jetpack.Protocol.Channels.DataPlaneTransports.Default)
+                          Jetpack.Protocol.Channels.DataPlaneTransport dataPlane = Jetpack.Protocol.Channels.DataPlaneTransports.Default, Protocol.Security.ClusterTls? tls = null)
     {
         var spec = config.ResolveModel();
         CpuBf16.WarnIfEmulated(config.Recipe.Precision, Devices.Parse(device));
@@ -47,7 +47,7 @@ public static class TrainWorkers
         string report;
         using (var metrics = MetricsLog.Open(metricsPath, startStep, workers: workers))
         {
-            var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = workers, JobId = jobId ?? $"train-{Guid.NewGuid():N}", ThreadsPerWorker = threads, DataPlane = dataPlane })
+            var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = workers, JobId = jobId ?? $"train-{Guid.NewGuid():N}", ThreadsPerWorker = threads, DataPlane = dataPlane, Tls = tls })
                                          .GetAwaiter().GetResult();
             try
             {

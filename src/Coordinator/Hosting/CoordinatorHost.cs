@@ -5,6 +5,7 @@ using Jetpack.Coordinator.Services;
 using Jetpack.Coordinator.Telemetry;
 using Jetpack.Coordinator.Training;
 using Jetpack.Coordinator.Workers;
+using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -27,8 +28,8 @@ namespace Jetpack.Coordinator.Hosting;
 
 /// <summary>
 /// The coordinator process: one ASP.NET Core host with the Orleans silo, the gRPC JobService
-/// (cleartext HTTP/2 on <see cref="CoordinatorOptions.Port"/>) and /metrics, /healthz, /readyz
-/// (HTTP/1.1 on <see cref="CoordinatorOptions.MetricsPort"/>).
+/// (HTTP/2 on <see cref="CoordinatorOptions.Port"/>: cleartext, or mutual TLS with <see cref="CoordinatorOptions.Tls"/>)
+/// and /metrics, /healthz, /readyz (HTTP/1.1 on <see cref="CoordinatorOptions.MetricsPort"/>, TLS with <see cref="CoordinatorOptions.MetricsTls"/>).
 /// </summary>
 public static class CoordinatorHost
 {
@@ -44,11 +45,21 @@ public static class CoordinatorHost
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Orleans.Runtime.Silo", LogLevel.Error).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Polly", LogLevel.Warning);
+        builder.Logging.AddFilter("Jetpack.Tls", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>
         {
             var address = IPAddress.Parse(options.ListenAddress);
-            k.Listen(address, options.Port, l => l.Protocols = HttpProtocols.Http2);
-            k.Listen(address, options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);
+            var tlsLog = k.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Jetpack.Tls");
+            k.Listen(address, options.Port, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                if (options.Tls is { } tls) l.UseClusterTls(tls, tlsLog, "coordinator job API (JobService, WorkerRegistry)");
+            });
+            k.Listen(address, options.MetricsPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http1;
+                if (options.MetricsTls) l.UseClusterTls(options.Tls!, tlsLog, "coordinator metrics endpoint");
+            });
         });
 
         builder.UseOrleans(silo => ConfigureSilo(silo, options));
@@ -62,9 +73,10 @@ public static class CoordinatorHost
         services.AddSingleton<IRecyclingService, ProcessRecyclingService>();
         services.AddSingleton<ITrainingDriver, GrpcTrainingDriver>();
         services.AddHostedService<ResumeJobsOnStart>();
+        if (options.ClusterToken is { } token) services.AddSingleton(new ClusterToken(token));
         services.AddGrpc(g =>
         {
-            g.Interceptors.Add<ClusterTokenInterceptor>();
+            if (options.ClusterToken is not null) g.Interceptors.Add<ClusterTokenInterceptor>();   // null: an open test coordinator
             // The largest request is a job spec (JobSpecReader.MaxBytes) plus its envelope; anything
             // larger is refused by gRPC before it is buffered whole (issue 12; the default is 4 MiB).
             g.MaxReceiveMessageSize = Jobs.JobSpecReader.MaxBytes + (64 << 10);

@@ -300,7 +300,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     {
         var token = options.Value.ClusterToken is { Length: > 0 } t ? new ClusterToken(t)
             : throw new InvalidOperationException("the coordinator has no cluster token (--token-file or JETPACK_CLUSTER_TOKEN): workers refuse every call without it");
-        var channel = channels.GetOrAdd(w.Endpoint, e => WireChannels.Open(Authority(e), WireLimits.Default));
+        var channel = channels.GetOrAdd(w.Endpoint, e => WireChannels.Open(Authority(e), WireLimits.Default, options.Value.Tls));
         return new WorkerControl.WorkerControlClient(channel.Intercept(new ClusterTokenCallInterceptor(token)));
     }
 

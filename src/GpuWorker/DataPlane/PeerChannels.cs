@@ -10,7 +10,7 @@ using Torch = TorchSharp.torch;
 namespace Jetpack.GpuWorker.DataPlane;
 
 /// <summary>
-/// One gRPC channel (h2c, <see cref="WireChannels.Open"/>) to every rank of the job, each carrying the cluster token.
+/// One gRPC channel (<see cref="WireChannels.Open"/>: h2c, or mutual TLS with <see cref="ClusterTls"/>) to every rank of the job, each carrying the cluster token.
 /// Tensors go to a peer by <see cref="PushAsync"/>, over gRPC or, with
 /// <see cref="DataPlaneTransport.Tcp"/>, over a raw TCP link whose port the peer's Health call names.
 /// </summary>
@@ -20,7 +20,7 @@ public sealed class PeerChannels : IDisposable
     private readonly CallInvoker?[] invokers;
     private readonly TcpPeerLink?[] links;
 
-    public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransports.Default)
+    public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransports.Default, ClusterTls? tls = null)
     {
         Addresses = peers;
         channels = new GrpcChannel?[peers.Count];
@@ -29,7 +29,7 @@ public sealed class PeerChannels : IDisposable
         for (int r = 0; r < peers.Count; r++)
         {
             if (r == self) continue;
-            channels[r] = WireChannels.Open(peers[r], limits);
+            channels[r] = WireChannels.Open(peers[r], limits, tls);
             var invoker = invokers[r] = channels[r]!.Intercept(new ClusterTokenCallInterceptor(token));
             if (transport == DataPlaneTransport.Tcp)
             {
@@ -39,7 +39,7 @@ public sealed class PeerChannels : IDisposable
                     var health = await new WorkerControl.WorkerControlClient(invoker).HealthAsync(new HealthRequest(), cancellationToken: ct);
                     return health.DataPort > 0 ? health.DataPort
                         : throw new InvalidOperationException($"rank {rank} at {peers[rank]} serves no TCP data plane (its Health names no data port)");
-                }, token);
+                }, token, tls);
             }
         }
     }

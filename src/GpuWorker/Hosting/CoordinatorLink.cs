@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Jetpack.Protocol.Jobs;
 using Jetpack.Protocol.Security;
@@ -8,7 +9,7 @@ namespace Jetpack.GpuWorker.Hosting;
 /// <summary>
 /// A worker's membership in a coordinator's pool (jobs.proto WorkerRegistry): registers its id and
 /// WorkerControl endpoint, then heartbeats every <see cref="CoordinatorLinkOptions.HeartbeatInterval"/>.
-/// Every call carries the cluster token as <c>authorization: Bearer</c> (the coordinator's scheme).
+/// Every call carries the cluster token (<see cref="ClusterTokenCallInterceptor"/>).
 /// The coordinator being away (a restart) is waited out with capped backoff; a NotFound heartbeat
 /// (the coordinator lost the registration) registers again. The work itself — JoinJob, LoadShard,
 /// StartJob — comes from the coordinator over WorkerControl; this loop only keeps the worker known.
@@ -17,18 +18,16 @@ public sealed class CoordinatorLink : IAsyncDisposable
 {
     private readonly GrpcChannel channel;
     private readonly WorkerRegistry.WorkerRegistryClient registry;
-    private readonly Metadata headers;
     private readonly CoordinatorLinkOptions options;
     private readonly CancellationTokenSource stop = new();
     private readonly TaskCompletionSource registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task loop;
 
-    private CoordinatorLink(CoordinatorLinkOptions options, ClusterToken token, string workerId, string endpoint)
+    private CoordinatorLink(CoordinatorLinkOptions options, ClusterToken token, ClusterTls? tls, string workerId, string endpoint)
     {
         this.options = options; WorkerId = workerId; Endpoint = endpoint;
-        channel = GrpcChannel.ForAddress(options.Address);
-        registry = new WorkerRegistry.WorkerRegistryClient(channel);
-        headers = new Metadata { { "authorization", "Bearer " + token.Value } };
+        channel = ClusterTls.Channel(options.Address, tls);
+        registry = new WorkerRegistry.WorkerRegistryClient(channel.Intercept(new ClusterTokenCallInterceptor(token)));
         loop = Task.Run(RunAsync);
     }
 
@@ -41,10 +40,10 @@ public sealed class CoordinatorLink : IAsyncDisposable
     {
         string host = options.AdvertiseHost ?? (node.Options.ListenAddress is "0.0.0.0" or "::" ? System.Net.Dns.GetHostName() : node.Options.ListenAddress);
         string id = options.WorkerId ?? $"{System.Net.Dns.GetHostName()}-{node.Port}";
-        return new CoordinatorLink(options, token, id, $"http://{host}:{node.Port}");
+        return new CoordinatorLink(options, token, node.Options.Tls, id, $"{ClusterTls.Scheme(node.Options.Tls)}://{host}:{node.Port}");
     }
 
-    private CallOptions Call => new(headers, DateTime.UtcNow.AddSeconds(10), stop.Token);
+    private CallOptions Call => new(null, DateTime.UtcNow.AddSeconds(10), stop.Token);
 
     private async Task RunAsync()
     {

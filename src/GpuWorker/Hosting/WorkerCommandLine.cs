@@ -7,7 +7,7 @@ namespace Jetpack.GpuWorker.Hosting;
 
 /// <summary>
 /// <c>jetpack-worker --rank R --world N --peers h:p,h:p,... [--port P] [--token-file F] [--job ID]
-/// [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] [--data-plane grpc|tcp] [--data-port P]</c> (a static cluster, the launcher's), or
+/// [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] [--data-plane grpc|tcp] [--data-port P] [--tls-cert F --tls-key F --tls-ca F]</c> (a static cluster, the launcher's), or
 /// <c>jetpack-worker --coordinator URL [--worker-id ID] [--port P] [--listen ADDR] [--advertise HOST]
 /// [--heartbeat-seconds S] ...</c>: join a coordinator, which hands out rank, world and peers per run. The token comes from --token-file,
 /// else JETPACK_CLUSTER_TOKEN, else JETPACK_CLUSTER_TOKEN_FILE; never from the command line itself
@@ -18,14 +18,14 @@ public static class WorkerCommandLine
     public const string Usage =
         "usage: jetpack-worker (--rank R --world N (--peers host:port,... | --port P) | --coordinator URL [--worker-id ID] [--advertise HOST] [--heartbeat-seconds S]) " +
         "[--port P] [--listen ADDR] [--token-file F] [--job ID] [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] " +
-        "[--data-plane tcp|grpc (default tcp)] [--data-port P] [--chunk-bytes N (gRPC message size)]";
+        "[--data-plane tcp|grpc (default tcp)] [--data-port P] [--chunk-bytes N (gRPC message size)] [--tls-cert F --tls-key F --tls-ca F [--metrics-tls true]]";
 
     public static WorkerOptions Parse(IReadOnlyList<string> args)
     {
         var values = new Dictionary<string, string>();
         string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--parent-pid", "--threads",
                            "--coordinator", "--worker-id", "--listen", "--advertise", "--heartbeat-seconds", "--metrics-port",
-                           "--data-plane", "--data-port", "--chunk-bytes"];
+                           "--data-plane", "--data-port", "--chunk-bytes", "--tls-cert", "--tls-key", "--tls-ca", "--metrics-tls"];
         for (int i = 0; i < args.Count; i++)
         {
             // "--flag value" or "--flag=value" (as container manifests write them)
@@ -71,6 +71,8 @@ public static class WorkerCommandLine
             MetricsPort = Int("--metrics-port", 0),
             JobId = values.GetValueOrDefault("--job", "job"),
             Token = ClusterToken.Resolve(values.GetValueOrDefault("--token-file")),
+            Tls = ClusterTls.Resolve(values.GetValueOrDefault("--tls-cert"), values.GetValueOrDefault("--tls-key"), values.GetValueOrDefault("--tls-ca")),
+            MetricsTls = values.TryGetValue("--metrics-tls", out var mt) && (bool.TryParse(mt, out bool m) ? m : throw new ArgumentException($"--metrics-tls: '{mt}' is not true or false")),
             DataPort = Int("--data-port", 0),
             // bytes per gRPC data-plane message (and the largest message accepted, plus room for a header)
             Limits = values.ContainsKey("--chunk-bytes") ? WireLimits.Default with { ChunkBytes = Int("--chunk-bytes") } : WireLimits.Default,

@@ -85,10 +85,20 @@ public sealed class WorkerNode : IAsyncDisposable
         builder.Logging.ClearProviders().AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Grpc", LogLevel.Critical);      // refusals are answered to the caller, not logged as server errors
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Error);
+        builder.Logging.AddFilter("Jetpack.Tls", LogLevel.Warning);         // refused peers: named, one line each
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
-            k.Listen(IPAddress.Parse(options.ListenAddress), options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
+            var tlsLog = k.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Jetpack.Tls");
+            k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;                                  // h2c, or HTTP/2 over mutual TLS
+                if (options.Tls is { } tls) l.UseClusterTls(tls, tlsLog, $"rank {options.Rank} worker control and gRPC data plane");
+            });
+            k.Listen(IPAddress.Parse(options.ListenAddress), options.MetricsPort, l =>
+            {
+                l.Protocols = HttpProtocols.Http1;                                  // /metrics for Prometheus
+                if (options.MetricsTls) l.UseClusterTls(options.Tls!, tlsLog, $"rank {options.Rank} metrics endpoint");
+            });
             WireChannels.ConfigureServer(k.Limits);
             k.Limits.MaxRequestBufferSize = null;
         });
@@ -104,7 +114,7 @@ public sealed class WorkerNode : IAsyncDisposable
         builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("jetpack-worker"))
                .WithMetrics(m => m.AddMeter(MetricNames.WorkerMeter).AddPrometheusExporter());
         var node = new WorkerNode(options, membership, mailbox);
-        node.tcp = new TcpDataPlaneServer(IPAddress.Parse(options.ListenAddress), options.DataPort, mailbox, options.Token);
+        node.tcp = new TcpDataPlaneServer(IPAddress.Parse(options.ListenAddress), options.DataPort, mailbox, options.Token, options.Tls);
         builder.Services.AddSingleton(node);
         var app = node.app = builder.Build();
         app.MapGrpcService<DataPlaneService>();
@@ -135,7 +145,7 @@ public sealed class WorkerNode : IAsyncDisposable
 
     private void Open(IReadOnlyList<string> peers)
     {
-        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits, Options.Exchange.Transport);
+        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits, Options.Exchange.Transport, Options.Tls);
         exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
         reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
     }

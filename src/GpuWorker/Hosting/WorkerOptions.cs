@@ -21,6 +21,10 @@ public sealed record WorkerOptions
     public int DataPort { get; init; }
     public string JobId { get; init; } = "job";
     public required ClusterToken Token { get; init; }
+    /// <summary>Mutual TLS on every plane this worker serves and calls (gRPC, the TCP data plane, the coordinator); null = h2c and plain TCP.</summary>
+    public ClusterTls? Tls { get; init; }
+    /// <summary>With <see cref="Tls"/>: /metrics, /healthz and /readyz too need TLS and a client certificate (Prometheus' tls_config).</summary>
+    public bool MetricsTls { get; init; }
     public ExchangeOptions Exchange { get; init; } = new();
     public WireLimits Limits { get; init; } = WireLimits.Default;
     /// <summary>Allocates what the data plane receives and places it on the job's device (tests pass a recording one).</summary>
@@ -45,7 +49,10 @@ public sealed record WorkerOptions
         if (DataPort is < 0 or > 65535) throw new ArgumentException($"--data-port {DataPort} is not a TCP port");
         if (string.IsNullOrWhiteSpace(JobId)) throw new ArgumentException("--job must not be empty");
         if (!System.Net.IPAddress.TryParse(ListenAddress, out _)) throw new ArgumentException($"--listen '{ListenAddress}' is not an IP address");
+        if (MetricsTls && Tls is null) throw new ArgumentException("--metrics-tls needs --tls-cert, --tls-key and --tls-ca");
         Coordinator?.Validate();
+        if (Coordinator is { } c && (Tls is null) != (c.Address.Scheme == "http"))
+            throw new ArgumentException(Tls is null ? $"--coordinator {c.Address}: https needs --tls-cert, --tls-key and --tls-ca" : $"--coordinator {c.Address}: with TLS the coordinator's address is https://");
         Exchange.Validate();
         Limits.Validate();
     }

@@ -1,11 +1,12 @@
 using System.Net.Sockets;
 using Grpc.Net.Client;
 using Jetpack.Protocol.Codec;
+using Jetpack.Protocol.Security;
 
 namespace Jetpack.Protocol.Channels;
 
 /// <summary>
-/// The one way to open an h2c channel to a worker or coordinator: HTTP/2 windows widened from their
+/// The one way to open a channel (h2c, or mutual TLS) to a worker or coordinator: HTTP/2 windows widened from their
 /// defaults (so that a sender is not stalled waiting for window updates), no Nagle delay, and the
 /// wire's message limits. Used by the workers' peer channels, the launcher and the coordinator's driver.
 /// </summary>
@@ -32,12 +33,14 @@ public static class WireChannels
         limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
     }
 
-    /// <summary>An h2c channel to <paramref name="hostPort"/> with the wire's message limits.</summary>
-    public static GrpcChannel Open(string hostPort, WireLimits limits) =>
-        GrpcChannel.ForAddress($"http://{hostPort}", new GrpcChannelOptions
+    /// <summary>A channel to <paramref name="hostPort"/> with the wire's message limits: h2c, or with <paramref name="tls"/>
+    /// HTTPS that presents this node's certificate and accepts only a server certificate from the cluster CA.</summary>
+    public static GrpcChannel Open(string hostPort, WireLimits limits, ClusterTls? tls = null) =>
+        GrpcChannel.ForAddress($"{ClusterTls.Scheme(tls)}://{hostPort}", new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler
             {
+                SslOptions = tls?.ClientOptions() ?? new System.Net.Security.SslClientAuthenticationOptions(),
                 InitialHttp2StreamWindowSize = StreamWindowBytes,
                 EnableMultipleHttp2Connections = true,
                 PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,

@@ -4,8 +4,9 @@ using Grpc.Core.Interceptors;
 namespace Jetpack.Protocol.Security;
 
 /// <summary>
-/// Client side: adds the cluster token to every call's metadata. (An interceptor rather than
-/// CallCredentials, which gRPC applies only over TLS; on loopback h2c the token is the boundary.)
+/// Client side: adds <c>authorization: Bearer &lt;token&gt;</c> to every call's metadata, the one place a
+/// client builds that header. (An interceptor rather than CallCredentials, which gRPC applies only over
+/// TLS; without certificates, on h2c, the token is the boundary.)
 /// </summary>
 public sealed class ClusterTokenCallInterceptor(ClusterToken token) : Interceptor
 {
@@ -13,7 +14,7 @@ public sealed class ClusterTokenCallInterceptor(ClusterToken token) : Intercepto
         where TRequest : class where TResponse : class
     {
         var headers = context.Options.Headers ?? new Metadata();
-        headers.Add(ClusterToken.MetadataKey, token.Value);
+        headers.Add(ClusterToken.MetadataKey, token.HeaderValue);
         return new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithHeaders(headers));
     }
 

@@ -3,13 +3,16 @@ using Grpc.Core.Interceptors;
 
 namespace Jetpack.Protocol.Security;
 
-/// <summary>Server side: refuses every call (all four kinds) that does not carry the cluster token.</summary>
+/// <summary>
+/// Server side: refuses every call (all four kinds) that does not carry <c>authorization: Bearer &lt;token&gt;</c>
+/// with <see cref="StatusCode.Unauthenticated"/>. The coordinator and every worker register this one class.
+/// </summary>
 public sealed class ClusterTokenInterceptor(ClusterToken token) : Interceptor
 {
     private void Check(ServerCallContext context)
     {
-        if (!token.Matches(context.RequestHeaders.GetValue(ClusterToken.MetadataKey)))
-            throw new RpcException(new Status(StatusCode.Unauthenticated, $"{context.Method}: missing or wrong cluster token (metadata '{ClusterToken.MetadataKey}')"));
+        if (!token.MatchesHeader(context.RequestHeaders.GetValue(ClusterToken.MetadataKey)))
+            throw new RpcException(new Status(StatusCode.Unauthenticated, $"{context.Method}: missing or wrong cluster token (authorization: Bearer <token>)"));
     }
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)

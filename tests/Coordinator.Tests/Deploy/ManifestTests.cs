@@ -120,13 +120,21 @@ public class ManifestTests
         var container = List(Path(worker.Root, "spec", "template", "spec"), "containers").OfType<Dictionary<object, object>>().Single();
         var args = List(container, "args").Select(a => a.ToString()!.Replace("$(POD_NAME)", "jetpack-worker-0")).ToList();
         var ports = List(container, "ports").OfType<Dictionary<object, object>>().ToDictionary(p => Str(p, "name")!, p => int.Parse(Str(p, "containerPort")!));
-        // the token file does not exist here: give the parser one in its place, then compare the path
+        // the token and certificate files do not exist here: give the parser real ones in their place, then compare the paths
         string tokenArg = args.Single(a => a.StartsWith("--token-file="));
         var token = System.IO.Path.GetTempFileName();
+        using var certs = new Jetpack.Tests.Security.TestCertificates();
+        var tlsArgs = new Dictionary<string, string> { ["--tls-cert="] = certs.CertFile, ["--tls-key="] = certs.KeyFile, ["--tls-ca="] = certs.CaFile };
+        var tlsMount = List(container, "volumeMounts").OfType<Dictionary<object, object>>().Single(m => Str(m, "name") == "tls");
+        foreach (var flag in tlsArgs.Keys)
+            Assert.StartsWith(Str(tlsMount, "mountPath")! + "/", args.Single(a => a.StartsWith(flag))[flag.Length..]);
         try
         {
             File.WriteAllText(token, "0123456789abcdef0123");
-            var o = Jetpack.GpuWorker.Hosting.WorkerCommandLine.Parse(args.Select(a => a == tokenArg ? $"--token-file={token}" : a).ToList());
+            var o = Jetpack.GpuWorker.Hosting.WorkerCommandLine.Parse(args.Select(a => a == tokenArg ? $"--token-file={token}"
+                                                                                    : tlsArgs.Keys.FirstOrDefault(a.StartsWith) is { } f ? f + tlsArgs[f] : a).ToList());
+            Assert.NotNull(o.Tls);                                              // every plane of the worker is mutual TLS
+            Assert.Equal("https", o.Coordinator!.Address.Scheme);
             Assert.Equal((ports["control"], ports["data"], ports["metrics"]), (o.Port, o.DataPort, o.MetricsPort));
             Assert.Equal("jetpack-worker-0.jetpack-worker", o.Coordinator!.AdvertiseHost);
             Assert.Equal("jetpack-worker-0", o.Coordinator.WorkerId);
@@ -156,7 +164,7 @@ public class ManifestTests
         var objects = Base();
         var service = objects.Single(o => o.Kind == "Service" && o.Name == "jetpack-coordinator");
         ((Dictionary<object, object>)List(Map(service.Root, "spec"), "ports")[0])["targetPort"] = "nope";
-        var secret = objects.Single(o => o.Kind == "Secret");
+        var secret = objects.Single(o => o.Kind == "Secret" && o.Name == "jetpack-cluster-token");
         Map(secret.Root, "stringData")!.Remove("token");
         var worker = objects.Single(o => o.Kind == "StatefulSet");
         var container = (Dictionary<object, object>)List(Path(worker.Root, "spec", "template", "spec"), "containers")[0];
@@ -164,6 +172,8 @@ public class ManifestTests
         var problems = ManifestChecks.Run(objects);
         Assert.Contains(problems, p => p.Contains("Service/jetpack-coordinator") && p.Contains("targetPort 'nope'"));
         Assert.Contains(problems, p => p.Contains("has no key 'token'"));
+        Map(objects.Single(o => o.Kind == "Secret" && o.Name == "jetpack-worker-tls").Root, "stringData")!.Remove("ca.crt");   // cert-manager's CA key
+        Assert.Contains(ManifestChecks.Run(objects), p => p.Contains("Secret 'jetpack-worker-tls' has no key 'ca.crt'"));
         Assert.Contains(problems, p => p.Contains("livenessProbe port '9999'"));
     }
 }

@@ -53,8 +53,8 @@ public sealed class TestCoordinator : IAsyncDisposable
         var (grpc, metrics) = CoordinatorHost.Addresses(app, options);
         coordinator.Grpc = grpc;
         coordinator.Metrics = new Uri(metrics, "/metrics");
-        coordinator.channel = GrpcChannel.ForAddress(grpc);
-        if (options.ClusterToken is { } token) coordinator.headers.Add("authorization", "Bearer " + token);
+        coordinator.channel = Protocol.Security.ClusterTls.Channel(grpc, options.Tls);
+        if (options.ClusterToken is { } token) coordinator.headers.Add(Protocol.Security.ClusterToken.MetadataKey, new Protocol.Security.ClusterToken(token).HeaderValue);
         coordinator.Jobs = new JobService.JobServiceClient(coordinator.channel);
         coordinator.Workers = new WorkerRegistry.WorkerRegistryClient(coordinator.channel);
         return coordinator;

@@ -17,7 +17,8 @@ public sealed class LoopbackCluster : IAsyncDisposable
     public const string Job = "test-job";
 
     public static async Task<LoopbackCluster> StartAsync(int world, TimeSpan? deadline = null, WireLimits? limits = null, long bucketElements = 4L << 20,
-                                                     DataPlaneTransport transport = DataPlaneTransport.Grpc, Func<int, TensorPlacement>? placement = null)
+                                                     DataPlaneTransport transport = DataPlaneTransport.Grpc, Func<int, TensorPlacement>? placement = null,
+                                                     ClusterTls? tls = null)
     {
         var c = new LoopbackCluster();
         for (int r = 0; r < world; r++)
@@ -25,6 +26,7 @@ public sealed class LoopbackCluster : IAsyncDisposable
             {
                 Rank = r, WorldSize = world, Port = 0, JobId = Job, Token = c.Token, Limits = limits ?? WireLimits.Default, Placement = placement?.Invoke(r),
                 Exchange = new ExchangeOptions { Deadline = deadline ?? TimeSpan.FromSeconds(20), BucketElements = bucketElements, Transport = transport },
+                Tls = tls,
             }));
         var peers = c.Nodes.Select(n => n.Address).ToList();
         if (world > 1) foreach (var n in c.Nodes) n.Connect(peers);        // a world of one connects itself
