@@ -6,6 +6,7 @@ using Jetpack.Coordinator.Training;
 using Jetpack.Coordinator.Workers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Grains;
 
@@ -60,12 +61,12 @@ public sealed partial class JobGrain(
         try
         {
             // The grain key is an input too (issue 12): it names the default output directory.
-            if (!JobSpecValidator.IsJobId(JobId)) throw new JobSpecException(submission.Source, "job_id", JobSpecValidator.JobIdProblem(JobId));
+            if (!JobSpecValidator.IsJobId(JobId)) throw new RunSpecException(submission.Source, "job_id", JobSpecValidator.JobIdProblem(JobId));
             parsed = JobSpecReader.Parse(submission.SpecText, submission.Format, submission.Source);
             JobSpecValidator.Validate(parsed, submission.Source);
             JobOutputs.Resolve(parsed.Out, JobId, options.Value.DataDirectory, submission.Source);
         }
-        catch (JobSpecException e)
+        catch (RunSpecException e)
         {
             return new SubmitOutcome(null, SubmitRefusal.InvalidSpec, e.Message);
         }
