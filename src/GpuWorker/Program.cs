@@ -19,7 +19,7 @@ if (options.Threads > 0) TorchSharp.torch.set_num_threads(options.Threads);
 // pool: start with enough pool threads that no step waits for the pool's slow thread injection.
 ThreadPool.SetMinThreads(Math.Max(16, Environment.ProcessorCount), Math.Max(16, Environment.ProcessorCount));
 
-await using var node = await WorkerNode.StartAsync(options);
+await using var node = await Jetpack.GpuWorker.WorkerHost.StartAsync(options);
 // A worker of a coordinator registers and heartbeats; the coordinator hands it runs (JoinJob).
 await using var link = options.Coordinator is { } c ? CoordinatorLink.Start(node, c, options.Token) : null;
 // The launcher waits for this line (and then for Health) before it trusts the worker.

@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Models;
 using Jetpack.Model.Registry;
@@ -30,8 +30,8 @@ public sealed class RecycleSources : IDisposable
                 : DenseCheckpoint.Load(target, targetSpec ?? throw new ArgumentException($"{target}: no target variant given"));
             return new RecycleSources
             {
-                Predecessor = pred, PredecessorFile = new SourceFile(pred.Path, fromSpec.Variant, Sha256(pred.Path)),
-                Target = dense, TargetFile = dense is null ? null : new SourceFile(dense.Path, dense.Spec.Variant, Sha256(dense.Path)),
+                Predecessor = pred, PredecessorFile = new SourceFile(pred.Path, fromSpec.Variant, Sha256Hex.OfFile(pred.Path)),
+                Target = dense, TargetFile = dense is null ? null : new SourceFile(dense.Path, dense.Spec.Variant, Sha256Hex.OfFile(dense.Path)),
             };
         }
         catch
@@ -40,12 +40,6 @@ public sealed class RecycleSources : IDisposable
             dense?.Dispose();
             throw;
         }
-    }
-
-    public static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     public void Dispose()

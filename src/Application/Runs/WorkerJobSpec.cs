@@ -27,6 +27,12 @@ public sealed record WorkerJobSpec : RunSpec
     public string? CheckpointDir { get; init; }
     public string Device { get; init; } = "cpu";
 
+    public WorkerJobSpec() { }
+
+    /// <summary>The workers' spec of <paramref name="run"/>: every run field copied by the record's copy
+    /// constructor (none forgotten by hand); the worker-only fields at their defaults.</summary>
+    public WorkerJobSpec(RunSpec run) : base(run) { }
+
     protected override bool NamesRegisteredModel => ModelSpecJson is null;
 
     public static readonly JsonSerializerOptions Json = new()

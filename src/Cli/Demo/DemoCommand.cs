@@ -63,7 +63,7 @@ public static class DemoCommand
         // 2. The coordinator recycles the Jetpack MoE for a submitted job.
         var jetpack = DemoPlan.Jetpack;
         var config = JetpackConfig(plan, outDir, init: null);
-        var spec = new JobSpec
+        var spec = new JobSpec(config)
         {
             Name = "fmnist-demo", Model = jetpack.Model, Workers = workers,
             Recycle = new RecycleSpec
@@ -71,7 +71,6 @@ public static class DemoCommand
                 From = pred, Target = target, Method = "importance-l2", Seed = (long)plan.Seed,
                 ProfileFashionMnist = true, ProfileClasses = StudyPlan.UpstreamClasses, ProfileCount = plan.ProfileImages,
             },
-            Data = config.Data, Recipe = config.Recipe, EvalEvery = config.EvalEvery, CheckpointEvery = config.CheckpointEvery, Out = config.Out,
         };
         string jobId = $"fmnist-demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
         AnsiConsole.Write(new Rule($"coordinator: job {jobId} (recycle importance-L2 → {Markup.Escape(jetpack.Model)})").LeftJustified());

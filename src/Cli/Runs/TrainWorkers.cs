@@ -33,10 +33,9 @@ public static class TrainWorkers
         string? resumeFrom = resume && File.Exists(Path.Combine(checkpoint, TrainingCheckpoint.ManifestFile)) ? checkpoint : null;
         long startStep = resumeFrom is null ? 0 : TrainingCheckpoint.ReadManifest(resumeFrom).Step;
 
-        var job = new WorkerJobSpec
+        var job = new WorkerJobSpec(config)
         {
-            Model = config.Model, Init = config.Init is null ? null : Path.GetFullPath(config.Init), Data = config.Data, Recipe = config.Recipe,
-            EvalEvery = config.EvalEvery, CheckpointEvery = config.CheckpointEvery, Deterministic = config.Deterministic,
+            Init = config.Init is null ? null : Path.GetFullPath(config.Init), Out = null,     // workers write only the shared checkpoint
             CheckpointDir = checkpoint, Device = device,
         };
         long stop = Math.Min(until ?? config.Recipe.Steps, config.Recipe.Steps);

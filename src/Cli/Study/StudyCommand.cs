@@ -263,9 +263,5 @@ public static class StudyCommand
     static bool SameConfig(string dir, string stamp) => File.Exists(Path.Combine(dir, "stage.json")) && File.ReadAllText(Path.Combine(dir, "stage.json")) == stamp;
     static void WriteStamp(string dir, string stamp) { Directory.CreateDirectory(dir); File.WriteAllText(Path.Combine(dir, "stage.json"), stamp); }
     static void MarkDone(string dir, string stamp) { Directory.CreateDirectory(dir); File.WriteAllText(Path.Combine(dir, "done.json"), stamp); }
-    static string Digest(string path)
-    {
-        using var file = File.OpenRead(path);
-        return $"{Path.GetFileName(path)}:{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file))}";
-    }
+    static string Digest(string path) => $"{Path.GetFileName(path)}:{Jetpack.Model.Checkpoints.Sha256Hex.OfFile(path)}";
 }

@@ -6,6 +6,7 @@ using Jetpack.Coordinator.Training;
 using Jetpack.Coordinator.Workers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Grains;
 
@@ -14,8 +15,9 @@ namespace Jetpack.Coordinator.Grains;
 /// maths: recycling (through <see cref="IRecycledCheckpointGrain"/> and <see cref="IRecyclingService"/>),
 /// scatter and training (through <see cref="ITrainingDriver"/>) run on background tasks that report
 /// back through the one-way <c>On*</c> methods, fenced by <see cref="JobState.Attempt"/>.
+/// This file: the grain's calls and the state machine's plumbing; JobGrain.Stages.cs: the stages.
 /// </summary>
-public sealed class JobGrain(
+public sealed partial class JobGrain(
     [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobState> store,
     IRecyclingService recycling,
     ITrainingDriver driver,
@@ -59,12 +61,12 @@ public sealed class JobGrain(
         try
         {
             // The grain key is an input too (issue 12): it names the default output directory.
-            if (!JobSpecValidator.IsJobId(JobId)) throw new JobSpecException(submission.Source, "job_id", JobSpecValidator.JobIdProblem(JobId));
+            if (!JobSpecValidator.IsJobId(JobId)) throw new RunSpecException(submission.Source, "job_id", JobSpecValidator.JobIdProblem(JobId));
             parsed = JobSpecReader.Parse(submission.SpecText, submission.Format, submission.Source);
             JobSpecValidator.Validate(parsed, submission.Source);
             JobOutputs.Resolve(parsed.Out, JobId, options.Value.DataDirectory, submission.Source);
         }
-        catch (JobSpecException e)
+        catch (RunSpecException e)
         {
             return new SubmitOutcome(null, SubmitRefusal.InvalidSpec, e.Message);
         }
@@ -122,171 +124,6 @@ public sealed class JobGrain(
                 await Scatter(resume: true);
                 break;
         }
-    }
-
-    // ---- Recycling ----
-
-    async Task StartRecycling()
-    {
-        if (S.Phase != JobPhase.Recycling) await Move(JobPhase.Recycling);
-        int attempt = await NextAttempt();
-        var (jobId, model, recycle, self, factory, cancel) = (JobId, Spec.Model, Spec.Recycle, this.AsReference<IJobGrain>(), GrainFactory, running!.Token);
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                string key = await recycling.ComputeKeyAsync(model, recycle, cancel);
-                var ticket = await factory.GetGrain<IRecycledCheckpointGrain>(key).Request(new RecycleRequest(key, model, recycle), jobId, attempt);
-                if (ticket.Checkpoint is not null) await self.OnCheckpointReady(attempt, ticket.Checkpoint, ticket.Reused);
-            }
-            catch (Exception e) when (!cancel.IsCancellationRequested)
-            {
-                await self.OnStageFailed(attempt, "recycling: " + e.Message);
-            }
-        }, CancellationToken.None);
-    }
-
-    public async Task OnCheckpointReady(int attempt, RecycledCheckpoint checkpoint, bool reused)
-    {
-        if (!Current(attempt, JobPhase.Recycling, nameof(OnCheckpointReady))) return;
-        (S.CheckpointKey, S.CheckpointPath, S.CheckpointReused) = (checkpoint.Key, checkpoint.Path, reused);
-        await Scatter(resume: false);
-    }
-
-    // ---- Scattering and Training (through the driver) ----
-
-    async Task Scatter(bool resume)
-    {
-        // A recovery may continue on fewer workers: checkpoints are topology-free (DESIGN.md "Checkpoints").
-        var acquired = await Pool.Acquire(JobId, Spec.Workers, minimum: resume ? 1 : Spec.Workers);
-        if (acquired.Error is not null)
-        {
-            // Wait (a one-shot timer per second, never blocking) up to the acquire timeout: workers
-            // may be starting, or re-announcing themselves after a coordinator restart.
-            var now = clock.GetUtcNow();
-            waitingSince ??= now;
-            if (now - waitingSince.Value >= poolOptions.Value.AcquireTimeout)
-            {
-                waitingSince = null;
-                await End(JobPhase.Failed, $"{(resume ? "recovery: " : "")}{acquired.Error} after waiting {poolOptions.Value.AcquireTimeout.TotalSeconds:F0} s");
-                return;
-            }
-            if (S.Message != "waiting for workers: " + acquired.Error) { S.Message = "waiting for workers: " + acquired.Error; Changed(); await Persist(); }
-            retryAcquire?.Dispose();
-            retryAcquire = this.RegisterGrainTimer(() => RetryAcquire(resume), new GrainTimerCreationOptions(TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan) { KeepAlive = true });
-            return;
-        }
-        waitingSince = null;
-        if (S.Message.StartsWith("waiting for workers", StringComparison.Ordinal)) S.Message = "";
-        S.Workers = [.. acquired.Workers];
-        await Move(JobPhase.Scattering);
-        int attempt = await NextAttempt();
-        var (run, self, pool, cancel) = (Run(attempt, resume), this.AsReference<IJobGrain>(), Pool, running!.Token);
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await driver.ScatterAsync(run, cancel);
-                await self.OnScattered(attempt);
-            }
-            catch (WorkerLostException e) when (!cancel.IsCancellationRequested)
-            {
-                // marked dead in the pool (not handed out again until it heartbeats), then recovery
-                await pool.ReportLost(e.WorkerId, "scatter: " + e.Message);
-                await self.OnWorkerLost(e.WorkerId, "scatter: " + e.Message);
-            }
-            catch (Exception e) when (!cancel.IsCancellationRequested)
-            {
-                await self.OnStageFailed(attempt, "scatter: " + e.Message);
-            }
-        }, CancellationToken.None);
-    }
-
-    Task RetryAcquire(bool resume)
-    {
-        retryAcquire?.Dispose();
-        retryAcquire = null;
-        bool stillWaiting = resume ? S.Phase == JobPhase.Recovering : S.Phase == JobPhase.Recycling && S.CheckpointPath.Length > 0;
-        return stillWaiting ? Scatter(resume) : Task.CompletedTask;
-    }
-
-    public async Task OnScattered(int attempt)
-    {
-        if (!Current(attempt, JobPhase.Scattering, nameof(OnScattered))) return;
-        await Move(JobPhase.Training);
-        var (run, self, pool, cancel) = (Run(attempt, false), this.AsReference<IJobGrain>(), Pool, running!.Token);
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                // Progress is one-way and in order per caller; the grain drops reports of old attempts.
-                var progress = new Progress(p => self.OnProgress(attempt, p));
-                await driver.TrainAsync(run, progress, cancel);
-                string finalModel;
-                try { finalModel = await driver.FinishAsync(run, progress.LastEval, cancel); }     // before Completed: a job ends with its model
-                catch (Exception e) when (!cancel.IsCancellationRequested)
-                {
-                    await self.OnStageFailed(attempt, e.Message);
-                    return;
-                }
-                await self.OnTrainingCompleted(attempt, finalModel);
-            }
-            catch (WorkerLostException e) when (!cancel.IsCancellationRequested)
-            {
-                await pool.ReportLost(e.WorkerId, "training: " + e.Message);
-                await self.OnWorkerLost(e.WorkerId, "training: " + e.Message);
-            }
-            catch (Exception e) when (!cancel.IsCancellationRequested)
-            {
-                await self.OnStageFailed(attempt, "training: " + e.Message);
-            }
-        }, CancellationToken.None);
-    }
-
-    public async Task OnProgress(int attempt, TrainingProgress progress)
-    {
-        if (!Current(attempt, JobPhase.Training, nameof(OnProgress))) return;
-        (S.Step, S.TotalSteps, S.Loss, S.ImagesPerSecond) = (progress.Step, progress.TotalSteps, progress.Loss, progress.ImagesPerSecond);
-        if (progress.Eval is not null) S.LastEval = progress.Eval;
-        Changed();
-        // Not every step (the training checkpoint, not the grain, is the resume point), but every
-        // evaluation and every PersistProgressEvery: what status shows survives a coordinator restart.
-        if (progress.Eval is not null || clock.GetUtcNow() - persistedAt >= PersistProgressEvery) await Persist();
-    }
-
-    public async Task OnTrainingCompleted(int attempt, string finalModelPath)
-    {
-        if (!Current(attempt, JobPhase.Training, nameof(OnTrainingCompleted))) return;
-        S.FinalModelPath = finalModelPath;
-        await End(JobPhase.Completed, "");
-    }
-
-    public async Task OnStageFailed(int attempt, string message)
-    {
-        if (attempt != S.Attempt || JobTransitions.IsTerminal(S.Phase)) return;
-        await End(JobPhase.Failed, message);
-    }
-
-    // ---- Recovery ----
-
-    public async Task OnWorkerLost(string workerId, string reason)
-    {
-        if (S.Phase is not (JobPhase.Scattering or JobPhase.Training) || S.Workers.All(w => w.WorkerId != workerId)) return;
-        await Recover(reason);
-    }
-
-    async Task Recover(string why)
-    {
-        log.LogWarning("job {Job}: recovering: {Why}", JobId, why);
-        running?.Cancel();
-        running = null;
-        await Pool.Release(JobId);
-        S.Workers = [];
-        S.Recoveries++;
-        S.Message = why;
-        metrics.RecordRecovery(JobId);
-        await Move(JobPhase.Recovering);
-        await Scatter(resume: true);
     }
 
     // ---- State machine plumbing ----

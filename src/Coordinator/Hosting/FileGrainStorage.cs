@@ -20,7 +20,7 @@ public sealed class FileGrainStorage(string directory, Serializer serializer) : 
         // Grain ids may hold any characters: the file name is a hex encoding, bounded by a hash when long.
         string id = grainId.ToString();
         string safe = id.Length <= 80 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')
-            ? id : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(id)));
+            ? id : Jetpack.Model.Checkpoints.Sha256Hex.OfText(id);
         return Path.Combine(directory, stateName, safe.Replace('/', '_') + ".bin");
     }
 

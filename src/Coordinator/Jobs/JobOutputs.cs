@@ -1,3 +1,4 @@
+using Jetpack.Application.Runs;
 namespace Jetpack.Coordinator.Jobs;
 
 /// <summary>
@@ -9,14 +10,14 @@ namespace Jetpack.Coordinator.Jobs;
 public static class JobOutputs
 {
     /// <summary>The job's output directory, absolute; a path that escapes <paramref name="dataDirectory"/> throws
-    /// a <see cref="JobSpecException"/> naming the field <c>out</c> (or <c>job_id</c> for the default).</summary>
+    /// a <see cref="RunSpecException"/> naming the field <c>out</c> (or <c>job_id</c> for the default).</summary>
     public static string Resolve(string? output, string jobId, string dataDirectory, string source)
     {
         string root = Path.GetFullPath(dataDirectory);
         string field = string.IsNullOrEmpty(output) ? "job_id" : "out";
         string path = string.IsNullOrEmpty(output) ? Path.Combine(root, "jobs", jobId) : Path.GetFullPath(output, root);
         if (!Inside(Real(path), Real(root)))
-            throw new JobSpecException(source, field, $"'{output ?? jobId}' resolves to {path}, outside the coordinator's data directory {root}: a job writes only inside it (a relative out is relative to it)");
+            throw new RunSpecException(source, field, $"'{output ?? jobId}' resolves to {path}, outside the coordinator's data directory {root}: a job writes only inside it (a relative out is relative to it)");
         return path;
     }
 

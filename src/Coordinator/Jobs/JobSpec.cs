@@ -10,6 +10,12 @@ namespace Jetpack.Coordinator.Jobs;
 /// </summary>
 public sealed record JobSpec : RunSpec
 {
+    public JobSpec() { }
+
+    /// <summary>A job that runs <paramref name="run"/>: every run field copied by the record's copy
+    /// constructor (none forgotten by hand — a hand copy once dropped <c>deterministic</c>); the job's own fields at their defaults.</summary>
+    public JobSpec(RunSpec run) : base(run) { }
+
     /// <summary>A DNS-label-like name (lowercase letters, digits, '-'); the default job id.</summary>
     public string Name { get; init; } = "";
     public int Workers { get; init; } = 1;

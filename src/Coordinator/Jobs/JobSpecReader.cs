@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Jobs;
 
@@ -13,7 +14,7 @@ namespace Jetpack.Coordinator.Jobs;
 /// field (e.g. <c>job.yaml: recipe.steps: must be ≥ 1, got 0</c>). Specs arrive from the network
 /// (issue 12): before any conversion the text is bounded in size (<see cref="MaxBytes"/>) and nesting
 /// (<see cref="MaxDepth"/>), and YAML anchors/aliases are refused (<see cref="YamlSpecTree"/>), so no
-/// input can exhaust the coordinator's stack, memory or time; every failure is a <see cref="JobSpecException"/>.
+/// input can exhaust the coordinator's stack, memory or time; every failure is a <see cref="RunSpecException"/>.
 /// </summary>
 public static partial class JobSpecReader
 {
@@ -59,7 +60,7 @@ public static partial class JobSpecReader
         return new System.Text.UTF8Encoding(false).GetString(buffer, 0, read).TrimStart('\uFEFF');
     }
 
-    static JobSpecException TooLarge(string source, string size) =>
+    static RunSpecException TooLarge(string source, string size) =>
         new(source, "(root)", $"is {size} bytes, larger than the limit of a spec ({MaxBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
 
     /// <summary>Every file or directory the spec names, made absolute against <paramref name="directory"/>;
@@ -101,21 +102,21 @@ public static partial class JobSpecReader
         {
             "yaml" => YamlSpecTree.Convert(text, source),
             "json" => ParseJsonTree(text, source),
-            _ => throw new JobSpecException(source, "format", $"must be 'yaml' or 'json', got '{format}'"),
+            _ => throw new RunSpecException(source, "format", $"must be 'yaml' or 'json', got '{format}'"),
         };
-        if (tree is not JsonObject) throw new JobSpecException(source, "(root)", $"must be a mapping of fields ({fieldsHint})");
+        if (tree is not JsonObject) throw new RunSpecException(source, "(root)", $"must be a mapping of fields ({fieldsHint})");
         try
         {
-            return tree.Deserialize<T>(Json) ?? throw new JobSpecException(source, "(root)", "is empty");
+            return tree.Deserialize<T>(Json) ?? throw new RunSpecException(source, "(root)", "is empty");
         }
         catch (JsonException e)
         {
-            throw new JobSpecException(source, FieldOf(e.Path), Problem(e));
+            throw new RunSpecException(source, FieldOf(e.Path), Problem(e));
         }
-        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or FormatException or OverflowException or ArgumentException and not JobSpecException)
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or FormatException or OverflowException or ArgumentException and not RunSpecException)
         {
             // A value the deserializer cannot represent (found by the fuzz test): still the user's input.
-            throw new JobSpecException(source, "(root)", e.Message);
+            throw new RunSpecException(source, "(root)", e.Message);
         }
     }
 
@@ -130,11 +131,11 @@ public static partial class JobSpecReader
             string problem = e.Message.Contains("maximum configured depth", StringComparison.OrdinalIgnoreCase)
                 ? $"nested deeper than {MaxDepth} levels (the limit of a spec)"
                 : "not valid JSON: " + e.Message;
-            throw new JobSpecException(source, $"line {(e.LineNumber ?? 0) + 1}", problem);
+            throw new RunSpecException(source, $"line {(e.LineNumber ?? 0) + 1}", problem);
         }
-        catch (ArgumentException e) when (e is not JobSpecException)
+        catch (ArgumentException e) when (e is not RunSpecException)
         {
-            throw new JobSpecException(source, "(root)", "not valid JSON: " + e.Message);   // e.g. a lone UTF-16 surrogate
+            throw new RunSpecException(source, "(root)", "not valid JSON: " + e.Message);   // e.g. a lone UTF-16 surrogate
         }
     }
 

@@ -6,7 +6,7 @@ using Jetpack.Model.Registry;
 namespace Jetpack.Coordinator.Jobs;
 
 /// <summary>
-/// Checks a parsed job spec (its job fields here, its run's fields by <see cref="RunSpec.Validate"/>); the first problem throws a <see cref="JobSpecException"/> naming the
+/// Checks a parsed job spec (its job fields here, its run's fields by <see cref="RunSpec.Validate"/>); the first problem throws a <see cref="RunSpecException"/> naming the
 /// source and the field. Runs in the CLI before sending (good errors early) and again in the
 /// coordinator (DESIGN.md "Trust boundaries": every job spec read is validated).
 /// </summary>
@@ -27,14 +27,13 @@ public static partial class JobSpecValidator
 
     public static void Validate(JobSpec spec, string source)
     {
-        void Check(bool ok, string field, string problem) { if (!ok) throw new JobSpecException(source, field, problem); }
+        void Check(bool ok, string field, string problem) { if (!ok) throw new RunSpecException(source, field, problem); }
 
         Check(spec.Name.Length > 0, "name", "is required");
         Check(NamePattern().IsMatch(spec.Name), "name", $"{NameRule}, got {Quote(spec.Name)}");
         Check(spec.Workers is >= 1 and <= MaxWorkers, "workers", $"must be in 1..{MaxWorkers}, got {spec.Workers}");
         Check(spec.Init is null, "init", "a job starts from its recycled checkpoint (recycle.from): remove init");
-        try { spec.Validate(source); }                                   // the run's fields: model, data, recipe, cadences
-        catch (RunSpecException e) { throw new JobSpecException(source, e.Field, e.Problem); }
+        spec.Validate(source);                                           // the run's fields: model, data, recipe, cadences
 
         var r = spec.Recycle;
         Check(r.From.Length > 0, "recycle.from", "is required (the predecessor checkpoint)");
@@ -67,7 +66,7 @@ public static partial class JobSpecValidator
     static void CheckClasses(string? classes, string field, int classCount, string source)
     {
         try { ClassList.Parse(classes, field, classCount); }
-        catch (ArgumentException e) { throw new JobSpecException(source, field, e.Message.StartsWith(field + ": ", StringComparison.Ordinal) ? e.Message[(field.Length + 2)..] : e.Message); }
+        catch (ArgumentException e) { throw new RunSpecException(source, field, e.Message.StartsWith(field + ": ", StringComparison.Ordinal) ? e.Message[(field.Length + 2)..] : e.Message); }
     }
 
     [GeneratedRegex(@"^(cpu|cuda(:[0-9]+)?)\z")]

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Jobs;
 
@@ -39,16 +40,16 @@ static partial class YamlSpecTree
                 switch (e)
                 {
                     case DocumentStart when ++documents > 1:
-                        throw new JobSpecException(source, "(root)", $"line {line}: must hold exactly one YAML document, found a second one");
+                        throw new RunSpecException(source, "(root)", $"line {line}: must hold exactly one YAML document, found a second one");
                     case AnchorAlias alias:
-                        throw new JobSpecException(source, here, $"line {line}: YAML aliases (*{alias.Value}) are not allowed in a spec (they can make it cyclic or exponentially large); write the value out");
+                        throw new RunSpecException(source, here, $"line {line}: YAML aliases (*{alias.Value}) are not allowed in a spec (they can make it cyclic or exponentially large); write the value out");
                     case NodeEvent { Anchor.IsEmpty: false } anchored:
-                        throw new JobSpecException(source, here, $"line {line}: YAML anchors (&{anchored.Anchor}) and aliases are not allowed in a spec (they can make it cyclic or exponentially large); write the value out");
+                        throw new RunSpecException(source, here, $"line {line}: YAML anchors (&{anchored.Anchor}) and aliases are not allowed in a spec (they can make it cyclic or exponentially large); write the value out");
                     case MappingStart or SequenceStart:
                         if (open.Count > 0 && open.Peek() is { Node: JsonObject, Key: null })
-                            throw new JobSpecException(source, open.Peek().Path is { Length: > 0 } p ? p : "(root)", $"line {line}: keys must be plain names");
+                            throw new RunSpecException(source, open.Peek().Path is { Length: > 0 } p ? p : "(root)", $"line {line}: keys must be plain names");
                         if (open.Count >= JobSpecReader.MaxDepth)
-                            throw new JobSpecException(source, here, $"line {line}: nested deeper than {JobSpecReader.MaxDepth} levels (the limit of a spec)");
+                            throw new RunSpecException(source, here, $"line {line}: nested deeper than {JobSpecReader.MaxDepth} levels (the limit of a spec)");
                         open.Push(new Frame(e is MappingStart ? new JsonObject() : new JsonArray(), open.Count == 0 ? "" : ChildPath(open.Peek())));
                         break;
                     case MappingEnd or SequenceEnd:
@@ -62,7 +63,7 @@ static partial class YamlSpecTree
                         {
                             string key = s.Value;
                             map.Key = key;
-                            if (obj.ContainsKey(key)) throw new JobSpecException(source, ChildPath(map), $"line {line}: given twice");
+                            if (obj.ContainsKey(key)) throw new RunSpecException(source, ChildPath(map), $"line {line}: given twice");
                         }
                         else Attach(open.Peek(), Scalar(s));
                         break;
@@ -71,15 +72,15 @@ static partial class YamlSpecTree
         }
         catch (YamlException e)
         {
-            throw new JobSpecException(source, $"line {e.Start.Line}", "not valid YAML: " + (e.InnerException?.Message ?? e.Message));
+            throw new RunSpecException(source, $"line {e.Start.Line}", "not valid YAML: " + (e.InnerException?.Message ?? e.Message));
         }
         catch (Exception e) when (e is InvalidOperationException or IndexOutOfRangeException or FormatException or OverflowException
-                                  || e is ArgumentException and not JobSpecException)
+                                  || e is ArgumentException and not RunSpecException)
         {
             // YamlDotNet's scanner throws these on some malformed input (found by the fuzz test): still bad YAML.
-            throw new JobSpecException(source, $"line {line}", $"not valid YAML: the parser stopped after this line ({e.Message})");
+            throw new RunSpecException(source, $"line {line}", $"not valid YAML: the parser stopped after this line ({e.Message})");
         }
-        if (documents == 0) throw new JobSpecException(source, "(root)", "must hold exactly one YAML document, found 0");
+        if (documents == 0) throw new RunSpecException(source, "(root)", "must hold exactly one YAML document, found 0");
         return root;
     }
 

@@ -19,7 +19,7 @@ public sealed class ProcessRecyclingService(IOptions<RecyclingOptions> options, 
     readonly RecyclingOptions options = options.Value;
 
     public Task<string> ComputeKeyAsync(string model, RecycleSpec spec, CancellationToken cancel) =>
-        Task.Run(() => RecycleKey.Compute(model, spec, RecycleKey.FileSha256), cancel);
+        Task.Run(() => RecycleKey.Compute(model, spec, Jetpack.Model.Checkpoints.Sha256Hex.OfFile), cancel);
 
     public async Task<RecycledCheckpoint> RecycleAsync(RecycleRequest request, CancellationToken cancel)
     {

@@ -1,6 +1,6 @@
-using System.Security.Cryptography;
 using System.Text;
 using Jetpack.Coordinator.Jobs;
+using Jetpack.Model.Checkpoints;
 
 namespace Jetpack.Coordinator.Recycling;
 
@@ -32,12 +32,6 @@ public static class RecycleKey
         Line("profile_images", spec.ProfileImages is null ? null : Path.GetFullPath(spec.ProfileImages));
         Line("profile_classes", spec.ProfileClasses);
         Line("profile_count", spec.ProfileFashionMnist || spec.ProfileImages is not null ? spec.ProfileCount : null);
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
-    }
-
-    public static string FileSha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        return Sha256Hex.OfText(text.ToString());
     }
 }

@@ -3,6 +3,7 @@ using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Protocol.Jobs;
 using Microsoft.Extensions.Options;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Services;
 
@@ -26,10 +27,10 @@ public sealed class JobService(IGrainFactory grains, IOptions<CoordinatorOptions
             var spec = JobSpecReader.Parse(request.SpecText, format, source);
             JobSpecValidator.Validate(spec, source);
             jobId = request.JobId is { Length: > 0 } id ? id : spec.Name;
-            if (!JobSpecValidator.IsJobId(jobId)) throw new JobSpecException(source, "job_id", JobSpecValidator.JobIdProblem(jobId));
+            if (!JobSpecValidator.IsJobId(jobId)) throw new RunSpecException(source, "job_id", JobSpecValidator.JobIdProblem(jobId));
             JobOutputs.Resolve(spec.Out, jobId, options.Value.DataDirectory, source);
         }
-        catch (JobSpecException e)
+        catch (RunSpecException e)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }

@@ -118,15 +118,12 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         string runId = RunId.Of(run.JobId, run.Attempt);
         if (!plans.TryRemove(runId, out var plan))
             throw new InvalidOperationException($"run '{runId}' was not scattered by this coordinator process");
-        var spec = new WorkerJobSpec
+        var spec = new WorkerJobSpec(run.Spec)
         {
-            Model = run.Spec.Model, ModelSpecJson = JsonSerializer.Serialize(plan.Model, ModelSpec.Json),   // deterministic switch applied
+            ModelSpecJson = JsonSerializer.Serialize(plan.Model, ModelSpec.Json),   // deterministic switch applied
+            Init = null, Out = null,                                              // the ranks start from the scattered tensors and write only the checkpoint
             InitFromLoadedShard = plan.Resume is null,
             ResumeFromLoadedShard = plan.Resume,
-            Data = run.Spec.Data,
-            Recipe = run.Spec.Recipe,
-            EvalEvery = run.Spec.EvalEvery,
-            CheckpointEvery = run.Spec.CheckpointEvery,
             CheckpointDir = CheckpointDirectory(run),
             Device = WorkerDevice(run.Spec),
         };

@@ -1,5 +1,4 @@
 using System.Net;
-using Jetpack.GpuWorker.Control;
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Protocol.Security;
 using Microsoft.AspNetCore.Builder;
@@ -75,7 +74,12 @@ public sealed class WorkerNode : IAsyncDisposable
     /// <summary>Next step number of a benchmark exchange (every rank counts the same calls).</summary>
     internal long NextBenchStep() => Interlocked.Increment(ref benchStep);
 
-    public static async Task<WorkerNode> StartAsync(WorkerOptions options)
+    /// <summary>
+    /// Starts serving: the data plane, /metrics and the probes here, and the services
+    /// <paramref name="mapServices"/> maps (the worker control service: <see cref="WorkerHost"/>
+    /// composes the two, so that Hosting does not import Control, which drives this node).
+    /// </summary>
+    public static async Task<WorkerNode> StartAsync(WorkerOptions options, Action<WebApplication> mapServices)
     {
         options.Validate();
         var membership = new JobMembership(options.Rank, options.WorldSize, options.JobId);
@@ -118,7 +122,7 @@ public sealed class WorkerNode : IAsyncDisposable
         builder.Services.AddSingleton(node);
         var app = node.app = builder.Build();
         app.MapGrpcService<DataPlaneService>();
-        app.MapGrpcService<WorkerControlService>();
+        mapServices(app);
         app.MapPrometheusScrapingEndpoint("/metrics");
         // probes (Kubernetes): alive while the host runs; ready once serving, i.e. now — a worker is
         // useful to the coordinator from its first heartbeat, whatever run it joins later

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -175,7 +174,7 @@ public static class TrainingCheckpoint
             WorldSize = world,
             ReplicatedFile = ReplicatedFile,
             ExpertFiles = files,
-            Sha256 = listed.ToDictionary(f => f, f => Sha256Of(Path.Combine(tmp, f))),
+            Sha256 = listed.ToDictionary(f => f, f => Sha256Hex.OfFile(Path.Combine(tmp, f))),
         };
         File.WriteAllText(Path.Combine(tmp, ManifestFile), JsonSerializer.Serialize(manifest, Json));
         if (Directory.Exists(dir))
@@ -186,12 +185,6 @@ public static class TrainingCheckpoint
             Directory.Delete(old, recursive: true);
         }
         else Directory.Move(tmp, dir);
-    }
-
-    static string Sha256Of(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     /// <summary>Checks one listed file against the manifest's SHA-256 (a read of the whole file) and opens it; errors name the file.</summary>
@@ -206,7 +199,7 @@ public static class TrainingCheckpoint
         var path = Path.Combine(dir, file);
         var manifestPath = Path.Combine(dir, ManifestFile);
         if (!File.Exists(path)) throw new InvalidDataException($"{path}: listed in {manifestPath} but missing");
-        var sha = Sha256Of(path);
+        var sha = Sha256Hex.OfFile(path);
         if (sha != m.Sha256[file])
             throw new InvalidDataException($"{path}: SHA-256 {sha} does not match {m.Sha256[file]} in {manifestPath}: the file is corrupt or was replaced");
     }

@@ -40,9 +40,9 @@ public sealed class TrainConfigTests : IDisposable
             CheckpointEvery = spec.CheckpointEvery, Out = spec.Out, Deterministic = spec.Deterministic,
         });
 
-        var e = Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(spec with { Init = pred }, "job.yaml"));
+        var e = Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(spec with { Init = pred }, "job.yaml"));
         Assert.Equal("init", e.Field);
-        var bad = Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(spec with { Data = spec.Data with { EvalLimit = 0 } }, "job.yaml"));
+        var bad = Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(spec with { Data = spec.Data with { EvalLimit = 0 } }, "job.yaml"));
         Assert.Equal(("data.eval_limit", "job.yaml: data.eval_limit: must be ≥ 1, got 0"), (bad.Field, bad.Message));
     }
 }

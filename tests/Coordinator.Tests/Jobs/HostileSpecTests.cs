@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Tests.Support;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Tests.Jobs;
 
-/// <summary>Issue 12, the spec reader: each hostile input found by the new user is a named JobSpecException, fast and small.</summary>
+/// <summary>Issue 12, the spec reader: each hostile input found by the new user is a named RunSpecException, fast and small.</summary>
 public sealed class HostileSpecTests : IDisposable
 {
     readonly TempDir dir = new();
@@ -12,11 +13,11 @@ public sealed class HostileSpecTests : IDisposable
     public void Dispose() => dir.Dispose();
 
     /// <summary>Parses and validates under a wall-clock and allocation bound; returns the error.</summary>
-    static JobSpecException Refused(string text, string format = "yaml", long maxBytes = 64L << 20)
+    static RunSpecException Refused(string text, string format = "yaml", long maxBytes = 64L << 20)
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
         var clock = Stopwatch.StartNew();
-        var e = Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(JobSpecReader.Parse(text, format, "hostile.yaml"), "hostile.yaml"));
+        var e = Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(JobSpecReader.Parse(text, format, "hostile.yaml"), "hostile.yaml"));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"refusing took {clock.Elapsed.TotalSeconds:F1} s: {e.Message}");
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated < maxBytes, $"refusing allocated {allocated:N0} bytes: {e.Message}");
@@ -95,7 +96,7 @@ public sealed class HostileSpecTests : IDisposable
         Assert.Contains("larger than the limit of a spec (1,048,576 bytes)", e.Message);
         string file = dir.File("big.yaml");
         File.WriteAllText(file, huge);
-        Assert.Contains("more than 1,048,576 bytes", Assert.Throws<JobSpecException>(() => JobSpecReader.Load(file)).Message);
+        Assert.Contains("more than 1,048,576 bytes", Assert.Throws<RunSpecException>(() => JobSpecReader.Load(file)).Message);
     }
 
     [Fact]

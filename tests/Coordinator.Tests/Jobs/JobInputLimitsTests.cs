@@ -16,10 +16,10 @@ public sealed class JobInputLimitsTests : IDisposable
 
     public void Dispose() => dir.Dispose();
 
-    JobSpecException Invalid(string data)
+    RunSpecException Invalid(string data)
     {
         string yaml = JobSpecs.Yaml("limits", pred) + "\n" + data;
-        return Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(JobSpecReader.Parse(yaml, "yaml", "job.yaml"), "job.yaml"));
+        return Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(JobSpecReader.Parse(yaml, "yaml", "job.yaml"), "job.yaml"));
     }
 
     [Theory]
@@ -37,7 +37,7 @@ public sealed class JobInputLimitsTests : IDisposable
         string folder = dir.File("folder.safetensors"), empty = dir.File("empty.safetensors");
         Directory.CreateDirectory(folder);
         File.WriteAllBytes(empty, []);
-        JobSpecException Recycling(string from) => Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(
+        RunSpecException Recycling(string from) => Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(
             JobSpecReader.Parse(JobSpecs.Yaml("limits", from), "yaml", "job.yaml"), "job.yaml"));
         var e = Recycling(folder);
         Assert.Equal("recycle.from", e.Field);
@@ -68,11 +68,11 @@ public sealed class JobInputLimitsTests : IDisposable
         Assert.Equal(Path.Combine(data, "runs", "a"), JobOutputs.Resolve(Path.Combine(data, "runs", "a"), "job-a", data, "job.yaml"));
         foreach (string escape in new[] { "../../x", "/etc/cron.d", "runs/../../elsewhere", data + "-sibling/x" })
         {
-            var e = Assert.Throws<JobSpecException>(() => JobOutputs.Resolve(escape, "job-a", data, "job.yaml"));
+            var e = Assert.Throws<RunSpecException>(() => JobOutputs.Resolve(escape, "job-a", data, "job.yaml"));
             Assert.Equal("out", e.Field);
             Assert.Contains("outside the coordinator's data directory", e.Message);
         }
-        Assert.Equal("job_id", Assert.Throws<JobSpecException>(() => JobOutputs.Resolve(null, "../../x", data, "job.yaml")).Field);
+        Assert.Equal("job_id", Assert.Throws<RunSpecException>(() => JobOutputs.Resolve(null, "../../x", data, "job.yaml")).Field);
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class JobInputLimitsTests : IDisposable
         Directory.CreateDirectory(data);
         Directory.CreateDirectory(elsewhere);
         Directory.CreateSymbolicLink(Path.Combine(data, "link"), elsewhere);
-        var e = Assert.Throws<JobSpecException>(() => JobOutputs.Resolve("link/run", "job-a", data, "job.yaml"));
+        var e = Assert.Throws<RunSpecException>(() => JobOutputs.Resolve("link/run", "job-a", data, "job.yaml"));
         Assert.Equal("out", e.Field);
     }
 
@@ -109,7 +109,7 @@ public sealed class JobInputLimitsTests : IDisposable
         var spec = JobSpecReader.Parse(JobSpecs.Yaml("limits", pred) + $"\ndata:\n  dataset: cifar100\n  root: {root}\n  classes: \"0-99\"\n", "yaml", "job.yaml");
         JobSpecValidator.Validate(spec, "job.yaml");
         Assert.Contains("100 classes", Invalid($"data:\n  dataset: cifar100\n  root: {root}\n  classes: \"0-100\"\n").Message);
-        Assert.Equal("recycle.profile_classes", Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(
+        Assert.Equal("recycle.profile_classes", Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(
             JobSpecReader.Parse(JobSpecs.Yaml("limits", pred).Replace("  method: random", "  method: random\n  profile_classes: 0-99999"), "yaml", "job.yaml"), "job.yaml")).Field);
     }
 

@@ -1,12 +1,13 @@
 using System.Diagnostics;
 using System.Text;
 using Jetpack.Coordinator.Jobs;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Tests.Jobs;
 
 /// <summary>
 /// Issue 12: the spec reader meets network input, so whatever it is given, the only failure is a
-/// <see cref="JobSpecException"/> (which the JobService maps to InvalidArgument). Seeded, so a failure
+/// <see cref="RunSpecException"/> (which the JobService maps to InvalidArgument). Seeded, so a failure
 /// reproduces: each case prints its seed and index.
 /// </summary>
 public sealed class JobSpecReaderFuzzTests
@@ -46,7 +47,7 @@ public sealed class JobSpecReaderFuzzTests
     ];
 
     [Fact]
-    public void OnlyJobSpecExceptionsComeOut()
+    public void OnlyRunSpecExceptionsComeOut()
     {
         var rng = new Random(Seed);
         var clock = Stopwatch.StartNew();
@@ -65,7 +66,7 @@ public sealed class JobSpecReaderFuzzTests
             {
                 JobSpecValidator.Validate(JobSpecReader.Parse(text, format, "fuzz"), "fuzz");
             }
-            catch (JobSpecException)
+            catch (RunSpecException)
             {
                 refused++;
             }

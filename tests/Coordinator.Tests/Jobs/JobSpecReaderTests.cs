@@ -1,5 +1,6 @@
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Tests.Support;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Tests.Jobs;
 
@@ -15,9 +16,9 @@ public sealed class JobSpecReaderTests : IDisposable
     string Yaml(string extra = "", string recipe = "  steps: 50\n  global_batch: 16\n") =>
         $"name: fmnist-a\nmodel: v_jetmoe_fmnist\nworkers: 2\nrecycle:\n  from: {pred}\n  method: importance-l2\n  profile_fashion_mnist: true\n  profile_count: 256\nrecipe:\n{recipe}{extra}";
 
-    static JobSpecException Invalid(string text, string format = "yaml")
+    static RunSpecException Invalid(string text, string format = "yaml")
     {
-        var e = Assert.Throws<JobSpecException>(() =>
+        var e = Assert.Throws<RunSpecException>(() =>
         {
             var spec = JobSpecReader.Parse(text, format, "job.yaml");
             JobSpecValidator.Validate(spec, "job.yaml");

@@ -15,7 +15,7 @@ public sealed class FakeRecycler(string directory) : IRecyclingService
     static TaskCompletionSource Released() { var t = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously); t.SetResult(); return t; }
 
     public Task<string> ComputeKeyAsync(string model, RecycleSpec spec, CancellationToken cancel) =>
-        Task.FromResult(RecycleKey.Compute(model, spec, RecycleKey.FileSha256));
+        Task.FromResult(RecycleKey.Compute(model, spec, Jetpack.Model.Checkpoints.Sha256Hex.OfFile));
 
     public async Task<RecycledCheckpoint> RecycleAsync(RecycleRequest request, CancellationToken cancel)
     {

@@ -24,7 +24,7 @@ public sealed class DriverProgressTests
     {
         Assert.Equal("cuda:1", GrpcTrainingDriver.WorkerDevice(Spec with { Device = "cuda:1" }));
         Assert.Equal(new Jetpack.Application.Runs.WorkerJobSpec().Device, GrpcTrainingDriver.WorkerDevice(Spec));
-        var e = Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(JobSpecReader.Parse("name: d\nworkers: 1\ndevice: gpu0\nrecycle:\n  from: /dev/null\n  method: random\n", "yaml", "d.yaml"), "d.yaml"));
+        var e = Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(JobSpecReader.Parse("name: d\nworkers: 1\ndevice: gpu0\nrecycle:\n  from: /dev/null\n  method: random\n", "yaml", "d.yaml"), "d.yaml"));
         Assert.Contains("device", e.Message);
     }
 }

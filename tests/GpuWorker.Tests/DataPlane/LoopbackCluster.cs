@@ -22,7 +22,7 @@ public sealed class LoopbackCluster : IAsyncDisposable
     {
         var c = new LoopbackCluster();
         for (int r = 0; r < world; r++)
-            c.Nodes.Add(await WorkerNode.StartAsync(new WorkerOptions
+            c.Nodes.Add(await WorkerHost.StartAsync(new WorkerOptions
             {
                 Rank = r, WorldSize = world, Port = 0, JobId = Job, Token = c.Token, Limits = limits ?? WireLimits.Default, Placement = placement?.Invoke(r),
                 Exchange = new ExchangeOptions { Deadline = deadline ?? TimeSpan.FromSeconds(20), BucketElements = bucketElements, Transport = transport },

@@ -11,5 +11,5 @@ public sealed record JobSubmission(
     [property: Id(2)] string Source)
 {
     /// <summary>SHA-256 of format + text: the same spec under the same id is the same job (idempotent submit).</summary>
-    public string Hash => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Format + "\n" + SpecText)));
+    public string Hash => Jetpack.Model.Checkpoints.Sha256Hex.OfText(Format + "\n" + SpecText);
 }
