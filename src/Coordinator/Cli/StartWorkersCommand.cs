@@ -16,7 +16,7 @@ public static class StartWorkersCommand
 {
     static readonly Argument<int> Count = new("count") { Description = "how many workers to start" };
     static readonly Option<string> Prefix = new("--worker-id-prefix") { Description = "worker i registers as PREFIX{i}", DefaultValueFactory = _ => Environment.MachineName + "-w" };
-    static readonly Option<double> Heartbeat = new("--heartbeat-seconds") { Description = "seconds between heartbeats (well under the coordinator's --heartbeat-timeout)", DefaultValueFactory = _ => 3 };
+    static readonly Option<double> Heartbeat = new("--heartbeat-seconds") { Description = "seconds between heartbeats (well under the coordinator's --heartbeat-timeout)", DefaultValueFactory = _ => Jetpack.GpuWorker.Hosting.CoordinatorLinkOptions.DefaultHeartbeatInterval.TotalSeconds };
     static readonly Option<double> Deadline = new("--deadline-seconds") { Description = "data-plane deadline of one exchange step", DefaultValueFactory = _ => 60 };
 
     public static Command Create()

@@ -31,6 +31,9 @@ public sealed class JobGrain(
     IGrainTimer? retryAcquire;
     DateTimeOffset? waitingSince;
     DateTimeOffset persistedAt;
+    /// <summary>Workers a partition dropped from this job: left out of the recovery's acquisition
+    /// (they still heartbeat, so the pool alone would hand them straight back).</summary>
+    string[] partitioned = [];
     JobSpec? spec;
 
     /// <summary>While background work runs the grain must stay active: its <see cref="running"/> token
@@ -159,7 +162,7 @@ public sealed class JobGrain(
     async Task Scatter(bool resume)
     {
         // A recovery may continue on fewer workers: checkpoints are topology-free (DESIGN.md "Checkpoints").
-        var acquired = await Pool.Acquire(JobId, Spec.Workers, minimum: resume ? 1 : Spec.Workers);
+        var acquired = await Pool.Acquire(JobId, Spec.Workers, minimum: resume ? 1 : Spec.Workers, partitioned);
         if (acquired.Error is not null)
         {
             // Wait (a one-shot timer per second, never blocking) up to the acquire timeout: workers
@@ -178,6 +181,7 @@ public sealed class JobGrain(
             return;
         }
         waitingSince = null;
+        partitioned = [];
         if (S.Message.StartsWith("waiting for workers", StringComparison.Ordinal)) S.Message = "";
         S.Workers = [.. acquired.Workers];
         await Move(JobPhase.Scattering);
@@ -195,6 +199,10 @@ public sealed class JobGrain(
                 // marked dead in the pool (not handed out again until it heartbeats), then recovery
                 await pool.ReportLost(e.WorkerId, "scatter: " + e.Message);
                 await self.OnWorkerLost(e.WorkerId, "scatter: " + e.Message);
+            }
+            catch (PartitionException e) when (!cancel.IsCancellationRequested)
+            {
+                await self.OnPartitioned(attempt, [.. e.Dropped], "scatter: " + e.Message);
             }
             catch (Exception e) when (!cancel.IsCancellationRequested)
             {
@@ -237,6 +245,10 @@ public sealed class JobGrain(
                 await pool.ReportLost(e.WorkerId, "training: " + e.Message);
                 await self.OnWorkerLost(e.WorkerId, "training: " + e.Message);
             }
+            catch (PartitionException e) when (!cancel.IsCancellationRequested)
+            {
+                await self.OnPartitioned(attempt, [.. e.Dropped], "training: " + e.Message);
+            }
             catch (Exception e) when (!cancel.IsCancellationRequested)
             {
                 await self.OnStageFailed(attempt, "training: " + e.Message);
@@ -273,6 +285,13 @@ public sealed class JobGrain(
     public async Task OnWorkerLost(string workerId, string reason)
     {
         if (S.Phase is not (JobPhase.Scattering or JobPhase.Training) || S.Workers.All(w => w.WorkerId != workerId)) return;
+        await Recover(reason);
+    }
+
+    public async Task OnPartitioned(int attempt, string[] dropped, string reason)
+    {
+        if (attempt != S.Attempt || S.Phase is not (JobPhase.Scattering or JobPhase.Training)) return;
+        partitioned = dropped;
         await Recover(reason);
     }
 

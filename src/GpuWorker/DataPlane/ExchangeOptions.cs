@@ -12,6 +12,9 @@ public sealed record ExchangeOptions
     /// <summary>How this worker sends data-plane tensors (it receives both ways whatever this says).</summary>
     public DataPlaneTransport Transport { get; init; } = DataPlaneTransport.Grpc;
 
+    /// <summary>How peers are watched while a run is joined (<see cref="PeerLiveness"/>); null: not at all (the deadline only).</summary>
+    public LivenessOptions? Liveness { get; init; } = new();
+
     /// <summary>The transport named <paramref name="text"/> ("grpc" or "tcp"), for command lines and configs.</summary>
     public static DataPlaneTransport ParseTransport(string text, string field) => text.Trim().ToLowerInvariant() switch
     {
@@ -24,5 +27,6 @@ public sealed record ExchangeOptions
     {
         if (Deadline <= TimeSpan.Zero) throw new ArgumentException($"the step deadline must be positive, got {Deadline}");
         if (BucketElements < 1) throw new ArgumentException($"bucket elements must be ≥ 1, got {BucketElements}");
+        Liveness?.Validate();
     }
 }

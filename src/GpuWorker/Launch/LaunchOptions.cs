@@ -25,7 +25,7 @@ public sealed record LaunchOptions
     /// <summary>With <see cref="Coordinator"/>: worker i registers as "{prefix}{i}".</summary>
     public string WorkerIdPrefix { get; init; } = "worker-";
     /// <summary>With <see cref="Coordinator"/>: between heartbeats.</summary>
-    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan HeartbeatInterval { get; init; } = Hosting.CoordinatorLinkOptions.DefaultHeartbeatInterval;
     /// <summary>Extra environment of every worker (tests: fault injection).</summary>
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
 
