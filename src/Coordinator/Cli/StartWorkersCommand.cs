@@ -11,6 +11,7 @@ namespace Jetpack.Coordinator.Cli;
 /// coordinator (register, heartbeat; the coordinator hands them runs). Started by the launcher
 /// (readiness line + Health within a timeout, every worker's stderr on failure); they exit with
 /// this command (Ctrl-C), since each watches its parent. The cluster token is the coordinator's.
+/// A worker that dies is restarted with backoff while the others keep running (<see cref="WorkerSupervisor"/>).
 /// </summary>
 public static class StartWorkersCommand
 {
@@ -45,15 +46,8 @@ public static class StartWorkersCommand
         });
         foreach (var w in launcher.Workers)
             AnsiConsole.MarkupLine($"worker {Markup.Escape(r.GetValue(Prefix)! + w.Rank)}: pid {w.Pid}, http://{w.Address} → {Markup.Escape(address)}");
-        AnsiConsole.MarkupLine($"{count} worker(s) joining {Markup.Escape(address)}; Ctrl-C stops them");
-        var exited = Task.WhenAny(launcher.Workers.Select(w => w.Exited));
-        try { await Task.WhenAny(exited, Task.Delay(Timeout.Infinite, cancel)); }
-        catch (OperationCanceledException) { }
-        if (exited.IsCompleted && !cancel.IsCancellationRequested)
-        {
-            Console.Error.WriteLine(launcher.Report());
-            return ExitCodes.Bug;
-        }
+        AnsiConsole.MarkupLine($"{count} worker(s) joining {Markup.Escape(address)}; a worker that exits is restarted; Ctrl-C stops them");
+        await WorkerSupervisor.RunAsync(launcher, line => AnsiConsole.MarkupLine(Markup.Escape(line)), cancel);
         return ExitCodes.Ok;
     }
 }

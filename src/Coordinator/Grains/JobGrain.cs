@@ -297,6 +297,14 @@ public sealed class JobGrain(
 
     async Task Recover(string why)
     {
+        if (S.Recoveries >= Spec.MaxRecoveries)
+        {
+            // bounded (issue 20 fault 8): the fault that came once too often, and the one before it
+            string earlier = S.Recoveries > 0 && S.Message.Length > 0 ? $"; the recovery before: {S.Message}" : "";
+            log.LogWarning("job {Job}: recoveries exhausted ({Count} of max_recoveries {Max}): {Why}", JobId, S.Recoveries, Spec.MaxRecoveries, why);
+            await End(JobPhase.Failed, $"recoveries exhausted: fault {S.Recoveries + 1} after {S.Recoveries} recoveries (max_recoveries {Spec.MaxRecoveries}): {why}{earlier}");
+            return;
+        }
         log.LogWarning("job {Job}: recovering: {Why}", JobId, why);
         running?.Cancel();
         running = null;
@@ -306,7 +314,11 @@ public sealed class JobGrain(
         S.Message = why;
         metrics.RecordRecovery(JobId);
         await Move(JobPhase.Recovering);
-        await Scatter(resume: true);
+        var backoff = Spec.RecoveryBackoff(S.Recoveries);
+        if (backoff <= TimeSpan.Zero) { await Scatter(resume: true); return; }
+        // a one-shot timer, never a blocking wait; a cancel meanwhile leaves Recovering and the timer finds nothing to do
+        retryAcquire?.Dispose();
+        retryAcquire = this.RegisterGrainTimer(() => RetryAcquire(resume: true), new GrainTimerCreationOptions(backoff, Timeout.InfiniteTimeSpan) { KeepAlive = true });
     }
 
     // ---- State machine plumbing ----
