@@ -65,8 +65,11 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
         Assert.True(done.Phase == JobPhase.Completed, $"{what}: {done.Phase}: {done.Message}");
         var losses = DriverCluster.Losses(rig.OutDir(job));
         DriverCluster.AssertSameLosses(Reference(yaml, done.CheckpointPath), losses, $"{what}: 3 workers, recovered");
-        NetnsRig.Record(new { fault = what, job, detected_s = Math.Round(detected.TotalSeconds, 2), training_again_s = Math.Round(resumedAfter.TotalSeconds, 2),
-                              message = noticed.Message, attempts = DriverCluster.Attempts(rig.OutDir(job)).Count, at = DateTimeOffset.UtcNow });
+        NetnsRig.Record(new
+        {
+            fault = what, job, detected_s = Math.Round(detected.TotalSeconds, 2), training_again_s = Math.Round(resumedAfter.TotalSeconds, 2),
+            message = noticed.Message, attempts = DriverCluster.Attempts(rig.OutDir(job)).Count, at = DateTimeOffset.UtcNow
+        });
         return (detected, resumedAfter, done);
     }
 

@@ -62,7 +62,9 @@ public sealed class NetnsRig : IAsyncLifetime
 
     public static string Address(string member) => member switch
     {
-        "coord" => "198.19.20.2", "prom" => "198.19.20.3", "host" => "198.19.20.1",
+        "coord" => "198.19.20.2",
+        "prom" => "198.19.20.3",
+        "host" => "198.19.20.1",
         _ when member.StartsWith('w') && int.TryParse(member[1..], out int i) => $"198.19.20.{10 + i}",
         _ => throw new ArgumentException($"no rig member '{member}'"),
     };

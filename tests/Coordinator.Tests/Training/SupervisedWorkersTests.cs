@@ -71,7 +71,10 @@ public sealed partial class SupervisedWorkersTests(ITestOutputHelper output) : I
         string outDir = Path.Combine(coordinator.Options.JobsDirectory, "supervised");
         DriverCluster.AssertSameLosses(DriverCluster.SingleProcess(yaml, done.CheckpointPath), DriverCluster.Losses(outDir), "3 supervised workers, one killed and restarted");
         output.WriteLine($"killed sw2: noticed after {detected.TotalSeconds:F2} s ({noticed.Message}); restarted after {back.TotalSeconds:F2} s; alive in the pool after {rejoined.TotalSeconds:F2} s");
-        NetnsRig.Record(new { fault = "0 start-workers supervision (SIGKILL sw2)", detected_s = Math.Round(detected.TotalSeconds, 2), restarted_s = Math.Round(back.TotalSeconds, 2),
-                              rejoined_s = Math.Round(rejoined.TotalSeconds, 2), message = noticed.Message, at = DateTimeOffset.UtcNow });
+        NetnsRig.Record(new
+        {
+            fault = "0 start-workers supervision (SIGKILL sw2)", detected_s = Math.Round(detected.TotalSeconds, 2), restarted_s = Math.Round(back.TotalSeconds, 2),
+            rejoined_s = Math.Round(rejoined.TotalSeconds, 2), message = noticed.Message, at = DateTimeOffset.UtcNow
+        });
     }
 }
