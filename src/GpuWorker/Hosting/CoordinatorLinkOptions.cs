@@ -9,11 +9,8 @@ public sealed record CoordinatorLinkOptions
     public string? WorkerId { get; init; }
     /// <summary>The host the coordinator and the peers reach this worker at (default: the listen address, or the host name when listening on all).</summary>
     public string? AdvertiseHost { get; init; }
-    /// <summary>The default between heartbeats: a third of the coordinator's default heartbeat timeout
-    /// (7 s), so a lost link is known within ~8 s (issue 20: ≤ 10 s; it was 3 s against 15 s, 15.8 s measured).</summary>
-    public static readonly TimeSpan DefaultHeartbeatInterval = TimeSpan.FromSeconds(2);
-    /// <summary>Between heartbeats; well under the coordinator's heartbeat timeout.</summary>
-    public TimeSpan HeartbeatInterval { get; init; } = DefaultHeartbeatInterval;
+    /// <summary>Between heartbeats; well under the coordinator's heartbeat timeout (<see cref="Protocol.Control.LivenessDefaults"/>).</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = Protocol.Control.LivenessDefaults.HeartbeatInterval;
     /// <summary>The longest wait between attempts while the coordinator is unreachable.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(5);
 

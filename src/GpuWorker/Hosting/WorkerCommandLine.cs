@@ -1,5 +1,6 @@
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Protocol.Security;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Hosting;
 
@@ -55,7 +56,7 @@ public static class WorkerCommandLine
             coordinator = new CoordinatorLinkOptions
             {
                 Address = address, WorkerId = values.GetValueOrDefault("--worker-id"), AdvertiseHost = values.GetValueOrDefault("--advertise"),
-                HeartbeatInterval = TimeSpan.FromSeconds(Seconds("--heartbeat-seconds", CoordinatorLinkOptions.DefaultHeartbeatInterval.TotalSeconds)),
+                HeartbeatInterval = TimeSpan.FromSeconds(Seconds("--heartbeat-seconds", Jetpack.Protocol.Control.LivenessDefaults.HeartbeatInterval.TotalSeconds)),
             };
         }
         else if (new[] { "--worker-id", "--advertise", "--heartbeat-seconds" }.FirstOrDefault(values.ContainsKey) is { } orphan)
@@ -73,7 +74,7 @@ public static class WorkerCommandLine
             Exchange = new ExchangeOptions
             {
                 Deadline = TimeSpan.FromSeconds(deadline),
-                Transport = values.TryGetValue("--data-plane", out var plane) ? ExchangeOptions.ParseTransport(plane, "--data-plane") : DataPlaneTransport.Grpc,
+                Transport = values.TryGetValue("--data-plane", out var plane) ? DataPlaneTransports.Parse(plane, "--data-plane") : DataPlaneTransport.Grpc,
                 Liveness = new LivenessOptions { Timeout = TimeSpan.FromSeconds(Seconds("--peer-timeout-seconds", new LivenessOptions().Timeout.TotalSeconds)) },
             },
             ParentPid = values.ContainsKey("--parent-pid") ? Int("--parent-pid") : null,

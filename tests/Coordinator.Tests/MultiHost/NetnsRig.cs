@@ -5,7 +5,6 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Coordinator.Tests.Training;
-using Jetpack.GpuWorker.Launch;
 using Jetpack.Protocol.Jobs;
 
 namespace Jetpack.Coordinator.Tests.MultiHost;
@@ -157,7 +156,7 @@ public sealed class NetnsRig : IAsyncLifetime
             "--listen", Address(member), "--port", $"{WorkerPort}", "--data-port", $"{WorkerDataPort}", "--metrics-port", $"{WorkerMetricsPort}",
             "--token-file", TokenFile, "--threads", "1", "--data-plane", "tcp");
         lock (workers) workers.Add((id, w));
-        await w.WaitForLine(Jetpack.GpuWorker.Hosting.WorkerReadiness.Prefix, TimeSpan.FromSeconds(90));
+        await w.WaitForLine(Jetpack.Protocol.Control.WorkerReadiness.Prefix, TimeSpan.FromSeconds(90));
         return w;
     }
 
