@@ -141,8 +141,14 @@ public sealed class NetnsRig : IAsyncLifetime
 
     public CallOptions Call => new(new Metadata { { "authorization", "Bearer " + Cluster.Token.Value } }, DateTime.UtcNow.AddSeconds(30));
 
-    public Task<JobStatus> Submit(string yaml) =>
-        Jobs.SubmitAsync(new SubmitJobRequest { SpecText = yaml, Format = "yaml", Source = "rig.yaml" }, Call).ResponseAsync;
+    public async Task<JobStatus> Submit(string yaml)
+    {
+        var status = await Jobs.SubmitAsync(new SubmitJobRequest { SpecText = yaml, Format = "yaml", Source = "rig.yaml" }, Call).ResponseAsync;
+        lock (submitted) submitted.Add(status.JobId);
+        return status;
+    }
+
+    readonly List<string> submitted = [];
 
     public Task<JobStatus> Status(string job) => Jobs.GetStatusAsync(new JobRequest { JobId = job }, Call).ResponseAsync;
 
@@ -171,6 +177,10 @@ public sealed class NetnsRig : IAsyncLifetime
     /// <summary>Ends every worker a test started and restores every link and neighbour entry.</summary>
     public async Task ResetWorkers()
     {
+        // a job a failed test left running would recover onto the next test's workers: cancel it first
+        List<string> jobs;
+        lock (submitted) { jobs = [.. submitted]; submitted.Clear(); }
+        foreach (var job in jobs) await Jobs.CancelAsync(new JobRequest { JobId = job }, Call);
         List<(string, RigProcess)> all;
         lock (workers) { all = [.. workers]; workers.Clear(); }
         foreach (var (_, w) in all) await w.DisposeAsync();
