@@ -19,7 +19,19 @@ if (options.Threads > 0) TorchSharp.torch.set_num_threads(options.Threads);
 // pool: start with enough pool threads that no step waits for the pool's slow thread injection.
 ThreadPool.SetMinThreads(Math.Max(16, Environment.ProcessorCount), Math.Max(16, Environment.ProcessorCount));
 
-await using var node = await Jetpack.GpuWorker.WorkerHost.StartAsync(options);
+WorkerNode node;
+try
+{
+    node = await Jetpack.GpuWorker.WorkerHost.StartAsync(options);
+}
+catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException || e.InnerException is System.Net.Sockets.SocketException)
+{
+    // an address this host does not have, or a port in use: a named error, not an abort (issue 20)
+    Console.Error.WriteLine($"jetpack-worker: cannot listen on --listen {options.ListenAddress} (--port {options.ListenPort}, --metrics-port {options.MetricsPort}, " +
+                            $"--data-port {options.DataPort}): {e.Message}");
+    return 2;
+}
+await using var hosted = node;
 // A worker of a coordinator registers and heartbeats; the coordinator hands it runs (JoinJob).
 await using var link = options.Coordinator is { } c ? CoordinatorLink.Start(node, c, options.Token) : null;
 // The launcher waits for this line (and then for Health) before it trusts the worker.

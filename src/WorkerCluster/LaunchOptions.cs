@@ -30,7 +30,7 @@ public sealed record LaunchOptions
     /// <summary>With <see cref="Coordinator"/>: worker i registers as "{prefix}{i}".</summary>
     public string WorkerIdPrefix { get; init; } = "worker-";
     /// <summary>With <see cref="Coordinator"/>: between heartbeats.</summary>
-    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan HeartbeatInterval { get; init; } = Jetpack.Protocol.Control.LivenessDefaults.HeartbeatInterval;
     /// <summary>
     /// Rank r runs inside Linux network namespace <c>Namespaces[r].Name</c> (<c>ip netns exec</c>, needs
     /// root) and listens on <c>Namespaces[r].Address</c>, which this process must reach (a bridge);

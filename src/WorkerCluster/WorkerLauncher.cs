@@ -74,40 +74,67 @@ public sealed class WorkerLauncher : IAsyncDisposable
         return new WorkerLauncher(options, dir, owns, token);
     }
 
-    private async Task StartWorkersAsync()
+    /// <summary>Where rank <paramref name="r"/> listens: its network namespace's address, else loopback.</summary>
+    string Host(int r) => Options.Namespaces?[r].Address ?? "127.0.0.1";
+
+    /// <summary>The command line of worker <paramref name="r"/> listening on <paramref name="port"/> (peers: the static cluster's list).</summary>
+    private ProcessStartInfo StartInfo(int r, int port, string peers)
     {
         int world = Options.WorldSize;
         var dll = Options.WorkerDll ?? Path.Combine(AppContext.BaseDirectory, "jetpack-worker.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"worker executable not found: {dll}", dll);
-        var ports = FreePorts(world);
-        var hosts = Enumerable.Range(0, world).Select(r => Options.Namespaces?[r].Address ?? "127.0.0.1").ToArray();
-        var peers = string.Join(',', ports.Select((p, r) => $"{hosts[r]}:{p}"));
         int threads = Options.ThreadsPerWorker > 0 ? Options.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / world);
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        for (int r = 0; r < world; r++)
-        {
-            // in a namespace: `ip netns exec NS dotnet …` (ip execs the command: the pid is the worker's)
-            var psi = new ProcessStartInfo(Options.Namespaces is null ? "dotnet" : "ip");
-            if (Options.Namespaces?[r] is { } ns)
-                foreach (var a in new[] { "netns", "exec", ns.Name, "dotnet" }) psi.ArgumentList.Add(a);
-            string[] placement = Options.Coordinator is { } coordinator
-                ? ["--coordinator", coordinator.ToString(), "--port", ports[r].ToString(), "--worker-id", Options.WorkerIdPrefix + r,
-                   "--heartbeat-seconds", Options.HeartbeatInterval.TotalSeconds.ToString(invariant)]
-                : ["--rank", r.ToString(), "--world", world.ToString(), "--peers", peers, "--job", Options.JobId];
-            foreach (var a in new[] { dll }.Concat(placement).Concat(
-                     [
-                         "--token-file", Path.Combine(workDir, "cluster.token"),
-                         "--deadline-seconds", Options.StepDeadline.TotalSeconds.ToString(invariant),
-                         "--parent-pid", Environment.ProcessId.ToString(), "--threads", threads.ToString(),
-                         "--data-plane", Options.DataPlane.ToString().ToLowerInvariant(), "--listen", hosts[r],
-                     ]).Concat(Options.Tls is { } tls ? ["--tls-cert", tls.CertFile, "--tls-key", tls.KeyFile, "--tls-ca", tls.CaFile] : []))
-                psi.ArgumentList.Add(a);
-            if (Options.ChunkBytes is { } chunk) { psi.ArgumentList.Add("--chunk-bytes"); psi.ArgumentList.Add(chunk.ToString(invariant)); }
-            psi.Environment.Remove(ClusterToken.EnvVariable);                   // the file is the one source
-            psi.Environment["OMP_NUM_THREADS"] = threads.ToString();
-            foreach (var (k, v) in Options.Environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
-            workers.Add(new WorkerProcess(r, $"{hosts[r]}:{ports[r]}", psi));
-        }
+        // in a namespace: `ip netns exec NS dotnet …` (ip execs the command: the pid is the worker's)
+        var psi = new ProcessStartInfo(Options.Namespaces is null ? "dotnet" : "ip");
+        if (Options.Namespaces?[r] is { } ns)
+            foreach (var a in new[] { "netns", "exec", ns.Name, "dotnet" }) psi.ArgumentList.Add(a);
+        string[] placement = Options.Coordinator is { } coordinator
+            ? ["--coordinator", coordinator.ToString(), "--port", port.ToString(), "--worker-id", Options.WorkerIdPrefix + r,
+               "--heartbeat-seconds", Options.HeartbeatInterval.TotalSeconds.ToString(invariant)]
+            : ["--rank", r.ToString(), "--world", world.ToString(), "--peers", peers, "--job", Options.JobId];
+        foreach (var a in new[] { dll }.Concat(placement).Concat(
+                 [
+                     "--token-file", Path.Combine(workDir, "cluster.token"),
+                     "--deadline-seconds", Options.StepDeadline.TotalSeconds.ToString(invariant),
+                     "--parent-pid", Environment.ProcessId.ToString(), "--threads", threads.ToString(),
+                     "--data-plane", Options.DataPlane.ToString().ToLowerInvariant(), "--listen", Host(r),
+                 ]).Concat(Options.Tls is { } tls ? ["--tls-cert", tls.CertFile, "--tls-key", tls.KeyFile, "--tls-ca", tls.CaFile] : []))
+            psi.ArgumentList.Add(a);
+        if (Options.ChunkBytes is { } chunk) { psi.ArgumentList.Add("--chunk-bytes"); psi.ArgumentList.Add(chunk.ToString(invariant)); }
+        psi.Environment.Remove(ClusterToken.EnvVariable);                       // the file is the one source
+        psi.Environment["OMP_NUM_THREADS"] = threads.ToString();
+        foreach (var (k, v) in Options.Environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
+        return psi;
+    }
+
+    /// <summary>
+    /// Starts worker <paramref name="rank"/> again after it exited (a coordinator's worker only: it
+    /// registers under the same id, on a fresh port, and the coordinator hands it runs again); waits
+    /// for its readiness line. The other workers are not touched (issue 20 fault 0: supervise, do not
+    /// tear the siblings down).
+    /// </summary>
+    public async Task<WorkerProcess> RestartAsync(int rank, CancellationToken cancel)
+    {
+        if (Options.Coordinator is null) throw new InvalidOperationException("only workers of a coordinator restart alone: a static cluster's peers know each other's ports");
+        var old = workers[rank];
+        if (!old.HasExited) throw new InvalidOperationException($"worker rank {rank} (pid {old.Pid}) still runs");
+        int port = FreePorts(1)[0];
+        var fresh = new WorkerProcess(rank, $"127.0.0.1:{port}", StartInfo(rank, port, ""));
+        workers[rank] = fresh;
+        old.Dispose();
+        if (rank < channels.Count) { channels[rank].Dispose(); channels[rank] = WireChannels.Open(fresh.Address, WireLimits.Default, Options.Tls); }
+        var first = await Task.WhenAny(fresh.Ready, fresh.Exited).WaitAsync(Options.ReadyTimeout, cancel);
+        if (first == fresh.Exited) throw new LaunchFailedException($"worker rank {rank} exited with code {fresh.Exited.Result} before it was ready", Report());
+        return fresh;
+    }
+
+    private async Task StartWorkersAsync()
+    {
+        int world = Options.WorldSize;
+        var ports = FreePorts(world);
+        var peers = string.Join(',', ports.Select((p, r) => $"{Host(r)}:{p}"));
+        for (int r = 0; r < world; r++) workers.Add(new WorkerProcess(r, $"{Host(r)}:{ports[r]}", StartInfo(r, ports[r], peers)));
         using var timeout = new CancellationTokenSource(Options.ReadyTimeout);
         try
         {

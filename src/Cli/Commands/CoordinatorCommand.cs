@@ -21,7 +21,7 @@ public static class CoordinatorCommand
     static readonly Option<int> SiloPort = new("--silo-port") { Description = "Orleans silo-to-silo port", DefaultValueFactory = _ => 11111 };
     static readonly Option<int> GatewayPort = new("--gateway-port") { Description = "Orleans client gateway port (0 = none)", DefaultValueFactory = _ => 30000 };
     static readonly Option<string> ClusterId = new("--cluster-id") { Description = "Orleans cluster id", DefaultValueFactory = _ => "jetpack" };
-    static readonly Option<double> HeartbeatTimeout = new("--heartbeat-timeout") { Description = "seconds without a heartbeat after which a worker is dead", DefaultValueFactory = _ => 15 };
+    static readonly Option<double> HeartbeatTimeout = new("--heartbeat-timeout") { Description = "seconds without a heartbeat after which a worker is dead", DefaultValueFactory = _ => WorkerPoolOptions.DefaultHeartbeatTimeout.TotalSeconds };
     static readonly Option<double> AcquireTimeout = new("--acquire-timeout") { Description = "seconds a job waits for enough live idle workers before it fails", DefaultValueFactory = _ => 120 };
 
     public static Command Create()
@@ -57,7 +57,7 @@ public static class CoordinatorCommand
         var pool = new WorkerPoolOptions
         {
             HeartbeatTimeout = TimeSpan.FromSeconds(timeout),
-            CheckPeriod = TimeSpan.FromSeconds(Math.Min(2, timeout / 2)),
+            CheckPeriod = TimeSpan.FromSeconds(Math.Min(1, timeout / 2)),
             AcquireTimeout = TimeSpan.FromSeconds(r.GetValue(AcquireTimeout)),
         };
         await using var app = CoordinatorHost.Build(options, pool);

@@ -11,12 +11,13 @@ namespace Jetpack.Cli.Commands;
 /// coordinator (register, heartbeat; the coordinator hands them runs). Started by the launcher
 /// (readiness line + Health within a timeout, every worker's stderr on failure); they exit with
 /// this command (Ctrl-C), since each watches its parent. The cluster token is the coordinator's.
+/// A worker that dies is restarted with backoff while the others keep running (<see cref="WorkerSupervisor"/>).
 /// </summary>
 public static class StartWorkersCommand
 {
     static readonly Argument<int> Count = new("count") { Description = "how many workers to start" };
     static readonly Option<string> Prefix = new("--worker-id-prefix") { Description = "worker i registers as PREFIX{i}", DefaultValueFactory = _ => Environment.MachineName + "-w" };
-    static readonly Option<double> Heartbeat = new("--heartbeat-seconds") { Description = "seconds between heartbeats (well under the coordinator's --heartbeat-timeout)", DefaultValueFactory = _ => 3 };
+    static readonly Option<double> Heartbeat = new("--heartbeat-seconds") { Description = "seconds between heartbeats (well under the coordinator's --heartbeat-timeout)", DefaultValueFactory = _ => Jetpack.Protocol.Control.LivenessDefaults.HeartbeatInterval.TotalSeconds };
     static readonly Option<double> Deadline = new("--deadline-seconds") { Description = "data-plane deadline of one exchange step", DefaultValueFactory = _ => 60 };
 
     public static Command Create()
@@ -47,15 +48,8 @@ public static class StartWorkersCommand
         });
         foreach (var w in launcher.Workers)
             AnsiConsole.MarkupLine($"worker {Markup.Escape(r.GetValue(Prefix)! + w.Rank)}: pid {w.Pid}, {ClusterTls.Scheme(launcher.Options.Tls)}://{w.Address} → {Markup.Escape(address)}");
-        AnsiConsole.MarkupLine($"{count} worker(s) joining {Markup.Escape(address)}; Ctrl-C stops them");
-        var exited = Task.WhenAny(launcher.Workers.Select(w => w.Exited));
-        try { await Task.WhenAny(exited, Task.Delay(Timeout.Infinite, cancel)); }
-        catch (OperationCanceledException) { }
-        if (exited.IsCompleted && !cancel.IsCancellationRequested)
-        {
-            Console.Error.WriteLine(launcher.Report());
-            return ExitCodes.Bug;
-        }
+        AnsiConsole.MarkupLine($"{count} worker(s) joining {Markup.Escape(address)}; a worker that exits is restarted; Ctrl-C stops them");
+        await WorkerSupervisor.RunAsync(launcher, line => AnsiConsole.MarkupLine(Markup.Escape(line)), cancel);
         return ExitCodes.Ok;
     }
 }

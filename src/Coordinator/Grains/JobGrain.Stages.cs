@@ -35,7 +35,7 @@ public sealed partial class JobGrain
     async Task Scatter(bool resume)
     {
         // A recovery may continue on fewer workers: checkpoints are topology-free (DESIGN.md "Checkpoints").
-        var acquired = await Pool.Acquire(JobId, Spec.Workers, minimum: resume ? 1 : Spec.Workers);
+        var acquired = await Pool.Acquire(JobId, Spec.Workers, minimum: resume ? 1 : Spec.Workers, partitioned);
         if (acquired.Error is not null)
         {
             // Wait (a one-shot timer per second, never blocking) up to the acquire timeout: workers
@@ -54,6 +54,7 @@ public sealed partial class JobGrain
             return;
         }
         waitingSince = null;
+        partitioned = [];
         if (S.Message.StartsWith("waiting for workers", StringComparison.Ordinal)) S.Message = "";
         S.Workers = [.. acquired.Workers];
         await Move(JobPhase.Scattering);
@@ -116,6 +117,10 @@ public sealed partial class JobGrain
                 await pool.ReportLost(e.WorkerId, $"{stage}: {e.Message}");
                 await self.OnWorkerLost(e.WorkerId, $"{stage}: {e.Message}");
             }
+            catch (PartitionException e) when (!cancel.IsCancellationRequested)
+            {
+                await self.OnPartitioned(attempt, [.. e.Dropped], $"{stage}: {e.Message}");
+            }
             catch (Exception e) when (!cancel.IsCancellationRequested)
             {
                 await self.OnStageFailed(attempt, $"{stage}: {e.Message}");
@@ -155,8 +160,23 @@ public sealed partial class JobGrain
         await Recover(reason);
     }
 
+    public async Task OnPartitioned(int attempt, string[] dropped, string reason)
+    {
+        if (attempt != S.Attempt || S.Phase is not (JobPhase.Scattering or JobPhase.Training)) return;
+        partitioned = dropped;
+        await Recover(reason);
+    }
+
     async Task Recover(string why)
     {
+        if (S.Recoveries >= Spec.MaxRecoveries)
+        {
+            // bounded (issue 20 fault 8): the fault that came once too often, and the one before it
+            string earlier = S.Recoveries > 0 && S.Message.Length > 0 ? $"; the recovery before: {S.Message}" : "";
+            log.LogWarning("job {Job}: recoveries exhausted ({Count} of max_recoveries {Max}): {Why}", JobId, S.Recoveries, Spec.MaxRecoveries, why);
+            await End(JobPhase.Failed, $"recoveries exhausted: fault {S.Recoveries + 1} after {S.Recoveries} recoveries (max_recoveries {Spec.MaxRecoveries}): {why}{earlier}");
+            return;
+        }
         log.LogWarning("job {Job}: recovering: {Why}", JobId, why);
         running?.Cancel();
         running = null;
@@ -166,6 +186,10 @@ public sealed partial class JobGrain
         S.Message = why;
         metrics.RecordRecovery(JobId);
         await Move(JobPhase.Recovering);
-        await Scatter(resume: true);
+        var backoff = Spec.RecoveryBackoff(S.Recoveries);
+        if (backoff <= TimeSpan.Zero) { await Scatter(resume: true); return; }
+        // a one-shot timer, never a blocking wait; a cancel meanwhile leaves Recovering and the timer finds nothing to do
+        retryAcquire?.Dispose();
+        retryAcquire = this.RegisterGrainTimer(() => RetryAcquire(resume: true), new GrainTimerCreationOptions(backoff, Timeout.InfiniteTimeSpan) { KeepAlive = true });
     }
 }

@@ -32,6 +32,9 @@ public sealed partial class JobGrain(
     IGrainTimer? retryAcquire;
     DateTimeOffset? waitingSince;
     DateTimeOffset persistedAt;
+    /// <summary>Workers a partition dropped from this job: left out of the recovery's acquisition
+    /// (they still heartbeat, so the pool alone would hand them straight back).</summary>
+    string[] partitioned = [];
     JobSpec? spec;
 
     /// <summary>While background work runs the grain must stay active: its <see cref="running"/> token

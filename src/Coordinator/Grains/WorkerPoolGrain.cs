@@ -63,16 +63,17 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
             members.Values.Select(m => new WorkerMember(m.Registration, m.LastHeartbeat, Alive(m, now), m.Assignment)).ToList());
     }
 
-    public Task<AcquireResult> Acquire(string jobId, int count, int minimum)
+    public Task<AcquireResult> Acquire(string jobId, int count, int minimum, string[] exclude)
     {
         if (count < 1 || minimum < 1 || minimum > count) throw new ArgumentException($"job '{jobId}': cannot acquire {minimum}..{count} workers");
         ReleaseAssignments(jobId);
         var now = clock.GetUtcNow();
-        var idle = members.Values.Where(m => m.Assignment is null && Alive(m, now)).Take(count).ToList();
+        var idle = members.Values.Where(m => m.Assignment is null && Alive(m, now) && !exclude.Contains(m.Registration.WorkerId)).Take(count).ToList();
         if (idle.Count < minimum)
         {
             int live = members.Values.Count(m => Alive(m, now));
-            return Task.FromResult(new AcquireResult([], $"job '{jobId}' needs {minimum} worker{(minimum == 1 ? "" : "s")}, {idle.Count} idle of {live} live ({members.Count} registered)"));
+            string left = exclude.Length == 0 ? "" : $", {string.Join(", ", exclude)} left out after a partition";
+            return Task.FromResult(new AcquireResult([], $"job '{jobId}' needs {minimum} worker{(minimum == 1 ? "" : "s")}, {idle.Count} idle of {live} live ({members.Count} registered{left})"));
         }
         var assigned = new List<WorkerAssignment>();
         foreach (var (m, rank) in idle.Select((m, r) => (m, r)))

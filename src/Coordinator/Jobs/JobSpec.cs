@@ -22,4 +22,17 @@ public sealed record JobSpec : RunSpec
     public RecycleSpec Recycle { get; init; } = new();
     /// <summary>The torch device every rank trains on (cpu, cuda, cuda:1, …); null = each worker's own default.</summary>
     public string? Device { get; init; }
+    /// <summary>Recoveries the job may make (a lost worker, a partition, a coordinator restart); the one
+    /// past it fails the job naming the repeated fault (issue 20 fault 8).</summary>
+    public int MaxRecoveries { get; init; } = DefaultMaxRecoveries;
+    /// <summary>Seconds before the first recovery's scatter, doubled at each further one (capped at
+    /// <see cref="MaxRecoveryBackoffSeconds"/>): a fault that repeats at once does not spin.</summary>
+    public double RecoveryBackoffSeconds { get; init; } = 1;
+
+    public const int DefaultMaxRecoveries = 10;
+    public const double MaxRecoveryBackoffSeconds = 60;
+
+    /// <summary>The wait before recovery number <paramref name="recovery"/> (1-based).</summary>
+    public TimeSpan RecoveryBackoff(int recovery) =>
+        TimeSpan.FromSeconds(Math.Min(MaxRecoveryBackoffSeconds, RecoveryBackoffSeconds * Math.Pow(2, Math.Max(0, recovery - 1))));
 }

@@ -32,6 +32,9 @@ public static partial class JobSpecValidator
         Check(spec.Name.Length > 0, "name", "is required");
         Check(NamePattern().IsMatch(spec.Name), "name", $"{NameRule}, got {Quote(spec.Name)}");
         Check(spec.Workers is >= 1 and <= MaxWorkers, "workers", $"must be in 1..{MaxWorkers}, got {spec.Workers}");
+        Check(spec.MaxRecoveries is >= 0 and <= 1000, "max_recoveries", $"must be in 0..1000, got {spec.MaxRecoveries}");
+        Check(spec.RecoveryBackoffSeconds is >= 0 and <= JobSpec.MaxRecoveryBackoffSeconds, "recovery_backoff_seconds",
+              $"must be in 0..{JobSpec.MaxRecoveryBackoffSeconds}, got {spec.RecoveryBackoffSeconds}");
         Check(spec.Init is null, "init", "a job starts from its recycled checkpoint (recycle.from): remove init");
         spec.Validate(source);                                           // the run's fields: model, data, recipe, cadences
 

@@ -246,14 +246,16 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     /// </summary>
     async Task<Exception> Classify(TrainingRun run, IReadOnlyList<WorkerAssignment> workers, int[] pids, string failure)
     {
+        var unreachable = new List<(int A, int B)>();
         var probes = await Task.WhenAll(workers.Select(async w =>
         {
             try
             {
                 var h = await Client(w).HealthAsync(new HealthRequest(), deadline: DateTime.UtcNow + ProbeTimeout);
-                return pids[w.Rank] != 0 && h.ProcessId != pids[w.Rank]
-                    ? $"answers from process {h.ProcessId}, not {pids[w.Rank]} which joined the run (restarted)"
-                    : null;
+                if (pids[w.Rank] != 0 && h.ProcessId != pids[w.Rank])
+                    return $"answers from process {h.ProcessId}, not {pids[w.Rank]} which joined the run (restarted)";
+                lock (unreachable) unreachable.AddRange(h.UnreachableRanks.Where(r => r >= 0 && r < workers.Count).Select(r => (w.Rank, r)));
+                return null;
             }
             catch (RpcException e) { return $"does not answer ({e.StatusCode}: {e.Status.Detail})"; }
         }));
@@ -264,6 +266,15 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
                 log.LogWarning("job {Job} attempt {Attempt}: rank {Rank} (worker {Worker}) is gone: {Why}; after: {Failure}", run.JobId, run.Attempt, r, w.WorkerId, gone, failure);
                 return new WorkerLostException(w.WorkerId, $"rank {r} (worker '{w.WorkerId}' at {w.Endpoint}) {gone}; the run ended with: {failure}");
             }
+        // Every rank answers us, but some data planes cannot reach each other: a partition between workers.
+        if (PartitionException.MinimalDrop(unreachable) is { Count: > 0 } drop)
+        {
+            string pairs = string.Join(", ", unreachable.Select(e => $"{e.A}→{e.B}").Distinct());
+            string dropped = string.Join(", ", drop.Select(r => $"rank {r} (worker '{workers[r].WorkerId}')"));
+            log.LogWarning("job {Job} attempt {Attempt}: partition between workers (unreachable {Pairs}); dropping {Dropped}", run.JobId, run.Attempt, pairs, dropped);
+            return new PartitionException(drop.Select(r => workers[r].WorkerId).ToList(),
+                $"partition: ranks cannot reach each other ({pairs}) while all answer the coordinator; dropped {dropped}; the run ended with: {failure}");
+        }
         return new InvalidOperationException(failure);
     }
 

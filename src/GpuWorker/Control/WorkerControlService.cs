@@ -12,12 +12,16 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
 {
     private static readonly object StartGate = new();
 
-    public override Task<HealthReply> Health(HealthRequest request, ServerCallContext context) =>
-        Task.FromResult(new HealthReply
+    public override Task<HealthReply> Health(HealthRequest request, ServerCallContext context)
+    {
+        var reply = new HealthReply
         {
             Rank = node.Membership.Rank, WorldSize = node.Membership.WorldSize, JobId = node.CurrentJob is { Finished: false } j ? j.JobId : "",
             ProcessId = Environment.ProcessId, DataPort = node.DataPort,
-        });
+        };
+        reply.UnreachableRanks.Add(node.UnreachablePeers);
+        return Task.FromResult(reply);
+    }
 
     public override async Task<JoinJobReply> JoinJob(JoinJobRequest request, ServerCallContext context)
     {

@@ -14,9 +14,13 @@ public sealed record ExchangeOptions
     /// <summary>How this worker sends data-plane tensors (it receives both ways whatever this says).</summary>
     public DataPlaneTransport Transport { get; init; } = DataPlaneTransports.Default;
 
+    /// <summary>How peers are watched while a run is joined (<see cref="PeerLiveness"/>); null: not at all (the deadline only).</summary>
+    public LivenessOptions? Liveness { get; init; } = new();
+
     public void Validate()
     {
         if (Deadline <= TimeSpan.Zero) throw new ArgumentException($"the step deadline must be positive, got {Deadline}");
         if (BucketElements < 1) throw new ArgumentException($"bucket elements must be ≥ 1, got {BucketElements}");
+        Liveness?.Validate();
     }
 }

@@ -102,7 +102,7 @@ public sealed class GrpcExpertExchange : IExpertExchange
                 BytesSent += readable.numel() * readable.element_size();
                 ops.Add(new(peers.PushAsync(v, MailKey.Exchange(job, tag, rank), readable, buffers[v], deadline, cts.Token), v, "send to"));
             }
-            await StepWaiter.AllOrFirstFailure(ops, rank, tag.ToString(), options.Deadline, cts, abort);
+            await StepWaiter.AllOrFirstFailure(ops, rank, tag.ToString(), options.Deadline, cts, abort, peers.Liveness?.PeerDead);
             for (int v = 0; v < world; v++)
                 if (v != rank) result[v] = receives[v]!.Result;
             return result;

@@ -134,7 +134,7 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
                                              DateTime.UtcNow + options.Deadline, cts.Token);
         try
         {
-            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], Rank, tag, options.Deadline, cts, abort)
+            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], Rank, tag, options.Deadline, cts, abort, peers.Liveness?.PeerDead)
                       .GetAwaiter().GetResult();
         }
         finally

@@ -20,7 +20,9 @@ public sealed class PeerChannels : IDisposable
     private readonly CallInvoker?[] invokers;
     private readonly TcpPeerLink?[] links;
 
-    public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransports.Default, ClusterTls? tls = null)
+    /// <param name="liveness">when set, every peer is pinged while these channels live (<see cref="PeerLiveness"/>)</param>
+    public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransports.Default,
+                        ClusterTls? tls = null, LivenessOptions? liveness = null)
     {
         Addresses = peers;
         channels = new GrpcChannel?[peers.Count];
@@ -42,11 +44,18 @@ public sealed class PeerChannels : IDisposable
                 }, token, tls);
             }
         }
+        if (liveness is not null) Liveness = new PeerLiveness(this, self, liveness);
     }
+
+    /// <summary>The peers' liveness while these channels live (null: not watched).</summary>
+    public PeerLiveness? Liveness { get; }
+
+    /// <summary>The token-carrying call invoker of <paramref name="rank"/>'s channel.</summary>
+    public CallInvoker Invoker(int rank) => invokers[rank] ?? throw new ArgumentException($"no channel to rank {rank}");
 
     public IReadOnlyList<string> Addresses { get; }
 
-    public Protocol.Wire.DataPlane.DataPlaneClient Data(int rank) => new(invokers[rank] ?? throw new ArgumentException($"no channel to rank {rank}"));
+    public Protocol.Wire.DataPlane.DataPlaneClient Data(int rank) => new(Invoker(rank));
 
     /// <summary>Sends one tensor to <paramref name="rank"/> under <paramref name="key"/> by this channel set's transport.</summary>
     /// <param name="readable">a contiguous CPU tensor (<see cref="TensorCodec.Readable"/>), held until the task ends</param>
@@ -58,6 +67,7 @@ public sealed class PeerChannels : IDisposable
 
     public void Dispose()
     {
+        Liveness?.Dispose();
         foreach (var l in links) l?.Dispose();
         foreach (var c in channels) c?.Dispose();
     }

@@ -14,14 +14,23 @@ public static class StepWaiter
     public readonly record struct Op(Task Task, int Peer, string Role);
 
     /// <param name="cts">cancels the step's sends when the step fails; linked to <paramref name="abort"/></param>
+    /// <param name="peerDead">completes with the reason when the data plane's liveness check finds a peer dead
+    /// (<see cref="PeerLiveness"/>): the step fails then, long before the deadline</param>
     public static async Task AllOrFirstFailure(IReadOnlyList<Op> ops, int rank, string tag, TimeSpan deadline, CancellationTokenSource cts,
-                                               CancellationToken abort = default)
+                                               CancellationToken abort = default, Task<string>? peerDead = null)
     {
         var pending = ops.ToList();
         var timeout = Task.Delay(deadline, cts.Token);
+        var dead = peerDead ?? new TaskCompletionSource<string>().Task;
         while (pending.Count > 0)
         {
-            var done = await Task.WhenAny(pending.Select(o => o.Task).Append(timeout));
+            var done = await Task.WhenAny(pending.Select(o => o.Task).Append(timeout).Append(dead));
+            if (done == dead)
+            {
+                cts.Cancel();
+                var late = string.Join(", ", pending.Select(o => $"{o.Role} rank {o.Peer}"));
+                throw new ExchangeFailedException($"rank {rank}: {tag}: {dead.Result} (waiting for {late})");
+            }
             if (abort.IsCancellationRequested)
             {
                 cts.Cancel();

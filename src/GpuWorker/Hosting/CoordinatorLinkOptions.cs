@@ -9,8 +9,8 @@ public sealed record CoordinatorLinkOptions
     public string? WorkerId { get; init; }
     /// <summary>The host the coordinator and the peers reach this worker at (default: the listen address, or the host name when listening on all).</summary>
     public string? AdvertiseHost { get; init; }
-    /// <summary>Between heartbeats; well under the coordinator's heartbeat timeout (15 s by default).</summary>
-    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(3);
+    /// <summary>Between heartbeats; well under the coordinator's heartbeat timeout (<see cref="Protocol.Control.LivenessDefaults"/>).</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = Protocol.Control.LivenessDefaults.HeartbeatInterval;
     /// <summary>The longest wait between attempts while the coordinator is unreachable.</summary>
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -7,7 +7,7 @@ namespace Jetpack.GpuWorker.Hosting;
 
 /// <summary>
 /// <c>jetpack-worker --rank R --world N --peers h:p,h:p,... [--port P] [--token-file F] [--job ID]
-/// [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] [--data-plane grpc|tcp] [--data-port P] [--tls-cert F --tls-key F --tls-ca F]</c> (a static cluster, the launcher's), or
+/// [--deadline-seconds S] [--peer-timeout-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] [--data-plane grpc|tcp] [--data-port P] [--tls-cert F --tls-key F --tls-ca F]</c> (a static cluster, the launcher's), or
 /// <c>jetpack-worker --coordinator URL [--worker-id ID] [--port P] [--listen ADDR] [--advertise HOST]
 /// [--heartbeat-seconds S] ...</c>: join a coordinator, which hands out rank, world and peers per run. The token comes from --token-file,
 /// else JETPACK_CLUSTER_TOKEN, else JETPACK_CLUSTER_TOKEN_FILE; never from the command line itself
@@ -17,13 +17,13 @@ public static class WorkerCommandLine
 {
     public const string Usage =
         "usage: jetpack-worker (--rank R --world N (--peers host:port,... | --port P) | --coordinator URL [--worker-id ID] [--advertise HOST] [--heartbeat-seconds S]) " +
-        "[--port P] [--listen ADDR] [--token-file F] [--job ID] [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] " +
+        "[--port P] [--listen ADDR] [--token-file F] [--job ID] [--deadline-seconds S] [--peer-timeout-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] " +
         "[--data-plane tcp|grpc (default tcp)] [--data-port P] [--chunk-bytes N (gRPC message size)] [--tls-cert F --tls-key F --tls-ca F [--metrics-tls true]]";
 
     public static WorkerOptions Parse(IReadOnlyList<string> args)
     {
         var values = new Dictionary<string, string>();
-        string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--parent-pid", "--threads",
+        string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--peer-timeout-seconds", "--parent-pid", "--threads",
                            "--coordinator", "--worker-id", "--listen", "--advertise", "--heartbeat-seconds", "--metrics-port",
                            "--data-plane", "--data-port", "--chunk-bytes", "--tls-cert", "--tls-key", "--tls-ca", "--metrics-tls"];
         for (int i = 0; i < args.Count; i++)
@@ -57,7 +57,7 @@ public static class WorkerCommandLine
             coordinator = new CoordinatorLinkOptions
             {
                 Address = address, WorkerId = values.GetValueOrDefault("--worker-id"), AdvertiseHost = values.GetValueOrDefault("--advertise"),
-                HeartbeatInterval = TimeSpan.FromSeconds(Seconds("--heartbeat-seconds", 3)),
+                HeartbeatInterval = TimeSpan.FromSeconds(Seconds("--heartbeat-seconds", Jetpack.Protocol.Control.LivenessDefaults.HeartbeatInterval.TotalSeconds)),
             };
         }
         else if (new[] { "--worker-id", "--advertise", "--heartbeat-seconds" }.FirstOrDefault(values.ContainsKey) is { } orphan)
@@ -80,6 +80,7 @@ public static class WorkerCommandLine
             {
                 Deadline = TimeSpan.FromSeconds(deadline),
                 Transport = values.TryGetValue("--data-plane", out var plane) ? DataPlaneTransports.Parse(plane, "--data-plane") : DataPlaneTransports.Default,
+                Liveness = new LivenessOptions { Timeout = TimeSpan.FromSeconds(Seconds("--peer-timeout-seconds", new LivenessOptions().Timeout.TotalSeconds)) },
             },
             ParentPid = values.ContainsKey("--parent-pid") ? Int("--parent-pid") : null,
             Threads = Int("--threads", 0),

@@ -48,6 +48,8 @@ public sealed class WorkerNode : IAsyncDisposable
     public WorkerMetrics Metrics { get; }
     public GrpcExpertExchange Exchange => exchange ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
     public GrpcRingReducer Reducer => reducer ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
+    /// <summary>Ranks of the joined run the data plane's liveness check finds silent now (<see cref="PeerLiveness"/>).</summary>
+    public IReadOnlyList<int> UnreachablePeers => channels?.Liveness?.Unreachable ?? [];
     /// <summary>Fires when the host begins to stop (a signal, or <see cref="StopAsync"/>).</summary>
     public CancellationToken Stopping => app.Lifetime.ApplicationStopping;
 
@@ -149,7 +151,7 @@ public sealed class WorkerNode : IAsyncDisposable
 
     private void Open(IReadOnlyList<string> peers)
     {
-        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits, Options.Exchange.Transport, Options.Tls);
+        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits, Options.Exchange.Transport, Options.Tls, Options.Exchange.Liveness);
         exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
         reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
     }

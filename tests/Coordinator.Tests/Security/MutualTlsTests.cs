@@ -77,7 +77,7 @@ public sealed class MutualTlsTests : IDisposable
     {
         await using var c = await Start();
         // worker → coordinator: the worker's link presents its certificate and registers an https:// endpoint
-        await using var node = await GpuWorker.Hosting.WorkerNode.StartAsync(new GpuWorker.Hosting.WorkerOptions
+        await using var node = await GpuWorker.WorkerHost.StartAsync(new GpuWorker.Hosting.WorkerOptions
         {
             Rank = 0, WorldSize = 1, Token = Token, Tls = certs.Node,
             Coordinator = new GpuWorker.Hosting.CoordinatorLinkOptions { Address = c.Grpc, WorkerId = "tls-worker", HeartbeatInterval = TimeSpan.FromSeconds(1) },

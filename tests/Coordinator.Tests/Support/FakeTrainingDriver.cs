@@ -21,6 +21,8 @@ public sealed class FakeTrainingDriver : ITrainingDriver
     /// <summary>Jobs whose every training attempt holds.</summary>
     public HashSet<string> HoldJobs { get; } = [];
     public List<TrainingRun> Scatters { get; } = [];
+    /// <summary>When set, every training attempt ends with this exception (after its steps): a fault that repeats.</summary>
+    public Func<TrainingRun, Exception>? FailEveryAttempt { get; set; }
     public List<Evaluation?> Finished { get; } = [];
 
     public Task ScatterAsync(TrainingRun run, CancellationToken cancel)
@@ -35,6 +37,7 @@ public sealed class FakeTrainingDriver : ITrainingDriver
         for (int step = 1; step <= Steps; step++)
             progress.Report(new TrainingProgress(step, Steps, 2.0 / step, 100 * run.Workers.Count,
                 EvalEvery > 0 && step % EvalEvery == 0 ? new Evaluation(step, 1.0 / step, step / 10.0, 1.0, 50) : null));
+        if (FailEveryAttempt is { } fail) throw fail(run);
         bool hold;
         lock (HoldAttempts) hold = HoldAttempts.Contains(run.Attempt) || HoldJobs.Contains(run.JobId);
         if (hold) await Task.Delay(Timeout.Infinite, cancel);

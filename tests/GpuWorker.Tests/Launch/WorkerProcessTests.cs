@@ -74,4 +74,49 @@ public class WorkerProcessTests
         Assert.Equal(2, p.ExitCode);
         Assert.Contains("no cluster token", await err);
     }
+
+    [Fact]
+    public async Task ASigstoppedPeerIsFoundByTheDataPlanesLivenessCheckLongBeforeTheDeadline()
+    {
+        // The step deadline is 60 s; the data plane's own per-peer pings (PeerLiveness, 6 s) must end the step first (issue 20 fault 4).
+        await using var l = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = 3, ThreadsPerWorker = 1, StepDeadline = TimeSpan.FromSeconds(60) });
+        await BenchAll(l, 1 << 16, rounds: 1);                                // connected; liveness armed by the first step
+        using (var stop = Process.Start("kill", $"-STOP {l.Workers[2].Pid}")) stop.WaitForExit(5000);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var calls = new[] { 0, 1 }.Select(r => l.Control(r).BenchExchangeAsync(new BenchExchangeRequest { BytesPerPeer = 1 << 16, Rounds = 1 },
+                                                                                 deadline: DateTime.UtcNow.AddSeconds(50)).ResponseAsync).ToArray();
+            foreach (var (call, r) in calls.Select((c, r) => (c, r)))
+            {
+                var e = await Assert.ThrowsAsync<RpcException>(() => call);
+                Assert.Contains($"rank {r}", e.Status.Detail);
+                Assert.Contains("peer rank 2", e.Status.Detail);
+                Assert.Contains("has not answered a liveness ping", e.Status.Detail);
+            }
+            Console.WriteLine($"a SIGSTOPped peer ended the survivors' step after {clock.Elapsed.TotalSeconds:F2} s (deadline 60 s)");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the survivors took {clock.Elapsed.TotalSeconds:F1} s to notice the stopped peer");
+        }
+        finally
+        {
+            using var cont = Process.Start("kill", $"-CONT {l.Workers[2].Pid}");
+            cont.WaitForExit(5000);
+        }
+    }
+
+    [Fact]
+    public async Task AWorkerThatCannotBindItsListenAddressExitsWithANamedError()
+    {
+        // 198.19.20.99 (benchmarking range) is no address of this host: binding fails, nothing is sent.
+        var dll = Path.Combine(AppContext.BaseDirectory, "jetpack-worker.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { dll, "--rank", "0", "--world", "1", "--port", "0", "--listen", "198.19.20.99" }) psi.ArgumentList.Add(a);
+        psi.Environment["JETPACK_CLUSTER_TOKEN"] = Jetpack.Protocol.Security.ClusterToken.Generate().Value;
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(p.ExitCode == 2, $"exit {p.ExitCode}: {await err}");
+        Assert.Contains("cannot listen on --listen 198.19.20.99", await err);
+        Assert.DoesNotContain("Unhandled exception", await err);
+    }
 }

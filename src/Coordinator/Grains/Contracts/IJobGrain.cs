@@ -38,4 +38,7 @@ public interface IJobGrain : IGrainWithStringKey
     /// <summary>From the worker pool: a worker of this job stopped heartbeating, or the training
     /// driver found it gone (<paramref name="reason"/> says which).</summary>
     [OneWay] Task OnWorkerLost(string workerId, string reason);
+    /// <summary>From the training driver: workers of attempt <paramref name="attempt"/> cannot reach each
+    /// other; the job recovers without <paramref name="dropped"/> (left out of the next acquisition).</summary>
+    [OneWay] Task OnPartitioned(int attempt, string[] dropped, string reason);
 }

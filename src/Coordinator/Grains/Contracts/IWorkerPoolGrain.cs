@@ -14,8 +14,9 @@ public interface IWorkerPoolGrain : IGrainWithIntegerKey
     Task<IReadOnlyList<WorkerMember>> Members();
     /// <summary>Lends up to <paramref name="count"/> live idle workers to a job as ranks 0..n-1, at
     /// least <paramref name="minimum"/> (else none, and the error says how many are live). A job
-    /// that already holds workers gets them back first.</summary>
-    Task<AcquireResult> Acquire(string jobId, int count, int minimum);
+    /// that already holds workers gets them back first. Workers in <paramref name="exclude"/> are
+    /// left out (a partition dropped them from this job).</summary>
+    Task<AcquireResult> Acquire(string jobId, int count, int minimum, string[] exclude);
     /// <summary>Returns every worker of the job to the pool (idempotent).</summary>
     Task Release(string jobId);
     /// <summary>The training driver found a worker gone (its process unreachable or replaced): it is
