@@ -88,6 +88,20 @@ public sealed class EvalTransform : IImageTransform
     /// <summary>torchvision's centre-crop offset: int(round((side − crop) / 2)), Python's round (half to even).</summary>
     public static int CropOffset(int side, int crop) => (int)Math.Round((side - crop) / 2.0, MidpointRounding.ToEven);
 
+    /// <summary>
+    /// The same from an encoded image, decoded at the smallest JPEG scale (k/8, DCT domain) whose shorter
+    /// side still reaches the resize target (<see cref="ResizeShorterSide"/>): a 500×375 JPEG for 224
+    /// (resize 256) decodes at 6/8. Bicubic then resizes from that instead of the full image, so values
+    /// differ slightly from PIL's full decode when a smaller scale was used.
+    /// </summary>
+    public Tensor Apply(EncodedImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (ResizeShorterSide is not int target) return Apply(image.Decode(Channels));
+        double need = (double)target / Math.Min(image.Width, image.Height);
+        return Apply(image.DecodeAtLeast((int)Math.Ceiling(image.Width * need), (int)Math.Ceiling(image.Height * need), Channels));
+    }
+
     public Tensor Apply(ImagePixels image)
     {
         ArgumentNullException.ThrowIfNull(image);
