@@ -57,6 +57,12 @@ public sealed class AugmentedDataset(IPixelSource source, ITrainTransform transf
             var batch = torch.stack(images);                                            // [b, c, h, w]
             return (batch.MoveToOuterDisposeScope(), torch.tensor(labels).MoveToOuterDisposeScope());
         }
+        catch (AggregateException e)
+        {
+            // the first sample's error with its own type and stack (e.g. TooManyBadFilesException naming the files)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
+            throw;
+        }
         finally
         {
             foreach (var t in images) t?.Dispose();     // made on pool threads, outside this thread's dispose scope
