@@ -6,7 +6,8 @@ namespace Jetpack.Application.Runs;
 public sealed record RunData
 {
     /// <summary>fashion-mnist (Debian's dataset-fashion-mnist), cifar10 / cifar100 (binary batches under root),
-    /// imagefolder (ImageNet layout: root/train/&lt;class&gt;/*.JPEG and root/val/&lt;class&gt;/*), or
+    /// imagefolder (ImageNet layout: root/train/&lt;class&gt;/*.JPEG and root/val/&lt;class&gt;/*), shards
+    /// (WebDataset tars root/train-000000.tar …, root/val-*.tar and root/classes.txt, as `jetpack data pack` writes them), or
     /// synthetic (seeded random images of the model's input size: benchmarks).</summary>
     public string Dataset { get; init; } = "fashion-mnist";
     public string? Root { get; init; }
@@ -36,10 +37,10 @@ public sealed record RunData
     /// <summary>The fraction of undecodable files tolerated (skipped, logged, counted) before the run fails naming them.</summary>
     public double MaxBadFraction { get; init; } = Jetpack.Model.Data.BadFiles.DefaultMaxFraction;
 
-    public static readonly IReadOnlyList<string> Datasets = ["fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic"];
+    public static readonly IReadOnlyList<string> Datasets = ["fashion-mnist", "cifar10", "cifar100", "imagefolder", "shards", "synthetic"];
 
-    /// <summary>Datasets of encoded image files under root (train/ and val/).</summary>
-    public bool IsImageFiles => Dataset is "imagefolder";
+    /// <summary>Datasets of encoded images under root: class folders (train/, val/) or tar shards (train-*.tar, val-*.tar, classes.txt).</summary>
+    public bool IsImageFiles => Dataset is "imagefolder" or "shards";
 
     /// <summary>The (side, channels) of the images this pipeline produces for <paramref name="model"/>.</summary>
     public (int Size, int Channels) OutputShape(Jetpack.Model.Models.ModelSpec model)

@@ -64,6 +64,12 @@ public static class RunDatasets
         int size = d.ImageSize ?? (model is null ? throw new ArgumentException($"data.image_size: is required for {d.Dataset} without a model") : (int)ModelRegistry.ImageShape(model)[1]);
         var options = d.Apply(AugmentOptions.ImageNet(size));
         var evalTransform = new EvalTransform(size, 0.875, options.Mean, options.Std);        // timm's ImageNet eval: 224 → resize 256, centre crop
+        if (d.Dataset == "shards")
+        {
+            var trainShards = new ShardDataset(d.Root, "train", evalTransform, d.MaxBadFraction, log);
+            var valShards = new ShardDataset(d.Root, "val", evalTransform, d.MaxBadFraction, log);
+            return (d.Augment ? new AugmentedDataset(trainShards, new TrainTransform(options), d.Workers) : trainShards, valShards);
+        }
         ImageFolderIndex Index(string split)
         {
             var root = Path.Combine(d.Root, split);

@@ -79,7 +79,7 @@ public record RunSpec
         IReadOnlyList<int>? classes = null;
         try { classes = ClassList.Parse(d.Classes, "data.classes", ClassList.ClassCount(d.Dataset)); }
         catch (ArgumentException e) { Check(false, "data.classes", e.Message["data.classes: ".Length..]); }
-        Check(!d.IsImageFiles || d.Root is not null, "data.root", $"is required for {d.Dataset} (the folder holding train/ and val/)");
+        Check(!d.IsImageFiles || d.Root is not null, "data.root", $"is required for {d.Dataset} (the folder holding {(d.Dataset == "shards" ? "train-*.tar, val-*.tar and classes.txt" : "train/ and val/")})");
         Check(d.ImageSize is null or (>= 8 and <= 4096), "data.image_size", $"must be in 8..4096, got {d.ImageSize}");
         Check(d.ImageSize is null or 28 || d.Dataset != "fashion-mnist", "data.image_size", $"Fashion-MNIST is used at 28, got {d.ImageSize}");
         Check(d.Workers is >= 1 and <= 256, "data.workers", $"must be in 1..256, got {d.Workers}");
@@ -108,6 +108,7 @@ public record RunSpec
         {
             "fashion-mnist" or "cifar10" or "cifar100" => selectedClasses ?? ClassList.ClassCount(d.Dataset),
             "imagefolder" when d.Root is not null && Directory.Exists(Path.Combine(d.Root, "train")) => Directory.GetDirectories(Path.Combine(d.Root, "train")).Length,
+            "shards" when d.Root is not null && File.Exists(Path.Combine(d.Root, "classes.txt")) => File.ReadLines(Path.Combine(d.Root, "classes.txt")).Count(l => l.Length > 0),
             _ => null,
         };
         if (classes > head)
