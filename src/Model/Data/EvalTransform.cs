@@ -121,7 +121,7 @@ public sealed class EvalTransform : IImageTransform
         // ToTensor divides by 255, Normalize subtracts then divides, all in float32 as here.
         var mean = tensor(_mean, [Channels, 1, 1]);                               // [c, 1, 1]
         var std = tensor(_std, [Channels, 1, 1]);                                 // [c, 1, 1]
-        var result = ((x / 255f) - mean) / std;                                   // [c, s, s]
+        var result = (x.div(Full) - mean) / std;                                   // [c, s, s]
         return result.contiguous().MoveToOuterDisposeScope();
     }
 
@@ -144,5 +144,10 @@ public sealed class EvalTransform : IImageTransform
     }
 
     // PIL rounds its fixed-point sums half up and clips to 0..255.
-    private static Tensor ToByteRange(Tensor y) => (y + 0.5f).floor_().clamp_(0f, 255f);
+    private static Tensor ToByteRange(Tensor y) => y.add(Half).floor_().clamp_(Zero, Full);
+
+    // Scalars held for the process: an implicit float → Scalar temporary can be finalized by the GC
+    // while its native call still runs (seen as "Unknown scalar type" under load with several decode
+    // threads), so the transforms' hot paths use these, which are never collected.
+    internal static readonly Scalar Half = 0.5f.ToScalar(), Zero = 0f.ToScalar(), Full = 255f.ToScalar();
 }

@@ -88,7 +88,7 @@ public sealed class TrainTransform : ITrainTransform
             .permute(2, 0, 1).to(ScalarType.Float32);                                 // [c, h, w], 0..255
         var mean = tensor(_mean, [Channels, 1, 1]);                                   // [c, 1, 1]
         var std = tensor(_std, [Channels, 1, 1]);                                     // [c, 1, 1]
-        var result = ((x / 255f) - mean).div_(std).contiguous();                      // [c, h, w]
+        var result = (x.div(EvalTransform.Full) - mean).div_(std).contiguous();                      // [c, h, w]
         _erasing?.ApplyInPlace(result, random);
         return result.MoveToOuterDisposeScope();
     }
