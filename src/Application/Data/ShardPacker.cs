@@ -111,8 +111,15 @@ public static class ShardPacker
             throw new ArgumentException($"{field}: '{text}' is not a size like 1GB or 512MiB");
         long unit = t[split..].Trim().ToUpperInvariant() switch
         {
-            "" or "B" => 1, "KB" => 1000, "MB" => 1000_000, "GB" => 1000_000_000, "TB" => 1000_000_000_000,
-            "KIB" => 1L << 10, "MIB" => 1L << 20, "GIB" => 1L << 30, "TIB" => 1L << 40,
+            "" or "B" => 1,
+            "KB" => 1000,
+            "MB" => 1000_000,
+            "GB" => 1000_000_000,
+            "TB" => 1000_000_000_000,
+            "KIB" => 1L << 10,
+            "MIB" => 1L << 20,
+            "GIB" => 1L << 30,
+            "TIB" => 1L << 40,
             var u => throw new ArgumentException($"{field}: unknown unit '{u}' in '{text}' (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"),
         };
         double bytes = number * unit;
