@@ -14,6 +14,7 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     ProfileCommand.Create(),
     RecycleCommand.Create(),
     TrainCommand.Create(),
+    DataCommand.Create(),
     Jetpack.Cli.Study.StudyCommand.Create(),
     Jetpack.Cli.Demo.DemoCommand.Create(),
     Jetpack.Cli.Bench.BenchCommand.Create(),

@@ -5,7 +5,9 @@ namespace Jetpack.Application.Runs;
 /// <summary>The data of a training run (the "data" of a run spec; snake_case in YAML/JSON).</summary>
 public sealed record RunData
 {
-    /// <summary>fashion-mnist (Debian's dataset-fashion-mnist), cifar10 / cifar100 (binary batches under root), or
+    /// <summary>fashion-mnist (Debian's dataset-fashion-mnist), cifar10 / cifar100 (binary batches under root),
+    /// imagefolder (ImageNet layout: root/train/&lt;class&gt;/*.JPEG and root/val/&lt;class&gt;/*), shards
+    /// (WebDataset tars root/train-000000.tar …, root/val-*.tar and root/classes.txt, as `jetpack data pack` writes them), or
     /// synthetic (seeded random images of the model's input size: benchmarks).</summary>
     public string Dataset { get; init; } = "fashion-mnist";
     public string? Root { get; init; }
@@ -24,8 +26,34 @@ public sealed record RunData
     public double? CropMinScale { get; init; }
     /// <summary>Images of the synthetic dataset.</summary>
     public int SyntheticCount { get; init; } = 256;
+    /// <summary>The side of the square images the pipeline produces (RandomResizedCrop for training, resize +
+    /// centre crop for evaluation); null = the dataset's own (Fashion-MNIST 28, CIFAR 32) or, for imagefolder,
+    /// the model's. CIFAR at 224 for an ImageNet-size model says so here.</summary>
+    public int? ImageSize { get; init; }
+    /// <summary>Threads decoding and augmenting each batch.</summary>
+    public int Workers { get; init; } = 2;
+    /// <summary>Batches decoded ahead of the step on a background thread (the bounded prefetch queue).</summary>
+    public int Prefetch { get; init; } = 2;
+    /// <summary>The fraction of undecodable files tolerated (skipped, logged, counted) before the run fails naming them.</summary>
+    public double MaxBadFraction { get; init; } = Jetpack.Model.Data.BadFiles.DefaultMaxFraction;
 
-    public static readonly IReadOnlyList<string> Datasets = ["fashion-mnist", "cifar10", "cifar100", "synthetic"];
+    public static readonly IReadOnlyList<string> Datasets = ["fashion-mnist", "cifar10", "cifar100", "imagefolder", "shards", "synthetic"];
+
+    /// <summary>Datasets of encoded images under root: class folders (train/, val/) or tar shards (train-*.tar, val-*.tar, classes.txt).</summary>
+    public bool IsImageFiles => Dataset is "imagefolder" or "shards";
+
+    /// <summary>The (side, channels) of the images this pipeline produces for <paramref name="model"/>.</summary>
+    public (int Size, int Channels) OutputShape(Jetpack.Model.Models.ModelSpec model)
+    {
+        var shape = Jetpack.Model.Registry.ModelRegistry.ImageShape(model);     // [c, h, w]
+        return Dataset switch
+        {
+            "fashion-mnist" => (ImageSize ?? 28, 1),
+            "cifar10" or "cifar100" => (ImageSize ?? 32, 3),
+            "synthetic" => ((int)shape[1], (int)shape[0]),
+            _ => (ImageSize ?? (int)shape[1], 3),
+        };
+    }
 
     /// <summary>The dataset's augmentation preset with this spec's switches applied.</summary>
     public AugmentOptions Apply(AugmentOptions preset) => preset with

@@ -76,7 +76,42 @@ public record RunSpec
         Check(d.EvalLimit is null or >= 1, "data.eval_limit", $"must be ≥ 1, got {d.EvalLimit}");
         Check(d.MaxPerClass is null or >= 1, "data.max_per_class", $"must be ≥ 1, got {d.MaxPerClass}");
         Check(d.SyntheticCount >= 1, "data.synthetic_count", $"must be ≥ 1, got {d.SyntheticCount}");
-        try { ClassList.Parse(d.Classes, "data.classes", ClassList.ClassCount(d.Dataset)); }
+        IReadOnlyList<int>? classes = null;
+        try { classes = ClassList.Parse(d.Classes, "data.classes", ClassList.ClassCount(d.Dataset)); }
         catch (ArgumentException e) { Check(false, "data.classes", e.Message["data.classes: ".Length..]); }
+        Check(!d.IsImageFiles || d.Root is not null, "data.root", $"is required for {d.Dataset} (the folder holding {(d.Dataset == "shards" ? "train-*.tar, val-*.tar and classes.txt" : "train/ and val/")})");
+        Check(d.ImageSize is null or (>= 8 and <= 4096), "data.image_size", $"must be in 8..4096, got {d.ImageSize}");
+        Check(d.ImageSize is null or 28 || d.Dataset != "fashion-mnist", "data.image_size", $"Fashion-MNIST is used at 28, got {d.ImageSize}");
+        Check(d.Workers is >= 1 and <= 256, "data.workers", $"must be in 1..256, got {d.Workers}");
+        Check(d.Prefetch is >= 1 and <= 64, "data.prefetch", $"must be in 1..64, got {d.Prefetch}");
+        Check(d.MaxBadFraction is >= 0 and < 1, "data.max_bad_fraction", $"must be in [0, 1), got {d.MaxBadFraction}");
+        if (NamesRegisteredModel) CheckFit(source, ResolveModel(), classes?.Count);
+    }
+
+    /// <summary>
+    /// The submit-time fit of model and data: the pipeline's image side and channels must be the model's
+    /// input, and the data's classes must fit its head (an image-file tree is counted when its root is
+    /// reachable from here). The errors name the field to change.
+    /// </summary>
+    public void CheckFit(string source, ModelSpec model, int? selectedClasses = null)
+    {
+        var d = Data;
+        var shape = ModelRegistry.ImageShape(model);                                  // [c, h, w]
+        int head = model.Vit?.NumClasses ?? model.ConvNeXt!.NumClasses;
+        var (size, channels) = d.OutputShape(model);
+        if (channels != shape[0])
+            throw new RunSpecException(source, "data.dataset", $"{d.Dataset} gives {channels}-channel images, model {model.Variant} takes {shape[0]} channels");
+        if (size != shape[1])
+            throw new RunSpecException(source, "data.image_size",
+                $"the data pipeline gives {size}×{size} images ({(d.ImageSize is null ? $"{d.Dataset}'s own size" : "data.image_size")}), model {model.Variant} takes {shape[1]}×{shape[2]}: set data.image_size: {shape[1]}");
+        int? classes = d.Dataset switch
+        {
+            "fashion-mnist" or "cifar10" or "cifar100" => selectedClasses ?? ClassList.ClassCount(d.Dataset),
+            "imagefolder" when d.Root is not null && Directory.Exists(Path.Combine(d.Root, "train")) => Directory.GetDirectories(Path.Combine(d.Root, "train")).Length,
+            "shards" when d.Root is not null && File.Exists(Path.Combine(d.Root, "classes.txt")) => File.ReadLines(Path.Combine(d.Root, "classes.txt")).Count(l => l.Length > 0),
+            _ => null,
+        };
+        if (classes > head)
+            throw new RunSpecException(source, "model", $"model {model.Variant} has a {head}-class head, the data ({d.Dataset}) has {classes} classes");
     }
 }

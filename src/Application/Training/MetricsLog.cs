@@ -7,7 +7,8 @@ namespace Jetpack.Application.Training;
 /// <summary>
 /// The one writer of a run's <c>metrics.jsonl</c>: one JSON line per step — step, loss, lr,
 /// grad_norm, images_per_s, step_s, eval_loss/top1/top5 (null unless the step evaluated; then also
-/// eval_images), and when given exchange_s, all_reduce_s, workers, attempt. On resume the lines up
+/// eval_images), data_wait_s (the step's wait for its batches), images_read (this rank's, or rank 0's,
+/// images read so far), bad_files (undecodable files met), and when given exchange_s, all_reduce_s, workers, attempt. On resume the lines up
 /// to the start step are kept and the rest dropped, so a resumed run's file equals an uninterrupted one's.
 /// Every line is flushed: a crashed run keeps its metrics up to its last step.
 /// </summary>
@@ -58,6 +59,9 @@ public sealed class MetricsLog : ITrainingObserver, IDisposable
             ["eval_loss"] = r.Eval?.Loss, ["top1"] = r.Eval?.Top1, ["top5"] = r.Eval?.Top5,
         };
         if (r.Eval is { } e) line["eval_images"] = e.Images;
+        line["data_wait_s"] = r.DataWaitSeconds;
+        line["images_read"] = r.ImagesRead;
+        line["bad_files"] = r.BadFiles;
         if (r.ExchangeSeconds is { } x) line["exchange_s"] = x;
         if (r.AllReduceSeconds is { } a) line["all_reduce_s"] = a;
         if (workers is { } w) line["workers"] = w;

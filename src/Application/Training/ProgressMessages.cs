@@ -12,10 +12,11 @@ public static class ProgressMessages
         GradNorm = double.IsFinite(r.GradNorm) ? r.GradNorm : 0, StepSeconds = r.Seconds,
         ExchangeSeconds = r.ExchangeSeconds ?? 0, AllReduceSeconds = r.AllReduceSeconds ?? 0,
         Evaluated = r.Eval is not null, EvalLoss = r.Eval?.Loss ?? 0, Top1 = r.Eval?.Top1 ?? 0, Top5 = r.Eval?.Top5 ?? 0, EvalImages = r.Eval?.Images ?? 0,
+        DataWaitSeconds = r.DataWaitSeconds, ImagesRead = r.ImagesRead, BadFiles = r.BadFiles,
     };
 
     /// <summary>The step of a worker's progress; <paramref name="images"/> is the global batch (the images of one step over all ranks).</summary>
     public static StepReport ToStepReport(this Progress p, int images) =>
         new(p.Step, p.Loss, p.LearningRate, p.GradNorm, images, p.StepSeconds, p.ExchangeSeconds, p.AllReduceSeconds,
-            p.Evaluated ? new EvalResult(p.EvalLoss, p.Top1, p.Top5, p.EvalImages) : null);
+            p.Evaluated ? new EvalResult(p.EvalLoss, p.Top1, p.Top5, p.EvalImages) : null, p.DataWaitSeconds, p.ImagesRead, p.BadFiles);
 }

@@ -77,7 +77,8 @@ public sealed class TrainingLoop(Trainer trainer, IImageDataset? eval, TrainingC
                 reply.TrySetResult(r.Step);
             }
             var report = new StepReport(r.Step, r.Loss, r.LearningRate, r.GradNorm, r.Images, seconds,
-                                        after?.Exchange - before?.Exchange, after?.AllReduce - before?.AllReduce, evaluated);
+                                        after?.Exchange - before?.Exchange, after?.AllReduce - before?.AllReduce, evaluated,
+                                        r.DataWaitSeconds, r.ImagesRead, r.BadFiles);
             foreach (var o in observers) o.OnStep(report);
         }
         bool completed = trainer.Step >= last;

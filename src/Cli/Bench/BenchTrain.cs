@@ -140,7 +140,10 @@ public static class BenchTrain
             return PipelineRate(() =>
             {
                 for (int j = 0; j < 8; j++, k++)
-                    using (transform.Apply(ImageDecoder.Decode(files[k % files.Length], 3), AugmentRandom.SampleSeed(3407, 0, k))) { }
+                {
+                    using var encoded = EncodedImage.Read(files[k % files.Length]);     // scaled decode where the crop allows (issue 18)
+                    using (transform.Apply(encoded, AugmentRandom.SampleSeed(3407, 0, k))) { }
+                }
             }, 8);
         }
         finally { dir.Delete(recursive: true); }

@@ -20,13 +20,13 @@ public static class LocalTraining
         CommonOptions.ApplyThreads(threads);
         CpuBf16.WarnIfEmulated(config.Recipe.Precision, device);
         var spec = config.ResolveModel();
-        var (train, eval) = RunDatasets.Open(config.Data, spec);
+        string outDir = config.Out ?? RunSpec.DefaultOut;
+        var (train, eval) = RunDatasets.Open(config.Data, spec, RunDatasets.IndexDir(outDir), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
         torch.manual_seed((long)config.Recipe.Seed);
         using var model = ModelRegistry.Create(spec, device);
         if (config.Init is not null) ModelCheckpoint.Load(config.Init, spec, model);
-        using var trainer = new Trainer(spec, model, train, config.Recipe, device);
+        using var trainer = new Trainer(spec, model, train, config.Recipe, device, prefetch: config.Data.Prefetch);
 
-        string outDir = config.Out ?? RunSpec.DefaultOut;
         Directory.CreateDirectory(outDir);
         string checkpoint = Path.Combine(outDir, "checkpoint"), metricsPath = Path.Combine(outDir, MetricsLog.FileName);
         if (resume && Directory.Exists(checkpoint))

@@ -25,6 +25,7 @@ public sealed class TrainProgressBar(ProgressTask task, string label = "") : ITr
         string speed = r.ExchangeSeconds is { } x
             ? $"{r.Seconds:F2} s/step (exchange {x:F2} s, all-reduce {r.AllReduceSeconds ?? 0:F2} s)"
             : $"{r.ImagesPerSecond:F0} img/s";
+        speed += $", data wait {100 * r.DataWaitShare:F0}%";
         task.Description = $"{label}step {r.Step} loss {r.Loss:F3} {eval}{speed}";
         task.Value = r.Step;
     }

@@ -95,9 +95,9 @@ public static class TrainWorkers
     public static void Finish(RunSpec config, string checkpoint, string metricsPath, string device)
     {
         var spec = config.ResolveModel();
-        var (train, eval) = RunDatasets.Open(config.Data, spec);
+        var (train, eval) = RunDatasets.Open(config.Data, spec, RunDatasets.IndexDir(config.Out ?? RunSpec.DefaultOut));
         using var model = ModelRegistry.Create(spec, Devices.Parse(device));
-        using var trainer = new Trainer(spec, model, train, config.Recipe, Devices.Parse(device));
+        using var trainer = new Trainer(spec, model, train, config.Recipe, Devices.Parse(device), prefetch: config.Data.Prefetch);
         trainer.Restore(checkpoint);
         var last = MetricsLog.LastEvaluation(metricsPath) is { } logged && logged.Step == trainer.Step && logged.Eval.Images == eval.Count ? logged.Eval : null;
         if (last is null)

@@ -18,6 +18,7 @@ public sealed class ProgressPublisher(string jobId, int rank, WorkerMetrics metr
     public void OnStep(StepReport r)
     {
         metrics.RecordStep(jobId, r.Step, r.Loss, r.Seconds, r.Images);
+        metrics.RecordData(jobId, r.DataWaitSeconds, r.ImagesRead, r.BadFiles);
         foreach (var m in routers)
             if (m.LastStatistics is { } stats) metrics.RecordRouting(jobId, stats);
         publish(r.ToProgress(jobId, rank));

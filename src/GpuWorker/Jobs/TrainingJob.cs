@@ -108,7 +108,9 @@ public sealed class TrainingJob
                 var modelSpec = spec.ResolveWorkerModel();
                 var device = Devices.Parse(spec.Device);
                 node.Mailbox.Placement.Device = device;                         // received slots land beside this rank's own
-                var (train, eval) = RunDatasets.Open(spec.Data, modelSpec);
+                // the class-folder index is kept beside the run (its checkpoint directory's parent), built once for all ranks and restarts
+                string? runDir = spec.Out ?? (spec.CheckpointDir is { } cp ? Path.GetDirectoryName(Path.GetFullPath(cp)) : null);
+                var (train, eval) = RunDatasets.Open(spec.Data, modelSpec, RunDatasets.IndexDir(runDir), m => Console.Error.WriteLine($"rank {rank}: {m}"));
                 var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
                 torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model
                 if (spec.ResumeFromLoadedShard is not null)
@@ -129,7 +131,7 @@ public sealed class TrainingJob
                 // per-layer routing statistics for /metrics (opt-in on the layer: a few reductions per forward)
                 routers = model.modules().OfType<Jetpack.Model.Moe.SpheroMoE>().ToList();
                 foreach (var m in routers) m.CollectStatistics = true;
-                trainer = new Trainer(modelSpec, model, train, spec.Recipe, device, context);
+                trainer = new Trainer(modelSpec, model, train, spec.Recipe, device, context, spec.Data.Prefetch);
                 if (resumeFrom is not null) trainer.Restore(resumeFrom);
                 if (spec.ResumeFromLoadedShard is { } r)
                 {

@@ -18,8 +18,8 @@ public sealed class WorkerMetrics : IDisposable
     readonly Meter meter;
     readonly Func<int> rank;
     readonly Gauge<double> loss, imagesPerSecond, dispatchMax, dispatchMean, combineEntropy;
-    readonly Gauge<long> step;
-    readonly Histogram<double> stepDuration, allToAllDuration, allReduceDuration;
+    readonly Gauge<long> step, imagesRead, badFiles;
+    readonly Histogram<double> dataWait, stepDuration, allToAllDuration, allReduceDuration;
     readonly Counter<long> allToAllBytes, allReduceBytes, checkpoints;
 
     /// <param name="rank">this worker's rank in its current run (read at every record)</param>
@@ -31,6 +31,9 @@ public sealed class WorkerMetrics : IDisposable
         step = meter.CreateGauge<long>(MetricNames.TrainStep, description: "the step the job has reached");
         imagesPerSecond = meter.CreateGauge<double>(MetricNames.ImagesPerSecond, description: "images per second of this rank in the last step");
         stepDuration = meter.CreateHistogram<double>(MetricNames.StepDuration, MetricNames.Units.Seconds, "wall time of one optimizer step");
+        dataWait = meter.CreateHistogram<double>(MetricNames.DataWait, MetricNames.Units.Seconds, "how long a step waited for its batches");
+        imagesRead = meter.CreateGauge<long>(MetricNames.DataImagesRead, description: "images this rank has read for training (its part of each epoch)");
+        badFiles = meter.CreateGauge<long>(MetricNames.DataBadFiles, description: "undecodable files this rank has met (skipped)");
         checkpoints = meter.CreateCounter<long>(MetricNames.CheckpointsWritten, description: "training checkpoints written");
         allToAllBytes = meter.CreateCounter<long>(MetricNames.AllToAllBytes, MetricNames.Units.Bytes, "token-slot bytes sent to other ranks by the all-to-all");
         allToAllDuration = meter.CreateHistogram<double>(MetricNames.AllToAllDuration, MetricNames.Units.Seconds, "one all-to-all exchange (forward or backward)");
@@ -58,6 +61,13 @@ public sealed class WorkerMetrics : IDisposable
         var tags = Run(runId);
         tags.Add(MetricNames.Labels.Layer, layer);
         return tags;
+    }
+
+    public void RecordData(string runId, double waitSeconds, long read, int bad)
+    {
+        dataWait.Record(waitSeconds, Run(runId));
+        imagesRead.Record(read, Run(runId));
+        badFiles.Record(bad, Run(runId));
     }
 
     public void RecordStep(string runId, long stepNumber, double stepLoss, double seconds, long images)

@@ -88,6 +88,20 @@ public sealed class EvalTransform : IImageTransform
     /// <summary>torchvision's centre-crop offset: int(round((side − crop) / 2)), Python's round (half to even).</summary>
     public static int CropOffset(int side, int crop) => (int)Math.Round((side - crop) / 2.0, MidpointRounding.ToEven);
 
+    /// <summary>
+    /// The same from an encoded image, decoded at the smallest JPEG scale (k/8, DCT domain) whose shorter
+    /// side still reaches the resize target (<see cref="ResizeShorterSide"/>): a 500×375 JPEG for 224
+    /// (resize 256) decodes at 6/8. Bicubic then resizes from that instead of the full image, so values
+    /// differ slightly from PIL's full decode when a smaller scale was used.
+    /// </summary>
+    public Tensor Apply(EncodedImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (ResizeShorterSide is not int target) return Apply(image.Decode(Channels));
+        double need = (double)target / Math.Min(image.Width, image.Height);
+        return Apply(image.DecodeAtLeast((int)Math.Ceiling(image.Width * need), (int)Math.Ceiling(image.Height * need), Channels));
+    }
+
     public Tensor Apply(ImagePixels image)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -107,7 +121,7 @@ public sealed class EvalTransform : IImageTransform
         // ToTensor divides by 255, Normalize subtracts then divides, all in float32 as here.
         var mean = tensor(_mean, [Channels, 1, 1]);                               // [c, 1, 1]
         var std = tensor(_std, [Channels, 1, 1]);                                 // [c, 1, 1]
-        var result = ((x / 255f) - mean) / std;                                   // [c, s, s]
+        var result = (x.div(Full) - mean) / std;                                   // [c, s, s]
         return result.contiguous().MoveToOuterDisposeScope();
     }
 
@@ -130,5 +144,10 @@ public sealed class EvalTransform : IImageTransform
     }
 
     // PIL rounds its fixed-point sums half up and clips to 0..255.
-    private static Tensor ToByteRange(Tensor y) => (y + 0.5f).floor_().clamp_(0f, 255f);
+    private static Tensor ToByteRange(Tensor y) => y.add(Half).floor_().clamp_(Zero, Full);
+
+    // Scalars held for the process: an implicit float → Scalar temporary can be finalized by the GC
+    // while its native call still runs (seen as "Unknown scalar type" under load with several decode
+    // threads), so the transforms' hot paths use these, which are never collected.
+    internal static readonly Scalar Half = 0.5f.ToScalar(), Zero = 0f.ToScalar(), Full = 255f.ToScalar();
 }

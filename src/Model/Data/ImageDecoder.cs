@@ -5,6 +5,8 @@ namespace Jetpack.Model.Data;
 /// <summary>
 /// Decodes JPEG/PNG/BMP/WebP files with SkiaSharp into the 8-bit pixels PIL's
 /// <c>Image.open(f).convert("RGB" or "L")</c> would give (torchvision's ImageFolder loader).
+/// The format is recognised by its magic bytes, not the file name (ImageNet holds PNGs named .JPEG);
+/// CMYK JPEGs (Adobe, inverted) and grayscale ones come out as RGB.
 /// </summary>
 public static class ImageDecoder
 {
@@ -16,37 +18,118 @@ public static class ImageDecoder
 
     /// <summary>
     /// Decodes <paramref name="path"/> to <paramref name="channels"/> channels (3: RGB, 1: PIL's
-    /// luma). Throws <see cref="InvalidDataException"/> naming the file when it is not an image
-    /// Skia recognises or is truncated or corrupt; I/O errors (missing file, permissions) pass through.
-    /// <para>
+    /// luma), at full size. Throws <see cref="InvalidDataException"/> naming the file (<see cref="UndecodableImage"/>) when it is
+    /// empty, not an image Skia recognises, truncated or corrupt; I/O errors (missing file, permissions) pass through.
+    /// </summary>
+    public static ImagePixels Decode(string path, int channels)
+    {
+        using var image = EncodedImage.Read(path);
+        return image.Decode(channels);
+    }
+}
+
+/// <summary>
+/// Decode failures of one file (empty, unknown format, truncated, corrupt): an <see cref="InvalidDataException"/>
+/// whose message starts with the path, which <see cref="PathOf"/> also returns (it is in <c>Data</c>).
+/// </summary>
+public static class UndecodableImage
+{
+    private const string Key = "jetpack.undecodable_image";
+
+    public static InvalidDataException Error(string path, string why)
+    {
+        var e = new InvalidDataException($"{path}: {why}");
+        e.Data[Key] = path;
+        return e;
+    }
+
+    /// <summary>The file of a decode failure, or null for any other exception.</summary>
+    public static string? PathOf(Exception e) => e.Data[Key] as string;
+}
+
+/// <summary>
+/// An encoded image whose header has been read (size known, nothing decoded yet), so a transform can
+/// choose how large a decode it needs. <see cref="DecodeAtLeast"/> uses libjpeg-turbo's DCT-domain
+/// downscaling (SkCodec scaled decode, scales k/8): a 500×375 JPEG wanted at ≥ 256 on its short side is
+/// decoded at 6/8 → 375×282 for a fraction of the work. Not thread-safe; one per decode.
+/// </summary>
+public sealed class EncodedImage : IDisposable
+{
+    private readonly SKData _data;
+    private readonly SKCodec _codec;
+
+    /// <param name="name">the file (or tar member) the bytes came from, for errors</param>
+    public EncodedImage(byte[] bytes, string name)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        Name = name;
+        if (bytes.Length == 0) throw UndecodableImage.Error(name, "empty file");
+        _data = SKData.CreateCopy(bytes);
+        var codec = SKCodec.Create(_data);
+        if (codec is null)
+        {
+            _data.Dispose();
+            throw UndecodableImage.Error(name, "not an image SkiaSharp can decode (unknown format or unreadable header)");
+        }
+        _codec = codec;
+        (Width, Height) = (codec.Info.Width, codec.Info.Height);
+        if (Width < 1 || Height < 1)
+        {
+            Dispose();
+            throw UndecodableImage.Error(name, $"image size {Width}x{Height}");
+        }
+    }
+
+    public static EncodedImage Read(string path) => new(File.ReadAllBytes(path), path);
+
+    public string Name { get; }
+    public int Width { get; }
+    public int Height { get; }
+    public SKEncodedImageFormat Format => _codec.EncodedFormat;
+
+    /// <summary>The full image.</summary>
+    public ImagePixels Decode(int channels) => DecodeAt(Width, Height, channels);
+
+    /// <summary>
+    /// The image at the smallest scale the codec supports (k/8 for JPEG, 1 otherwise) whose size is
+    /// at least <paramref name="minWidth"/> × <paramref name="minHeight"/>; full size if none is smaller.
+    /// The result's size is the decoded one: callers map their coordinates by Width/image.Width.
+    /// </summary>
+    public ImagePixels DecodeAtLeast(int minWidth, int minHeight, int channels)
+    {
+        if (Format == SKEncodedImageFormat.Jpeg)
+        {
+            for (int k = 1; k < 8; k++)
+            {
+                var size = _codec.GetScaledDimensions(k / 8f);
+                if (size.Width >= minWidth && size.Height >= minHeight && size.Width < Width)
+                    return DecodeAt(size.Width, size.Height, channels);
+            }
+        }
+        return Decode(channels);
+    }
+
+    /// <summary>
     /// Pixels are requested as Rgba8888 with <b>unpremultiplied</b> alpha and no colour space:
     /// PIL's convert("RGB") drops alpha without premultiplying (a transparent pixel keeps its
     /// colour) and ignores ICC profiles, and so does this. SKCodec rather than SKBitmap.Decode
     /// because Decode accepts a truncated file (IncompleteInput) and fills the missing rows,
     /// where PIL raises "image file is truncated".
-    /// </para>
     /// </summary>
-    public static ImagePixels Decode(string path, int channels)
+    private ImagePixels DecodeAt(int width, int height, int channels)
     {
         if (channels is not (1 or 3))
             throw new ArgumentOutOfRangeException(nameof(channels), $"channels must be 1 or 3, got {channels}");
-        var bytes = File.ReadAllBytes(path);
-        using var data = SKData.CreateCopy(bytes);
-        using var codec = SKCodec.Create(data)
-            ?? throw Corrupt(path, "not an image SkiaSharp can decode (unknown format or unreadable header)");
-        var (width, height) = (codec.Info.Width, codec.Info.Height);
-        if (width < 1 || height < 1)
-            throw Corrupt(path, $"image size {width}x{height}");
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[info.BytesSize];
         SKCodecResult result;
         unsafe
         {
             fixed (byte* pixels = rgba)
-                result = codec.GetPixels(info, (IntPtr)pixels);
+                result = _codec.GetPixels(info, (IntPtr)pixels);
         }
         if (result != SKCodecResult.Success)
-            throw Corrupt(path, result == SKCodecResult.IncompleteInput ? "truncated (incomplete image data)" : $"decoding failed ({result})");
+            throw UndecodableImage.Error(Name, result == SKCodecResult.IncompleteInput ? "truncated (incomplete image data)" : $"decoding failed ({result})");
 
         int n = width * height;
         var output = new byte[n * channels];
@@ -67,5 +150,9 @@ public static class ImageDecoder
         return new ImagePixels(output, width, height, channels);
     }
 
-    private static InvalidDataException Corrupt(string path, string why) => new($"{path}: {why}");
+    public void Dispose()
+    {
+        _codec?.Dispose();
+        _data.Dispose();
+    }
 }

@@ -46,7 +46,11 @@ public sealed record TrainerOptions
     }
 }
 
-public sealed record StepResult(long Step, double Loss, double LearningRate, double GradNorm, int Images);
+/// <param name="DataWaitSeconds">how long the step waited for its batches (0 when the prefetch queue had them ready)</param>
+/// <param name="ImagesRead">images this rank has read for training so far (its part of each global batch, and Mixup's partners)</param>
+/// <param name="BadFiles">undecodable training files met so far (substituted; see <see cref="Data.BadFiles"/>)</param>
+public sealed record StepResult(long Step, double Loss, double LearningRate, double GradNorm, int Images,
+                                double DataWaitSeconds = 0, long ImagesRead = 0, int BadFiles = 0);
 public sealed record EvalResult(double Loss, double Top1, double Top5, int Images);
 
 /// <summary>
@@ -89,11 +93,18 @@ public sealed class Trainer : IDisposable
     private readonly List<Parameter> expertParameters = [];
     private readonly List<Parameter> replicatedParameters = [];
     private readonly GradientBuckets? buckets;
+    private readonly DistributedSampler loadSampler;          // the prefetch thread's own (GlobalBatchAt caches per instance)
+    private readonly BatchPrefetcher<LoadedBatch> prefetcher;
+    private readonly int prefetch;
+    private long imagesRead;
 
     /// <param name="distributed">expert-parallel mode: this rank's context; <paramref name="model"/> must be built with its shard</param>
+    /// <param name="prefetch">micro-batches loaded ahead on a background thread (data.prefetch, ≥ 1); evaluation batches likewise</param>
     public Trainer(ModelSpec spec, nn.Module<Tensor, Tensor> model, IImageDataset train, TrainerOptions options, Device? device = null,
-                   DistributedContext? distributed = null)
+                   DistributedContext? distributed = null, int prefetch = 2)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefetch, 1);
+        this.prefetch = prefetch;
         options.Validate();
         this.spec = spec; this.model = model; this.train = train; this.options = options;
         this.device = device ?? CPU;
@@ -102,6 +113,8 @@ public sealed class Trainer : IDisposable
         if (train.NumClasses > classes)
             throw new ArgumentException($"the dataset has {train.NumClasses} classes, the model's head {classes}");
         sampler = new DistributedSampler(train.Count, options.GlobalBatch, seed: options.Seed);
+        loadSampler = new DistributedSampler(train.Count, options.GlobalBatch, seed: options.Seed);
+        prefetcher = new BatchPrefetcher<LoadedBatch>(LoadMicroBatch, prefetch);
         generator = new Generator(GeneratorSeed(0));
         ModelRandomness.Attach(model, generator);
         parameters = model.parameters().ToList();
@@ -164,18 +177,18 @@ public sealed class Trainer : IDisposable
         model.train();
         bf16?.SyncWeights();
         generator.manual_seed(unchecked((long)GeneratorSeed(Step)));
-        double loss = 0;
+        double loss = 0, waitSeconds = 0;
         for (int k = 0; k < options.Accumulation; k++)
         {
             using var scope = NewDisposeScope();
-            var global = indices[(k * micro)..((k + 1) * micro)];
-            var (offset, length) = DistributedSampler.RankSlice(micro, world, rank);
-            var chunk = global[offset..(offset + length)];                  // this rank's samples of micro-batch k
+            var (_, length) = DistributedSampler.RankSlice(micro, world, rank);
             distributed?.Shard.BeginMicroBatch(Step, k, rankBatches);
-            ulong batchSeed = SplitMix64.Mix(options.Seed ^ ((ulong)Step << 8) ^ (ulong)k);     // augmentation replayable from (seed, step)
-            (Tensor, Tensor) Load(int[] which) => train is ISeededBatches seeded ? seeded.Batch(which, batchSeed) : train.Batch(which);
-            var (images, labels) = Load(chunk);
-            images = images.to(device); labels = labels.to(device);
+            // this rank's samples of micro-batch k (global[offset..offset + length]), made ahead on the prefetch thread
+            var (loaded, waited) = prefetcher.Take(Step * options.Accumulation + k);
+            using var owned = loaded;
+            waitSeconds += waited;
+            imagesRead += loaded.Read;
+            var (images, labels) = (loaded.Images.to(device), loaded.Labels.to(device));
             Tensor targets;
             if (mixup is not null)
             {
@@ -183,11 +196,8 @@ public sealed class Trainer : IDisposable
                 if (world == 1) (images, targets, _) = mixup.Apply(images, labels, classes, g);
                 else
                 {
-                    // Global Mixup pairs position p with micro−1−p: load this slice's mirror (the same seeded
-                    // augmentation its owner applies), so every rank mixes as one process would. Cost: the
-                    // rank augments twice as many images.
-                    var (partners, partnerLabels) = Load(global[(micro - offset - length)..(micro - offset)]);
-                    (images, targets, _) = mixup.ApplyPaired(images, labels, partners.to(device).flip(0), partnerLabels.to(device).flip(0), classes, g);
+                    // Global Mixup pairs position p with micro−1−p: the slice's mirror came with the batch (see LoadMicroBatch)
+                    (images, targets, _) = mixup.ApplyPaired(images, labels, loaded.PartnerImages!.to(device).flip(0), loaded.PartnerLabels!.to(device).flip(0), classes, g);
                 }
             }
             else targets = LabelSmoothing.Targets(labels, classes, options.LabelSmoothing);
@@ -223,7 +233,41 @@ public sealed class Trainer : IDisposable
         // garbage (pixel arrays, index arrays, tensor wrappers), which the GC otherwise lets grow to its
         // generation budget (~100 MB here) before collecting. Costs a few ms per collection.
         if (options.CollectGarbageEvery > 0 && Step % options.CollectGarbageEvery == 0) GC.Collect();
-        return new StepResult(Step, loss, lr, norm, indices.Length);
+        return new StepResult(Step, loss, lr, norm, indices.Length, waitSeconds, imagesRead, (train as IEncodedSource)?.BadFiles.Count ?? 0);
+    }
+
+    /// <summary>A micro-batch as the prefetch thread loads it: this rank's images and labels, Mixup's mirrored partners when distributed.</summary>
+    private sealed record LoadedBatch(Tensor Images, Tensor Labels, Tensor? PartnerImages, Tensor? PartnerLabels, int Read) : IDisposable
+    {
+        public void Dispose()
+        {
+            Images.Dispose(); Labels.Dispose(); PartnerImages?.Dispose(); PartnerLabels?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Micro-batch <paramref name="ticket"/> = step × accumulation + k of this rank: a pure function of
+    /// (seed, step, k, rank), so loading it ahead, or again after a restore, gives the same tensors.
+    /// Runs on the prefetch thread; resuming at step s loads from s on and decodes nothing before it.
+    /// </summary>
+    private LoadedBatch LoadMicroBatch(long ticket)
+    {
+        long step = ticket / options.Accumulation;
+        int k = (int)(ticket % options.Accumulation);
+        int micro = options.GlobalBatch / options.Accumulation;
+        int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
+        var indices = loadSampler.GlobalBatchAt(step / loadSampler.StepsPerEpoch, (int)(step % loadSampler.StepsPerEpoch));
+        var global = indices[(k * micro)..((k + 1) * micro)];
+        var (offset, length) = DistributedSampler.RankSlice(micro, world, rank);
+        ulong batchSeed = SplitMix64.Mix(options.Seed ^ ((ulong)step << 8) ^ (ulong)k);     // augmentation replayable from (seed, step)
+        (Tensor, Tensor) Load(int[] which) => train is ISeededBatches seeded ? seeded.Batch(which, batchSeed) : train.Batch(which);
+        var (images, labels) = Load(global[offset..(offset + length)]);
+        if (mixup is null || world == 1) return new LoadedBatch(images, labels, null, null, length);
+        // Global Mixup pairs position p with micro−1−p: load this slice's mirror (the same seeded
+        // augmentation its owner applies), so every rank mixes as one process would. Cost: the
+        // rank augments twice as many images.
+        var (partners, partnerLabels) = Load(global[(micro - offset - length)..(micro - offset)]);
+        return new LoadedBatch(images, labels, partners, partnerLabels, 2 * length);
     }
 
     /// <summary>
@@ -238,6 +282,16 @@ public sealed class Trainer : IDisposable
         int n = Math.Min(limit ?? data.Count, data.Count);
         int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
         double lossSum = 0; long top1 = 0, top5 = 0;
+        // Batch i is this rank's slice of images [i·batch, …): loaded ahead on the prefetch thread.
+        ImageBatch LoadEvalBatch(long i)
+        {
+            int at = (int)i * batch, size = Math.Min(batch, n - at);
+            var (offset, length) = DistributedSampler.RankSlice(size, world, rank);
+            var (images, labels) = length > 0 ? data.Batch(Enumerable.Range(at + offset, length).ToArray())
+                : (torch.empty([0, .. Registry.ModelRegistry.ImageShape(spec)]), torch.empty(0, ScalarType.Int64));   // an empty slice still joins the exchanges
+            return new ImageBatch(images, labels);
+        }
+        using var evalPrefetcher = new BatchPrefetcher<ImageBatch>(LoadEvalBatch, prefetch);
         try
         {
             using var _ = no_grad();
@@ -245,12 +299,10 @@ public sealed class Trainer : IDisposable
             {
                 using var scope = NewDisposeScope();
                 int size = Math.Min(batch, n - at);
-                var (offset, length) = DistributedSampler.RankSlice(size, world, rank);
+                var (_, length) = DistributedSampler.RankSlice(size, world, rank);
                 distributed?.Shard.BeginMicroBatch(Step, -1 - i, Enumerable.Range(0, world).Select(v => DistributedSampler.RankSlice(size, world, v).Length).ToArray());
-                var idx = Enumerable.Range(at + offset, length).ToArray();
-                var (images, labels) = length > 0 ? data.Batch(idx)                                      // an empty slice still joins the exchanges
-                    : (torch.empty([0, .. Registry.ModelRegistry.ImageShape(spec)]), torch.empty(0, ScalarType.Int64));
-                images = images.to(device); labels = labels.to(device);
+                using var loaded = evalPrefetcher.Take(i).Item;
+                var (images, labels) = (loaded.Images.to(device), loaded.Labels.to(device));
                 var logits = model.forward(images);
                 if (length == 0) continue;
                 lossSum += nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
@@ -318,6 +370,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
+        prefetcher.Dispose();
         optimizer.Dispose();
         bf16?.Shadow.Dispose();
         bf16?.Dispose();

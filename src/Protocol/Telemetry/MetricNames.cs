@@ -22,6 +22,12 @@ public static class MetricNames
     public const string StepDuration = "jetpack_train_step_duration_seconds";
     /// <summary>Gauge: training throughput, images per second.</summary>
     public const string ImagesPerSecond = "jetpack_train_images_per_second";
+    /// <summary>Histogram, seconds: how long a step waited for its batches from the prefetch queue (0 when they were ready).</summary>
+    public const string DataWait = "jetpack_data_wait_seconds";
+    /// <summary>Gauge: images this rank has read for training (its own part of each epoch; labels job_id, rank).</summary>
+    public const string DataImagesRead = "jetpack_data_images_read";
+    /// <summary>Gauge: undecodable files this rank has met (skipped, logged, substituted).</summary>
+    public const string DataBadFiles = "jetpack_data_bad_files";
     /// <summary>Counter: training checkpoints written (label job_id).</summary>
     public const string CheckpointsWritten = "jetpack_checkpoints_written";
 

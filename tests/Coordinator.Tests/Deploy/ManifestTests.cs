@@ -157,6 +157,37 @@ public class ManifestTests
         Assert.Equal(2, spec.Workers);
     }
 
+    /// <summary>
+    /// The example job runs: its own spec passes the run checks (model input fits the data pipeline),
+    /// and trains 2 steps with a generated ImageNet-like tree substituted for its data root (and a
+    /// CPU-sized batch); the rest of the spec — model, recipe, data knobs — is the configmap's.
+    /// </summary>
+    [Fact]
+    public void TheJobSpecConfigMapTrainsTwoStepsOnAFixture()
+    {
+        var cm = Base().Single(o => o.Kind == "ConfigMap" && o.Name == "jetpack-job");
+        var spec = JobSpecReader.Parse(Str(Map(cm.Root, "data"), "job.yaml")!, "yaml", "job-configmap.yaml");
+        ((Jetpack.Application.Runs.RunSpec)spec).Validate("job-configmap.yaml");
+        using var dir = new Support.TempDir();
+        var tree = Jetpack.Model.Data.Fixtures.ImageTreeGenerator.Write(dir.File("imagenet"), classes: 3, trainPerClass: 2, valPerClass: 1, maxSide: 300);
+        foreach (var bad in tree.BadFiles) File.Delete(bad);            // the spec keeps the default max_bad_fraction (0.001): 2 of 9 would fail it
+        var run = spec with
+        {
+            Data = spec.Data with { Root = tree.Root },
+            Recipe = spec.Recipe with { Steps = 2, GlobalBatch = 2, WarmupSteps = 1 },
+        };
+        ((Jetpack.Application.Runs.RunSpec)run).Validate("job-configmap.yaml (fixture root)");
+        var model = run.ResolveModel();
+        var (train, eval) = Jetpack.Application.Runs.RunDatasets.Open(run.Data, model, Jetpack.Application.Runs.RunDatasets.IndexDir(dir.File("out")));
+        Assert.Equal(tree.TrainImages - 2, train.Count);
+        TorchSharp.torch.manual_seed((long)run.Recipe.Seed);
+        using var net = Jetpack.Model.Registry.ModelRegistry.Create(model);
+        using var trainer = new Jetpack.Model.Training.Trainer(model, net, train, run.Recipe, prefetch: run.Data.Prefetch);
+        var losses = Enumerable.Range(0, 2).Select(_ => trainer.TrainStep().Loss).ToList();
+        Assert.Equal(2, trainer.Step);
+        Assert.All(losses, l => Assert.True(double.IsFinite(l) && l > 0, $"loss {l}"));
+    }
+
     [Fact]
     public void TheChecksFindABrokenReference()
     {

@@ -88,7 +88,7 @@ public sealed class BatchLoaderTests : IDisposable
             Assert.True(run.MoveNext());
             run.Current.Dispose();
         }
-        var error = Assert.Throws<InvalidDataException>(() => run.MoveNext());
+        var error = Assert.Throws<TooManyBadFilesException>(() => run.MoveNext());
         Assert.Contains(corrupt, error.Message);
         Assert.False(run.MoveNext());
     }

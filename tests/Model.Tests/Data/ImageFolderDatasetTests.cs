@@ -109,30 +109,40 @@ public sealed class ImageFolderDatasetTests : IDisposable
         var truncated = Write("b/truncated.png", png[..(png.Length / 2)]);
         var dataset = new ImageFolderDataset(_dir.FullPath, Small);
 
-        var error = Assert.Throws<InvalidDataException>(() => dataset.Get(0)); // garbage.png sorts first
+        // with the default data.max_bad_fraction (0.001 of 3 files: none allowed) the first bad file fails, naming it
+        var error = Assert.Throws<TooManyBadFilesException>(() => dataset.Get(0)); // garbage.png sorts first
         Assert.Contains(garbage, error.Message);
-        error = Assert.Throws<InvalidDataException>(() => dataset.Get(2));
+        error = Assert.Throws<TooManyBadFilesException>(() => dataset.Get(2));
         Assert.Contains(truncated, error.Message);
         Assert.Contains("truncated", error.Message);
         using var _ = dataset.Get(1).Image;
     }
 
     [Fact]
-    public void SkipCorruptLeavesThemOutAndCountsThem()
+    public void UndecodableFilesAreSubstitutedCountedAndTooManyFailNamingThem()
     {
         Write("a/1.png", TestImages.Png(8, 8, TestImages.Solid(1, 2, 3)));
         var bad = Write("a/2.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0, 0]);
         Write("b/3.png", TestImages.Png(8, 8, TestImages.Solid(1, 2, 3)));
         var bad2 = Write("b/4.png", [1, 2, 3]);
+        var index = ImageFolderIndex.Build(_dir.FullPath);
+        var logged = new List<string>();
 
-        var dataset = new ImageFolderDataset(_dir.FullPath, Small, skipCorrupt: true);
-
-        Assert.Equal(2, dataset.SkippedCount);
-        Assert.Equal([bad, bad2], dataset.SkippedFiles);
-        Assert.Equal(2, dataset.Count);
-        Assert.Equal([0, 1], new[] { dataset.LabelOf(0), dataset.LabelOf(1) });
-        var (images, _) = dataset.Batch([0, 1]);
+        var dataset = new ImageFolderDataset(index, Small, new BadFiles(index.Images.Count, maxFraction: 0.5, logged.Add));
+        var (images, labels) = dataset.Batch([0, 1, 2, 3]);
         images.Dispose();
+        using (labels) Assert.Equal(new long[] { 0, 1, 1, 0 }, labels.data<long>().ToArray());   // 1 → 2 (label 1), 3 → 0 (wraps)
+        Assert.Equal(2, dataset.BadFiles.Count);
+        Assert.Equal([bad, bad2], dataset.BadFiles.Paths);
+        Assert.Equal(2, logged.Count);
+        Assert.Contains(logged, l => l.Contains(bad2));
+
+        var strict = new ImageFolderDataset(index, Small, new BadFiles(index.Images.Count, maxFraction: 0.25));
+        using (strict.Get(1).Image) { }                                                             // one of four: allowed
+        var error = Assert.Throws<TooManyBadFilesException>(() => strict.Get(3));
+        Assert.Contains(bad, error.Message);
+        Assert.Contains(bad2, error.Message);
+        Assert.Contains("data.max_bad_fraction", error.Message);
     }
 
     [Fact]

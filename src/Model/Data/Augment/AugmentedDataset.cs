@@ -22,16 +22,26 @@ public interface ISeededBatches
 /// <summary>
 /// The training view of a dataset: every sample through a train transform whose randomness comes from
 /// (batch seed, sample index), never from a thread's history — the same step augments the same way
-/// on any thread and after a resume.
+/// on any thread and after a resume. A batch's samples are decoded and augmented on up to
+/// <paramref name="workers"/> threads at once (data.workers). From encoded files (<see cref="IEncodedSource"/>)
+/// with a <see cref="TrainTransform"/>, the decode is scaled to the crop (DCT domain) and an undecodable
+/// file is substituted and counted (<see cref="BadFiles"/>).
 /// </summary>
-public sealed class AugmentedDataset(IPixelSource source, ITrainTransform transform) : IImageDataset, ISeededBatches
+public sealed class AugmentedDataset(IPixelSource source, ITrainTransform transform, int workers = 0) : IImageDataset, ISeededBatches
 {
+    /// <summary>Threads decoding one batch; 0 = one per core.</summary>
+    public int Workers { get; } = workers > 0 ? workers : Environment.ProcessorCount;
     public int Count => source.Count;
     public int NumClasses => source.NumClasses;
     public IReadOnlyList<string> ClassNames => source.ClassNames;
     public int LabelOf(int index) => source.LabelOf(index);
+    public IPixelSource Source => source;
 
-    public (Tensor Image, int Label) Get(int index) => (transform.Apply(source.PixelsOf(index), AugmentRandom.SampleSeed(0, 0, index)), source.LabelOf(index));
+    public (Tensor Image, int Label) Get(int index)
+    {
+        var (image, label) = Sample(index, 0);
+        return (image, (int)label);
+    }
 
     public (Tensor Images, Tensor Labels) Batch(IReadOnlyList<int> indices) => Batch(indices, 0);
 
@@ -39,11 +49,34 @@ public sealed class AugmentedDataset(IPixelSource source, ITrainTransform transf
     {
         using var scope = NewDisposeScope();
         var images = new Tensor[indices.Count];
-        Parallel.For(0, indices.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
-            images[i] = transform.Apply(source.PixelsOf(indices[i]), AugmentRandom.SampleSeed((long)batchSeed, 0, indices[i])));
-        var labels = torch.tensor(indices.Select(i => (long)source.LabelOf(i)).ToArray());
-        var batch = torch.stack(images);
-        foreach (var t in images) t.Dispose();          // made on pool threads, outside this thread's dispose scope
-        return (batch.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
+        var labels = new long[indices.Count];
+        try
+        {
+            Parallel.For(0, indices.Count, new ParallelOptions { MaxDegreeOfParallelism = Workers }, i =>
+                (images[i], labels[i]) = Sample(indices[i], batchSeed));
+            var batch = torch.stack(images);                                            // [b, c, h, w]
+            return (batch.MoveToOuterDisposeScope(), torch.tensor(labels).MoveToOuterDisposeScope());
+        }
+        catch (AggregateException e)
+        {
+            // the first sample's error with its own type and stack (e.g. TooManyBadFilesException naming the files)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
+            throw;
+        }
+        finally
+        {
+            foreach (var t in images) t?.Dispose();     // made on pool threads, outside this thread's dispose scope
+        }
+    }
+
+    private (Tensor Image, long Label) Sample(int index, ulong batchSeed)
+    {
+        if (source is IEncodedSource encoded && transform is TrainTransform train)
+            return encoded.BadFiles.Substitute(index, j =>
+            {
+                using var image = encoded.Open(j);
+                return (train.Apply(image, AugmentRandom.SampleSeed((long)batchSeed, 0, j)), (long)encoded.LabelOf(j));
+            });
+        return (transform.Apply(source.PixelsOf(index), AugmentRandom.SampleSeed((long)batchSeed, 0, index)), source.LabelOf(index));
     }
 }

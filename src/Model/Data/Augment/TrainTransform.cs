@@ -47,9 +47,40 @@ public sealed class TrainTransform : ITrainTransform
             throw new ArgumentException($"the transform wants {Channels} channel(s), the image has {image.Channels}", nameof(image));
         using var generator = new Generator(sampleSeed);
         var random = new AugmentRandom(generator);
-        var pixels = Augment8Bit(image, random);
+        return Finish(Augment8Bit(image, random), random);
+    }
+
+    /// <summary>
+    /// The same augmentation from an encoded image, decoding no more than the crop needs: the crop box is
+    /// drawn on the full size (the same draws as <see cref="Apply(ImagePixels, ulong)"/>), then the image is
+    /// decoded at the smallest JPEG scale (k/8, DCT domain) at which the box still holds ≥ size × size
+    /// pixels, and the box is mapped onto it. Without downscaling the result equals the pixel path's.
+    /// An undecodable file throws an <see cref="InvalidDataException"/> (<see cref="UndecodableImage"/>).
+    /// </summary>
+    public Tensor Apply(EncodedImage image, ulong sampleSeed)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        using var generator = new Generator(sampleSeed);
+        var random = new AugmentRandom(generator);
+        ImagePixels pixels;
+        if (_crop is not null)
+        {
+            var (left, top, w, h) = _crop.Box(image.Width, image.Height, random);
+            double need = Math.Max((double)_crop.Size / w, (double)_crop.Size / h);
+            var decoded = image.DecodeAtLeast((int)Math.Ceiling(image.Width * need), (int)Math.Ceiling(image.Height * need), Channels);
+            double sx = (double)decoded.Width / image.Width, sy = (double)decoded.Height / image.Height;
+            int l = (int)(left * sx), t = (int)(top * sy);
+            int r = Math.Min(decoded.Width, (int)Math.Ceiling((left + w) * sx)), b = Math.Min(decoded.Height, (int)Math.Ceiling((top + h) * sy));
+            pixels = RandomResizedCrop.CropResize(decoded, l, t, r - l, b - t, _crop.Size);
+        }
+        else pixels = image.Decode(Channels);
+        return Finish(AugmentAfterCrop(pixels, random), random);
+    }
+
+    private Tensor Finish(ImagePixels pixels, AugmentRandom random)
+    {
         if (Options.Size is int size && (pixels.Width != size || pixels.Height != size))
-            throw new ArgumentException($"with the crop off the image must be {size}x{size}, got {pixels.Width}x{pixels.Height}", nameof(image));
+            throw new ArgumentException($"with the crop off the image must be {size}x{size}, got {pixels.Width}x{pixels.Height}", nameof(pixels));
 
         using var scope = NewDisposeScope();
         // h, w: output size
@@ -57,7 +88,7 @@ public sealed class TrainTransform : ITrainTransform
             .permute(2, 0, 1).to(ScalarType.Float32);                                 // [c, h, w], 0..255
         var mean = tensor(_mean, [Channels, 1, 1]);                                   // [c, 1, 1]
         var std = tensor(_std, [Channels, 1, 1]);                                     // [c, 1, 1]
-        var result = ((x / 255f) - mean).div_(std).contiguous();                      // [c, h, w]
+        var result = (x.div(EvalTransform.Full) - mean).div_(std).contiguous();                      // [c, h, w]
         _erasing?.ApplyInPlace(result, random);
         return result.MoveToOuterDisposeScope();
     }
@@ -66,6 +97,11 @@ public sealed class TrainTransform : ITrainTransform
     public ImagePixels Augment8Bit(ImagePixels image, AugmentRandom random)
     {
         if (_crop is not null) image = _crop.Apply(image, random);
+        return AugmentAfterCrop(image, random);
+    }
+
+    private ImagePixels AugmentAfterCrop(ImagePixels image, AugmentRandom random)
+    {
         if (Options.FlipProbability > 0 && random.Bernoulli(Options.FlipProbability)) image = PixelOps.FlipHorizontal(image);
         if (_randAugment is not null) image = _randAugment.Apply(image, random);
         return image;
