@@ -73,7 +73,7 @@ public sealed class JobGrain(
         var now = clock.GetUtcNow();
         S.Submitted = true;
         (S.SpecText, S.Format, S.Source, S.SpecHash) = (submission.SpecText, submission.Format, submission.Source, submission.Hash);
-        (S.Name, S.Model, S.TotalSteps, S.Phase, S.SubmittedAt) = (parsed.Name, parsed.Model, parsed.Recipe.Steps, JobPhase.Pending, now);
+        (S.Name, S.Model, S.TotalSteps, S.Phase, S.SubmittedAt) = (parsed.Name, parsed.Model.ToString(), parsed.Recipe.Steps, JobPhase.Pending, now);
         metrics.SetPhase(JobId, JobPhase.Pending);
         Changed();
         await store.WriteStateAsync();
@@ -131,7 +131,7 @@ public sealed class JobGrain(
     {
         if (S.Phase != JobPhase.Recycling) await Move(JobPhase.Recycling);
         int attempt = await NextAttempt();
-        var (jobId, model, recycle, self, factory, cancel) = (JobId, Spec.Model, Spec.Recycle, this.AsReference<IJobGrain>(), GrainFactory, running!.Token);
+        var (jobId, model, recycle, self, factory, cancel) = (JobId, Spec.ResolvedModelRequest().ToString(), Spec.Recycle, this.AsReference<IJobGrain>(), GrainFactory, running!.Token);
         _ = Task.Run(async () =>
         {
             try

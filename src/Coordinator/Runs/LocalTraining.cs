@@ -23,8 +23,10 @@ public static class LocalTraining
         var (train, eval) = RunDatasets.Open(config.Data, spec);
         torch.manual_seed((long)config.Recipe.Seed);
         using var model = ModelRegistry.Create(spec, device);
-        if (config.Init is not null) ModelCheckpoint.Load(config.Init, spec, model);
+        string? initWarning = config.Init is not null ? ModelCheckpoint.Load(config.Init, spec, model) : null;
         using var trainer = new Trainer(spec, model, train, config.Recipe, device);
+        AnsiConsole.MarkupLine($"model: {Markup.Escape(ModelRegistry.Summary(spec, ModelRegistry.ParameterCount(model)))}");
+        if (initWarning is not null) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(initWarning)}");
 
         string outDir = config.Out ?? RunSpec.DefaultOut;
         Directory.CreateDirectory(outDir);

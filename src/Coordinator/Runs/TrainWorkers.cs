@@ -35,11 +35,12 @@ public static class TrainWorkers
 
         var job = new WorkerJobSpec
         {
-            Model = config.Model, Init = config.Init is null ? null : Path.GetFullPath(config.Init), Data = config.Data, Recipe = config.Recipe,
+            Model = config.ResolvedModelRequest(), Init = config.Init is null ? null : Path.GetFullPath(config.Init), Data = config.Data, Recipe = config.Recipe,
             EvalEvery = config.EvalEvery, CheckpointEvery = config.CheckpointEvery, Deterministic = config.Deterministic,
             CheckpointDir = checkpoint, Device = device,
         };
         long stop = Math.Min(until ?? config.Recipe.Steps, config.Recipe.Steps);
+        AnsiConsole.MarkupLine($"model: {Markup.Escape(ModelRegistry.Summary(spec))}");
         AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes: {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
                                (resumeFrom is null ? "" : $", resuming at step {startStep} from {Markup.Escape(checkpoint)}"));
 
