@@ -114,6 +114,13 @@ public static partial class JobSpecReader
         {
             throw new JobSpecException(source, FieldOf(e.Path), Problem(e));
         }
+        catch (Jetpack.Model.Registry.ModelRequestException e)
+        {
+            // Inside a model mapping: the field is model.<field> in a spec, the bare field when the text is the mapping itself.
+            string prefix = typeof(T) == typeof(Jetpack.Model.Registry.ModelRequest) ? "" : "model";
+            string field = e.Field.Length == 0 ? (prefix.Length == 0 ? "(root)" : prefix) : prefix.Length == 0 ? e.Field : $"{prefix}.{e.Field}";
+            throw new JobSpecException(source, field, e.Problem);
+        }
         catch (Exception e) when (e is NotSupportedException or InvalidOperationException or FormatException or OverflowException or ArgumentException and not JobSpecException)
         {
             // A value the deserializer cannot represent (found by the fuzz test): still the user's input.

@@ -72,7 +72,8 @@ public sealed record ModelRequest
     public override int GetHashCode() => ToString().GetHashCode(StringComparison.Ordinal);
 }
 
-/// <summary>A model request field that is wrong: names the field (<c>model.core_experts</c>) and the problem.</summary>
+/// <summary>A model request field that is wrong: names the field (bare, <c>core_experts</c>; empty for the whole model) and the problem.
+/// Thrown while reading a mapping too (not a JsonException), so readers can name the field inside it.</summary>
 public sealed class ModelRequestException(string field, string problem) : ArgumentException($"{field}: {problem}")
 {
     public string Field { get; } = field;
@@ -86,10 +87,20 @@ public sealed class ModelRequestJsonConverter : JsonConverter<ModelRequest>
     {
         if (reader.TokenType == JsonTokenType.String) return new ModelRequest { Base = reader.GetString()! };
         if (reader.TokenType != JsonTokenType.StartObject)
-            throw new JsonException($"must be a variant name or a mapping of fields ({ModelRequest.Fields})");
-        // The mapping's own fields, read with the caller's options (snake_case, unknown fields refused) minus this converter.
-        var fields = JsonSerializer.Deserialize<ModelRequestFields>(ref reader, InnerOptions(options)) ?? new ModelRequestFields();
-        if (string.IsNullOrEmpty(fields.Base)) throw new JsonException("base: is required (a registered variant, see `jetpack models`)");
+            throw new ModelRequestException("", $"must be a variant name or a mapping of fields ({ModelRequest.Fields})");
+        // The mapping's own fields, read with the caller's options (snake_case, unknown fields refused) minus this
+        // converter. A field's error leaves as a ModelRequestException naming it: the inner read's path starts at the mapping.
+        ModelRequestFields fields;
+        try { fields = JsonSerializer.Deserialize<ModelRequestFields>(ref reader, InnerOptions(options)) ?? new ModelRequestFields(); }
+        catch (JsonException e)
+        {
+            string field = e.Path is { Length: > 2 } p && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : "";
+            string problem = e.Message.Contains("could not be mapped", StringComparison.Ordinal) ? "unknown field"
+                           : e.Message.Contains("could not be converted", StringComparison.Ordinal) ? "has the wrong type"
+                           : e.Message;
+            throw new ModelRequestException(field, problem);
+        }
+        if (string.IsNullOrEmpty(fields.Base)) throw new ModelRequestException("base", "is required (a registered variant, see `jetpack models`)");
         return fields.ToRequest();
     }
 

@@ -66,15 +66,18 @@ public class ModelRequestTests
     }
 
     [Theory]
-    [InlineData("""{"base": "v_jetmoe_t", "moe_layers": ["0..2147483647"]}""", "spans more than 1024 layers")]
-    [InlineData("""{"base": "v_jetmoe_t", "moe_layers": ["9..3"]}""", "runs backwards")]
-    [InlineData("""{"base": "v_jetmoe_t", "moe_layers": [true]}""", "must list block indices")]
-    [InlineData("""{"base": "v_jetmoe_t", "experts": 3}""", "experts")]
-    [InlineData("""{"core_experts": 3}""", "base: is required")]
-    public void MalformedMappingsFailWhileReadingWithoutExpandingRanges(string json, string problem)
+    [InlineData("""{"base": "v_jetmoe_t", "moe_layers": ["0..2147483647"]}""", "moe_layers", "spans more than 1024 layers")]
+    [InlineData("""{"base": "v_jetmoe_t", "moe_layers": ["9..3"]}""", "moe_layers", "runs backwards")]
+    [InlineData("""{"base": "v_jetmoe_t", "moe_layers": [true]}""", "moe_layers", "must list block indices")]
+    [InlineData("""{"base": "v_jetmoe_t", "experts": 3}""", "experts", "unknown field")]
+    [InlineData("""{"base": "v_jetmoe_t", "slots_per_expert": "two"}""", "slots_per_expert", "has the wrong type")]
+    [InlineData("""{"core_experts": 3}""", "base", "is required")]
+    [InlineData("""[1]""", "", "must be a variant name or a mapping")]
+    public void MalformedMappingsFailWhileReadingNamingTheFieldWithoutExpandingRanges(string json, string field, string problem)
     {
-        var e = Assert.ThrowsAny<JsonException>(() => Parse(json));
-        Assert.Contains(problem, e.Message);
+        var e = Assert.Throws<ModelRequestException>(() => Parse(json));
+        Assert.Equal(field, e.Field);
+        Assert.Contains(problem, e.Problem);
     }
 
     [Fact]
