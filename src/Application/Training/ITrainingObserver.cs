@@ -9,7 +9,8 @@ namespace Jetpack.Application.Training;
 /// <paramref name="Eval"/> is set when the step ended with an evaluation.
 /// </summary>
 public sealed record StepReport(long Step, double Loss, double LearningRate, double GradNorm, int Images, double Seconds,
-                                double? ExchangeSeconds = null, double? AllReduceSeconds = null, EvalResult? Eval = null)
+                                double? ExchangeSeconds = null, double? AllReduceSeconds = null, EvalResult? Eval = null,
+                                IReadOnlyList<Jetpack.Model.Moe.RoutingStatistics>? Routing = null)
 {
     public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
 }

@@ -25,6 +25,7 @@ public static class LocalTraining
         using var model = ModelRegistry.Create(spec, device);
         string? initWarning = config.Init is not null ? ModelCheckpoint.Load(config.Init, spec, model) : null;
         using var trainer = new Trainer(spec, model, train, config.Recipe, device);
+        foreach (var router in model.modules().OfType<Jetpack.Model.Moe.SpheroMoE>()) router.CollectStatistics = true;   // metrics.jsonl "routing"
         AnsiConsole.MarkupLine($"model: {Markup.Escape(ModelRegistry.Summary(spec, ModelRegistry.ParameterCount(model)))}");
         if (initWarning is not null) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(initWarning)}");
 

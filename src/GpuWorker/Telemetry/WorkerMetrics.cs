@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Jetpack.Model.Moe;
 using Jetpack.Protocol.Telemetry;
@@ -15,9 +16,9 @@ public sealed class WorkerMetrics : IDisposable
 {
     readonly Meter meter;
     readonly Func<int> rank;
-    readonly Gauge<double> loss, imagesPerSecond, dispatchMax, dispatchMean, combineEntropy;
+    readonly Gauge<double> loss, imagesPerSecond, dispatchMax, dispatchMean, combineEntropy, loadMaxShare, loadBalance;
     readonly Gauge<long> step;
-    readonly Histogram<double> stepDuration, allToAllDuration, allReduceDuration;
+    readonly Histogram<double> stepDuration, allToAllDuration, allReduceDuration, expertLoad;
     readonly Counter<long> allToAllBytes, allReduceBytes, checkpoints;
 
     /// <param name="rank">this worker's rank in its current run (read at every record)</param>
@@ -37,6 +38,10 @@ public sealed class WorkerMetrics : IDisposable
         dispatchMax = meter.CreateGauge<double>(MetricNames.SlotDispatchMassMax, description: "largest per-token dispatch mass in the layer's last forward");
         dispatchMean = meter.CreateGauge<double>(MetricNames.SlotDispatchMassMean, description: "mean per-token dispatch mass (slots/tokens)");
         combineEntropy = meter.CreateGauge<double>(MetricNames.CombineEntropy, description: "mean entropy of the combine weights (nats)");
+        expertLoad = meter.CreateHistogram(MetricNames.ExpertLoadRatio, unit: null, description: "each expert's load relative to a balanced layer (E × its share of the combine mass)",
+                                           tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = MetricNames.ExpertLoadBuckets });
+        loadMaxShare = meter.CreateGauge<double>(MetricNames.ExpertLoadMaxShare, description: "the busiest expert's share of the layer's combine mass");
+        loadBalance = meter.CreateGauge<double>(MetricNames.ExpertLoadBalance, description: "expert load entropy / log E (1 = balanced)");
     }
 
     KeyValuePair<string, object?> Job(string jobId) => new(MetricNames.Labels.Job, jobId);
@@ -70,6 +75,13 @@ public sealed class WorkerMetrics : IDisposable
         dispatchMax.Record(s.DispatchMassMax, Job(jobId), Rank, Layer(s.Layer));
         dispatchMean.Record(s.DispatchMassMean, Job(jobId), Rank, Layer(s.Layer));
         combineEntropy.Record(s.CombineEntropy, Job(jobId), Rank, Layer(s.Layer));
+        if (s.ExpertLoad.Count == 0) return;
+        // One observation per expert into fixed buckets: bounded series at any E (no expert-id label).
+        var tags = new TagList { Job(jobId), Rank, Layer(s.Layer) };
+        int experts = s.ExpertLoad.Count;
+        foreach (var share in s.ExpertLoad) expertLoad.Record(share * experts, tags);
+        loadMaxShare.Record(s.MaxLoadShare, tags);
+        loadBalance.Record(s.LoadBalance, tags);
     }
 
     public void Dispose() => meter.Dispose();
