@@ -41,7 +41,12 @@ public sealed record ArchitectureFit(IReadOnlyList<string> Differences, int? Fil
     {
         static MoeConfig? Quiet(MoeConfig? m) => m is null ? null : m with
         {
-            ExpertDropout = 0, ExpertDrop = ExpertDropMode.Elementwise, MoeDropPathRate = 0, NoiseStd = 0, NoiseInEval = false, InitialTemperature = 0,
+            ExpertDropout = 0,
+            ExpertDrop = ExpertDropMode.Elementwise,
+            MoeDropPathRate = 0,
+            NoiseStd = 0,
+            NoiseInEval = false,
+            InitialTemperature = 0,
         };
         object config = s.Vit is { } v
             ? v with { DropPathRate = 0, DropRate = 0, LayerScaleInit = v.LayerScaleInit is null ? null : 1, Moe = Quiet(v.Moe) }
