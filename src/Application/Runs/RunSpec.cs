@@ -18,6 +18,7 @@ public record RunSpec
 
     /// <summary>The model to train: a registry name, or a mapping (<see cref="ModelRequest"/>: base variant + expert
     /// configuration, num_classes, image_size). A .yaml/.json file name is inlined by the spec reader before this is used.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(ModelRequestJsonConverter))]
     public ModelRequest Model { get; init; } = "v_jetmoe_fmnist";
     /// <summary>A model checkpoint (e.g. from `jetpack recycle`) to start from; null = from scratch.</summary>
     public string? Init { get; init; }

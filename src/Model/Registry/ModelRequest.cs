@@ -14,7 +14,6 @@ namespace Jetpack.Model.Registry;
 /// In YAML: <c>model: v_jetmoe_t</c>, or
 /// <c>model: {base: v_jetmoe_t, core_experts: 392, universal_experts: 784, slots_per_expert: 2, moe_layers: [6..11]}</c>.
 /// </summary>
-[JsonConverter(typeof(ModelRequestJsonConverter))]
 public sealed record ModelRequest
 {
     /// <summary>The registered variant the request starts from (or, before the CLI inlines it, a .yaml/.yml/.json file holding a mapping).</summary>
@@ -58,7 +57,7 @@ public sealed record ModelRequest
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower), new ModelRequestJsonConverter() },
     };
 
     /// <summary>The name alone, or the mapping as one line of JSON (also valid YAML): what `--model` accepts back.</summary>
@@ -80,7 +79,7 @@ public sealed class ModelRequestException(string field, string problem) : Argume
     public string Problem { get; } = problem;
 }
 
-/// <summary><c>model:</c> is a name (string) or a mapping of <see cref="ModelRequest"/> fields.</summary>
+/// <summary><c>model:</c> is a name (string) or a mapping of <see cref="ModelRequest"/> fields (on RunSpec.Model, and in <see cref="ModelRequest.Json"/>).</summary>
 public sealed class ModelRequestJsonConverter : JsonConverter<ModelRequest>
 {
     public override ModelRequest? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
@@ -88,10 +87,10 @@ public sealed class ModelRequestJsonConverter : JsonConverter<ModelRequest>
         if (reader.TokenType == JsonTokenType.String) return new ModelRequest { Base = reader.GetString()! };
         if (reader.TokenType != JsonTokenType.StartObject)
             throw new ModelRequestException("", $"must be a variant name or a mapping of fields ({ModelRequest.Fields})");
-        // The mapping's own fields, read with the caller's options (snake_case, unknown fields refused) minus this
-        // converter. A field's error leaves as a ModelRequestException naming it: the inner read's path starts at the mapping.
-        ModelRequestFields fields;
-        try { fields = JsonSerializer.Deserialize<ModelRequestFields>(ref reader, InnerOptions(options)) ?? new ModelRequestFields(); }
+        // The mapping's fields, read with the caller's options (snake_case, unknown fields refused) minus this converter.
+        // A field's error leaves as a ModelRequestException naming it: the inner read's path starts at the mapping.
+        ModelRequest? request;
+        try { request = JsonSerializer.Deserialize<ModelRequest>(ref reader, InnerOptions(options)); }
         catch (JsonException e)
         {
             string field = e.Path is { Length: > 2 } p && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : "";
@@ -100,18 +99,19 @@ public sealed class ModelRequestJsonConverter : JsonConverter<ModelRequest>
                            : e.Message;
             throw new ModelRequestException(field, problem);
         }
-        if (string.IsNullOrEmpty(fields.Base)) throw new ModelRequestException("base", "is required (a registered variant, see `jetpack models`)");
-        return fields.ToRequest();
+        if (string.IsNullOrEmpty(request?.Base)) throw new ModelRequestException("base", "is required (a registered variant, see `jetpack models`)");
+        return request;
     }
 
     public override void Write(Utf8JsonWriter writer, ModelRequest value, JsonSerializerOptions options)
     {
         if (value.IsName) writer.WriteStringValue(value.Base);
-        else JsonSerializer.Serialize(writer, ModelRequestFields.From(value), InnerOptions(options));
+        else JsonSerializer.Serialize(writer, value, InnerOptions(options));
     }
 
     static readonly System.Runtime.CompilerServices.ConditionalWeakTable<JsonSerializerOptions, JsonSerializerOptions> Inner = new();
 
+    /// <summary>The caller's options for the mapping's own fields: snake_case, unknown fields refused, nulls left out, without this converter.</summary>
     static JsonSerializerOptions InnerOptions(JsonSerializerOptions outer) => Inner.GetValue(outer, o =>
     {
         var copy = new JsonSerializerOptions(o)
@@ -120,38 +120,10 @@ public sealed class ModelRequestJsonConverter : JsonConverter<ModelRequest>
             UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
             DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         };
+        foreach (var c in copy.Converters.OfType<ModelRequestJsonConverter>().ToList()) copy.Converters.Remove(c);
         if (!copy.Converters.Any(c => c is JsonStringEnumConverter)) copy.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
         return copy;
     });
-
-    /// <summary>The same fields without the converter attribute (so the inner read does not recurse).</summary>
-    sealed record ModelRequestFields
-    {
-        public string Base { get; init; } = "";
-        public int? CoreExperts { get; init; }
-        public int? UniversalExperts { get; init; }
-        public int? SlotsPerExpert { get; init; }
-        [JsonConverter(typeof(LayerListJsonConverter))]
-        public int[]? MoeLayers { get; init; }
-        public double? CoreHiddenRatio { get; init; }
-        public double? UniversalHiddenRatio { get; init; }
-        public MoeKind? Kind { get; init; }
-        [JsonConverter(typeof(IntOrWordJsonConverter))]
-        public string? NumClasses { get; init; }
-        public int? ImageSize { get; init; }
-
-        public ModelRequest ToRequest() => new()
-        {
-            Base = Base, CoreExperts = CoreExperts, UniversalExperts = UniversalExperts, SlotsPerExpert = SlotsPerExpert, MoeLayers = MoeLayers,
-            CoreHiddenRatio = CoreHiddenRatio, UniversalHiddenRatio = UniversalHiddenRatio, Kind = Kind, NumClasses = NumClasses, ImageSize = ImageSize,
-        };
-
-        public static ModelRequestFields From(ModelRequest r) => new()
-        {
-            Base = r.Base, CoreExperts = r.CoreExperts, UniversalExperts = r.UniversalExperts, SlotsPerExpert = r.SlotsPerExpert, MoeLayers = r.MoeLayers,
-            CoreHiddenRatio = r.CoreHiddenRatio, UniversalHiddenRatio = r.UniversalHiddenRatio, Kind = r.Kind, NumClasses = r.NumClasses, ImageSize = r.ImageSize,
-        };
-    }
 }
 
 /// <summary>
