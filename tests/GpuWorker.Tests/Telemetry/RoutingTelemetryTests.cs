@@ -39,7 +39,7 @@ public class RoutingTelemetryTests
         using var metrics = new WorkerMetrics(() => 0);
         for (int step = 0; step < 3; step++)
             for (int layer = 0; layer < 6; layer++)
-                metrics.RecordRouting("job-a", Forward(layer, experts, (ulong)(step * 10 + layer)));
+                metrics.RecordRouting(Jetpack.Protocol.Control.RunId.Of("job-a", 1), Forward(layer, experts, (ulong)(step * 10 + layer)));
         int series = tagSets.Sum(kv => kv.Value.Count * (kv.Key == MetricNames.ExpertLoadRatio ? MetricNames.ExpertLoadBuckets.Count + 3 : 1));
         return (series, labels);
     }
@@ -53,7 +53,7 @@ public class RoutingTelemetryTests
         Assert.Equal(small.Series, large.Series);
         Assert.Equal(small.Series, larger.Series);
         Assert.Equal(6 * (5 + MetricNames.ExpertLoadBuckets.Count + 3), large.Series);        // 6 layers × (5 gauges + one histogram)
-        Assert.Equal(new HashSet<string> { MetricNames.Labels.Job, MetricNames.Labels.Rank, MetricNames.Labels.Layer }, large.Labels);
+        Assert.Equal(new HashSet<string> { MetricNames.Labels.Job, MetricNames.Labels.Attempt, MetricNames.Labels.Rank, MetricNames.Labels.Layer }, large.Labels);
     }
 
     [Fact]
