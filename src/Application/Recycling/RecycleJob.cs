@@ -9,8 +9,8 @@ namespace Jetpack.Application.Recycling;
 /// </summary>
 public sealed record RecycleJob
 {
-    /// <summary>The MoE successor to build (registry name).</summary>
-    public required string Successor { get; init; }
+    /// <summary>The MoE successor to build: a registry name or a request with its expert configuration (<see cref="Jetpack.Model.Registry.ModelRequest"/>).</summary>
+    public required Jetpack.Model.Registry.ModelRequest Successor { get; init; }
     /// <summary>The dense predecessor: the experts' source.</summary>
     public required string From { get; init; }
     /// <summary>Default: the successor's recipe (<see cref="RecyclingRecipes"/>).</summary>

@@ -25,7 +25,9 @@ public static class RecyclePipeline
 {
     public static RecycleOutcome Run(RecycleJob job, Action<RecycleProgress>? progress = null, CancellationToken cancel = default)
     {
-        var successor = ModelRegistry.Get(job.Successor);
+        ModelSpec successor;
+        try { successor = ModelRegistry.Resolve(job.Successor); }
+        catch (ModelRequestException e) { throw new ArgumentException($"--model: {(e.Field.Length == 0 ? "" : e.Field + ": ")}{e.Problem}", e); }
         var recipe = RecyclingRecipes.For(successor.Variant);
         var fromSpec = ModelRegistry.Get(job.FromVariant ?? recipe?.Predecessor
             ?? throw new ArgumentException($"--from-variant is required: there is no default predecessor for {successor.Variant}"));
@@ -45,7 +47,7 @@ public static class RecyclePipeline
         var timings = new Dictionary<string, double>();
         var clock = Stopwatch.StartNew();
         double Lap() { double t = clock.Elapsed.TotalSeconds; clock.Restart(); return t; }
-        progress?.Invoke(new(RecycleStep.Started, $"recycling {successor.Variant} from {fromSpec.Variant} ({RecycleOptions.Name(job.Options.Method)}, seed {job.Options.Seed})"));
+        progress?.Invoke(new(RecycleStep.Started, $"recycling {ModelRegistry.Summary(successor)}\n  from {fromSpec.Variant} ({RecycleOptions.Name(job.Options.Method)}, seed {job.Options.Seed})"));
         using var sources = RecycleSources.Load(job.From, fromSpec, job.Target, targetSpec);
         timings["load"] = Lap();
         progress?.Invoke(new(RecycleStep.Loaded, $"loaded {job.From}{(job.Target is null ? "" : $" and {job.Target}")}"));

@@ -55,6 +55,19 @@ public sealed record RunData
         };
     }
 
+    /// <summary>
+    /// The classes this run trains on (a model's <c>num_classes: auto</c>): the selected classes when
+    /// <see cref="Classes"/> is given, else the dataset's; null for synthetic data, which takes the model's.
+    /// A bad class list counts as the whole dataset here; its own check names data.classes.
+    /// </summary>
+    public int? TrainedClassCount()
+    {
+        if (Dataset == "synthetic" || !Datasets.Contains(Dataset)) return null;
+        int all = ClassList.ClassCount(Dataset);
+        try { return ClassList.Parse(Classes, "data.classes", all)?.Count ?? all; }
+        catch (ArgumentException) { return all; }
+    }
+
     /// <summary>The dataset's augmentation preset with this spec's switches applied.</summary>
     public AugmentOptions Apply(AugmentOptions preset) => preset with
     {

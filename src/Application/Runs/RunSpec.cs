@@ -16,8 +16,10 @@ public record RunSpec
     /// <summary>The fields, for "must be a mapping of fields (…)" errors.</summary>
     public const string FieldsHint = "model, init, data, recipe, eval_every, checkpoint_every, out, deterministic";
 
-    /// <summary>The model to train (registry name).</summary>
-    public string Model { get; init; } = "v_jetmoe_fmnist";
+    /// <summary>The model to train: a registry name, or a mapping (<see cref="ModelRequest"/>: base variant + expert
+    /// configuration, num_classes, image_size). A .yaml/.json file name is inlined by the spec reader before this is used.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(ModelRequestJsonConverter))]
+    public ModelRequest Model { get; init; } = "v_jetmoe_fmnist";
     /// <summary>A model checkpoint (e.g. from `jetpack recycle`) to start from; null = from scratch.</summary>
     public string? Init { get; init; }
     public RunData Data { get; init; } = new();
@@ -36,8 +38,16 @@ public record RunSpec
     /// <summary>Whether <see cref="Model"/> must name a registered variant (a worker's spec may carry the model inline instead).</summary>
     protected virtual bool NamesRegisteredModel => true;
 
-    /// <summary>The model the run trains: the registered variant, its stochastic layers off when <see cref="Deterministic"/>.</summary>
-    public ModelSpec ResolveModel() => Deterministic ? WithoutRandomness(ModelRegistry.Get(Model)) : ModelRegistry.Get(Model);
+    /// <summary>The model the run trains: the request resolved (num_classes: auto = the data's classes), its stochastic layers off when <see cref="Deterministic"/>.</summary>
+    public ModelSpec ResolveModel()
+    {
+        var spec = ModelRegistry.Resolve(Model, Data.TrainedClassCount());
+        return Deterministic ? WithoutRandomness(spec) : spec;
+    }
+
+    /// <summary>The request with num_classes: auto replaced by the data's class count (what a recycling child process is given).</summary>
+    public ModelRequest ResolvedModelRequest() =>
+        Model.AutoClasses && Data.TrainedClassCount() is { } n ? Model with { NumClasses = n.ToString(System.Globalization.CultureInfo.InvariantCulture) } : Model;
 
     /// <summary>Dropout, DropPath (blocks and MoE) and routing noise set to 0 (spec §3.6 noise, §3.2 step 9 DropPath).</summary>
     public static ModelSpec WithoutRandomness(ModelSpec spec)
@@ -56,7 +66,10 @@ public record RunSpec
         void Check(bool ok, string field, string problem) { if (!ok) throw new RunSpecException(source, field, problem); }
 
         if (NamesRegisteredModel)
-            Check(ModelRegistry.Names.Contains(Model), "model", $"unknown model variant '{Model}' (known: {string.Join(", ", ModelRegistry.Names)})");
+        {
+            try { ResolveModel(); }
+            catch (ModelRequestException e) { Check(false, e.Field.Length == 0 || Model.IsName ? "model" : $"model.{e.Field}", e.Problem); }
+        }
         if (Init is not null && Jetpack.Model.Checkpoints.CheckpointFile.Problem(Init) is { } initProblem) Check(false, "init", initProblem);
         var t = Recipe;
         Check(t.Steps >= 1, "recipe.steps", $"must be ≥ 1, got {t.Steps}");

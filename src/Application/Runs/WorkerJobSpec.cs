@@ -50,7 +50,7 @@ public sealed record WorkerJobSpec : RunSpec
         WorkerJobSpec spec;
         try { spec = JsonSerializer.Deserialize<WorkerJobSpec>(json, Json) ?? throw new ArgumentException("job spec: empty"); }
         catch (JsonException e) { throw new ArgumentException($"job spec: {e.Message}", e); }
-        if (spec.ModelSpecJson is null && string.IsNullOrEmpty(spec.Model)) throw new ArgumentException("job spec: model: a variant name or model_spec_json is required");
+        if (spec.ModelSpecJson is null && string.IsNullOrEmpty(spec.Model?.Base)) throw new ArgumentException("job spec: model: a variant name or model_spec_json is required");
         if (spec.InitFromLoadedShard && spec.Init is not null) throw new ArgumentException("job spec: init and init_from_loaded_shard exclude each other");
         if (spec.ResumeFromLoadedShard is not null && (spec.InitFromLoadedShard || spec.Init is not null))
             throw new ArgumentException("job spec: resume_from_loaded_shard excludes init and init_from_loaded_shard");

@@ -12,7 +12,8 @@ namespace Jetpack.Application.Training;
 /// the images this rank has read so far (its part of each epoch), <paramref name="BadFiles"/> the undecodable files met.
 public sealed record StepReport(long Step, double Loss, double LearningRate, double GradNorm, int Images, double Seconds,
                                 double? ExchangeSeconds = null, double? AllReduceSeconds = null, EvalResult? Eval = null,
-                                double DataWaitSeconds = 0, long ImagesRead = 0, int BadFiles = 0)
+                                double DataWaitSeconds = 0, long ImagesRead = 0, int BadFiles = 0,
+                                IReadOnlyList<Jetpack.Model.Moe.RoutingStatistics>? Routing = null)
 {
     public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
     /// <summary>The share of the step spent waiting for data (0..1).</summary>

@@ -8,7 +8,8 @@ namespace Jetpack.Application.Training;
 /// The one writer of a run's <c>metrics.jsonl</c>: one JSON line per step — step, loss, lr,
 /// grad_norm, images_per_s, step_s, eval_loss/top1/top5 (null unless the step evaluated; then also
 /// eval_images), data_wait_s (the step's wait for its batches), images_read (this rank's, or rank 0's,
-/// images read so far), bad_files (undecodable files met), and when given exchange_s, all_reduce_s, workers, attempt. On resume the lines up
+/// images read so far), bad_files (undecodable files met), and when given exchange_s, all_reduce_s, routing (per MoE layer: max_load_share, load_balance,
+/// combine_entropy and the <see cref="TopExperts"/> busiest expert ids with their load shares), workers, attempt. On resume the lines up
 /// to the start step are kept and the rest dropped, so a resumed run's file equals an uninterrupted one's.
 /// Every line is flushed: a crashed run keeps its metrics up to its last step.
 /// </summary>
@@ -64,10 +65,31 @@ public sealed class MetricsLog : ITrainingObserver, IDisposable
         line["bad_files"] = r.BadFiles;
         if (r.ExchangeSeconds is { } x) line["exchange_s"] = x;
         if (r.AllReduceSeconds is { } a) line["all_reduce_s"] = a;
+        if (r.Routing is { Count: > 0 } routing) line["routing"] = Routing(routing);
         if (workers is { } w) line["workers"] = w;
         if (attempt is { } n) line["attempt"] = n;
         writer.WriteLine(line.ToJsonString());
         writer.Flush();
+    }
+
+    /// <summary>Busiest experts written per layer: a bounded summary at any expert count (issue 19).</summary>
+    public const int TopExperts = 8;
+
+    /// <summary>Per MoE layer: the busiest expert's load share, the balance (normalised load entropy) and the top-k expert ids with their shares.</summary>
+    static JsonArray Routing(IReadOnlyList<Jetpack.Model.Moe.RoutingStatistics> routing)
+    {
+        var layers = new JsonArray();
+        foreach (var s in routing)
+        {
+            var top = new JsonArray();
+            foreach (var (expert, share) in s.TopExperts(TopExperts)) top.Add(new JsonArray(expert, share));
+            layers.Add(new JsonObject
+            {
+                ["layer"] = s.Layer, ["experts"] = s.ExpertLoad.Count, ["max_load_share"] = s.MaxLoadShare, ["load_balance"] = s.LoadBalance,
+                ["combine_entropy"] = s.CombineEntropy, ["top_experts"] = top,
+            });
+        }
+        return layers;
     }
 
     /// <summary>Sets the evaluation of the file's last line (an evaluation made after the run, on the gathered model).</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Jetpack.Model.Data;
+using Jetpack.Model.Moe;
 using Jetpack.Model.Training;
 
 namespace Jetpack.Application.Training;
@@ -56,6 +57,7 @@ public sealed class TrainingLoop(Trainer trainer, IImageDataset? eval, TrainingC
             var clock = Stopwatch.StartNew();
             var r = trainer.TrainStep();
             double seconds = clock.Elapsed.TotalSeconds;
+            var routing = Routing();                                                   // before an evaluation's forward replaces them
             var after = communication?.Invoke();
             Control.Step = r.Step;
 
@@ -78,13 +80,23 @@ public sealed class TrainingLoop(Trainer trainer, IImageDataset? eval, TrainingC
             }
             var report = new StepReport(r.Step, r.Loss, r.LearningRate, r.GradNorm, r.Images, seconds,
                                         after?.Exchange - before?.Exchange, after?.AllReduce - before?.AllReduce, evaluated,
-                                        r.DataWaitSeconds, r.ImagesRead, r.BadFiles);
+                                        r.DataWaitSeconds, r.ImagesRead, r.BadFiles, routing);
             foreach (var o in observers) o.OnStep(report);
         }
         bool completed = trainer.Step >= last;
         foreach (var o in observers) o.OnEnd(trainer.Step, completed);
         return trainer.Step;
     }
+
+    /// <summary>The training forward's routing statistics of every MoE layer that collects them (SpheroMoE.CollectStatistics), or null.</summary>
+    private IReadOnlyList<RoutingStatistics>? Routing()
+    {
+        routers ??= trainer.Model.modules().OfType<SpheroMoE>().ToList();
+        var stats = routers.Where(m => m.CollectStatistics && m.LastStatistics is not null).Select(m => m.LastStatistics!).ToList();
+        return stats.Count == 0 ? null : stats;
+    }
+
+    private List<SpheroMoE>? routers;
 
     private void Save(string dir, long step)
     {

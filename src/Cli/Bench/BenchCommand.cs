@@ -20,7 +20,7 @@ public static class BenchCommand
 {
     public static Command Create()
     {
-        var variant = new Option<string>("--variant") { Description = "registered model variant", DefaultValueFactory = _ => "v_jetmoe_t" };
+        var variant = new Option<string>("--model", "--variant") { Description = "the model benchmarked: " + Jetpack.Coordinator.Jobs.ModelArgument.Help, DefaultValueFactory = _ => "v_jetmoe_t" };
         var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 8 };
         var steps = new Option<int>("--steps") { Description = "timed steps (median reported)", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 2 };
@@ -39,7 +39,9 @@ public static class BenchCommand
     static int RunStep(string variantName, int batch, int steps, int warmup, int rssSteps, string python, string outDir,
                        string deviceSpec, int threads)
     {
-        var spec = ModelRegistry.Get(variantName);
+        var spec = Jetpack.Coordinator.Jobs.ModelArgument.Resolve(variantName);       // a name, a mapping or a model file
+        variantName = spec.Variant;
+        AnsiConsole.MarkupLine($"model: {Markup.Escape(ModelRegistry.Summary(spec))}");
         var device = Devices.Parse(deviceSpec);
         CommonOptions.ApplyThreads(threads);
         int nThreads = torch.get_num_threads();

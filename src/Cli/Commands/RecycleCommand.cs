@@ -5,6 +5,7 @@ using Jetpack.Model.Recycling;
 using Jetpack.Model.Recycling.Graph;
 using Jetpack.Model.Torch;
 using Jetpack.Cli.CommandLine;
+using Jetpack.Coordinator.Jobs;
 
 namespace Jetpack.Cli.Commands;
 
@@ -16,10 +17,10 @@ namespace Jetpack.Cli.Commands;
 public static class RecycleCommand
 {
     static readonly Option<string> From = new("--from") { Description = "predecessor checkpoint (.safetensors or .pth/.pt; timm names, model./module. prefixes allowed): the experts' source", Required = true };
-    static readonly Option<string?> FromVariant = new("--from-variant") { Description = "predecessor architecture (registry name); default from --variant (v_jetmoe_t → vit_small_patch16_224)" };
+    static readonly Option<string?> FromVariant = new("--from-variant") { Description = "predecessor architecture (registry name); default from --model (v_jetmoe_t → vit_small_patch16_224)" };
     static readonly Option<string?> Target = new("--target") { Description = "target-width dense checkpoint: every non-expert weight (spec §5.6)" };
-    static readonly Option<string?> TargetVariant = new("--target-variant") { Description = "target architecture; default from --variant (v_jetmoe_t → vit_tiny_patch16_224)" };
-    static readonly Option<string> Variant = new("--variant") { Description = "the MoE successor to build (registry name)", DefaultValueFactory = _ => "v_jetmoe_t" };
+    static readonly Option<string?> TargetVariant = new("--target-variant") { Description = "target architecture; default from --model (v_jetmoe_t → vit_tiny_patch16_224)" };
+    static readonly Option<string> Model = new("--model", "--variant") { Description = "the MoE successor to build: " + ModelArgument.Help, DefaultValueFactory = _ => "v_jetmoe_t" };
     static readonly Option<string> Method = new("--method") { Description = "importance-l2 (default), importance-l1, importance-count, random, uniform, graph, sparse-upcycling", DefaultValueFactory = _ => "importance-l2" };
     static readonly Option<string> DenseFrom = new("--dense-from") { Description = "non-expert weights from the 'target' checkpoint (released code) or selected from the 'predecessor' (paper text, spec §5.7)", DefaultValueFactory = _ => "target" };
     static readonly Option<string?> Stats = new("--stats") { Description = "activation statistics from `jetpack profile` (skips profiling)" };
@@ -34,7 +35,7 @@ public static class RecycleCommand
     {
         var cmd = new Command("recycle", "Checkpoint recycling (MoE Jetpack §5): sample the experts of an MoE from a dense predecessor's MLPs by activation importance, take every other weight from a target-width dense checkpoint, and write the MoE checkpoint, a JSON report and the index sets.")
         {
-            From, FromVariant, Target, TargetVariant, Variant, Method, DenseFrom, Stats, SaveStats, Seed, GraphParts, Out, Report, Indices,
+            From, FromVariant, Target, TargetVariant, Model, Method, DenseFrom, Stats, SaveStats, Seed, GraphParts, Out, Report, Indices,
             CommonOptions.Device, CommonOptions.Threads,
         };
         foreach (var o in ProfileData.All) cmd.Add(o);
@@ -48,7 +49,7 @@ public static class RecycleCommand
         var device = Devices.Parse(r.GetValue(CommonOptions.Device)!);
         var job = new RecycleJob
         {
-            Successor = r.GetValue(Variant)!, From = r.GetValue(From)!, FromVariant = r.GetValue(FromVariant),
+            Successor = ModelArgument.Parse(r.GetValue(Model)!), From = r.GetValue(From)!, FromVariant = r.GetValue(FromVariant),
             Target = r.GetValue(Target), TargetVariant = r.GetValue(TargetVariant),
             Options = new RecycleOptions
             {

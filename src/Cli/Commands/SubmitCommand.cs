@@ -25,9 +25,10 @@ public static class SubmitCommand
     {
         string path = r.GetValue(Spec)!;
         var spec = JobSpecReader.Load(path);
+        AnsiConsole.MarkupLine($"model: {Markup.Escape(Jetpack.Model.Registry.ModelRegistry.Summary(spec.ResolveModel()))}");
         if (r.GetValue(DryRun))
         {
-            AnsiConsole.MarkupLine($"{Markup.Escape(path)}: valid (job '{Markup.Escape(spec.Name)}', {Markup.Escape(spec.Model)}, {spec.Workers} worker(s), {spec.Recipe.Steps} steps)");
+            AnsiConsole.MarkupLine($"{Markup.Escape(path)}: valid (job '{Markup.Escape(spec.Name)}', {Markup.Escape(spec.Model.ToString())}, {spec.Workers} worker(s), {spec.Recipe.Steps} steps)");
             return ExitCodes.Ok;
         }
         using var c = JobClient.Connect(r);

@@ -24,8 +24,11 @@ public static class LocalTraining
         var (train, eval) = RunDatasets.Open(config.Data, spec, RunDatasets.IndexDir(outDir), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
         torch.manual_seed((long)config.Recipe.Seed);
         using var model = ModelRegistry.Create(spec, device);
-        if (config.Init is not null) ModelCheckpoint.Load(config.Init, spec, model);
+        string? initWarning = config.Init is not null ? ModelCheckpoint.Load(config.Init, spec, model) : null;
         using var trainer = new Trainer(spec, model, train, config.Recipe, device, prefetch: config.Data.Prefetch);
+        foreach (var router in model.modules().OfType<Jetpack.Model.Moe.SpheroMoE>()) router.CollectStatistics = true;   // metrics.jsonl "routing"
+        AnsiConsole.MarkupLine($"model: {Markup.Escape(ModelRegistry.Summary(spec, ModelRegistry.ParameterCount(model)))}");
+        if (initWarning is not null) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(initWarning)}");
 
         Directory.CreateDirectory(outDir);
         string checkpoint = Path.Combine(outDir, "checkpoint"), metricsPath = Path.Combine(outDir, MetricsLog.FileName);

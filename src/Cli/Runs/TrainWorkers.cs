@@ -35,10 +35,11 @@ public static class TrainWorkers
 
         var job = new WorkerJobSpec(config)
         {
-            Init = config.Init is null ? null : Path.GetFullPath(config.Init), Out = null,     // workers write only the shared checkpoint
+            Model = config.ResolvedModelRequest(), Init = config.Init is null ? null : Path.GetFullPath(config.Init), Out = null,     // workers write only the shared checkpoint
             CheckpointDir = checkpoint, Device = device,
         };
         long stop = Math.Min(until ?? config.Recipe.Steps, config.Recipe.Steps);
+        AnsiConsole.MarkupLine($"model: {Markup.Escape(ModelRegistry.Summary(spec))}");
         AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes: {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
                                (resumeFrom is null ? "" : $", resuming at step {startStep} from {Markup.Escape(checkpoint)}"));
 

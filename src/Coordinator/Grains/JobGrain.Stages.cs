@@ -14,7 +14,7 @@ public sealed partial class JobGrain
     {
         if (S.Phase != JobPhase.Recycling) await Move(JobPhase.Recycling);
         int attempt = await NextAttempt();
-        var (jobId, model, recycle, factory) = (JobId, Spec.Model, Spec.Recycle, GrainFactory);
+        var (jobId, model, recycle, factory) = (JobId, Spec.ResolvedModelRequest().ToString(), Spec.Recycle, GrainFactory);
         RunStage(attempt, "recycling", async (self, cancel) =>
         {
             string key = await recycling.ComputeKeyAsync(model, recycle, cancel);

@@ -77,7 +77,7 @@ public sealed partial class JobGrain(
         var now = clock.GetUtcNow();
         S.Submitted = true;
         (S.SpecText, S.Format, S.Source, S.SpecHash) = (submission.SpecText, submission.Format, submission.Source, submission.Hash);
-        (S.Name, S.Model, S.TotalSteps, S.Phase, S.SubmittedAt) = (parsed.Name, parsed.Model, parsed.Recipe.Steps, JobPhase.Pending, now);
+        (S.Name, S.Model, S.TotalSteps, S.Phase, S.SubmittedAt) = (parsed.Name, parsed.Model.ToString(), parsed.Recipe.Steps, JobPhase.Pending, now);
         metrics.SetPhase(JobId, JobPhase.Pending);
         Changed();
         await store.WriteStateAsync();

@@ -42,7 +42,7 @@ public static partial class JobSpecReader
     /// <c>out</c> stays as written: the coordinator places it inside its data directory.</summary>
     public static JobSpec Load(string path)
     {
-        var spec = ResolvePaths(Parse(ReadText(path), FormatOf(path), path), Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var spec = ResolvePaths(Parse(ReadText(path), FormatOf(path), path), Path.GetDirectoryName(Path.GetFullPath(path))!, path);
         JobSpecValidator.Validate(spec, path);
         return spec;
     }
@@ -63,9 +63,10 @@ public static partial class JobSpecReader
     static RunSpecException TooLarge(string source, string size) =>
         new(source, "(root)", $"is {size} bytes, larger than the limit of a spec ({MaxBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
 
-    /// <summary>Every file or directory the spec names, made absolute against <paramref name="directory"/>;
+    /// <summary>Every file or directory the spec names, made absolute against <paramref name="directory"/>, and a
+    /// model file (<c>model: m.yaml</c>) inlined, so the coordinator gets the mapping itself;
     /// <c>out</c> is left as written: it is a path on the coordinator, inside its data directory (<see cref="JobOutputs"/>).</summary>
-    public static JobSpec ResolvePaths(JobSpec spec, string directory)
+    public static JobSpec ResolvePaths(JobSpec spec, string directory, string source = "job spec")
     {
         string? Abs(string? p) => string.IsNullOrEmpty(p) ? p : Path.GetFullPath(p, directory);
         return spec with
@@ -78,6 +79,7 @@ public static partial class JobSpecReader
                 ProfileImages = Abs(spec.Recycle.ProfileImages),
             },
             Data = spec.Data with { Root = Abs(spec.Data.Root) },
+            Model = ModelArgument.Inline(spec.Model, directory, source),
         };
     }
 
@@ -112,6 +114,13 @@ public static partial class JobSpecReader
         catch (JsonException e)
         {
             throw new RunSpecException(source, FieldOf(e.Path), Problem(e));
+        }
+        catch (Jetpack.Model.Registry.ModelRequestException e)
+        {
+            // Inside a model mapping: the field is model.<field> in a spec, the bare field when the text is the mapping itself.
+            string prefix = typeof(T) == typeof(Jetpack.Model.Registry.ModelRequest) ? "" : "model";
+            string field = e.Field.Length == 0 ? (prefix.Length == 0 ? "(root)" : prefix) : prefix.Length == 0 ? e.Field : $"{prefix}.{e.Field}";
+            throw new RunSpecException(source, field, e.Problem);
         }
         catch (Exception e) when (e is NotSupportedException or InvalidOperationException or FormatException or OverflowException or ArgumentException and not RunSpecException)
         {

@@ -57,7 +57,7 @@ public static partial class JobSpecValidator
         Check(!(profiles && r.Stats is not null), "recycle.stats", "give either stats or a profiling source, not both");
         Check(!new RecycleOptions { Method = method }.NeedsStatistics || profiles || r.Stats is not null, "recycle.stats",
               $"method {r.Method} needs activation statistics: give stats, profile_fashion_mnist or profile_images");
-        Check(r.FromVariant is not null || RecyclingRecipes.For(spec.Model) is not null, "recycle.from_variant", $"is required: there is no default predecessor for {spec.Model}");
+        Check(r.FromVariant is not null || RecyclingRecipes.For(spec.Model.Base) is not null, "recycle.from_variant", $"is required: there is no default predecessor for {spec.Model.Base}");
 
         // Parsed here, at submit, so a bad list fails now naming its field (never materialising a huge range).
         CheckClasses(r.ProfileClasses, "recycle.profile_classes", ClassList.ClassCount("fashion-mnist"), source);

@@ -65,7 +65,7 @@ public sealed class ProcessRecyclingService(IOptions<RecyclingOptions> options, 
         var s = request.Spec;
         void Add(string option, string? value) { if (value is not null) { psi.ArgumentList.Add(option); psi.ArgumentList.Add(value); } }
         psi.ArgumentList.Add("recycle");
-        Add("--variant", request.Model);
+        Add("--model", request.Model);                 // a name or the request's mapping as one line of JSON
         Add("--from", s.From);
         Add("--from-variant", s.FromVariant);
         Add("--target", s.Target);

@@ -26,23 +26,7 @@ public static class FinalModel
     public const string EvalImagesKey = "jetpack.eval_images";
 
     /// <summary>The spec a training checkpoint was saved with (variant and architecture config from its manifest).</summary>
-    public static ModelSpec SpecOf(TrainingManifest m, string dir)
-    {
-        string manifest = Path.Combine(dir, TrainingCheckpoint.ManifestFile);
-        try
-        {
-            return m.Architecture switch
-            {
-                "vit" => new ModelSpec(m.Variant, Vit: JsonSerializer.Deserialize<VitConfig>(m.Config, ModelSpec.Json)),
-                "convnext" => new ModelSpec(m.Variant, ConvNeXt: JsonSerializer.Deserialize<ConvNeXtConfig>(m.Config, ModelSpec.Json)),
-                var a => throw new InvalidDataException($"{manifest}: architecture: unknown '{a}' (vit or convnext)"),
-            };
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{manifest}: config: not a valid {m.Architecture} config: {e.Message}", e);
-        }
-    }
+    public static ModelSpec SpecOf(TrainingManifest m, string dir) => TrainingCheckpoint.SpecOf(m, Path.Combine(dir, TrainingCheckpoint.ManifestFile));
 
     /// <summary>
     /// Gathers the checkpoint in <paramref name="dir"/> into <paramref name="path"/> (atomically: a

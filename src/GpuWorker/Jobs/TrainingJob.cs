@@ -123,7 +123,8 @@ public sealed class TrainingJob
                 else
                 {
                     using var full = ModelRegistry.Create(modelSpec, device);
-                    if (spec.Init is not null) ModelCheckpoint.Load(spec.Init, modelSpec, full);
+                    if (spec.Init is not null && ModelCheckpoint.Load(spec.Init, modelSpec, full) is { } warning && rank == 0)
+                        Console.Error.WriteLine($"warning: {warning}");
                     model = ModelRegistry.Create(modelSpec, device, context.Shard);
                     var part = ExpertKeys.Slice(modelSpec, full.state_dict(), world, rank);   // views: copied by load_state_dict
                     model.load_state_dict(part, strict: true);

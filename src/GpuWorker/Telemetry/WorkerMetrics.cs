@@ -1,8 +1,8 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Jetpack.Model.Moe;
 using Jetpack.Protocol.Control;
 using Jetpack.Protocol.Telemetry;
-using System.Diagnostics;
 
 namespace Jetpack.GpuWorker.Telemetry;
 
@@ -17,9 +17,9 @@ public sealed class WorkerMetrics : IDisposable
 {
     readonly Meter meter;
     readonly Func<int> rank;
-    readonly Gauge<double> loss, imagesPerSecond, dispatchMax, dispatchMean, combineEntropy;
+    readonly Gauge<double> loss, imagesPerSecond, dispatchMax, dispatchMean, combineEntropy, loadMaxShare, loadBalance;
     readonly Gauge<long> step, imagesRead, badFiles;
-    readonly Histogram<double> dataWait, stepDuration, allToAllDuration, allReduceDuration;
+    readonly Histogram<double> dataWait, stepDuration, allToAllDuration, allReduceDuration, expertLoad;
     readonly Counter<long> allToAllBytes, allReduceBytes, checkpoints;
 
     /// <param name="rank">this worker's rank in its current run (read at every record)</param>
@@ -42,6 +42,10 @@ public sealed class WorkerMetrics : IDisposable
         dispatchMax = meter.CreateGauge<double>(MetricNames.SlotDispatchMassMax, description: "largest per-token dispatch mass in the layer's last forward");
         dispatchMean = meter.CreateGauge<double>(MetricNames.SlotDispatchMassMean, description: "mean per-token dispatch mass (slots/tokens)");
         combineEntropy = meter.CreateGauge<double>(MetricNames.CombineEntropy, description: "mean entropy of the combine weights (nats)");
+        expertLoad = meter.CreateHistogram(MetricNames.ExpertLoadRatio, unit: null, description: "each expert's load relative to a balanced layer (E × its share of the combine mass)",
+                                           tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = MetricNames.ExpertLoadBuckets });
+        loadMaxShare = meter.CreateGauge<double>(MetricNames.ExpertLoadMaxShare, description: "the busiest expert's share of the layer's combine mass");
+        loadBalance = meter.CreateGauge<double>(MetricNames.ExpertLoadBalance, description: "expert load entropy / log E (1 = balanced)");
     }
 
     /// <summary>
@@ -97,6 +101,13 @@ public sealed class WorkerMetrics : IDisposable
         dispatchMax.Record(s.DispatchMassMax, Run(runId, s.Layer));
         dispatchMean.Record(s.DispatchMassMean, Run(runId, s.Layer));
         combineEntropy.Record(s.CombineEntropy, Run(runId, s.Layer));
+        if (s.ExpertLoad.Count == 0) return;
+        // One observation per expert into fixed buckets: bounded series at any E (no expert-id label).
+        var tags = Run(runId, s.Layer);
+        int experts = s.ExpertLoad.Count;
+        foreach (var share in s.ExpertLoad) expertLoad.Record(share * experts, tags);
+        loadMaxShare.Record(s.MaxLoadShare, tags);
+        loadBalance.Record(s.LoadBalance, tags);
     }
 
     public void Dispose() => meter.Dispose();

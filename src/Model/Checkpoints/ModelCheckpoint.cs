@@ -20,11 +20,16 @@ public static class ModelCheckpoint
     public const string ArchitectureKey = "jetpack.architecture";
     public const string ConfigKey = "jetpack.config";
     public const string ExpertsKey = "jetpack.experts";
+    /// <summary>The model's parameter count (informational: printed by eval and export; not compared on load).</summary>
+    public const string ParametersKey = "jetpack.parameters";
 
     /// <summary>Writes the module's state dict and identity atomically (temp file + rename).</summary>
     public static void Save(string path, ModelSpec spec, nn.Module model, IReadOnlyDictionary<string, string>? extra = null)
     {
-        var metadata = new Dictionary<string, string>(IdentityOf(spec));
+        var metadata = new Dictionary<string, string>(IdentityOf(spec))
+        {
+            [ParametersKey] = ModelRegistry.ParameterCount(model).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
         if (extra is not null)
             foreach (var (k, v) in extra)
                 if (!metadata.TryAdd(k, v)) throw new ArgumentException($"extra metadata key '{k}' collides with a reserved key");
@@ -36,7 +41,7 @@ public static class ModelCheckpoint
     {
         [FormatKey] = FormatVersion.ToString(),
         [VariantKey] = spec.Variant,
-        [ArchitectureKey] = spec.Vit is not null ? "vit" : "convnext",
+        [ArchitectureKey] = spec.Architecture,
         [ConfigKey] = spec.ConfigJson(),
         [ExpertsKey] = ExpertSummary(spec),
     };
@@ -58,20 +63,9 @@ public static class ModelCheckpoint
             : throw new InvalidDataException($"{reader.Path}: not a Jetpack model checkpoint (metadata '{key}' is missing)");
         if (Get(FormatKey) != FormatVersion.ToString())
             throw new InvalidDataException($"{reader.Path}: checkpoint format version {Get(FormatKey)}, this build reads {FormatVersion}");
-        string variant = Get(VariantKey), json = Get(ConfigKey);
-        try
-        {
-            return Get(ArchitectureKey) switch
-            {
-                "vit" => new ModelSpec(variant, Vit: JsonSerializer.Deserialize<VitConfig>(json, ModelSpec.Json)),
-                "convnext" => new ModelSpec(variant, ConvNeXt: JsonSerializer.Deserialize<ConvNeXtConfig>(json, ModelSpec.Json)),
-                var a => throw new InvalidDataException($"{reader.Path}: unknown architecture '{a}' in metadata"),
-            };
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{reader.Path}: metadata '{ConfigKey}' is not a valid config: {e.Message}", e);
-        }
+        try { return ModelSpec.FromConfig(Get(VariantKey), Get(ArchitectureKey), Get(ConfigKey)); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{reader.Path}: metadata '{ArchitectureKey}': {e.Message}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{reader.Path}: metadata '{ConfigKey}' is not a valid config: {e.Message}", e); }
     }
 
     /// <summary>Builds the model a checkpoint describes and loads it strictly.</summary>
@@ -86,21 +80,25 @@ public static class ModelCheckpoint
     }
 
     /// <summary>
-    /// Loads a checkpoint into a model built from <paramref name="spec"/>: the variant, config and
-    /// expert counts recorded in the file must equal the spec's, then every key must match.
+    /// Loads a checkpoint into a model built from <paramref name="spec"/>. The file must fit the
+    /// model (<see cref="ArchitectureFit"/>: names, shapes, routing structure; regularisation is not
+    /// compared), and every key must match. When only the class count differs (a recycled
+    /// checkpoint with the default head, fine-tuned on a dataset with other classes), the head keeps
+    /// the model's fresh initialisation and every other tensor loads strictly; the returned warning
+    /// names both counts. Returns null when nothing needs saying.
     /// </summary>
-    public static void Load(string path, ModelSpec spec, nn.Module model)
+    public static string? Load(string path, ModelSpec spec, nn.Module model)
     {
         using var reader = Open(path);
-        var expected = IdentityOf(spec);
-        var saved = ReadSpec(reader);
-        var problems = new List<string>();
-        foreach (var key in new[] { VariantKey, ArchitectureKey, ExpertsKey })
-            if (reader.Metadata[key] != expected[key]) problems.Add($"{key}: file has '{reader.Metadata[key]}', model has '{expected[key]}'");
-        if (saved.ConfigJson() != spec.ConfigJson()) problems.Add($"{ConfigKey}: file has {saved.ConfigJson()}, model has {spec.ConfigJson()}");
-        if (problems.Count > 0)
-            throw new CheckpointMismatchException(path, $"was saved for another model:\n  {string.Join("\n  ", problems)}");
-        LoadWeights(reader, model, strict: true);
+        var fit = ArchitectureFit.Compare(ReadSpec(reader), spec);
+        if (fit.Fits)
+        {
+            LoadWeights(reader, model, strict: true);
+            return null;
+        }
+        if (!fit.HeadOnly) throw new CheckpointMismatchException(path, fit.Describe());
+        LoadWeights(reader, model, strict: true, skip: key => ArchitectureFit.IsHeadKey(spec, key));
+        return $"{path}: the head was saved for {fit.FileClasses} classes, the model has {fit.ModelClasses}: head re-initialised, every other weight loaded";
     }
 
     /// <summary>
@@ -123,19 +121,21 @@ public static class ModelCheckpoint
     /// unexpected or mis-shaped one costs no I/O. Strict: any missing, unexpected or mis-shaped key
     /// fails with all three lists before anything is read; non-strict returns them.
     /// </summary>
-    public static LoadReport LoadWeights(SafetensorsReader reader, nn.Module model, bool strict, Func<string, string>? rename = null)
+    /// <param name="skip">keys left as the model has them (neither compared nor read): a re-initialised head</param>
+    public static LoadReport LoadWeights(SafetensorsReader reader, nn.Module model, bool strict, Func<string, string>? rename = null,
+                                         Func<string, bool>? skip = null)
     {
         var target = model.state_dict();
         var sourceNames = reader.Names.ToDictionary(n => rename?.Invoke(n) ?? n, n => n);
         var file = sourceNames.ToDictionary(kv => kv.Key, kv => reader.GetHeader(kv.Value) with { Name = kv.Key });
         var expected = target.ToDictionary(kv => kv.Key, kv => new TensorHeader(kv.Key, kv.Value.dtype, kv.Value.shape));
-        var report = LoadReport.Compare(expected, file, "model");
+        var report = LoadReport.Compare(expected, file, "model", skip);
         if (strict && !report.IsExact) throw new CheckpointMismatchException(reader.Path, report.Describe());
 
         using var _ = no_grad();
         foreach (var (key, tensor) in target)
         {
-            if (!file.TryGetValue(key, out var header) || !LoadReport.Fits(expected[key], header)) continue;   // reported above
+            if (skip?.Invoke(key) == true || !file.TryGetValue(key, out var header) || !LoadReport.Fits(expected[key], header)) continue;   // reported above
             var name = sourceNames[key];
             using var loaded = reader.ReadTensor(name, tensor.device);
             tensor.copy_(loaded);

@@ -29,6 +29,8 @@ public sealed record TrainingManifest
     public string Architecture { get; init; } = "";
     public string Config { get; init; } = "";
     public string Experts { get; init; } = "";
+    /// <summary>The full model's parameter count (informational; 0 in manifests written before it was recorded).</summary>
+    public long Parameters { get; init; }
     public long Step { get; init; }
     public DataPosition Data { get; init; } = new(0, 0, 0, 0, 0);
     /// <summary>How random streams continue: there is no generator state to save (see <see cref="TrainingCheckpoint"/>).</summary>
@@ -167,6 +169,7 @@ public static class TrainingCheckpoint
             Architecture = identity[ModelCheckpoint.ArchitectureKey],
             Config = state.Spec.ConfigJson(),
             Experts = identity[ModelCheckpoint.ExpertsKey],
+            Parameters = Registry.ModelRegistry.ParameterCount(state.Spec),
             Step = state.Step,
             Data = state.Data,
             Rng = RngScheme,
@@ -233,6 +236,14 @@ public static class TrainingCheckpoint
         return m;
     }
 
+    /// <summary>The model a manifest was saved for (its architecture and config).</summary>
+    public static ModelSpec SpecOf(TrainingManifest m, string manifestPath)
+    {
+        try { return ModelSpec.FromConfig(m.Variant, m.Architecture, m.Config); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{manifestPath}: architecture: {e.Message}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{manifestPath}: config: not a valid {m.Architecture} config: {e.Message}", e); }
+    }
+
     /// <summary>
     /// Loads a checkpoint saved with any world size into this rank's model and optimizer (the model
     /// built with <paramref name="shard"/>, null = all experts). Returns the manifest (step, data position).
@@ -241,13 +252,9 @@ public static class TrainingCheckpoint
     {
         var m = ReadManifest(dir);
         var manifestPath = Path.Combine(dir, ManifestFile);
-        var identity = ModelCheckpoint.IdentityOf(spec);
-        var problems = new List<string>();
-        if (m.Variant != spec.Variant) problems.Add($"variant: file has '{m.Variant}', model has '{spec.Variant}'");
-        if (m.Architecture != identity[ModelCheckpoint.ArchitectureKey]) problems.Add($"architecture: file has '{m.Architecture}'");
-        if (m.Experts != identity[ModelCheckpoint.ExpertsKey]) problems.Add($"experts: file has '{m.Experts}', model has '{identity[ModelCheckpoint.ExpertsKey]}'");
-        if (m.Config != spec.ConfigJson()) problems.Add($"config: file has {m.Config}, model has {spec.ConfigJson()}");
-        if (problems.Count > 0) throw new CheckpointMismatchException(manifestPath, $"was saved for another model:\n  {string.Join("\n  ", problems)}");
+        // The architecture must fit (ArchitectureFit); regularisation may differ (e.g. a deterministic resume of a stochastic run).
+        var fit = ArchitectureFit.Compare(SpecOf(m, manifestPath), spec);
+        if (!fit.Fits) throw new CheckpointMismatchException(manifestPath, fit.Describe());
 
         var readers = new Dictionary<string, SafetensorsReader>();
         SafetensorsReader Open(string file) => readers.TryGetValue(file, out var r) ? r : readers[file] = OpenVerified(dir, m, file);

@@ -145,6 +145,17 @@ public sealed record ModelSpec(string Variant, VitConfig? Vit = null, ConvNeXtCo
 
     public string ConfigJson() => Vit is not null ? JsonSerializer.Serialize(Vit, Json) : JsonSerializer.Serialize(ConvNeXt, Json);
 
+    /// <summary>"vit" or "convnext": the architecture key checkpoints record beside <see cref="ConfigJson"/>.</summary>
+    [JsonIgnore] public string Architecture => Vit is not null ? "vit" : "convnext";
+
+    /// <summary>The spec a checkpoint recorded (variant, architecture, config JSON); a bad config throws <see cref="JsonException"/>, an unknown architecture <see cref="InvalidDataException"/>.</summary>
+    public static ModelSpec FromConfig(string variant, string architecture, string configJson) => architecture switch
+    {
+        "vit" => new ModelSpec(variant, Vit: JsonSerializer.Deserialize<VitConfig>(configJson, Json) ?? throw new JsonException("config is null")),
+        "convnext" => new ModelSpec(variant, ConvNeXt: JsonSerializer.Deserialize<ConvNeXtConfig>(configJson, Json) ?? throw new JsonException("config is null")),
+        _ => throw new InvalidDataException($"unknown architecture '{architecture}' (vit or convnext)"),
+    };
+
     /// <summary>The MoE configs in block order, with the global block index they sit at.</summary>
     public IEnumerable<(string Prefix, int Dim, MoeConfig Moe)> MoeLayers()
     {

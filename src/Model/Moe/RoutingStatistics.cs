@@ -11,17 +11,41 @@ namespace Jetpack.Model.Moe;
 /// is j/n by construction (a reference line); <see cref="DispatchMassMax"/> above it shows tokens that
 /// dominate many slots. <see cref="CombineEntropy"/> is the mean over tokens of −Σ_j C log C (nats):
 /// low = a token reads few slots (1.5-entmax gives exact zeros, 0·log 0 = 0).
+///
+/// Per-expert load (issue 19): expert e's share of the combine mass, L[e] = Σ_{b,n,s} C[b, n, e, s] / Σ C —
+/// how much of the layer's output the tokens read from it (Σ_e L[e] = 1; balanced = 1/E). It is kept as
+/// one array per layer and leaves the process only as a bounded summary (a histogram of E·L[e] and the
+/// top-k busiest expert ids), never as a metric label per expert.
 /// </summary>
 public sealed record RoutingStatistics(int Layer, double DispatchMassMax, double DispatchMassMean, double CombineEntropy)
 {
-    /// <summary>From dispatch and combine weights [b, n, j]; runs under no_grad (a few reductions and one sync per value).</summary>
-    public static RoutingStatistics Of(int layer, Tensor dispatch, Tensor combine)
+    /// <summary>L[e] per expert (core experts first), or empty when not collected.</summary>
+    public IReadOnlyList<double> ExpertLoad { get; init; } = [];
+
+    /// <summary>From dispatch and combine weights [b, n, j], j = e·s; runs under no_grad (a few reductions, one device sync per value and one copy of E numbers).</summary>
+    public static RoutingStatistics Of(int layer, Tensor dispatch, Tensor combine, int slotsPerExpert = 1)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var mass = dispatch.detach().sum(-1);                                               // [b, n]
         var c = combine.detach();
         var entropy = -(c * c.clamp_min(1e-30).log()).sum(-1);                              // [b, n]; 0·log 0 → 0
-        return new RoutingStatistics(layer, mass.max().to_type(ScalarType.Float64).item<double>(), mass.mean().to_type(ScalarType.Float64).item<double>(), entropy.mean().to_type(ScalarType.Float64).item<double>());
+        long j = c.shape[^1];
+        var perExpert = c.reshape(-1, j / slotsPerExpert, slotsPerExpert).sum([0, 2]).to_type(ScalarType.Float64); // [e]
+        var load = (perExpert / perExpert.sum().clamp_min(1e-30)).cpu();                     // [e], Σ = 1
+        return new RoutingStatistics(layer, mass.max().to_type(ScalarType.Float64).item<double>(), mass.mean().to_type(ScalarType.Float64).item<double>(), entropy.mean().to_type(ScalarType.Float64).item<double>())
+        {
+            ExpertLoad = load.data<double>().ToArray(),
+        };
     }
+
+    /// <summary>The <paramref name="k"/> busiest experts: (expert id, load share), busiest first (ties: lower id first).</summary>
+    public IReadOnlyList<(int Expert, double Share)> TopExperts(int k) =>
+        ExpertLoad.Select((share, e) => (Expert: e, Share: share)).OrderByDescending(x => x.Share).ThenBy(x => x.Expert).Take(k).ToList();
+
+    /// <summary>The busiest expert's share of the combine mass (1/E when balanced).</summary>
+    public double MaxLoadShare => ExpertLoad.Count == 0 ? 0 : ExpertLoad.Max();
+
+    /// <summary>Entropy of the load distribution over experts, divided by log E: 1 = perfectly balanced, 0 = one expert takes all.</summary>
+    public double LoadBalance => ExpertLoad.Count <= 1 ? 1 : -ExpertLoad.Where(x => x > 0).Sum(x => x * Math.Log(x)) / Math.Log(ExpertLoad.Count);
 }

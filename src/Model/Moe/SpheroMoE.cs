@@ -87,7 +87,7 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
         int e = config.TotalExperts, s = config.SlotsPerExpert, ec = config.CoreExperts;
 
         var (dispatch, combine) = Route(xs, noise);                                          // [b, n, j] ×2
-        if (CollectStatistics) LastStatistics = RoutingStatistics.Of(layerIndex, dispatch, combine);
+        if (CollectStatistics) LastStatistics = RoutingStatistics.Of(layerIndex, dispatch, combine, s);
         var slots = SlotMath.Slots(dispatch, xs, e, s);                                      // [b, e, s, d] step 7
         var outputs = shard is null ? RunExperts(slots, ec)                                  // [b, e, s, d] step 8
             : ExpertExchangeFunction.Apply(slots, new ExpertExchangeCall(shard, layerIndex, config, RunLocalExperts));

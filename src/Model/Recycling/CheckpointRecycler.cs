@@ -210,12 +210,19 @@ public static class CheckpointRecycler
             if (options.Method == RecycleMethod.SparseUpcycling)
             {
                 if (moe.UniversalExperts != 0)
-                    throw new ArgumentException($"sparse upcycling copies the dense MLP into core experts only; '{successor.Variant}' has {moe.UniversalExperts} universal experts (use a *_upcycle variant)");
+                    throw new ArgumentException($"universal_experts: sparse upcycling copies the dense MLP into core experts only; '{successor.Variant}' has {moe.UniversalExperts} universal experts (set universal_experts: 0, or use a *_upcycle variant)");
+                if (target is not null && target.TryGetValue($"{prefix}.fc1.weight", out var dense) && dense.shape[0] != moe.CoreHidden(dim))
+                    throw new ArgumentException($"core_hidden_ratio: sparse upcycling copies the target's MLP (hidden {dense.shape[0]}) into every core expert; '{successor.Variant}' has core experts of hidden {moe.CoreHidden(dim)} at {prefix} (core_hidden_ratio {moe.CoreHiddenRatio})");
                 continue;
             }
             var (hs, ds) = predecessor.Vit is { } v ? (v.MlpHidden, v.Dim) : (4 * DimAt(predecessor.ConvNeXt!, prefix), DimAt(predecessor.ConvNeXt!, prefix));
-            if (ds < dim || hs < moe.CoreHidden(dim))
-                throw new ArgumentException($"{prefix}: the predecessor (width {ds}, hidden {hs}) is too small for experts of width {dim}, hidden {moe.CoreHidden(dim)}");
+            if (ds < dim)
+                throw new ArgumentException($"{prefix}: the predecessor '{predecessor.Variant}' (width {ds}) is narrower than the successor (width {dim})");
+            // Spec §5.3: an expert's hidden units are a subset of the predecessor's MLP units; universal experts keep a subset of those (§5.5).
+            if (moe.CoreHidden(dim) > hs)
+                throw new ArgumentException($"core_hidden_ratio: core experts of hidden {moe.CoreHidden(dim)} (ratio {moe.CoreHiddenRatio} × width {dim}) at {prefix} exceed the predecessor '{predecessor.Variant}''s MLP width {hs}: recycling samples an expert's units from it");
+            if (moe.UniversalExperts > 0 && moe.UniversalHidden(dim) > moe.CoreHidden(dim))
+                throw new ArgumentException($"universal_hidden_ratio: universal experts of hidden {moe.UniversalHidden(dim)} at {prefix} exceed the core experts' hidden {moe.CoreHidden(dim)}: recycling keeps a subset of a sampled core set (spec §5.5)");
         }
     }
 

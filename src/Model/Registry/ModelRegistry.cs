@@ -9,7 +9,7 @@ namespace Jetpack.Model.Registry;
 /// Every named model variant. Tests iterate this table, so a new variant is tested by the
 /// existing tests. Sizes and MoE placements follow spec §2, §4, §6.
 /// </summary>
-public static class ModelRegistry
+public static partial class ModelRegistry
 {
     static readonly int[] Layers7To12 = [6, 7, 8, 9, 10, 11];
 

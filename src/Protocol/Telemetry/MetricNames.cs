@@ -51,6 +51,18 @@ public static class MetricNames
     /// <summary>Gauge: mean entropy of the combine weights in a layer (nats).</summary>
     public const string CombineEntropy = "jetpack_moe_combine_entropy";
 
+    /// <summary>Histogram (no unit): each expert's load relative to a balanced layer, E·L[e], where L[e] is the expert's share of
+    /// the layer's combine mass (1 = its fair share; see Jetpack.Model.Moe.RoutingStatistics). One observation per expert
+    /// per recorded forward, into the fixed <see cref="ExpertLoadBuckets"/>: the series count is bounded at any expert
+    /// count (issue 19: 1,000+ experts must not become 1,000+ label values). The busiest expert ids go to metrics.jsonl.</summary>
+    public const string ExpertLoadRatio = "jetpack_moe_expert_load_ratio";
+    /// <summary>Gauge: the busiest expert's share of a layer's combine mass (1/E when balanced).</summary>
+    public const string ExpertLoadMaxShare = "jetpack_moe_expert_load_max_share";
+    /// <summary>Gauge: entropy of a layer's expert load divided by log E (1 = balanced, 0 = one expert takes all).</summary>
+    public const string ExpertLoadBalance = "jetpack_moe_expert_load_balance";
+    /// <summary>Bucket bounds of <see cref="ExpertLoadRatio"/>: 0 (an unused expert) up to 16× the fair share.</summary>
+    public static readonly IReadOnlyList<double> ExpertLoadBuckets = [0, 0.25, 0.5, 0.75, 0.9, 1.1, 1.5, 2, 4, 8, 16];
+
     /// <summary>Gauge: the step a worker's job has reached (labels job_id, rank).</summary>
     public const string TrainStep = "jetpack_train_step";
 

@@ -16,7 +16,7 @@ public class RecyclingErrorTests(RecyclingFixture f) : IClassFixture<RecyclingFi
         // a successor wider (256) than the predecessor (128) cannot sample its channels from it
         var wide = f.Successor with { Vit = f.Successor.Vit! with { Dim = 256, Heads = 4 } };
         var e = Assert.Throws<ArgumentException>(() => CheckpointRecycler.Recycle(wide, f.PredecessorSpec, f.Predecessor.Tensors, f.Target.Tensors, f.Stats, new RecycleOptions()));
-        Assert.Contains("too small", e.Message);
+        Assert.Contains("narrower than the successor (width 256)", e.Message);
         Assert.Contains("blocks.3.mlp", e.Message);
     }
 
