@@ -37,10 +37,11 @@ public static class TrainWorkers
         {
             Model = config.Model, Init = config.Init is null ? null : Path.GetFullPath(config.Init), Data = config.Data, Recipe = config.Recipe,
             EvalEvery = config.EvalEvery, CheckpointEvery = config.CheckpointEvery, Deterministic = config.Deterministic,
-            CheckpointDir = checkpoint, Device = device,
+            Parallel = config.Parallel, CheckpointDir = checkpoint, Device = device,
         };
+        var layout = config.Layout(workers);                                  // a G that does not divide the workers fails here, naming the field
         long stop = Math.Min(until ?? config.Recipe.Steps, config.Recipe.Steps);
-        AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes: {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
+        AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes ({layout}): {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
                                (resumeFrom is null ? "" : $", resuming at step {startStep} from {Markup.Escape(checkpoint)}"));
 
         ClusterJobOutcome outcome;
