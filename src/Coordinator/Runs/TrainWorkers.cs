@@ -41,6 +41,7 @@ public static class TrainWorkers
         };
         var layout = config.Layout(workers);                                  // a G that does not divide the workers fails here, naming the field
         long stop = Math.Min(until ?? config.Recipe.Steps, config.Recipe.Steps);
+        AnsiConsole.MarkupLine($"placement: {Markup.Escape(Jetpack.Model.Distributed.ExpertPlacement.Describe(spec, layout))}");
         AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes ({layout}): {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
                                (resumeFrom is null ? "" : $", resuming at step {startStep} from {Markup.Escape(checkpoint)}"));
 

@@ -292,6 +292,8 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             run = runId, attempt = run.Attempt, world = run.Workers.Count, workers = Ranks(run).Select(w => w.WorkerId).ToArray(),
             start_step = start, resumed_from = plan.ResumeFrom, resumed_step = plan.ResumeFrom is null ? (long?)null : plan.ResumeStep,
             scattered_from = plan.ResumeFrom is null ? run.CheckpointPath : null, at = DateTimeOffset.UtcNow,
+            expert_parallel = LayoutOf(run, run.Workers.Count).ExpertParallel,
+            placement = ExpertPlacement.Describe(plan.Model, LayoutOf(run, run.Workers.Count)).Split('\n'),
         }) + "\n");
         return MetricsLog.Open(Path.Combine(run.OutDirectory, MetricsFile), start, workers: run.Workers.Count, attempt: run.Attempt);
     }

@@ -82,4 +82,23 @@ public static class ExpertPlacement
         double mean = costs.Average();
         return mean == 0 ? 0 : costs.Max(c => Math.Abs(c - mean)) / mean;
     }
+
+    /// <summary>
+    /// The placement of every MoE config of <paramref name="spec"/> under <paramref name="layout"/>, one
+    /// line each (layers of one config share it): per position its core and universal rows, its cost,
+    /// and the largest deviation from the mean cost. For run metadata and <c>jetpack status</c>.
+    /// </summary>
+    public static string Describe(ModelSpec spec, ParallelLayout layout)
+    {
+        var lines = new List<string> { layout.ToString() };
+        foreach (var group in spec.MoeLayers().GroupBy(l => l.Moe))
+        {
+            var m = group.Key;
+            var ranges = Ranges(m, layout.ExpertParallel);
+            var parts = ranges.Select((r, p) => $"{p}: core {r.CoreStart}–{r.CoreStart + r.CoreCount} univ {r.UnivStart}–{r.UnivStart + r.UnivCount} (cost {Cost(m, r):0.#})");
+            lines.Add($"{m.Kind.ToString().ToLowerInvariant()} {m.CoreExperts}/{m.UniversalExperts} experts in {group.Count()} layer(s) ({group.First().Prefix}…): " +
+                      $"{string.Join("; ", parts)}; max deviation from the mean cost {100 * Imbalance(m, ranges):0.0} %");
+        }
+        return string.Join("\n", lines);
+    }
 }
