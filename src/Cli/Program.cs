@@ -27,5 +27,6 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     StartWorkersCommand.Create(),
     ExportCommand.Create(),
     EvalCommand.Create(),
+    PlanCommand.Create(),
 };
 return CliErrors.Run(root, args);

@@ -9,7 +9,6 @@ using Jetpack.Protocol.Channels;
 using Jetpack.Application.Runs;
 using Jetpack.WorkerCluster;
 using Jetpack.Model.Checkpoints;
-using Jetpack.Application.Runs;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Models;
 using Jetpack.Protocol.Codec;
