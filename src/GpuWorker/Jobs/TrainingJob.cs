@@ -110,6 +110,7 @@ public sealed class TrainingJob
             {
                 var modelSpec = spec.ResolveWorkerModel();
                 var device = Devices.Parse(spec.Device);
+                node.Mailbox.Placement.Device = device;                         // received slots land beside this rank's own
                 var (train, eval) = RunDatasets.Open(spec.Data, modelSpec);
                 var layout = spec.Layout(world);
                 (groupExchange, expertReducer) = node.ForLayout(layout);
