@@ -29,5 +29,6 @@ var root = new RootCommand("jetpack — turn dense vision checkpoints into Mixtu
     ExportCommand.Create(),
     EvalCommand.Create(),
     CertsCommand.Create(),
+    PlanCommand.Create(),
 };
 return CliErrors.Run(root, args);

@@ -14,7 +14,7 @@ public record RunSpec
     /// <summary>`jetpack train`'s output directory when the config gives none.</summary>
     public const string DefaultOut = "results/train";
     /// <summary>The fields, for "must be a mapping of fields (…)" errors.</summary>
-    public const string FieldsHint = "model, init, data, recipe, eval_every, checkpoint_every, out, deterministic";
+    public const string FieldsHint = "model, init, data, recipe, eval_every, checkpoint_every, out, deterministic, parallel";
 
     /// <summary>The model to train: a registry name, or a mapping (<see cref="ModelRequest"/>: base variant + expert
     /// configuration, num_classes, image_size). A .yaml/.json file name is inlined by the spec reader before this is used.</summary>
@@ -34,6 +34,16 @@ public record RunSpec
     /// any number of workers, also across a recovery onto fewer workers (their random streams are
     /// per rank). For comparisons and tests; training quality wants them on (default).</summary>
     public bool Deterministic { get; init; }
+    /// <summary>The parallel layout on several workers: <c>parallel: {expert_parallel: G}</c>, world = G × R.</summary>
+    public RunParallel Parallel { get; init; } = new();
+
+    /// <summary>The layout of this run on <paramref name="world"/> ranks; a G that does not divide it fails naming parallel.expert_parallel.</summary>
+    public Jetpack.Model.Distributed.ParallelLayout Layout(int world)
+    {
+        if (Parallel.ExpertParallel is { } g && (g < 1 || world % g != 0))
+            throw new ArgumentException($"parallel.expert_parallel: {g} must be ≥ 1 and divide the number of workers {world}");
+        return Jetpack.Model.Distributed.ParallelLayout.Of(world, Parallel.ExpertParallel);
+    }
 
     /// <summary>Whether <see cref="Model"/> must name a registered variant (a worker's spec may carry the model inline instead).</summary>
     protected virtual bool NamesRegisteredModel => true;
@@ -82,6 +92,7 @@ public record RunSpec
         Check(t.LabelSmoothing is >= 0 and < 1, "recipe.label_smoothing", $"must be in [0, 1), got {t.LabelSmoothing}");
         Check(EvalEvery >= 1, "eval_every", $"must be ≥ 1, got {EvalEvery}");
         Check(CheckpointEvery >= 1, "checkpoint_every", $"must be ≥ 1, got {CheckpointEvery}");
+        Check(Parallel is null || Parallel.ExpertParallel is null or >= 1, "parallel.expert_parallel", $"must be ≥ 1, got {Parallel?.ExpertParallel}");
         var d = Data;
         Check(RunData.Datasets.Contains(d.Dataset), "data.dataset", $"must be {string.Join(", ", RunData.Datasets)}, got '{d.Dataset}'");
         Check(d.Dataset is not ("cifar10" or "cifar100") || d.Root is not null, "data.root", "is required for CIFAR");

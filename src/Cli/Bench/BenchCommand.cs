@@ -33,7 +33,7 @@ public static class BenchCommand
         };
         step.SetAction(r => RunStep(r.GetValue(variant)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(warmup), r.GetValue(rssSteps),
                                      r.GetValue(python)!, r.GetValue(output)!, r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads)));
-        return new Command("bench", "Benchmarks (commands, not tests): ratios measured side by side in one run.") { step, BenchRecycle.Create(), BenchTrain.Create(), BenchExchange.Create(), BenchData.Create() };
+        return new Command("bench", "Benchmarks (commands, not tests): ratios measured side by side in one run.") { step, BenchRecycle.Create(), BenchTrain.Create(), BenchExchange.Create(), BenchData.Create(), BenchScaling.Create() };
     }
 
     static int RunStep(string variantName, int batch, int steps, int warmup, int rssSteps, string python, string outDir,
@@ -112,7 +112,7 @@ public static class BenchCommand
     }
 
     /// <summary>fp32 GEMM throughput of this device: 2048² matmul, median of 10 after 3 warm-ups.</summary>
-    static double MeasureGemmPeak(Device device)
+    internal static double MeasureGemmPeak(Device device)
     {
         const int n = 2048;
         using var scope = NewDisposeScope();

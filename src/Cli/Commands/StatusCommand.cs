@@ -38,6 +38,7 @@ public static class StatusCommand
         Row("checkpoint", s.CheckpointPath.Length > 0 ? $"{s.CheckpointPath}{(s.CheckpointReused ? " (reused)" : "")}" : "–");
         Row("output", s.OutDirectory.Length > 0 ? s.OutDirectory : "–");
         Row("final model", s.FinalModel.Length > 0 ? s.FinalModel : "–");
+        Row("placement", s.Placement.Length > 0 ? s.Placement : "–");
         Row("checkpoint key", s.CheckpointKey.Length > 0 ? s.CheckpointKey : "–");
         Row("submitted", DateTimeOffset.FromUnixTimeMilliseconds(s.SubmittedUnixMs).ToString("u"));
         Row("updated", DateTimeOffset.FromUnixTimeMilliseconds(s.UpdatedUnixMs).ToString("u"));

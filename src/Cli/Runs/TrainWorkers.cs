@@ -36,11 +36,13 @@ public static class TrainWorkers
         var job = new WorkerJobSpec(config)
         {
             Model = config.ResolvedModelRequest(), Init = config.Init is null ? null : Path.GetFullPath(config.Init), Out = null,     // workers write only the shared checkpoint
-            CheckpointDir = checkpoint, Device = device,
+            Parallel = config.Parallel, CheckpointDir = checkpoint, Device = device,
         };
+        var layout = config.Layout(workers);                                  // a G that does not divide the workers fails here, naming the field
         long stop = Math.Min(until ?? config.Recipe.Steps, config.Recipe.Steps);
         AnsiConsole.MarkupLine($"model: {Markup.Escape(ModelRegistry.Summary(spec))}");
-        AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes: {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
+        AnsiConsole.MarkupLine($"placement: {Markup.Escape(Jetpack.Model.Distributed.ExpertPlacement.Describe(spec, layout))}");
+        AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes ({layout}): {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
                                (resumeFrom is null ? "" : $", resuming at step {startStep} from {Markup.Escape(checkpoint)}"));
 
         ClusterJobOutcome outcome;

@@ -198,7 +198,19 @@ public sealed partial class JobGrain(
         CheckpointKey = S.CheckpointKey, CheckpointPath = S.CheckpointPath, CheckpointReused = S.CheckpointReused,
         SubmittedAt = S.SubmittedAt, UpdatedAt = S.UpdatedAt, Version = S.Version,
         LastEval = S.LastEval, OutDirectory = OutDirectory, FinalModelPath = S.FinalModelPath,
+        Placement = S.Workers.Count == 0 ? "" : PlacementOf(S.Workers.Count),
     };
+
+    /// <summary>The placement on <paramref name="world"/> workers (a registry lookup and a few divisions; G falls back to the world as the driver's does).</summary>
+    string PlacementOf(int world)
+    {
+        try
+        {
+            int? g = Spec.Parallel.ExpertParallel is { } e && e >= 1 && world % e == 0 ? e : null;
+            return Jetpack.Model.Distributed.ExpertPlacement.Describe(Spec.ResolveModel(), Jetpack.Model.Distributed.ParallelLayout.Of(world, g));
+        }
+        catch (ArgumentException e) { return $"unknown: {e.Message}"; }
+    }
 
     /// <summary>IProgress without a synchronization context: reports go straight to the grain reference.</summary>
     sealed class Progress(Func<TrainingProgress, Task> report) : IProgress<TrainingProgress>

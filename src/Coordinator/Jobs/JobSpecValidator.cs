@@ -61,6 +61,8 @@ public static partial class JobSpecValidator
 
         // Parsed here, at submit, so a bad list fails now naming its field (never materialising a huge range).
         CheckClasses(r.ProfileClasses, "recycle.profile_classes", ClassList.ClassCount("fashion-mnist"), source);
+        Check(spec.Parallel.ExpertParallel is null || (spec.Parallel.ExpertParallel >= 1 && spec.Workers % spec.Parallel.ExpertParallel == 0), "parallel.expert_parallel",
+              $"must be ≥ 1 and divide workers ({spec.Workers}), got {spec.Parallel.ExpertParallel}");
         Check(spec.Recipe.GlobalBatch >= spec.Workers, "recipe.global_batch", $"must be ≥ workers ({spec.Workers}) so that every worker draws images, got {spec.Recipe.GlobalBatch}");
         // the syntax only: whether CUDA is there is the workers' business (the coordinator needs no GPU)
         Check(spec.Device is null || DevicePattern().IsMatch(spec.Device), "device", $"must be cpu, cuda or cuda:N (or left out: each worker's own default), got '{spec.Device}'");

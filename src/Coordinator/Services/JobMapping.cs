@@ -15,7 +15,7 @@ public static class JobMapping
             Recoveries = s.Recoveries, CheckpointKey = s.CheckpointKey, CheckpointPath = s.CheckpointPath,
             CheckpointReused = s.CheckpointReused, SubmittedUnixMs = s.SubmittedAt.ToUnixTimeMilliseconds(),
             UpdatedUnixMs = s.UpdatedAt.ToUnixTimeMilliseconds(), Version = s.Version,
-            OutDirectory = s.OutDirectory, FinalModel = s.FinalModelPath,
+            OutDirectory = s.OutDirectory, FinalModel = s.FinalModelPath, Placement = s.Placement,
             LastEval = s.LastEval is { } e ? new Proto.Evaluation { Step = e.Step, Loss = e.Loss, Top1 = e.Top1, Top5 = e.Top5, Images = e.Images } : null,
         };
         status.Workers.AddRange(s.Workers);

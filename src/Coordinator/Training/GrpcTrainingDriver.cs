@@ -54,6 +54,14 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     /// <summary>What the scatter of one run decided, for its training: where it resumes and which processes joined.</summary>
     sealed record RunPlan(ModelSpec Model, string? ResumeFrom, long ResumeStep, int[] Pids, ScatteredResume? Resume);
 
+    /// <summary>
+    /// The run's layout on its workers (parallel.expert_parallel; checked to divide workers at submit).
+    /// A recovery onto a world that G does not divide falls back to G = world: the checkpoint loads
+    /// into any layout, so only the split of the work changes.
+    /// </summary>
+    static ParallelLayout LayoutOf(TrainingRun run, int world) =>
+        run.Spec.Parallel.ExpertParallel is { } g && g >= 1 && world % g == 0 ? new ParallelLayout(world, g) : ParallelLayout.Flat(world);
+
     public static string CheckpointDirectory(TrainingRun run) => Path.GetFullPath(Path.Combine(run.OutDirectory, "checkpoint"));
     public const string MetricsFile = MetricsLog.FileName;
     public const string AttemptsFile = "attempts.jsonl";
@@ -85,8 +93,10 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         else log.LogInformation("run {Run}: resuming at step {Step} from {Dir} (saved by {Saved} worker(s)) on {World}", runId, resume.Manifest.Step, resume.Directory, resume.Manifest.WorldSize, world);
         await OnEveryRank(run, workers, pids, "LoadShard", async (w, client) =>
         {
-            var part = resume is null ? Part(run.CheckpointPath, model, world, w.Rank)
-                                      : TrainingCheckpoint.ReadRank(resume.Directory, model, world, w.Rank);   // re-sliced for this world
+            var layout = LayoutOf(run, world);
+            int g = layout.ExpertParallel, position = layout.Position(w.Rank);
+            var part = resume is null ? Part(run.CheckpointPath, model, g, position)
+                                      : TrainingCheckpoint.ReadRank(resume.Directory, model, g, position);   // re-sliced for this layout
             var reply = await ShardSender.SendAsync(client, part, WireLimits.Default, cancel);
             log.LogInformation("run {Run}: rank {Rank} ({Worker}) loaded {Tensors} tensors, {MB:F1} MB", runId, w.Rank, w.WorkerId, reply.Tensors, reply.Bytes / 1e6);
         }, cancel, probe: true);
@@ -94,7 +104,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             resume is null ? null : new ScatteredResume(resume.Manifest.Step, resume.Manifest.OptimizerSteps, resume.Manifest.Data, resume.Directory));
     }
 
-    /// <summary>One rank's part of a full model checkpoint, read a tensor at a time (each disposed once sent).</summary>
+    /// <summary>One rank's part of a full model checkpoint (position <paramref name="rank"/> of an expert group of <paramref name="world"/>), read a tensor at a time (each disposed once sent).</summary>
     static IEnumerable<KeyValuePair<string, Tensor>> Part(string path, ModelSpec model, int world, int rank)
     {
         using var reader = SafetensorsReader.Open(path);
@@ -124,6 +134,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             Init = null, Out = null,                                              // the ranks start from the scattered tensors and write only the checkpoint
             InitFromLoadedShard = plan.Resume is null,
             ResumeFromLoadedShard = plan.Resume,
+            Parallel = new RunParallel { ExpertParallel = LayoutOf(run, workers.Count).ExpertParallel },
             CheckpointDir = CheckpointDirectory(run),
             Device = WorkerDevice(run.Spec),
         };
@@ -287,6 +298,8 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             run = runId, attempt = run.Attempt, world = run.Workers.Count, workers = Ranks(run).Select(w => w.WorkerId).ToArray(),
             start_step = start, resumed_from = plan.ResumeFrom, resumed_step = plan.ResumeFrom is null ? (long?)null : plan.ResumeStep,
             scattered_from = plan.ResumeFrom is null ? run.CheckpointPath : null, at = DateTimeOffset.UtcNow,
+            expert_parallel = LayoutOf(run, run.Workers.Count).ExpertParallel,
+            placement = ExpertPlacement.Describe(plan.Model, LayoutOf(run, run.Workers.Count)).Split('\n'),
         }) + "\n");
         return MetricsLog.Open(Path.Combine(run.OutDirectory, MetricsFile), start, workers: run.Workers.Count, attempt: run.Attempt);
     }

@@ -9,7 +9,9 @@ namespace Jetpack.GpuWorker.DataPlane;
 /// another rank goes as one Push stream tagged (job, step, micro, layer, phase, source); pieces for
 /// this rank are expected under the same tags before anything is sent; they arrive on the rank's
 /// configured device (<see cref="PeerMailbox.Placement"/>), beside its own piece. Blocking by contract: the
-/// trainer's thread waits while the sends and receives run on the thread pool.
+/// trainer's thread waits while the sends and receives run on the thread pool. Built over a group
+/// (an expert group of <c>ParallelLayout</c>), it exchanges with those ranks only: Rank and WorldSize
+/// are then the place in the group and G, while messages name world ranks.
 /// </summary>
 public sealed class GrpcExpertExchange : IExpertExchange
 {
@@ -19,17 +21,28 @@ public sealed class GrpcExpertExchange : IExpertExchange
     private readonly byte[][] buffers;
     private readonly CancellationToken abort;
     private readonly Telemetry.WorkerMetrics? metrics;
+    private readonly int[]? members;                                     // world ranks of the group; null = the whole world
 
     /// <param name="abort">ends a running exchange at once (the worker leaves the run)</param>
     /// <param name="metrics">where each exchange's bytes and seconds are recorded (DESIGN.md "Telemetry")</param>
-    public GrpcExpertExchange(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default, Telemetry.WorkerMetrics? metrics = null)
+    /// <param name="members">the world ranks of this rank's expert group, in group order; null = the world</param>
+    public GrpcExpertExchange(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default, Telemetry.WorkerMetrics? metrics = null,
+                              IReadOnlyList<int>? members = null)
     {
         this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort; this.metrics = metrics;
+        if (members is not null)
+        {
+            this.members = members.ToArray();
+            if (Array.IndexOf(this.members, mailbox.Membership.Rank) < 0)
+                throw new ArgumentException($"rank {mailbox.Membership.Rank} is not in its expert group [{string.Join(", ", members)}]");
+        }
         buffers = Enumerable.Range(0, WorldSize).Select(_ => new byte[mailbox.Limits.ChunkBytes]).ToArray();
     }
 
-    public int Rank => mailbox.Membership.Rank;
-    public int WorldSize => mailbox.Membership.WorldSize;
+    public int Rank => members is null ? mailbox.Membership.Rank : Array.IndexOf(members, mailbox.Membership.Rank);
+    public int WorldSize => members?.Length ?? mailbox.Membership.WorldSize;
+    /// <summary>The world rank of group place <paramref name="v"/>.</summary>
+    private int World(int v) => members is null ? v : members[v];
 
     /// <summary>Bytes sent to other ranks and seconds spent in exchanges since the start (for telemetry and the benchmark).</summary>
     public long BytesSent { get; private set; }
@@ -89,10 +102,10 @@ public sealed class GrpcExpertExchange : IExpertExchange
             for (int v = 0; v < world; v++)
             {
                 if (v == rank) continue;
-                var key = MailKey.Exchange(job, tag, v);
+                var key = MailKey.Exchange(job, tag, World(v));
                 keys.Add(key);
                 receives[v] = mailbox.Expect(key, new Expectation(dtype, expected[v], Device: mailbox.Placement.Device));   // lands on the rank's device
-                ops.Add(new(receives[v]!, v, "receive from"));
+                ops.Add(new(receives[v]!, World(v), "receive from"));
             }
             for (int v = 0; v < world; v++)
             {
@@ -100,9 +113,9 @@ public sealed class GrpcExpertExchange : IExpertExchange
                 var readable = TensorCodec.Readable(send[v]);
                 readables.Add(readable);
                 BytesSent += readable.numel() * readable.element_size();
-                ops.Add(new(peers.PushAsync(v, MailKey.Exchange(job, tag, rank), readable, buffers[v], deadline, cts.Token), v, "send to"));
+                ops.Add(new(peers.PushAsync(World(v), MailKey.Exchange(job, tag, World(rank)), readable, buffers[v], deadline, cts.Token), World(v), "send to"));
             }
-            await StepWaiter.AllOrFirstFailure(ops, rank, tag.ToString(), options.Deadline, cts, abort, peers.Liveness?.PeerDead);
+            await StepWaiter.AllOrFirstFailure(ops, World(rank), tag.ToString(), options.Deadline, cts, abort, peers.Liveness?.PeerDead);
             for (int v = 0; v < world; v++)
                 if (v != rank) result[v] = receives[v]!.Result;
             return result;

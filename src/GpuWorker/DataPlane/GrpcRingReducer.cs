@@ -12,7 +12,9 @@ namespace Jetpack.GpuWorker.DataPlane;
 /// chunk to the next rank, which adds it to its own, so rank r ends with the full sum of chunk
 /// (r+1) mod n; n−1 all-gather steps pass the finished chunks around, received straight into the
 /// bucket. Every rank ends with bitwise the same sums, because each chunk is summed on one rank only.
-/// Each rank sends 2(n−1)/n of the data whatever n is.
+/// Each rank sends 2(n−1)/n of the data whatever n is. Built over a group (the R holders of one
+/// expert slice, <c>ParallelLayout.Holders</c>), the ring runs over those ranks only; its call
+/// numbers start at <c>callBase</c> so its messages never share a key with the world ring's.
 /// </summary>
 public sealed class GrpcRingReducer : IGradientReducer, IDisposable
 {
@@ -24,17 +26,31 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
     private readonly Telemetry.WorkerMetrics? metrics;
 
     private readonly CancellationToken abort;
+    private readonly int[]? members;                                     // world ranks of the ring; null = the whole world
+
+    /// <summary>Where the call numbers of a group ring start (the world ring counts from 1): far above any run's call count.</summary>
+    public const long GroupCallBase = 1L << 40;
 
     /// <param name="abort">ends a running all-reduce at once (the worker leaves the run)</param>
     /// <param name="metrics">where each all-reduce's bytes and seconds are recorded (DESIGN.md "Telemetry")</param>
-    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default, Telemetry.WorkerMetrics? metrics = null)
+    /// <param name="members">the world ranks of the ring, in ring order; null = the world</param>
+    public GrpcRingReducer(PeerMailbox mailbox, PeerChannels peers, ExchangeOptions options, CancellationToken abort = default, Telemetry.WorkerMetrics? metrics = null,
+                           IReadOnlyList<int>? members = null)
     {
         this.mailbox = mailbox; this.peers = peers; this.options = options; this.abort = abort; this.metrics = metrics;
+        if (members is not null)
+        {
+            this.members = members.ToArray();
+            if (Array.IndexOf(this.members, mailbox.Membership.Rank) < 0)
+                throw new ArgumentException($"rank {mailbox.Membership.Rank} is not in its reduction group [{string.Join(", ", members)}]");
+            call = GroupCallBase;
+        }
         buffer = new byte[mailbox.Limits.ChunkBytes];
     }
 
-    public int Rank => mailbox.Membership.Rank;
-    public int WorldSize => mailbox.Membership.WorldSize;
+    public int Rank => members is null ? mailbox.Membership.Rank : Array.IndexOf(members, mailbox.Membership.Rank);
+    public int WorldSize => members?.Length ?? mailbox.Membership.WorldSize;
+    private int World(int v) => members is null ? v : members[v];
     public long BytesSent { get; private set; }
     private long call;                                                   // sequence number of AllReduceSum calls, the same on every rank
     public TimeSpan Elapsed { get; private set; }
@@ -103,13 +119,13 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         {
             int sendIdx = Mod(rank - s, world), recvIdx = Mod(rank - s - 1, world);
             var into = scratch.narrow(0, 0, counts[recvIdx]);
-            Pass(thisCall, step, bucket, s, ReducePhase.ReduceScatter, Chunk(sendIdx), into, next, prev);
+            Pass(thisCall, step, bucket, s, ReducePhase.ReduceScatter, Chunk(sendIdx), into, World(next), World(prev));
             Chunk(recvIdx).add_(into);
         }
         for (int s = 0; s < world - 1; s++)
         {
             int sendIdx = Mod(rank + 1 - s, world), recvIdx = Mod(rank - s, world);
-            Pass(thisCall, step, bucket, s, ReducePhase.AllGather, Chunk(sendIdx), Chunk(recvIdx), next, prev);
+            Pass(thisCall, step, bucket, s, ReducePhase.AllGather, Chunk(sendIdx), Chunk(recvIdx), World(next), World(prev));
         }
         if (inPlace) return;
         long at = 0;
@@ -130,11 +146,11 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(abort);
         var received = mailbox.Expect(inKey, new Expectation(into.dtype, into.shape, into));
         BytesSent += send.numel() * send.element_size();
-        var sent = peers.PushAsync(next, MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, Rank), send, buffer,
+        var sent = peers.PushAsync(next, MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, mailbox.Membership.Rank), send, buffer,
                                              DateTime.UtcNow + options.Deadline, cts.Token);
         try
         {
-            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], Rank, tag, options.Deadline, cts, abort, peers.Liveness?.PeerDead)
+            StepWaiter.AllOrFirstFailure([new(received, prev, "receive from"), new(sent, next, "send to")], mailbox.Membership.Rank, tag, options.Deadline, cts, abort, peers.Liveness?.PeerDead)
                       .GetAwaiter().GetResult();
         }
         finally

@@ -50,6 +50,24 @@ public sealed class WorkerNode : IAsyncDisposable
     public GrpcRingReducer Reducer => reducer ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
     /// <summary>Ranks of the joined run the data plane's liveness check finds silent now (<see cref="PeerLiveness"/>).</summary>
     public IReadOnlyList<int> UnreachablePeers => channels?.Liveness?.Unreachable ?? [];
+
+    /// <summary>
+    /// The data plane of a job with layout <paramref name="layout"/> (world = G × R): the all-to-all
+    /// over this rank's expert group and the ring over the R holders of its experts (null when R = 1).
+    /// With G = world they are <see cref="Exchange"/> and no second ring. Made per job, over the
+    /// current peer channels; the world ring stays <see cref="Reducer"/>.
+    /// </summary>
+    public (GrpcExpertExchange Exchange, GrpcRingReducer? ExpertReducer) ForLayout(Model.Distributed.ParallelLayout layout)
+    {
+        if (layout.WorldSize != Membership.WorldSize)
+            throw new ArgumentException($"rank {Membership.Rank}: a layout of {layout.WorldSize} ranks for a world of {Membership.WorldSize}");
+        if (layout.Replicas == 1) return (Exchange, null);
+        var peers = channels ?? throw new InvalidOperationException($"rank {Options.Rank}: peers not connected yet");
+        int rank = Membership.Rank;
+        return (new GrpcExpertExchange(Mailbox, peers, Options.Exchange, abort.Token, Metrics, layout.Group(rank)),
+                new GrpcRingReducer(Mailbox, peers, Options.Exchange, abort.Token, Metrics, layout.Holders(rank)));
+    }
+
     /// <summary>Fires when the host begins to stop (a signal, or <see cref="StopAsync"/>).</summary>
     public CancellationToken Stopping => app.Lifetime.ApplicationStopping;
 

@@ -2,6 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Jetpack.Application.Runs;
 using Jetpack.Application.Training;
+using Jetpack.GpuWorker.DataPlane;
 using Jetpack.GpuWorker.Hosting;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Data;
@@ -99,6 +100,8 @@ public sealed class TrainingJob
         nn.Module<Tensor, Tensor>? model = null;
         Trainer? trainer = null;
         List<Jetpack.Model.Moe.SpheroMoE> routers = [];
+        GrpcExpertExchange groupExchange = null!;
+        GrpcRingReducer? expertReducer = null;
         var metrics = node.Metrics;
         TrainingLoop loop;
         try
@@ -111,7 +114,9 @@ public sealed class TrainingJob
                 // the class-folder index is kept beside the run (its checkpoint directory's parent), built once for all ranks and restarts
                 string? runDir = spec.Out ?? (spec.CheckpointDir is { } cp ? Path.GetDirectoryName(Path.GetFullPath(cp)) : null);
                 var (train, eval) = RunDatasets.Open(spec.Data, modelSpec, RunDatasets.IndexDir(runDir), m => Console.Error.WriteLine($"rank {rank}: {m}"));
-                var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
+                var layout = spec.Layout(world);
+                (groupExchange, expertReducer) = node.ForLayout(layout);
+                var context = new DistributedContext(layout, rank, groupExchange, node.Reducer, expertReducer) { BucketElements = node.Options.Exchange.BucketElements };
                 torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model
                 if (spec.ResumeFromLoadedShard is not null)
                     model = ModelRegistry.Create(modelSpec, device, context.Shard);        // every tensor comes from the scattered checkpoint below
@@ -126,7 +131,7 @@ public sealed class TrainingJob
                     if (spec.Init is not null && ModelCheckpoint.Load(spec.Init, modelSpec, full) is { } warning && rank == 0)
                         Console.Error.WriteLine($"warning: {warning}");
                     model = ModelRegistry.Create(modelSpec, device, context.Shard);
-                    var part = ExpertKeys.Slice(modelSpec, full.state_dict(), world, rank);   // views: copied by load_state_dict
+                    var part = ExpertKeys.Slice(modelSpec, full.state_dict(), layout.ExpertParallel, layout.Position(rank));   // views: copied by load_state_dict
                     model.load_state_dict(part, strict: true);
                 }
                 // per-layer routing statistics for /metrics (opt-in on the layer: a few reductions per forward)
@@ -142,7 +147,7 @@ public sealed class TrainingJob
                 var publisher = new ProgressPublisher(JobId, rank, metrics, routers, Publish);
                 var cadence = TrainingCadence.Of(spec, spec.CheckpointDir) with { BeforeCheckpoint = (dir, at) => CheckpointFault.BeforeSave(dir, at, rank, world) };
                 loop = new TrainingLoop(trainer, eval, cadence, [publisher], control,
-                                        () => new CommunicationSeconds(node.Exchange.Elapsed.TotalSeconds, node.Reducer.Elapsed.TotalSeconds));
+                                        () => new CommunicationSeconds(groupExchange.Elapsed.TotalSeconds, node.Reducer.Elapsed.TotalSeconds + (expertReducer?.Elapsed.TotalSeconds ?? 0)));
                 started.SetResult(trainer.Step);
             }
             catch (Exception e)
@@ -165,6 +170,7 @@ public sealed class TrainingJob
         {
             trainer?.Dispose();
             model?.Dispose();
+            expertReducer?.Dispose();
             ended.TrySetResult();
         }
     }

@@ -37,6 +37,9 @@ public sealed record TrainingManifest
     public string Rng { get; init; } = "";
     public long OptimizerSteps { get; init; }
     public int WorldSize { get; init; }
+    /// <summary>G of the saving layout (world = G × R; <see cref="ParallelLayout"/>): the number of expert files. 0 in older manifests = world size.</summary>
+    public int ExpertParallel { get; init; }
+    [System.Text.Json.Serialization.JsonIgnore] public int ExpertFileCount => ExpertParallel == 0 ? WorldSize : ExpertParallel;
     public string ReplicatedFile { get; init; } = "";
     public IReadOnlyList<ExpertFileEntry> ExpertFiles { get; init; } = [];
     public IReadOnlyDictionary<string, string> Sha256 { get; init; } = new Dictionary<string, string>();
@@ -81,28 +84,34 @@ public static class TrainingCheckpoint
 
     /// <summary>
     /// Writes the checkpoint of <paramref name="state"/> to <paramref name="dir"/> (replacing an older
-    /// one atomically). <paramref name="shard"/> null or a world of one: this process writes everything.
-    /// Otherwise every rank of the world must call it with the same step; <paramref name="reducer"/> is the barrier.
+    /// one atomically). <paramref name="context"/> null or a world of one: this process writes everything.
+    /// Otherwise every rank of the world must call it with the same step; the world reducer is the
+    /// barrier. With replicas (world = G × R) only replica 0 writes the G expert files — the other
+    /// replicas hold the same experts — and the manifest records the layout; any layout loads it.
     /// </summary>
-    public static void Save(string dir, TrainingState state, ExpertShard? shard = null, IGradientReducer? reducer = null)
+    public static void Save(string dir, TrainingState state, DistributedContext? context = null)
     {
-        int world = shard?.WorldSize ?? 1, rank = shard?.Rank ?? 0;
-        if (world > 1 && reducer is null) throw new ArgumentException($"a distributed save (world {world}) needs the reducer as its barrier");
+        int world = context?.WorldSize ?? 1, rank = context?.Rank ?? 0;
+        var shard = context?.Shard;
+        int groupSize = shard?.WorldSize ?? 1, position = shard?.Rank ?? 0;
+        bool writes = context?.WritesExperts ?? true;
+        var reducer = context?.Reducer;
         var tmp = TemporaryDirectory(dir, state.Step);
+        var mine = Path.Combine(tmp, ExpertFile(position, groupSize));
         Exception? failure = null;
         try
         {
             Directory.CreateDirectory(tmp);
-            WriteExperts(Path.Combine(tmp, ExpertFile(rank, world)), state, shard);
+            if (writes) WriteExperts(mine, state, shard);
         }
         catch (Exception e) { failure = e; }
         float written = Barrier(reducer, world, state.Step, failure is null ? 1 : 0);
-        if (failure is not null) throw new IOException($"rank {rank}: writing {Path.Combine(tmp, ExpertFile(rank, world))} failed: {failure.Message}", failure);
+        if (failure is not null) throw new IOException($"rank {rank}: writing {mine} failed: {failure.Message}", failure);
         if (written < world) throw new IOException($"rank {rank}: {world - written} other rank(s) failed to write their expert files into {tmp}");
 
         if (rank == 0)
         {
-            try { Finish(dir, tmp, state, world); }
+            try { Finish(dir, tmp, state, world, groupSize); }
             catch (Exception e) { failure = e; }
         }
         float finished = Barrier(reducer, world, state.Step, rank == 0 && failure is null ? 1 : 0);
@@ -148,14 +157,14 @@ public static class TrainingCheckpoint
         return (tensors, n);
     }
 
-    static void Finish(string dir, string tmp, TrainingState state, int world)
+    static void Finish(string dir, string tmp, TrainingState state, int world, int groupSize)
     {
         var (replicated, _) = Collect(state, expert: false);
         SafetensorsWriter.Write(Path.Combine(tmp, ReplicatedFile), replicated);
-        var files = Enumerable.Range(0, world).Select(r => new ExpertFileEntry(r, ExpertFile(r, world),
-            state.Spec.MoeLayers().Where(l => l.Moe.Kind == MoeKind.Sphero).Select(l =>
+        var files = Enumerable.Range(0, groupSize).Select(r => new ExpertFileEntry(r, ExpertFile(r, groupSize),
+            state.Spec.MoeLayers().Select(l =>
             {
-                var x = ExpertRange.For(l.Moe, world, r);
+                var x = ExpertRange.For(l.Moe, groupSize, r);
                 return new LayerRange(l.Prefix, x.CoreStart, x.CoreCount, x.UnivStart, x.UnivCount);
             }).ToList())).ToList();
         var listed = files.Select(f => f.File).Append(ReplicatedFile).ToList();
@@ -175,6 +184,7 @@ public static class TrainingCheckpoint
             Rng = RngScheme,
             OptimizerSteps = state.Optimizer.StepCount,
             WorldSize = world,
+            ExpertParallel = groupSize,
             ReplicatedFile = ReplicatedFile,
             ExpertFiles = files,
             Sha256 = listed.ToDictionary(f => f, f => Sha256Hex.OfFile(Path.Combine(tmp, f))),
@@ -228,8 +238,8 @@ public static class TrainingCheckpoint
         catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e); }
         if (m is null) throw new InvalidDataException($"{path}: empty manifest");
         if (m.FormatVersion != FormatVersion) throw new InvalidDataException($"{path}: format_version {m.FormatVersion}, this build reads {FormatVersion}");
-        if (m.WorldSize < 1 || m.ExpertFiles.Count != m.WorldSize)
-            throw new InvalidDataException($"{path}: world_size {m.WorldSize} with {m.ExpertFiles.Count} expert_files");
+        if (m.WorldSize < 1 || m.ExpertParallel < 0 || m.ExpertFileCount > m.WorldSize || m.WorldSize % m.ExpertFileCount != 0 || m.ExpertFiles.Count != m.ExpertFileCount)
+            throw new InvalidDataException($"{path}: world_size {m.WorldSize}, expert_parallel {m.ExpertParallel} with {m.ExpertFiles.Count} expert_files");
         foreach (var f in m.ExpertFiles.Select(e => e.File).Append(m.ReplicatedFile))
             if (!m.Sha256.ContainsKey(f) || f.Contains('/') || f.Contains('\\') || f.Contains(".."))
                 throw new InvalidDataException($"{path}: file '{f}' has no sha256 entry or is not a plain file name");

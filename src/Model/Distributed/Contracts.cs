@@ -59,18 +59,20 @@ public sealed class ExchangeFailedException(string message, Exception? inner = n
 
 /// <summary>
 /// The experts one rank owns in an MoE layer: a contiguous range of the core experts and a
-/// contiguous range of the universal experts, each split as evenly as possible (the first
-/// <c>count % world</c> ranks get one more), so counts that do not divide evenly work.
+/// contiguous range of the universal experts, placed by compute (<see cref="ExpertPlacement"/>:
+/// core experts split evenly, universal experts levelling the cost), so counts that do not divide
+/// evenly work.
 /// </summary>
 public readonly record struct ExpertRange(int CoreStart, int CoreCount, int UnivStart, int UnivCount)
 {
     public int Count => CoreCount + UnivCount;
 
+    /// <summary>Position <paramref name="rank"/>'s experts in an expert group of <paramref name="worldSize"/> ranks.</summary>
     public static ExpertRange For(MoeConfig config, int worldSize, int rank)
     {
-        var (cs, cc) = Split(config.CoreExperts, worldSize, rank);
-        var (us, uc) = Split(config.UniversalExperts, worldSize, rank);
-        return new ExpertRange(cs, cc, us, uc);
+        if (worldSize < 1 || rank < 0 || rank >= worldSize)
+            throw new ArgumentOutOfRangeException(nameof(rank), $"rank {rank} outside world of {worldSize}");
+        return ExpertPlacement.Ranges(config, worldSize)[rank];
     }
 
     /// <summary>Even contiguous split of <paramref name="count"/> items over ranks.</summary>

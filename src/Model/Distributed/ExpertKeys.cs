@@ -15,7 +15,8 @@ public readonly record struct ExpertKey(string Prefix, int Layer, MoeConfig Conf
 /// <summary>
 /// The split of a model's state into expert-parallel parts: the stacked expert tensors of every
 /// SpheroMoE layer (<c>{prefix}.core_experts.*</c>, <c>{prefix}.univ_experts.*</c>, experts on dim 0,
-/// so a shard is a slice of rows) and everything else, replicated. Soft MoE layers are not sharded.
+/// so a shard is a slice of rows), the one bank of every Soft MoE layer (<c>{prefix}.experts.*</c>,
+/// placed as a core bank without universal experts) and everything else, replicated.
 /// Also slices a full state dict for a rank and gathers rank slices into a full one (the
 /// coordinator's scatter, tests).
 /// </summary>
@@ -32,6 +33,8 @@ public static class ExpertKeys
                 if (key.StartsWith(prefix + ".core_experts.", StringComparison.Ordinal)) return new ExpertKey(prefix, layer, moe, false);
                 if (key.StartsWith(prefix + ".univ_experts.", StringComparison.Ordinal)) return new ExpertKey(prefix, layer, moe, true);
             }
+            else if (moe.Kind == MoeKind.Soft && key.StartsWith(prefix + ".experts.", StringComparison.Ordinal))
+                return new ExpertKey(prefix, layer, moe, false);
             layer++;
         }
         return null;

@@ -3,8 +3,9 @@ using Jetpack.Model.Models;
 namespace Jetpack.Model.Distributed;
 
 /// <summary>
-/// Where a model sits in an expert-parallel job (DESIGN.md, "One training step"): rank
-/// <see cref="Rank"/> of <see cref="WorldSize"/> holds, in every SpheroMoE layer, only its
+/// Where a model sits in an expert-parallel group (DESIGN.md, "One training step"; with replicas,
+/// <see cref="ParallelLayout"/>: Rank and WorldSize are the position in the group and G): rank
+/// <see cref="Rank"/> of <see cref="WorldSize"/> holds, in every MoE layer, only its
 /// <see cref="ExpertRange"/> of core and universal experts (state-dict keys unchanged, shapes the
 /// local slice); everything else is replicated. Built with
 /// <c>ModelRegistry.Create(spec, device, shard)</c>; every MoE layer of the model keeps a reference

@@ -15,7 +15,7 @@ public sealed class InProcessHub
 {
     private readonly object gate = new();
     private readonly Dictionary<(ExchangeTag Tag, int From, int To), Tensor> mail = [];
-    private readonly Dictionary<long, Reduction> reductions = [];
+    private readonly Dictionary<(string Group, long Call), Reduction> reductions = [];
     private readonly Endpoint[] endpoints;
     private string? aborted;
 
@@ -24,7 +24,8 @@ public sealed class InProcessHub
         if (worldSize < 1) throw new ArgumentOutOfRangeException(nameof(worldSize), $"world size must be ≥ 1, got {worldSize}");
         WorldSize = worldSize;
         Timeout = timeout;
-        endpoints = Enumerable.Range(0, worldSize).Select(r => new Endpoint(this, r)).ToArray();
+        var all = Enumerable.Range(0, worldSize).ToArray();
+        endpoints = all.Select(r => new Endpoint(this, all, r, "world")).ToArray();
     }
 
     public int WorldSize { get; }
@@ -32,6 +33,23 @@ public sealed class InProcessHub
 
     /// <summary>Rank <paramref name="rank"/>'s side of the hub: both seams.</summary>
     public Endpoint this[int rank] => endpoints[rank];
+
+    /// <summary>
+    /// Rank <paramref name="rank"/>'s side of a sub-group (an expert group or the holders of one expert
+    /// slice, <see cref="ParallelLayout"/>): both seams over <paramref name="members"/> (world ranks,
+    /// in group order) only, with Rank = the place of <paramref name="rank"/> among them. Every member
+    /// must ask with the same list; pieces are still addressed by world rank, and reductions are
+    /// counted per group, so groups never meet each other's messages.
+    /// </summary>
+    public Endpoint Group(int rank, IReadOnlyList<int> members)
+    {
+        var m = members.ToArray();
+        if (m.Length == 0 || m.Any(r => r < 0 || r >= WorldSize) || m.Distinct().Count() != m.Length)
+            throw new ArgumentException($"group [{string.Join(", ", m)}] must list distinct ranks of a world of {WorldSize}");
+        int at = Array.IndexOf(m, rank);
+        if (at < 0) throw new ArgumentException($"rank {rank} is not in group [{string.Join(", ", m)}]");
+        return new Endpoint(this, m, at, "group " + string.Join(",", m));
+    }
 
     /// <summary>Fails every current and future wait with <paramref name="reason"/>.</summary>
     public void Abort(string reason)
@@ -70,29 +88,37 @@ public sealed class InProcessHub
     public sealed class Endpoint : IExpertExchange, IGradientReducer
     {
         private readonly InProcessHub hub;
+        private readonly int[] members;                                  // world ranks of the group, in group order
+        private readonly string group;
         private long reductionsCalled;
 
-        internal Endpoint(InProcessHub hub, int rank) { this.hub = hub; Rank = rank; }
+        /// <param name="group">names the reductions of this endpoint's group: the world's and a sub-group's never meet, even over the same ranks</param>
+        internal Endpoint(InProcessHub hub, int[] members, int rank, string group)
+        {
+            this.hub = hub; this.members = members; Rank = rank; this.group = group;
+        }
 
+        /// <summary>The place in the group (the world rank for the hub's own endpoints).</summary>
         public int Rank { get; }
-        public int WorldSize => hub.WorldSize;
+        public int WorldSize => members.Length;
+        private int Me => members[Rank];
 
         public Tensor[] AllToAll(ExchangeTag tag, IReadOnlyList<Tensor> send, IReadOnlyList<long[]> expected)
         {
             if (send.Count != WorldSize || expected.Count != WorldSize)
-                throw new ExchangeFailedException($"rank {Rank}, {tag}: {send.Count} pieces and {expected.Count} shapes for a world of {WorldSize}");
+                throw new ExchangeFailedException($"rank {Me}, {tag}: {send.Count} pieces and {expected.Count} shapes for a world of {WorldSize}");
             var copies = send.Select(t => t.detach().clone().DetachFromDisposeScope()).ToArray();   // one copy per piece, owned by the hub
             var got = new Tensor[WorldSize];
             lock (hub.gate)
             {
                 for (int v = 0; v < WorldSize; v++)
-                    if (!hub.mail.TryAdd((tag, Rank, v), copies[v]))
-                        throw new ExchangeFailedException($"rank {Rank}, {tag}: a piece for rank {v} was already sent");
+                    if (!hub.mail.TryAdd((tag, Me, members[v]), copies[v]))
+                        throw new ExchangeFailedException($"rank {Me}, {tag}: a piece for rank {v} was already sent");
                 Monitor.PulseAll(hub.gate);
                 for (int u = 0; u < WorldSize; u++)
                 {
-                    var key = (tag, u, Rank);
-                    hub.WaitUntil(() => hub.mail.ContainsKey(key), $"{tag}: waiting for the piece of rank {u}", Rank);
+                    var key = (tag, members[u], Me);
+                    hub.WaitUntil(() => hub.mail.ContainsKey(key), $"{tag}: waiting for the piece of rank {u}", Me);
                     hub.mail.Remove(key, out var piece);
                     got[u] = piece!;
                 }
@@ -125,15 +151,15 @@ public sealed class InProcessHub
             Reduction r;
             lock (hub.gate)
             {
-                if (!hub.reductions.TryGetValue(n, out r!)) hub.reductions[n] = r = new Reduction(WorldSize, step);
+                if (!hub.reductions.TryGetValue((group, n), out r!)) hub.reductions[(group, n)] = r = new Reduction(WorldSize, step);
                 if (r.Step != step)
                 {
                     hub.Abort($"all-reduce #{n}: rank {Rank} is at step {step}, another rank at step {r.Step}");
-                    throw new ExchangeFailedException($"rank {Rank}: all-reduce #{n} of step {step} met step {r.Step}");
+                    throw new ExchangeFailedException($"rank {Me}: all-reduce #{n} of step {step} met step {r.Step}");
                 }
                 r.Parts[Rank] = mine;
                 Monitor.PulseAll(hub.gate);
-                hub.WaitUntil(() => r.Parts.All(p => p is not null), $"all-reduce #{n} of step {step}", Rank);
+                hub.WaitUntil(() => r.Parts.All(p => p is not null), $"all-reduce #{n} of step {step}", Me);
             }
             try
             {
@@ -142,7 +168,7 @@ public sealed class InProcessHub
                 {
                     var parts = r.Parts.Select(p => p![i]).ToArray();
                     if (parts.Any(p => !p.shape.SequenceEqual(tensors[i].shape) || p.dtype != tensors[i].dtype))
-                        throw new ExchangeFailedException($"rank {Rank}: all-reduce #{n} of step {step}: tensor {i} differs in shape or dtype between ranks");
+                        throw new ExchangeFailedException($"rank {Me}: all-reduce #{n} of step {step}: tensor {i} differs in shape or dtype between ranks");
                     tensors[i].copy_(parts[0]);
                     for (int u = 1; u < parts.Length; u++) tensors[i].add_(parts[u]);
                 }
@@ -157,7 +183,7 @@ public sealed class InProcessHub
                 lock (hub.gate)
                     if (++r.Taken == WorldSize)
                     {
-                        hub.reductions.Remove(n);
+                        hub.reductions.Remove((group, n));
                         foreach (var p in r.Parts) foreach (var t in p!) t.Dispose();
                     }
             }

@@ -10,7 +10,7 @@ namespace Jetpack.Model.Models;
 internal static class MoeFactory
 {
     /// <param name="blockIndex">index used for the MoE DropPath rate rule q = linspace(0, max, depth)[i]</param>
-    /// <param name="shard">expert parallelism (SpheroMoE only); null = every expert local</param>
+    /// <param name="shard">expert parallelism; null = every expert local</param>
     /// <param name="moeOrdinal">the layer's ordinal among the model's MoE layers, in <c>ModelSpec.MoeLayers</c> order</param>
     public static nn.Module<Tensor, Tensor> FeedForward(int dim, int denseHidden, MoeConfig? moe, int blockIndex,
                                                         int depth, double drop, Device? device,
@@ -22,9 +22,7 @@ internal static class MoeFactory
         return moe.Kind switch
         {
             MoeKind.Sphero => new SpheroMoE(dim, moe, q, device, shard, moeOrdinal),
-            // Soft MoE is a baseline: not expert-parallel. In a world of one all its experts are local anyway.
-            MoeKind.Soft when shard is null || shard.WorldSize == 1 => new SoftMoE(dim, moe, q, device),
-            MoeKind.Soft => throw new NotSupportedException($"Soft MoE layers are not expert-parallel (asked for {shard}); train Soft MoE variants on one rank"),
+            MoeKind.Soft => new SoftMoE(dim, moe, q, device, shard, moeOrdinal),
             _ => throw new ArgumentOutOfRangeException(nameof(moe), moe.Kind, "unknown MoE kind"),
         };
     }

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
 using Jetpack.Model.Models;
 
@@ -11,29 +12,43 @@ namespace Jetpack.Model.Moe;
 /// K = L2(X), Q = scale·L2(Φ), dispatch = softmax over tokens, combine = softmax over all slots,
 /// slots from raw X, one expert size. Φ ~ N(0, 1/D); scale init 1. Keys: phi, scale, experts.*.
 /// Assumption (spec §4, documented): no routing noise by default, expert dropout as Jetpack.
+/// Expert parallelism as SpheroMoE's (so baselines scale like Jetpack): built with an
+/// <see cref="ExpertShard"/>, the layer holds only its rank's <see cref="ExpertRange"/> of the one
+/// bank (placed as core experts, <see cref="ExpertPlacement"/>); phi and scale stay replicated and
+/// the slots go through <see cref="ExpertExchangeFunction"/>.
 /// </summary>
-public sealed class SoftMoE : nn.Module<Tensor, Tensor>, IStochasticModule
+public sealed class SoftMoE : nn.Module<Tensor, Tensor>, IStochasticModule, IShardedMoe
 {
     private readonly Parameter phi;
     private readonly Parameter scale;
     private readonly StackedExperts experts;
     private readonly MoeConfig config;
     private readonly int dim;
+    private readonly ExpertShard? shard;
+    private readonly int layerIndex;
 
-    public SoftMoE(int dim, MoeConfig config, double dropPath, Device? device = null) : base(nameof(SoftMoE))
+    /// <param name="shard">expert parallelism: hold only this rank's experts; null = all experts, local</param>
+    /// <param name="layerIndex">the layer's ordinal among the model's MoE layers (exchange tags)</param>
+    public SoftMoE(int dim, MoeConfig config, double dropPath, Device? device = null, ExpertShard? shard = null, int layerIndex = 0) : base(nameof(SoftMoE))
     {
         this.dim = dim;
         this.config = config;
+        this.shard = shard;
+        this.layerIndex = layerIndex;
+        Range = shard?.Range(config) ?? new ExpertRange(0, config.CoreExperts, 0, 0);
         DropPathRate = dropPath;
         int e = config.TotalExperts, s = config.SlotsPerExpert;
         phi = Init.Param(device, e, s, dim);
         Init.Normal(phi, 1.0 / Math.Sqrt(dim));
         scale = Init.Scalar(device, 1.0);
-        experts = new StackedExperts(e, dim, config.CoreHidden(dim), config.ExpertDropout, device);
+        experts = new StackedExperts(Range.CoreCount, dim, config.CoreHidden(dim), config.ExpertDropout, device);
         RegisterComponents();
     }
 
     public MoeConfig Config => config;
+    public ExpertShard? Shard => shard;
+    /// <summary>The experts this layer holds (all of them without a shard).</summary>
+    public ExpertRange Range { get; }
     public double DropPathRate { get; set; }
     public Generator? Generator { get => experts.Generator; set => experts.Generator = value; }
 
@@ -57,8 +72,16 @@ public sealed class SoftMoE : nn.Module<Tensor, Tensor>, IStochasticModule
         var combine = logits.softmax(-1);                                                    // [b, n, j] over slots
 
         var slots = SlotMath.Slots(dispatch, xs, e, s);                                      // [b, e, s, d]
-        var outputs = experts.ForwardSlots(slots).reshape(b, e * s, dim);                    // [b, j, d]
+        Tensor expertOut;                                                                    // [b, e, s, d]
+        if (shard is not null)
+            expertOut = ExpertExchangeFunction.Apply(slots, new ExpertExchangeCall(shard, layerIndex, config, RunLocalExperts));
+        else if (Range.CoreCount == e) expertOut = experts.ForwardSlots(slots);
+        else throw new InvalidOperationException($"Soft MoE layer {layerIndex} holds experts {Range} only; its forward needs an ExpertShard with an exchange");
+        var outputs = expertOut.reshape(b, e * s, dim);                                      // [b, j, d]
         outputs = Stochastic.DropPath(outputs, DropPathRate, training, Generator);
         return SlotMath.Combine(combine, outputs, x.shape).MoveToOuterDisposeScope();       // [b, n, d]
     }
+
+    /// <summary>This rank's experts on slots gathered from the group: x [B, c, s, d] → [B, c, s, d] (an empty shard gives zeros).</summary>
+    private Tensor RunLocalExperts(Tensor x) => Range.CoreCount > 0 ? experts.ForwardSlots(x) : torch.zeros_like(x);
 }

@@ -18,7 +18,7 @@ namespace Jetpack.Model.Moe;
 /// (phi, slot_norm, scales) stays replicated, and when the shard has an exchange the experts run
 /// through <see cref="ExpertExchangeFunction"/>. Without a shard it is the single-process layer.
 /// </summary>
-public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule
+public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule, IShardedMoe
 {
     private readonly Parameter phi;
     private readonly LayerNorm slot_norm;

@@ -64,7 +64,7 @@ public sealed record EvalResult(double Loss, double Top1, double Top5, int Image
 /// <see cref="DistributedContext"/> and a model built with its shard): each rank takes its
 /// <c>RankSlice</c> of every global micro-batch; its loss is scaled by b_local / B_micro, so the sum
 /// over ranks is the global mean; after backward the replicated gradients are summed over ranks in
-/// buckets, expert gradients stay with their owner; clipping uses the global norm (replicated part,
+/// buckets, expert gradients stay with their owner (with world = G × R replicas, each expert slice is summed over the R ranks holding it); clipping uses the global norm (replicated part,
 /// identical everywhere, + the all-reduced sum of the expert parts); the reported loss is the
 /// all-reduced sum. Augmentation depends on (seed, step, micro, sample index) only, so an image is
 /// augmented the same on any rank. Mixup/CutMix pairs sample p of the global micro-batch with
@@ -97,6 +97,7 @@ public sealed class Trainer : IDisposable
     private readonly BatchPrefetcher<LoadedBatch> prefetcher;
     private readonly int prefetch;
     private long imagesRead;
+    private readonly GradientBuckets? expertBuckets;                 // expert gradients summed over replicas (R > 1)
 
     /// <param name="distributed">expert-parallel mode: this rank's context; <paramref name="model"/> must be built with its shard</param>
     /// <param name="prefetch">micro-batches loaded ahead on a background thread (data.prefetch, ≥ 1); evaluation batches likewise</param>
@@ -124,11 +125,12 @@ public sealed class Trainer : IDisposable
             if (micro < distributed.WorldSize)
                 throw new ArgumentException($"micro-batch {micro} (global batch {options.GlobalBatch} / accumulation {options.Accumulation}) is smaller than the world size {distributed.WorldSize}: some ranks would get no samples");
             foreach (var (name, module) in model.named_modules())
-                if (module is Moe.SpheroMoE moe && !ReferenceEquals(moe.Shard, distributed.Shard))
+                if (module is Moe.IShardedMoe moe && !ReferenceEquals(moe.Shard, distributed.Shard))
                     throw new ArgumentException($"MoE layer '{name}' is not built with this context's shard: build the model with ModelRegistry.Create(spec, device, context.Shard)");
             foreach (var (name, p) in model.named_parameters())
                 (ExpertKeys.IsExpert(spec, name) ? expertParameters : replicatedParameters).Add(p);
             buckets = new GradientBuckets(replicatedParameters, distributed.BucketElements);
+            if (distributed.ExpertReducer is not null) expertBuckets = new GradientBuckets(expertParameters, distributed.BucketElements);
         }
         optimizer = new AdamW(ParamGroups.Build(spec, model, new RecipeOptions { LayerDecay = options.LayerDecay, WeightDecay = options.WeightDecay }),
                               options.LearningRate);
@@ -170,7 +172,7 @@ public sealed class Trainer : IDisposable
         var indices = sampler.GlobalBatchAt(epoch, (int)(Step % sampler.StepsPerEpoch));
         int micro = options.GlobalBatch / options.Accumulation;
         int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
-        var rankBatches = Enumerable.Range(0, world).Select(v => DistributedSampler.RankSlice(micro, world, v).Length).ToArray();
+        var rankBatches = GroupBatches(micro);
         double lr = options.LearningRate * schedule.Factor(Step);
         optimizer.LearningRate = lr;
         optimizer.ZeroGrad();
@@ -217,8 +219,13 @@ public sealed class Trainer : IDisposable
             norm = options.ClipNorm > 0 ? GradClip.ClipByGlobalNorm(parameters, options.ClipNorm) : double.NaN;
         else
         {
-            // One all-reduce: the replicated gradients' buckets plus [loss, Σ expert g²] of this rank.
-            using var stats = torch.tensor(new[] { (float)loss, (float)GradClip.SumOfSquares(expertParameters) });
+            // With replicas (R > 1) each expert slice's gradient is first summed over the R ranks holding
+            // it, so every holder has the full gradient. Then one all-reduce over the world: the
+            // replicated gradients' buckets plus [loss, Σ expert g²] — the squares from replica 0
+            // only, so every expert counts once.
+            expertBuckets?.AllReduce(distributed.ExpertReducer!, Step);
+            double ownSquares = distributed.WritesExperts ? GradClip.SumOfSquares(expertParameters) : 0;
+            using var stats = torch.tensor(new[] { (float)loss, (float)ownSquares });
             buckets!.AllReduce(distributed.Reducer, Step, stats);
             loss = stats[0].item<float>();
             double expertSquares = stats[1].item<float>();
@@ -270,6 +277,14 @@ public sealed class Trainer : IDisposable
         return new LoadedBatch(images, labels, partners, partnerLabels, 2 * length);
     }
 
+    /// <summary>Samples each rank of this rank's expert group holds of a global micro-batch (the world is sliced by world rank).</summary>
+    private int[] GroupBatches(int micro)
+    {
+        if (distributed is null) return [micro];
+        int world = distributed.WorldSize;
+        return distributed.Layout.Group(distributed.Rank).Select(v => DistributedSampler.RankSlice(micro, world, v).Length).ToArray();
+    }
+
     /// <summary>
     /// Top-1/top-5 and mean cross-entropy over a dataset, eval mode, no gradients. Distributed: every
     /// rank must call it; each evaluates its <c>RankSlice</c> of every batch (a rank may get none of a
@@ -300,7 +315,7 @@ public sealed class Trainer : IDisposable
                 using var scope = NewDisposeScope();
                 int size = Math.Min(batch, n - at);
                 var (_, length) = DistributedSampler.RankSlice(size, world, rank);
-                distributed?.Shard.BeginMicroBatch(Step, -1 - i, Enumerable.Range(0, world).Select(v => DistributedSampler.RankSlice(size, world, v).Length).ToArray());
+                distributed?.Shard.BeginMicroBatch(Step, -1 - i, GroupBatches(size));
                 using var loaded = evalPrefetcher.Take(i).Item;
                 var (images, labels) = (loaded.Images.to(device), loaded.Labels.to(device));
                 var logits = model.forward(images);
@@ -329,7 +344,7 @@ public sealed class Trainer : IDisposable
     /// step; each writes its expert file, rank 0 the replicated part and the manifest.
     /// </summary>
     public void Save(string dir) =>
-        TrainingCheckpoint.Save(dir, new TrainingState(spec, model, optimizer, Step, Position()), distributed?.Shard, distributed?.Reducer);
+        TrainingCheckpoint.Save(dir, new TrainingState(spec, model, optimizer, Step, Position()), distributed);
 
     /// <summary>
     /// Restores model, optimizer and step from a checkpoint saved with any world size (expert ranges
@@ -376,5 +391,6 @@ public sealed class Trainer : IDisposable
         bf16?.Dispose();
         generator.Dispose();
         buckets?.Dispose();
+        expertBuckets?.Dispose();
     }
 }

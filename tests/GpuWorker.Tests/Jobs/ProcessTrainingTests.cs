@@ -70,13 +70,15 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
     }
 
-    async Task<List<double>> Workers(int world, string checkpoint, string? resumeFrom = null, long until = 0, DataPlaneTransport transport = DataPlaneTransport.Grpc)
+    async Task<List<double>> Workers(int world, string checkpoint, string? resumeFrom = null, long until = 0, DataPlaneTransport transport = DataPlaneTransport.Grpc,
+                                     int? expertParallel = null)
     {
         await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions
         {
             WorldSize = world, ThreadsPerWorker = 1, JobId = $"equivalence-{world}", StepDeadline = TimeSpan.FromSeconds(60), DataPlane = transport,
         });
-        var outcome = await ClusterJob.RunAsync(launcher, Spec with { CheckpointDir = checkpoint }, resumeFrom, until).WaitAsync(TimeSpan.FromMinutes(4));
+        var outcome = await ClusterJob.RunAsync(launcher, Spec with { CheckpointDir = checkpoint, Parallel = new RunParallel { ExpertParallel = expertParallel } },
+                                                resumeFrom, until).WaitAsync(TimeSpan.FromMinutes(4));
         Assert.True(outcome.Completed, $"{outcome.Failure}\n{launcher.Report()}");
         for (int r = 1; r < world; r++)
             Assert.Equal(outcome.Rank0.Select(p => p.Loss), outcome.Progress[r].Select(p => p.Loss));   // all-reduced: identical on every rank
@@ -253,6 +255,29 @@ public class ProcessTrainingTests(ITestOutputHelper output)
             var second = await Workers(2, ckpt, resumeFrom: ckpt);
             Assert.Equal(2, TrainingCheckpoint.ReadManifest(ckpt).WorldSize);
             AssertSameRun(single, first.Concat(second).ToList(), Load(ckpt), "3 processes → 2 processes");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    /// <summary>
+    /// world = G × R between processes (issue 19): 4 workers as 2 expert groups × 2 replicas over the
+    /// TCP data plane train like one process; its checkpoint (2 expert files) resumes on 4 workers
+    /// with G = 4 over gRPC, and the run still equals the uninterrupted single process.
+    /// </summary>
+    [Fact]
+    public async Task FourWorkersAsTwoExpertGroupsTrainLikeOneProcessAndResumeWithAnotherLayout()
+    {
+        var single = Single(Steps);
+        var dir = Directory.CreateTempSubdirectory("jetpack-layout-").FullName;
+        try
+        {
+            var ckpt = Path.Combine(dir, "checkpoint");
+            var first = await Workers(4, ckpt, until: 3, transport: DataPlaneTransport.Tcp, expertParallel: 2);
+            var manifest = TrainingCheckpoint.ReadManifest(ckpt);
+            Assert.Equal((4, 2, 2, 3L), (manifest.WorldSize, manifest.ExpertParallel, manifest.ExpertFiles.Count, manifest.Step));
+            var second = await Workers(4, ckpt, resumeFrom: ckpt, expertParallel: 4);
+            Assert.Equal(4, TrainingCheckpoint.ReadManifest(ckpt).ExpertParallel);
+            AssertSameRun(single, first.Concat(second).ToList(), Load(ckpt), "4 processes G = 2 (TCP) → 4 processes G = 4");
         }
         finally { Directory.Delete(dir, recursive: true); }
     }

@@ -4,6 +4,7 @@ using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Data;
 using Jetpack.Model.Data.Augment;
 using Jetpack.Model.Distributed;
+using Jetpack.Model.Models;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Tests.Checkpoints;
 using Jetpack.Model.Training;
@@ -32,21 +33,23 @@ public class DistributedTrainerTests(ITestOutputHelper output)
     static readonly TrainerOptions MixRecipe = Recipe with { Mixup = new MixupCutmixOptions() };
 
     /// <summary>Initial weights shared by every run of a test.</summary>
-    static Dictionary<string, Tensor> Initial()
+    static Dictionary<string, Tensor> Initial(ModelSpec? spec = null)
     {
+        spec ??= Ranks.Tiny;
         torch.manual_seed(31);
-        using var model = ModelRegistry.Create(Ranks.Tiny);
+        using var model = ModelRegistry.Create(spec);
         return Ranks.Clone(model.state_dict());
     }
 
     static (List<double> Losses, Dictionary<string, Tensor> Final) Single(Dictionary<string, Tensor> initial, int steps, string? resumeFrom = null,
-                                                                          string? saveTo = null, bool mix = false, bool bf16 = false)
+                                                                          string? saveTo = null, bool mix = false, bool bf16 = false, ModelSpec? spec = null)
     {
+        spec ??= Ranks.Tiny;
         using var raw = Ranks.Data(56, 5);
         IImageDataset data = mix ? new SeededShiftDataset(raw) : raw;
-        using var model = ModelRegistry.Create(Ranks.Tiny);
+        using var model = ModelRegistry.Create(spec);
         model.load_state_dict(initial);
-        using var trainer = new Trainer(Ranks.Tiny, model, data, (mix ? MixRecipe : Recipe) with { Precision = bf16 ? Precision.Bf16 : Precision.Fp32 });
+        using var trainer = new Trainer(spec, model, data, (mix ? MixRecipe : Recipe) with { Precision = bf16 ? Precision.Bf16 : Precision.Fp32 });
         if (resumeFrom is not null) trainer.Restore(resumeFrom);
         var losses = Enumerable.Range(0, steps).Select(_ => trainer.TrainStep().Loss).ToList();
         if (saveTo is not null) trainer.Save(saveTo);
@@ -54,18 +57,25 @@ public class DistributedTrainerTests(ITestOutputHelper output)
     }
 
     /// <summary>N ranks on threads, each with its own model (its expert slices) and trainer; returns rank 0's losses and the gathered state.</summary>
+    /// <param name="expertParallel">G of world = G × R (null = world): experts sharded over G ranks, R data-parallel replicas</param>
     static (List<double> Losses, Dictionary<string, Tensor> Final) Distributed(int world, Dictionary<string, Tensor> initial, int steps,
-                                                                              string? resumeFrom = null, string? saveTo = null, bool mix = false, bool bf16 = false)
+                                                                              string? resumeFrom = null, string? saveTo = null, bool mix = false, bool bf16 = false,
+                                                                              int? expertParallel = null, ModelSpec? spec = null)
     {
+        spec ??= Ranks.Tiny;
         using var raw = Ranks.Data(56, 5);
         IImageDataset data = mix ? new SeededShiftDataset(raw) : raw;
         var hub = new InProcessHub(world, TimeSpan.FromSeconds(30));
+        var layout = ParallelLayout.Of(world, expertParallel);
+        int g = layout.ExpertParallel;
         var results = Ranks.Run(world, rank =>
         {
-            var context = new DistributedContext(rank, world, hub[rank], hub[rank]);
-            using var model = ModelRegistry.Create(Ranks.Tiny, CPU, context.Shard);
-            model.load_state_dict(ExpertKeys.Slice(Ranks.Tiny, initial, world, rank));
-            using var trainer = new Trainer(Ranks.Tiny, model, data, (mix ? MixRecipe : Recipe) with { Precision = bf16 ? Precision.Bf16 : Precision.Fp32 }, CPU, context);
+            var context = layout.Replicas == 1 && expertParallel is null
+                ? new DistributedContext(rank, world, hub[rank], hub[rank])
+                : new DistributedContext(layout, rank, hub.Group(rank, layout.Group(rank)), hub[rank], hub.Group(rank, layout.Holders(rank)));
+            using var model = ModelRegistry.Create(spec, CPU, context.Shard);
+            model.load_state_dict(ExpertKeys.Slice(spec, initial, g, layout.Position(rank)));
+            using var trainer = new Trainer(spec, model, data, (mix ? MixRecipe : Recipe) with { Precision = bf16 ? Precision.Bf16 : Precision.Fp32 }, CPU, context);
             if (resumeFrom is not null) trainer.Restore(resumeFrom);
             var losses = Enumerable.Range(0, steps).Select(_ => trainer.TrainStep().Loss).ToList();
             if (saveTo is not null) trainer.Save(saveTo);
@@ -74,9 +84,13 @@ public class DistributedTrainerTests(ITestOutputHelper output)
         for (int r = 1; r < world; r++) Assert.Equal(results[0].losses, results[r].losses);     // the all-reduced loss is the same everywhere
         var states = results.Select(r => (IReadOnlyDictionary<string, Tensor>)r.State).ToList();
         foreach (var (key, t) in states[0])                                                     // replicated parameters agree bit for bit
-            if (!ExpertKeys.IsExpert(Ranks.Tiny, key))
+            if (!ExpertKeys.IsExpert(spec, key))
                 for (int r = 1; r < world; r++) Assert.True(t.eq(states[r][key]).all().item<bool>(), $"replicated {key} differs between rank 0 and rank {r}");
-        return (results[0].losses, ExpertKeys.Gather(Ranks.Tiny, states));
+        for (int r = g; r < world; r++)                                                         // every replica holds the same experts, bit for bit
+            foreach (var (key, t) in states[r])
+                if (ExpertKeys.IsExpert(spec, key))
+                    Assert.True(t.eq(states[layout.Position(r)][key]).all().item<bool>(), $"expert {key} differs between rank {r} and rank {layout.Position(r)} of replica 0");
+        return (results[0].losses, ExpertKeys.Gather(spec, states.Take(g).ToList()));
     }
 
     void AssertSameRun((List<double> Losses, Dictionary<string, Tensor> Final) expected, (List<double> Losses, Dictionary<string, Tensor> Final) got, string what)
@@ -107,6 +121,56 @@ public class DistributedTrainerTests(ITestOutputHelper output)
         Assert.True(single.Losses.Distinct().Count() == Steps, "the losses should change from step to step");
         var distributed = Distributed(world, initial, Steps);
         AssertSameRun(single, distributed, $"{world} ranks");
+    }
+
+    /// <summary>
+    /// world = G × R (DESIGN.md "Parallel layout"): experts sharded over G ranks, R data-parallel
+    /// replicas; expert gradients summed over the replicas only. G = 1 is pure data parallelism.
+    /// </summary>
+    [Theory]
+    [InlineData(4, 2)]
+    [InlineData(4, 4)]
+    [InlineData(4, 1)]
+    public void ExpertGroupsTimesReplicasTrainLikeOneProcess(int world, int expertParallel)
+    {
+        var initial = Initial();
+        AssertSameRun(Single(initial, Steps), Distributed(world, initial, Steps, expertParallel: expertParallel), $"{world} ranks, G = {expertParallel}");
+    }
+
+    /// <summary>Soft MoE layers are expert-parallel too (issue 19: baselines scale like Jetpack): 3 ranks, and 4 ranks as 2 × 2.</summary>
+    [Theory]
+    [InlineData(3, null)]
+    [InlineData(4, 2)]
+    public void SoftMoeTrainsExpertParallelLikeOneProcess(int world, int? expertParallel)
+    {
+        var soft = Ranks.Tiny with
+        {
+            Variant = "tiny_soft_expert_parallel",
+            Vit = Ranks.Tiny.Vit! with { Moe = Ranks.Tiny.Vit.Moe! with { Kind = MoeKind.Soft, CoreExperts = 7, UniversalExperts = 0 } },
+        };
+        var initial = Initial(soft);
+        AssertSameRun(Single(initial, Steps, spec: soft), Distributed(world, initial, Steps, expertParallel: expertParallel, spec: soft), $"Soft MoE on {world} ranks, G = {expertParallel ?? world}");
+    }
+
+    /// <summary>A checkpoint records its layout (G expert files) and loads into any other: 4 ranks G = 2 → 4 ranks G = 4 → one process, and back.</summary>
+    [Fact]
+    public void ACheckpointOfOneLayoutResumesInAnother()
+    {
+        var initial = Initial();
+        var uninterrupted = Single(initial, Steps);
+        using var dir = new TempDirectory();
+        var first = dir.File("g2");
+        var a = Distributed(4, initial, 2, saveTo: first, expertParallel: 2);
+        var manifest = TrainingCheckpoint.ReadManifest(first);
+        Assert.Equal((4, 2, 2), (manifest.WorldSize, manifest.ExpertParallel, manifest.ExpertFiles.Count));
+        Assert.Equal(4, Directory.GetFiles(first).Length);                  // manifest, replicated, 2 expert files
+        var second = dir.File("g4");
+        var b = Distributed(4, initial, 2, resumeFrom: first, saveTo: second, expertParallel: 4);
+        Assert.Equal(4, TrainingCheckpoint.ReadManifest(second).ExpertFiles.Count);
+        var c = Distributed(4, initial, 2, resumeFrom: second, expertParallel: 2);
+        AssertSameRun(uninterrupted, (a.Losses.Concat(b.Losses).Concat(c.Losses).ToList(), c.Final), "G = 2 → G = 4 → G = 2");
+        var single = Single(initial, 4, resumeFrom: first);
+        AssertSameRun(uninterrupted, (a.Losses.Concat(single.Losses).ToList(), single.Final), "G = 2 → one process");
     }
 
     /// <summary>Per-image augmentation depends on (seed, step, micro, index) only and each rank mixes with its mirror slice, so Mixup/CutMix runs are equal too.</summary>

@@ -61,11 +61,16 @@ public class ShardedModelTests
         Assert.True(dev < 1e-5, $"{family} on {world} ranks: outputs deviate by {dev:g3}");
     }
 
+    /// <summary>Soft MoE is sharded like SpheroMoE (issue 19): a rank holds its slice of the one bank, the keys stay the same.</summary>
     [Fact]
-    public void SoftMoEIsNotExpertParallel()
+    public void SoftMoEIsExpertParallel()
     {
-        var spec = ModelRegistry.Get("soft_moe_fmnist");
-        var e = Assert.Throws<NotSupportedException>(() => ModelRegistry.Create(spec, new Device("meta"), new ExpertShard(2, 0)));
-        Assert.Contains("rank 0 of 2", e.Message);
+        var spec = ModelRegistry.Get("soft_moe_fmnist");                      // 49 experts in blocks 4:6
+        using var model = ModelRegistry.Create(spec, new Device("meta"), new ExpertShard(2, 1));
+        var state = model.state_dict();
+        Assert.Equal(24, state["blocks.3.mlp.experts.vit_fc1.weight"].shape[0]);  // ranks hold 25 and 24 of 49
+        Assert.Equal(49, state["blocks.3.mlp.phi"].shape[0]);                 // routing stays replicated
+        Assert.True(ExpertKeys.IsExpert(spec, "blocks.3.mlp.experts.vit_fc1.weight"));
+        Assert.False(ExpertKeys.IsExpert(spec, "blocks.3.mlp.phi"));
     }
 }

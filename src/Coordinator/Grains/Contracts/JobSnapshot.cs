@@ -31,4 +31,6 @@ public sealed record JobSnapshot
     [Id(18)] public string OutDirectory { get; init; } = "";
     /// <summary>The full model written when the job completed (<c>OutDirectory/final.safetensors</c>); empty before.</summary>
     [Id(19)] public string FinalModelPath { get; init; } = "";
+    /// <summary>The expert placement of the job's layout (<c>ExpertPlacement.Describe</c>); empty before it has workers.</summary>
+    [Id(20)] public string Placement { get; init; } = "";
 }

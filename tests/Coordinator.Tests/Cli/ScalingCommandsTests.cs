@@ -1,0 +1,53 @@
+using System.Text.Json;
+
+namespace Jetpack.Coordinator.Tests.Cli;
+
+/// <summary>`jetpack bench scaling --quick` between real worker processes (TCP data plane) and `jetpack plan` on its fit (issue 19).</summary>
+public class ScalingCommandsTests
+{
+    [Fact]
+    public void QuickScalingBenchWritesItsRowsAndPlanProjectsFromTheFit()
+    {
+        var dir = Directory.CreateTempSubdirectory("jetpack-scaling-").FullName;
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var (code, output) = CliProcess.Jetpack("bench", "scaling", "--quick", "--out", dir);
+            Assert.True(code == 0, output);
+            Assert.Contains("ranks outnumber cores", File.ReadAllText(Path.Combine(dir, "bench-scaling.md")));
+            Assert.True(new FileInfo(Path.Combine(dir, "bench-scaling.png")).Length > 1000);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "bench-scaling.json")));
+            var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToList();
+            Assert.Equal(4, rows.Count);                                            // {72, 147} experts × {1, 2} processes
+            foreach (var r in rows)
+            {
+                int ranks = r.GetProperty("ranks").GetInt32();
+                Assert.True(r.GetProperty("step_seconds").GetDouble() > 0);
+                Assert.Equal(ranks, r.GetProperty("peak_rss_mb_per_rank").GetArrayLength());
+                Assert.Equal(ranks, r.GetProperty("compute_seconds_per_rank").GetArrayLength());
+                Assert.Equal(ranks == 1, r.GetProperty("exchange_bytes_per_step").GetDouble() == 0);
+                double share = r.GetProperty("busiest_expert_combine_share").GetDouble();
+                Assert.InRange(share, 1.0 / r.GetProperty("experts").GetInt32(), 1.0);
+            }
+            // expert state per rank halves from 1 to 2 ranks (±5 %: whole experts)
+            foreach (int e in new[] { 72, 147 })
+            {
+                double one = rows.Single(r => r.GetProperty("experts").GetInt32() == e && r.GetProperty("ranks").GetInt32() == 1).GetProperty("expert_state_bytes_per_rank").GetDouble();
+                double two = rows.Single(r => r.GetProperty("experts").GetInt32() == e && r.GetProperty("ranks").GetInt32() == 2).GetProperty("expert_state_bytes_per_rank").GetDouble();
+                Assert.InRange(two / one, 0.475, 0.525);
+            }
+            Assert.True(doc.RootElement.GetProperty("fit").GetProperty("thread_gflops").GetDouble() > 0);
+            Console.WriteLine($"bench scaling --quick took {clock.Elapsed.TotalSeconds:F0} s");   // no bound: a loaded machine stretches it several-fold
+
+            var (planCode, plan) = CliProcess.Jetpack("plan", "--model", "v_jetmoe_t", "--gpus", "8", "--gpu-tflops", "100", "--link-gbps", "200",
+                                                      "--fit", Path.Combine(dir, "bench-scaling.json"));
+            Assert.True(planCode == 0, plan);
+            Assert.Contains("fastest: G = ", plan);
+            var (badCode, bad) = CliProcess.Jetpack("plan", "--model", "v_jetmoe_t", "--gpus", "8", "--gpu-tflops", "100", "--link-gbps", "200",
+                                                    "--expert-parallel", "3", "--fit", Path.Combine(dir, "bench-scaling.json"));
+            Assert.Equal(2, badCode);
+            Assert.Contains("--expert-parallel", bad);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}

@@ -1,0 +1,62 @@
+using Jetpack.Model.Distributed;
+using Jetpack.Model.Models;
+using Jetpack.Model.Registry;
+
+namespace Jetpack.Model.Tests.Distributed;
+
+/// <summary>The analytic step costs behind `bench scaling` and `plan`, and the fit of the step-time model.</summary>
+public class LayoutCostsTests
+{
+    static ModelSpec WithExperts(int experts)
+    {
+        var s = ModelRegistry.Get("v_jetmoe_fmnist");
+        return s with { Vit = s.Vit! with { Moe = s.Vit.Moe! with { CoreExperts = experts / 3, UniversalExperts = experts - experts / 3 } } };
+    }
+
+    [Fact]
+    public void ExpertStatePerRankFallsAsOneOverG()
+    {
+        var spec = WithExperts(1176);
+        double one = LayoutCosts.Of(spec, ParallelLayout.Flat(1), 32).ExpertStateBytes;
+        // 1,176 experts in 3 layers of width 64: ≈ 58 M expert parameters, × 3 (p, m, v) × 4 bytes
+        Assert.InRange(one / 1e6, 690, 710);
+        foreach (int g in new[] { 2, 4 })
+            Assert.InRange(LayoutCosts.Of(spec, ParallelLayout.Flat(g), 32).ExpertStateBytes / one, 1.0 / g * 0.99, 1.0 / g * 1.01);
+        // replicas hold copies: G = 2 of 4 keeps half per rank
+        Assert.InRange(LayoutCosts.Of(spec, new ParallelLayout(4, 2), 32).ExpertStateBytes / one, 0.495, 0.505);
+    }
+
+    [Fact]
+    public void ExchangeBytesFollowTheShapesOfThePieces()
+    {
+        var spec = WithExperts(72);                                  // 24 core + 48 universal, 1 slot, width 64, 3 MoE layers
+        Assert.Equal(0, LayoutCosts.Of(spec, ParallelLayout.Flat(1), 32).ExchangeBytes);
+        var two = LayoutCosts.Of(spec, ParallelLayout.Flat(2), 32);
+        // each rank: 16 samples × 36 foreign experts out and 16 foreign samples × 36 own experts back, twice (forward, backward), × 64 × 4 bytes, × 3 layers
+        Assert.Equal(3 * 2 * (16.0 * 36 + 16.0 * 36) * 64 * 4, two.ExchangeBytes);
+        Assert.Equal(3 * 4 * 1, two.ExchangeMessages);
+        Assert.Equal(0, LayoutCosts.Of(spec, new ParallelLayout(2, 1), 32).ExchangeBytes);   // pure data parallel: no exchange
+    }
+
+    [Fact]
+    public void TheFitRecoversTheConstantsOfItsObservations()
+    {
+        var truth = new StepTimeModel { ThreadGflops = 20, Cores = 2, MessageSeconds = 0.002, ExchangeGBps = 0.5, RingStepSeconds = 0.001, AllReduceGBps = 1.0 };
+        StepObservation Obs(double flops, int threads, int ranks, long messages, double xBytes, double arBytes) =>
+            new(flops, threads, ranks, truth.Compute(flops, threads, ranks), messages, xBytes, truth.Exchange(messages, xBytes), arBytes, truth.AllReduce(ranks, arBytes));
+        var rows = new[]
+        {
+            Obs(4e9, 2, 1, 0, 0, 0), Obs(8e9, 2, 1, 0, 0, 0),
+            Obs(2e9, 1, 2, 12, 1e6, 4e5), Obs(4e9, 1, 2, 12, 4e6, 4e5 * 1.5), Obs(6e9, 1, 2, 12, 9e6, 4e5 * 2),
+        };
+        var fit = StepTimeModel.Fit(rows, cores: 2, gemmPeakGflops: 80);
+        Assert.Equal(20, fit.ThreadGflops, 6);
+        Assert.Equal(0.5, fit.ComputeEfficiency, 6);
+        Assert.Equal(0.002, fit.MessageSeconds, 6);
+        Assert.Equal(0.5, fit.ExchangeGBps, 4);
+        Assert.Equal(0.001, fit.RingStepSeconds, 6);
+        Assert.Equal(1.0, fit.AllReduceGBps, 4);
+        // 4 ranks on 2 cores: each thread gets half a core
+        Assert.Equal(2 * truth.Compute(4e9, 1, 1), fit.Compute(4e9, 1, 4), 6);
+    }
+}
