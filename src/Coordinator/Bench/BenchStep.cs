@@ -40,15 +40,18 @@ public static class BenchStep
         public Dictionary<string, List<double>> Regions { get; } = [];
     }
 
+    /// <summary>The configuration names, for --configs.</summary>
+    public static IEnumerable<string> ConfigNames => All.Select(c => c.Name);
+
     public static int Run(string variantName, int[] batches, int steps, int warmup, int repeats, int probeSteps, int rssSteps,
-                          string python, string outDir, Device device, int threads)
+                          string python, string outDir, Device device, int threads, IReadOnlyCollection<string>? only = null)
     {
         var spec = ModelRegistry.Get(variantName);
         CommonOptions.ApplyThreads(threads);
         int nThreads = torch.get_num_threads();
         var flags = CpuBf16.SimdFlags();
         bool hwBf16 = CpuBf16.HasHardwareBf16() == true || device.type != DeviceType.CPU;
-        var configs = All.Where(c => hwBf16 || c.Precision == Precision.Fp32).ToArray();
+        var configs = All.Where(c => (hwBf16 || c.Precision == Precision.Fp32) && (only is null || only.Contains(c.Name))).ToArray();
         double load = LoadAverage();
         AnsiConsole.MarkupLine($"[bold]bench step[/] {variantName}, batches {string.Join(", ", batches)}, {nThreads} threads, {device}, {repeats} repeats");
         AnsiConsole.MarkupLine($"CPU flags: {string.Join(' ', flags)}; load average (1 min) {load:F1}");
@@ -88,15 +91,14 @@ public static class BenchStep
                 if (python.Length > 0 && BenchCommand.RunPyTorchPeer(python, variantName, spec, batch, steps, warmup, nThreads) is { } py)
                 {
                     pytorch.Add(py.Seconds);
-                    Ratio("fp32_over_pytorch", medians["fp32"] / py.Seconds);
+                    if (medians.ContainsKey("fp32")) Ratio("fp32_over_pytorch", medians["fp32"] / py.Seconds);
                     if (medians.ContainsKey("bf16")) Ratio("bf16_over_pytorch", medians["bf16"] / py.Seconds);
                 }
-                Ratio("fp32_torch_ops_over_fused", medians["fp32-torch-ops"] / medians["fp32"]);
-                if (medians.ContainsKey("bf16"))
-                {
-                    Ratio("bf16_speedup_over_fp32", medians["fp32"] / medians["bf16"]);
-                    Ratio("bf16_speedup_over_fp32_torch_ops_both", medians["fp32-torch-ops"] / medians["bf16-torch-ops"]);
-                }
+                void Pair(string name, string over, string under) { if (medians.ContainsKey(over) && medians.ContainsKey(under)) Ratio(name, medians[over] / medians[under]); }
+                Pair("fp32_torch_ops_over_fused", "fp32-torch-ops", "fp32");
+                Pair("bf16_torch_ops_over_fused", "bf16-torch-ops", "bf16");
+                Pair("bf16_speedup_over_fp32", "fp32", "bf16");
+                Pair("bf16_speedup_over_fp32_both_torch_ops", "fp32-torch-ops", "bf16-torch-ops");
             }
 
             var b = new Dictionary<string, object?> { ["parameters"] = parameters, ["train_step_gflop"] = FlopCounter.TrainStepFlops(spec, batch) / 1e9 };
@@ -138,6 +140,7 @@ public static class BenchStep
             }
             if (pytorch.Count > 0) md.AppendLine($"PyTorch peer: {BenchCommand.Median(pytorch):F3} s (median of {pytorch.Count} repeats)").AppendLine();
             report[$"batch_{batch}"] = b;
+            Write(report, md, outDir, variantName, batches, steps, warmup, repeats, nThreads, device, flags, load, peak, bw, parameters, final: false);
         }
 
         if (rssSteps > 20)
@@ -152,8 +155,15 @@ public static class BenchStep
             report["rss_growth_after_20"] = (double)(max - at20) / at20;
             md.AppendLine($"RSS over {rssSteps} fp32 steps at batch {batches[0]}: {at20 / 1e6:F0} MB at step 20, {rss[^1] / 1e6:F0} MB at the end, max growth {(double)(max - at20) / at20:P1}").AppendLine();
         }
-        report["load_average_1min_end"] = LoadAverage();
+        Write(report, md, outDir, variantName, batches, steps, warmup, repeats, nThreads, device, flags, load, peak, bw, parameters, final: true);
+        return 0;
+    }
 
+    /// <summary>Writes bench-step.json and bench-step.md (after every batch size, so a long run leaves what it measured).</summary>
+    static void Write(Dictionary<string, object?> report, StringBuilder md, string outDir, string variantName, int[] batches, int steps, int warmup, int repeats,
+                      int nThreads, Device device, IReadOnlyList<string> flags, double load, double peak, MemoryBandwidth.Result bw, long parameters, bool final)
+    {
+        report["load_average_1min_end"] = LoadAverage();
         Directory.CreateDirectory(outDir);
         File.WriteAllText(Path.Combine(outDir, "bench-step.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
         var head = new StringBuilder()
@@ -163,9 +173,9 @@ public static class BenchStep
             .AppendLine($"- fp32 GEMM peak {peak / 1e9:F1} GFLOP/s; C# memory bandwidth copy {bw.CopyGBps:F1} GB/s, triad {bw.TriadGBps:F1} GB/s")
             .AppendLine($"- parameters: {parameters:N0}").AppendLine();
         File.WriteAllText(Path.Combine(outDir, "bench-step.md"), head.ToString() + md);
+        if (!final) return;
         AnsiConsole.WriteLine(head.ToString() + md);
         AnsiConsole.MarkupLine($"written: {Markup.Escape(Path.Combine(outDir, "bench-step.json"))}");
-        return 0;
     }
 
     /// <summary>Warm-up, timed steps, then probed steps (regions) of one configuration, which is built and freed here.</summary>
