@@ -29,10 +29,11 @@ public static class BenchCommand
         var rssSteps = new Option<int>("--rss-steps") { Description = "length of the memory run, fp32, first batch size (0 = skip); growth is measured after step 20", DefaultValueFactory = _ => 0 };
         var python = new Option<string>("--python") { Description = "Python with torch for the PyTorch peer ('' = skip)", DefaultValueFactory = _ => "/usr/bin/python3" };
         var configs = new Option<string>("--configs") { Description = $"comma list of configurations to run ({string.Join(", ", BenchStep.ConfigNames)}); all by default", DefaultValueFactory = _ => "" };
+        var optimizerOnly = new Option<bool>("--optimizer-only") { Description = "time only the parameter path (zeroing, bf16 widening/shadow copy, optimizer) on fixed random gradients, no forward/backward and no PyTorch peer" };
         var output = new Option<string>("--out") { Description = "folder for bench-step.json and bench-step.md", DefaultValueFactory = _ => "results/bench" };
         var step = new Command("step", "Where a training step's time goes (default V-JetMoE-T, 224², batch 8): phases (zero, bf16 shadow, forward, backward, optimizer), regions (attention, MLP, MoE routing, dispatch/combine, experts), the parameter path against the C# memory bandwidth, fp32/bf16 with the fused and the torch-ops optimizer, and the ratio to PyTorch, side by side in one run; RSS over a long run.")
         {
-            variant, batch, steps, warmup, repeats, probeSteps, rssSteps, configs, python, output, CommonOptions.Device, CommonOptions.Threads,
+            variant, batch, steps, warmup, repeats, probeSteps, rssSteps, configs, optimizerOnly, python, output, CommonOptions.Device, CommonOptions.Threads,
         };
         step.SetAction(r =>
         {
@@ -43,7 +44,7 @@ public static class BenchCommand
                 throw new ArgumentException($"--configs: unknown configuration '{unknown}' (known: {string.Join(", ", BenchStep.ConfigNames)})");
             return BenchStep.Run(r.GetValue(variant)!, batches, r.GetValue(steps), r.GetValue(warmup), Math.Max(1, r.GetValue(repeats)), r.GetValue(probeSteps),
                                  r.GetValue(rssSteps), r.GetValue(python)!, r.GetValue(output)!, Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads),
-                                 only.Length == 0 ? null : only);
+                                 only.Length == 0 ? null : only, r.GetValue(optimizerOnly));
         });
         return new Command("bench", "Benchmarks (commands, not tests): ratios measured side by side in one run.") { step, BenchRecycle.Create(), BenchTrain.Create(), BenchExchange.Create() };
     }

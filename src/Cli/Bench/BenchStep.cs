@@ -44,7 +44,7 @@ public static class BenchStep
     public static IEnumerable<string> ConfigNames => All.Select(c => c.Name);
 
     public static int Run(string variantName, int[] batches, int steps, int warmup, int repeats, int probeSteps, int rssSteps,
-                          string python, string outDir, Device device, int threads, IReadOnlyCollection<string>? only = null)
+                          string python, string outDir, Device device, int threads, IReadOnlyCollection<string>? only = null, bool optimizerOnly = false)
     {
         var spec = ModelRegistry.Get(variantName);
         CommonOptions.ApplyThreads(threads);
@@ -80,7 +80,7 @@ public static class BenchStep
                 var medians = new Dictionary<string, double>();
                 foreach (var c in configs)
                 {
-                    var (p, m) = RunConfig(spec, batch, device, c, warmup, steps, r == 0 ? probeSteps : 0, $"batch {batch}, repeat {r + 1}/{repeats}: {c.Name}");
+                    var (p, m) = RunConfig(spec, batch, device, c, warmup, steps, r == 0 ? probeSteps : 0, $"batch {batch}, repeat {r + 1}/{repeats}: {c.Name}", optimizerOnly);
                     parameters = p;
                     var x = measured[c.Name];
                     x.Total.Add(BenchCommand.Median(m.Total));
@@ -88,7 +88,7 @@ public static class BenchStep
                     foreach (var (k, v) in m.Regions) Add(x.Regions, k, BenchCommand.Median(v));
                     medians[c.Name] = BenchCommand.Median(m.Total);
                 }
-                if (python.Length > 0 && BenchCommand.RunPyTorchPeer(python, variantName, spec, batch, steps, warmup, nThreads) is { } py)
+                if (!optimizerOnly && python.Length > 0 && BenchCommand.RunPyTorchPeer(python, variantName, spec, batch, steps, warmup, nThreads) is { } py)
                 {
                     pytorch.Add(py.Seconds);
                     if (medians.ContainsKey("fp32")) Ratio("fp32_over_pytorch", medians["fp32"] / py.Seconds);
@@ -114,7 +114,7 @@ public static class BenchStep
                 var x = measured[c.Name];
                 double total = BenchCommand.Median(x.Total);
                 var phases = x.Phases.ToDictionary(kv => kv.Key, kv => BenchCommand.Median(kv.Value));
-                double paramPath = phases.GetValueOrDefault("zero_grad") + phases.GetValueOrDefault("optimizer") + phases.GetValueOrDefault("shadow_sync");
+                double paramPath = phases.GetValueOrDefault("zero_grad") + phases.GetValueOrDefault("optimizer") + phases.GetValueOrDefault("shadow_sync") + phases.GetValueOrDefault("bf16_widen");
                 // The bandwidth limit of the parameter path: zeroing writes 4 bytes/parameter (fp32 grads) and
                 // AdamW moves 28 (read p, g, m, v; write p, m, v); bf16: grads read as 2 bytes, shadow written as 2.
                 double bytes = parameters * (c.Precision == Precision.Fp32 ? 4.0 + 28 : 28);
@@ -129,7 +129,7 @@ public static class BenchStep
                 md.AppendLine($"### {c.Name}: step {total:F3} s (median of {x.Total.Count} repeats)").AppendLine();
                 md.AppendLine("| phase | seconds |").AppendLine("|---|---|");
                 foreach (var (k, v) in phases) md.AppendLine($"| {k} | {v:F4} |");
-                md.AppendLine($"| parameter path (zero + shadow + optimizer) | {paramPath:F4} = {paramPath / limit:F2}× the bandwidth limit {limit:F4} s ({bytes / 1e9:F2} GB at triad {bw.TriadGBps:F1} GB/s) |").AppendLine();
+                md.AppendLine($"| parameter path (zero + widen + shadow + optimizer) | {paramPath:F4} = {paramPath / limit:F2}× the bandwidth limit {limit:F4} s ({bytes / 1e9:F2} GB at triad {bw.TriadGBps:F1} GB/s) |").AppendLine();
                 if (x.Regions.Count > 0)
                 {
                     md.AppendLine("| region (inclusive, summed over layers) | forward s | backward s |").AppendLine("|---|---|---|");
@@ -179,19 +179,21 @@ public static class BenchStep
     }
 
     /// <summary>Warm-up, timed steps, then probed steps (regions) of one configuration, which is built and freed here.</summary>
-    static (long Parameters, Measured Result) RunConfig(ModelSpec spec, int batch, Device device, Config c, int warmup, int steps, int probeSteps, string label)
+    static (long Parameters, Measured Result) RunConfig(ModelSpec spec, int batch, Device device, Config c, int warmup, int steps, int probeSteps, string label,
+                                                         bool optimizerOnly)
     {
         var m = new Measured();
         using var run = new SyntheticTraining(spec, batch, device, seed: 0, c.Precision, c.Fused);
+        if (optimizerOnly) probeSteps = 0;
         Progress(label, warmup + steps + probeSteps, s =>
         {
-            if (s < warmup) { run.TimedStep(); return; }
+            if (s < warmup) { if (optimizerOnly) run.TimedOptimizerStep(); else run.TimedStep(); return; }
             if (s < warmup + steps)
             {
-                var t = run.TimedStep();
+                var t = optimizerOnly ? run.TimedOptimizerStep() : run.TimedStep();
                 m.Total.Add(t.Total);
                 Add(m.Phases, "zero_grad", t.ZeroGrad); Add(m.Phases, "shadow_sync", t.ShadowSync); Add(m.Phases, "forward", t.Forward);
-                Add(m.Phases, "backward", t.Backward); Add(m.Phases, "optimizer", t.Optimizer); Add(m.Phases, "gc", t.Cleanup);
+                Add(m.Phases, optimizerOnly ? "bf16_widen" : "backward", t.Backward); Add(m.Phases, "optimizer", t.Optimizer); Add(m.Phases, "gc", t.Cleanup); // optimizer-only: backward slot = the widening pass
                 return;
             }
             var probe = new RegionTimer();

@@ -95,6 +95,44 @@ public sealed class SyntheticTraining : IDisposable
         return new StepTimes(loss, forward, backward, update, total - zero - sync - forward - backward - update, zero, sync);
     }
 
+    /// <summary>
+    /// The parameter path alone (bench step --optimizer-only): gradients are fixed random tensors made
+    /// once (fp32 on the masters, or bf16 on the shadows), handed to the step untimed; timed are the
+    /// zeroing, the separate bf16 widening and shadow copy where not fused, and the optimizer.
+    /// </summary>
+    public StepTimes TimedOptimizerStep()
+    {
+        using var outer = NewDisposeScope();
+        if (fixedGrads is null)
+        {
+            var gen = new Generator(7);
+            fixedGrads = [.. (bf16 is null ? model.parameters() : bf16.ShadowParameters)
+                .Select(p => (p, torch.randn(p.shape, generator: gen).mul_(1e-3).to(p.dtype).DetachFromDisposeScope()))];
+        }
+        foreach (var (p, g) in fixedGrads) if (p.grad is null) p.grad = g;       // untimed: the backward's output
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        double zero, widen = 0, sync = 0, update;
+        optimizer.ZeroGrad();
+        zero = sw.Elapsed.TotalSeconds;
+        if (bf16 is not null && !ShadowsFused)
+        {
+            bf16.WidenGradients();                                                 // the backward's tail in the separate-pass policy
+            widen = sw.Elapsed.TotalSeconds - zero;
+        }
+        optimizer.Step();
+        update = sw.Elapsed.TotalSeconds - zero - widen;
+        if (bf16 is not null && !ShadowsFused)
+        {
+            double before = sw.Elapsed.TotalSeconds;
+            bf16.SyncWeights();
+            sync = sw.Elapsed.TotalSeconds - before;
+        }
+        if (bf16 is not null) foreach (var (p, g) in fixedGrads) p.grad = g;     // the widening cleared them
+        return new StepTimes(0, 0, widen, update, 0, zero, sync);
+    }
+
+    private (TorchSharp.Modules.Parameter P, Tensor G)[]? fixedGrads;
+
     /// <summary>Writes the model as a checkpoint with its identity (Jetpack.Model.Checkpoints.ModelCheckpoint).</summary>
     public void Save(string path) => Jetpack.Model.Checkpoints.ModelCheckpoint.Save(path, Spec, model);
 
@@ -102,6 +140,7 @@ public sealed class SyntheticTraining : IDisposable
     {
         optimizer.Dispose();
         bf16?.Dispose();
+        foreach (var (_, g) in fixedGrads ?? []) g.Dispose();
         model.Dispose();
         images.Dispose();
         labels.Dispose();

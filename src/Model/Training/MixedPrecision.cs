@@ -96,18 +96,22 @@ public sealed class Bf16Forward : IDisposable
         if (value.dtype != ScalarType.Float32 || value.numel() != 1)
             throw new InvalidOperationException($"the loss must be an fp32 scalar, got {value.dtype} [{string.Join(", ", value.shape)}]");
         value.backward();
-        if (keepShadowGradients) return value.item<float>();
-        using (no_grad())
-        {
-            foreach (var (m, s) in _params)
-            {
-                if (s.grad is not { } g) continue;
-                if (m.grad is { } acc) acc.add_(g);                     // add_ widens bf16 → fp32
-                else m.grad = g.to(ScalarType.Float32).DetachFromDisposeScope();
-                s.grad = null;
-            }
-        }
+        if (!keepShadowGradients) WidenGradients();
         return value.item<float>();
+    }
+
+    /// <summary>Adds the shadow's bf16 gradients, widened to fp32, to the masters' .grad and clears the shadow's (the separate widening pass).</summary>
+    public void WidenGradients()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (var (m, s) in _params)
+        {
+            if (s.grad is not { } g) continue;
+            if (m.grad is { } acc) acc.add_(g);                         // add_ widens bf16 → fp32
+            else m.grad = g.to(ScalarType.Float32).DetachFromDisposeScope();
+            s.grad = null;
+        }
     }
 
     public void Dispose() => Shadow.Dispose();
