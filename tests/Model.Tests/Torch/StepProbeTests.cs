@@ -35,8 +35,12 @@ public class StepProbeTests
         var recorder = new Recorder();
         Dictionary<string, Tensor> probed;
         using (StepProbe.Attach(recorder)) probed = Grads();
+        // The marks add identity nodes, which may change the order autograd sums a tensor's gradient contributions in: float rounding only.
         foreach (var (name, g) in plain)
-            Assert.True(g.eq(probed[name]).all().item<bool>(), $"{name}: the probe changed the gradient");
+        {
+            double err = (g - probed[name]).abs().max().item<float>(), scale = g.abs().max().item<float>();
+            Assert.True(err <= 1e-5 * scale + 1e-12, $"{name}: the probe changed the gradient by {err} (max |g| {scale})");
+        }
         foreach (var region in new[] { "attention", "mlp", "moe", "moe.routing", "moe.routing.logits", "moe.routing.softmax", "moe.routing.entmax", "moe.dispatch", "moe.experts", "moe.combine" })
             foreach (var kind in new[] { "f+", "f-", "b+", "b-" })
                 Assert.Contains($"{kind}{region}", recorder.Events);
