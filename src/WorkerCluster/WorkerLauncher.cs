@@ -79,12 +79,16 @@ public sealed class WorkerLauncher : IAsyncDisposable
         var dll = Options.WorkerDll ?? Path.Combine(AppContext.BaseDirectory, "jetpack-worker.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"worker executable not found: {dll}", dll);
         var ports = FreePorts(world);
-        var peers = string.Join(',', ports.Select(p => $"127.0.0.1:{p}"));
+        var hosts = Enumerable.Range(0, world).Select(r => Options.Namespaces?[r].Address ?? "127.0.0.1").ToArray();
+        var peers = string.Join(',', ports.Select((p, r) => $"{hosts[r]}:{p}"));
         int threads = Options.ThreadsPerWorker > 0 ? Options.ThreadsPerWorker : Math.Max(1, Environment.ProcessorCount / world);
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
         for (int r = 0; r < world; r++)
         {
-            var psi = new ProcessStartInfo("dotnet");
+            // in a namespace: `ip netns exec NS dotnet …` (ip execs the command: the pid is the worker's)
+            var psi = new ProcessStartInfo(Options.Namespaces is null ? "dotnet" : "ip");
+            if (Options.Namespaces?[r] is { } ns)
+                foreach (var a in new[] { "netns", "exec", ns.Name, "dotnet" }) psi.ArgumentList.Add(a);
             string[] placement = Options.Coordinator is { } coordinator
                 ? ["--coordinator", coordinator.ToString(), "--port", ports[r].ToString(), "--worker-id", Options.WorkerIdPrefix + r,
                    "--heartbeat-seconds", Options.HeartbeatInterval.TotalSeconds.ToString(invariant)]
@@ -94,13 +98,14 @@ public sealed class WorkerLauncher : IAsyncDisposable
                          "--token-file", Path.Combine(workDir, "cluster.token"),
                          "--deadline-seconds", Options.StepDeadline.TotalSeconds.ToString(invariant),
                          "--parent-pid", Environment.ProcessId.ToString(), "--threads", threads.ToString(),
-                         "--data-plane", Options.DataPlane.ToString().ToLowerInvariant(),
+                         "--data-plane", Options.DataPlane.ToString().ToLowerInvariant(), "--listen", hosts[r],
                      ]))
                 psi.ArgumentList.Add(a);
+            if (Options.ChunkBytes is { } chunk) { psi.ArgumentList.Add("--chunk-bytes"); psi.ArgumentList.Add(chunk.ToString(invariant)); }
             psi.Environment.Remove(ClusterToken.EnvVariable);                   // the file is the one source
             psi.Environment["OMP_NUM_THREADS"] = threads.ToString();
             foreach (var (k, v) in Options.Environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
-            workers.Add(new WorkerProcess(r, $"127.0.0.1:{ports[r]}", psi));
+            workers.Add(new WorkerProcess(r, $"{hosts[r]}:{ports[r]}", psi));
         }
         using var timeout = new CancellationTokenSource(Options.ReadyTimeout);
         try

@@ -32,7 +32,7 @@ public static class BenchExchange
     public static Command Create()
     {
         var ranks = new Option<string>("--ranks") { Description = "process counts of the all-to-all", DefaultValueFactory = _ => "2,3,4" };
-        var mib = new Option<int>("--mib") { Description = "MiB each rank sends to each peer per round", DefaultValueFactory = _ => 16 };
+        var mib = new Option<int>("--mib") { Description = "MiB each rank sends to each peer per round (issue 20 measures 8 MiB messages)", DefaultValueFactory = _ => 8 };
         var rounds = new Option<int>("--rounds") { Description = "timed all-to-all rounds", DefaultValueFactory = _ => 10 };
         var iperfSeconds = new Option<int>("--iperf-seconds") { Description = "duration of each iperf3 run", DefaultValueFactory = _ => 3 };
         var models = new Option<string>("--models") { Description = "variants for the step-time comparison ('' = skip)", DefaultValueFactory = _ => "v_jetmoe_fmnist,v_jetmoe_t" };
@@ -40,22 +40,53 @@ public static class BenchExchange
         var threads = new Option<int>("--threads-per-rank") { Description = "torch threads of each rank in the step-time runs (0 = the cores divided among the ranks)", DefaultValueFactory = _ => 0 };
         var planes = new Option<string>("--data-plane") { Description = "transports to measure, side by side: grpc (HTTP/2 Push streams), tcp (the same headers on raw TCP)", DefaultValueFactory = _ => "grpc,tcp" };
         var output = new Option<string>("--out") { Description = "folder for bench-exchange.json", DefaultValueFactory = _ => "results/bench" };
+        var chunks = new Option<string>("--grpc-chunk-kib")
+        {
+            Description = "gRPC message sizes to measure side by side, KiB (each a row; the first is also used for the step-time runs)",
+            DefaultValueFactory = _ => "64,1024",
+        };
+        var netns = new Option<string>("--netns")
+        {
+            Description = "run the 2 ranks and iperf3 in these Linux network namespaces instead of on loopback: NS0=IP0,NS1=IP1 " +
+                          "(made by scripts/bench-netns.sh, which also decides nothing itself: it prints the gRPC/TCP ratio the default follows)",
+            DefaultValueFactory = _ => "",
+        };
         var cmd = new Command("exchange", "All-to-all throughput between 2–4 worker processes vs raw TCP loopback (iperf3) in the same run; step time with 2 ranks vs 1 and the exchange / all-reduce share of it.")
         {
-            ranks, mib, rounds, iperfSeconds, models, steps, threads, planes, output,
+            ranks, mib, rounds, iperfSeconds, models, steps, threads, planes, output, netns, chunks,
         };
         cmd.SetAction(r => Run(r.GetValue(ranks)!, r.GetValue(mib), r.GetValue(rounds), r.GetValue(iperfSeconds), r.GetValue(models)!, r.GetValue(steps),
-                               r.GetValue(threads), r.GetValue(planes)!, r.GetValue(output)!));
+                               r.GetValue(threads), r.GetValue(planes)!, r.GetValue(output)!, ParseNamespaces(r.GetValue(netns)!),
+                               r.GetValue(chunks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k => int.Parse(k) << 10).ToArray()));
         return cmd;
     }
 
-    static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, int threadsPerRank, string planesText, string outDir)
+    /// <summary>"ns0=198.18.0.1,ns1=198.18.0.2" → [(ns0, 198.18.0.1), (ns1, 198.18.0.2)]; "" → null (loopback).</summary>
+    static List<(string Name, string Address)>? ParseNamespaces(string text)
     {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var list = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(e =>
+        {
+            var parts = e.Split('=', 2);
+            if (parts.Length != 2 || parts[0].Length == 0 || !IPAddress.TryParse(parts[1], out _))
+                throw new ArgumentException($"--netns: '{e}' is not NAMESPACE=IP");
+            return (parts[0], parts[1]);
+        }).ToList();
+        if (list.Count != 2) throw new ArgumentException($"--netns: name exactly 2 namespaces (one per rank), got {list.Count}");
+        return list;
+    }
+
+    static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, int threadsPerRank, string planesText, string outDir,
+                   List<(string Name, string Address)>? namespaces = null, int[]? grpcChunks = null)
+    {
+        grpcChunks = grpcChunks is { Length: > 0 } ? grpcChunks : [Jetpack.Protocol.Codec.WireLimits.Default.ChunkBytes];
         var transports = planesText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                                    .Select(t => DataPlaneTransports.Parse(t, "--data-plane")).Distinct().ToArray();
         if (transports.Length == 0) throw new ArgumentException("--data-plane: name at least one transport (grpc, tcp)");
         var worlds = ranksText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
         if (worlds.Any(w => w < 2)) throw new ArgumentException($"--ranks: every count must be ≥ 2 (got {ranksText})");
+        if (namespaces is not null && worlds.Any(w => w != 2)) throw new ArgumentException($"--netns measures 2 ranks (one per namespace): pass --ranks 2 (got {ranksText})");
+        if (namespaces is not null && modelsText.Length > 0) throw new ArgumentException("--netns measures the all-to-all only: pass --models ''");
         if (mib < 1 || rounds < 1 || steps < 2) throw new ArgumentException("--mib ≥ 1, --rounds ≥ 1, --steps ≥ 2");
         Directory.CreateDirectory(outDir);
         var result = new Dictionary<string, object>();
@@ -63,8 +94,11 @@ public static class BenchExchange
         if (threadsPerRank < 0) throw new ArgumentException($"--threads-per-rank must be ≥ 0 (got {threadsPerRank})");
         var table = new Table().AddColumns("processes", "transport", "piece", "all-to-all (GB/s, all ranks)", "per rank (GB/s)", "iperf3 1 stream", "iperf3 same flows", "ratio vs same flows");
         var exchangeRows = new List<object>();
-        double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds);
-        if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 loopback, 1 stream: [bold]{single:F2} GB/s[/]");
+        var measured = new List<(int World, string Transport, double Gbps)>();
+        string link = namespaces is null ? "loopback" : $"{namespaces[0].Name} → {namespaces[1].Name} (veth + bridge)";
+        double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds, namespaces);
+        if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 {link}, 1 stream: [bold]{single:F2} GB/s[/]");
+        result["link"] = link;
         // the ceiling under gRPC: .NET's HTTP/2 (Kestrel + SocketsHttpHandler) with no gRPC on top, one stream
         double http2 = worlds.Length == 0 ? double.NaN : Http2Upload(256L << 20);
         if (worlds.Length > 0) AnsiConsole.MarkupLine($"bare HTTP/2 upload (Kestrel + SocketsHttpHandler, no gRPC), 1 stream: [bold]{http2:F2} GB/s[/] ({100 * http2 / single:F0}% of iperf3's stream)");
@@ -72,18 +106,30 @@ public static class BenchExchange
         foreach (int world in worlds)
         {
             int flows = world * (world - 1);
-            double parallel = Iperf(flows, iperfSeconds);
-            foreach (var transport in transports)
+            double parallel = Iperf(flows, iperfSeconds, namespaces);
+            foreach (var (transport, chunk) in transports.SelectMany(t => t == DataPlaneTransport.Grpc ? grpcChunks.Select(c => (t, (int?)c)) : [(t, (int?)null)]))
             {
-                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport);
+                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport, namespaces, chunk);
                 double ratio = aggregate / parallel;
-                string name = transport.ToString().ToLowerInvariant();
-                table.AddRow(world.ToString(), name, $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
-                exchangeRows.Add(new { processes = world, transport = name, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
+                string name = chunk is { } c ? $"grpc ({c >> 10} KiB messages)" : transport.ToString().ToLowerInvariant();
+                table.AddRow(world.ToString(), Markup.Escape(name), $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
+                measured.Add((world, transport.ToString().ToLowerInvariant(), aggregate));
+                exchangeRows.Add(new { processes = world, transport = transport.ToString().ToLowerInvariant(), grpc_message_bytes = chunk, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
             }
         }
         if (worlds.Length > 0) AnsiConsole.Write(table);
         result["exchange"] = exchangeRows;
+        // the rule of issue 20: gRPC is the default data plane only at ≥ 80 % of TCP (and ≥ 50 % of iperf3 on loopback)
+        foreach (int world in worlds)
+        {
+            // gRPC at its best message size against TCP
+            var at = measured.Where(x => x.World == world).GroupBy(x => x.Transport).ToDictionary(g => g.Key, g => g.Max(x => x.Gbps));
+            if (at.TryGetValue("grpc", out var g) && at.TryGetValue("tcp", out var t))
+            {
+                AnsiConsole.MarkupLine($"{world} processes over {Markup.Escape(link)}: gRPC / TCP = [bold]{100 * g / t:F0}%[/]");
+                result[$"grpc_over_tcp_{world}"] = g / t;
+            }
+        }
 
         var stepRows = new List<object>();
         var stepTable = new Table().AddColumns("model", "transport", "batch", "1 rank (s/step)", "2 ranks (s/step)", "speed-up", "exchange share", "all-reduce share");
@@ -112,9 +158,13 @@ public static class BenchExchange
     }
 
     /// <summary>Aggregate and mean per-rank all-to-all throughput (bytes sent to other ranks / time), GB/s.</summary>
-    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport)
+    static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport, List<(string Name, string Address)>? namespaces, int? chunkBytes)
     {
-        var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport }).GetAwaiter().GetResult();
+        var options = new LaunchOptions
+        {
+            WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport, Namespaces = namespaces, ChunkBytes = chunkBytes,
+        };
+        var launcher = WorkerLauncher.StartAsync(options).GetAwaiter().GetResult();
         try
         {
             var replies = Task.WhenAll(Enumerable.Range(0, world).Select(r => launcher.Control(r).BenchExchangeAsync(
@@ -123,7 +173,7 @@ public static class BenchExchange
             if (replies.FirstOrDefault(x => !x.Verified) is { } bad) throw new InvalidOperationException($"rank {bad.Rank}: received pieces did not hold their sources' values");
             double aggregate = replies.Sum(x => x.BytesSent) / replies.Max(x => x.Seconds) / 1e9;
             double perRank = replies.Average(x => x.BytesSent / x.Seconds) / 1e9;
-            AnsiConsole.MarkupLine($"{world} processes, {transport}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
+            AnsiConsole.MarkupLine($"{world} processes, {transport}{(chunkBytes is { } c ? $" ({c >> 10} KiB messages)" : "")}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
             return (aggregate, perRank);
         }
         finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
@@ -168,9 +218,7 @@ public static class BenchExchange
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2);
-            k.Limits.Http2.InitialConnectionWindowSize = 2 * WireChannels.StreamWindowBytes;
-            k.Limits.Http2.InitialStreamWindowSize = WireChannels.StreamWindowBytes;
-            k.Limits.MaxRequestBodySize = null;
+            WireChannels.ConfigureServer(k.Limits);
         });
         var app = builder.Build();
         app.MapPost("/sink", async (HttpContext ctx) =>
@@ -221,12 +269,18 @@ public static class BenchExchange
         protected override bool TryComputeLength(out long length) { length = bytes; return true; }
     }
 
-    /// <summary>Raw TCP loopback throughput with iperf3 (one-off server on a free port), GB/s.</summary>
-    static double Iperf(int streams, int seconds)
+    /// <summary>
+    /// Raw TCP throughput with iperf3 (one-off server on a free port), GB/s: on loopback, or from the
+    /// first namespace to the second (server in the second, as rank 1, client in the first).
+    /// </summary>
+    static double Iperf(int streams, int seconds, List<(string Name, string Address)>? namespaces = null)
     {
         int port;
         using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
-        using var server = Start("iperf3", "-s", "-1", "--forceflush", "-B", "127.0.0.1", "-p", port.ToString());
+        string host = namespaces?[1].Address ?? "127.0.0.1";
+        string[] In(int i, params string[] args) => namespaces is null ? args : ["netns", "exec", namespaces[i].Name, "iperf3", .. args];
+        string exe = namespaces is null ? "iperf3" : "ip";
+        using var server = Start(exe, In(1, "-s", "-1", "--forceflush", "-B", host, "-p", port.ToString()));
         // the server says when it listens (a line after a rule of dashes); only then may the client connect
         var listening = Task.Run(() =>
         {
@@ -235,8 +289,8 @@ public static class BenchExchange
             return false;
         });
         if (!listening.Wait(TimeSpan.FromSeconds(10)) || !listening.Result)
-            throw new InvalidOperationException($"iperf3 server did not report listening on port {port} within 10 s: {server.StandardError.ReadToEnd()}");
-        using var client = Start("iperf3", "-c", "127.0.0.1", "-p", port.ToString(), "-t", seconds.ToString(), "-P", streams.ToString(), "-J");
+            throw new InvalidOperationException($"iperf3 server did not report listening on {host}:{port} within 10 s: {server.StandardError.ReadToEnd()}");
+        using var client = Start(exe, In(0, "-c", host, "-p", port.ToString(), "-t", seconds.ToString(), "-P", streams.ToString(), "-J"));
         string json = client.StandardOutput.ReadToEnd();
         if (!client.WaitForExit(TimeSpan.FromSeconds(seconds + 30)) || client.ExitCode != 0)
             throw new InvalidOperationException($"iperf3 client failed (exit {(client.HasExited ? client.ExitCode : -1)}): {client.StandardError.ReadToEnd()} {json}");

@@ -21,8 +21,9 @@ public static class CommonOptions
 
     public static readonly Option<string> DataPlane = new("--data-plane")
     {
-        Description = "how worker processes send token slots and gradient chunks to each other: grpc (HTTP/2 streams) or tcp (the same checked headers on raw TCP; 7-8x the all-to-all throughput measured on a 2-core machine, see `jetpack bench exchange`)",
-        DefaultValueFactory = _ => "grpc",
+        Description = "how worker processes send token slots and gradient chunks to each other: tcp (default: the checked data-plane headers on raw TCP) " +
+                      "or grpc (HTTP/2 streams; measured at 32 % of tcp between two network namespaces, docs/measured/data-plane/, so not the default)",
+        DefaultValueFactory = _ => Jetpack.Protocol.Channels.DataPlaneTransports.Default.ToString().ToLowerInvariant(),
     };
 
     public static Jetpack.Protocol.Channels.DataPlaneTransport ParseDataPlane(string text) => Jetpack.Protocol.Channels.DataPlaneTransports.Parse(text, "--data-plane");

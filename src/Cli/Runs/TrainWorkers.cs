@@ -23,7 +23,7 @@ public static class TrainWorkers
 {
     /// <param name="jobId">the job id the workers serve and label their metrics with (default: a fresh one)</param>
     public static int Run(RunSpec config, bool resume, long? until, int workers, string device, int threads, string? jobId = null,
-                          Jetpack.Protocol.Channels.DataPlaneTransport dataPlane = Jetpack.Protocol.Channels.DataPlaneTransport.Grpc)
+                          Jetpack.Protocol.Channels.DataPlaneTransport dataPlane = Jetpack.Protocol.Channels.DataPlaneTransports.Default)
     {
         var spec = config.ResolveModel();
         CpuBf16.WarnIfEmulated(config.Recipe.Precision, Devices.Parse(device));

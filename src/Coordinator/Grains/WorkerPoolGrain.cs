@@ -113,7 +113,7 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
         var now = clock.GetUtcNow();
         foreach (var m in members.Values)
             if (m.Assignment is { } a && !Alive(m, now)) LoseWorker(m, a);
-        metrics.SetWorkers(members.Values.Count(m => Alive(m, now)), members.Values.Select(m => (m.Registration.WorkerId, m.LastHeartbeat)));
+        metrics.SetWorkers(members.Values.Select(m => (m.Registration.WorkerId, m.LastHeartbeat, Alive(m, now))));
         return Task.CompletedTask;
     }
 

@@ -16,7 +16,7 @@ public sealed class CoordinatorMetrics : IDisposable
     readonly Counter<long> recoveries;
     readonly Counter<long> recyclings;
     readonly ConcurrentDictionary<string, JobPhase> phases = new();
-    readonly ConcurrentDictionary<string, DateTimeOffset> heartbeats = new();
+    readonly ConcurrentDictionary<string, (DateTimeOffset LastHeartbeat, bool Alive)> workers = new();
     readonly TimeProvider clock;
     int workersUp;
 
@@ -27,6 +27,7 @@ public sealed class CoordinatorMetrics : IDisposable
         meter.CreateObservableGauge(MetricNames.JobPhase, ObservePhases, description: "job phase: " + MetricNames.JobPhaseValues);
         meter.CreateObservableGauge(MetricNames.WorkersUp, () => Volatile.Read(ref workersUp), description: "workers whose last heartbeat is younger than the timeout");
         meter.CreateObservableGauge(MetricNames.WorkerHeartbeatAge, ObserveHeartbeatAges, unit: MetricNames.Units.Seconds, description: "age of each worker's last heartbeat");
+        meter.CreateObservableGauge(MetricNames.WorkerUp, ObserveWorkersUp, description: "1 while a registered worker is live, 0 once the coordinator holds it dead (heartbeat timeout or lost)");
         recoveries = meter.CreateCounter<long>(MetricNames.Recoveries, description: "recoveries after a worker loss");
         recyclings = meter.CreateCounter<long>(MetricNames.Recyclings, description: "checkpoint recyclings run (reuse is not counted)");
     }
@@ -37,13 +38,19 @@ public sealed class CoordinatorMetrics : IDisposable
 
     public void RecordRecycling() => recyclings.Add(1);
 
-    /// <summary>The pool's view after each liveness check: live count and every known worker's last heartbeat.</summary>
-    public void SetWorkers(int up, IEnumerable<(string WorkerId, DateTimeOffset LastHeartbeat)> members)
+    /// <summary>The pool's view after each liveness check: every known worker's last heartbeat and whether it is live.</summary>
+    public void SetWorkers(IEnumerable<(string WorkerId, DateTimeOffset LastHeartbeat, bool Alive)> members)
     {
-        Volatile.Write(ref workersUp, up);
         var seen = new HashSet<string>();
-        foreach (var (id, at) in members) { heartbeats[id] = at; seen.Add(id); }
-        foreach (var gone in heartbeats.Keys.Where(k => !seen.Contains(k)).ToList()) heartbeats.TryRemove(gone, out _);
+        int up = 0;
+        foreach (var (id, at, alive) in members)
+        {
+            workers[id] = (at, alive);
+            seen.Add(id);
+            if (alive) up++;
+        }
+        Volatile.Write(ref workersUp, up);
+        foreach (var gone in workers.Keys.Where(k => !seen.Contains(k)).ToList()) workers.TryRemove(gone, out _);
     }
 
     IEnumerable<Measurement<int>> ObservePhases() =>
@@ -52,8 +59,11 @@ public sealed class CoordinatorMetrics : IDisposable
     IEnumerable<Measurement<double>> ObserveHeartbeatAges()
     {
         var now = clock.GetUtcNow();
-        return heartbeats.Select(h => new Measurement<double>((now - h.Value).TotalSeconds, new KeyValuePair<string, object?>(MetricNames.Labels.Worker, h.Key)));
+        return workers.Select(w => new Measurement<double>((now - w.Value.LastHeartbeat).TotalSeconds, new KeyValuePair<string, object?>(MetricNames.Labels.Worker, w.Key)));
     }
+
+    IEnumerable<Measurement<int>> ObserveWorkersUp() =>
+        workers.Select(w => new Measurement<int>(w.Value.Alive ? 1 : 0, new KeyValuePair<string, object?>(MetricNames.Labels.Worker, w.Key)));
 
     public void Dispose() => meter.Dispose();
 }

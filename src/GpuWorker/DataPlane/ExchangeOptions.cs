@@ -12,7 +12,7 @@ public sealed record ExchangeOptions
     public long BucketElements { get; init; } = 4L << 20;
 
     /// <summary>How this worker sends data-plane tensors (it receives both ways whatever this says).</summary>
-    public DataPlaneTransport Transport { get; init; } = DataPlaneTransport.Grpc;
+    public DataPlaneTransport Transport { get; init; } = DataPlaneTransports.Default;
 
     public void Validate()
     {

@@ -7,7 +7,8 @@ namespace Jetpack.GpuWorker.DataPlane;
 /// <summary>
 /// <see cref="IExpertExchange"/> over gRPC (DESIGN.md, "One training step", step 2): every piece for
 /// another rank goes as one Push stream tagged (job, step, micro, layer, phase, source); pieces for
-/// this rank are expected under the same tags before anything is sent. Blocking by contract: the
+/// this rank are expected under the same tags before anything is sent; they arrive on the rank's
+/// configured device (<see cref="PeerMailbox.Placement"/>), beside its own piece. Blocking by contract: the
 /// trainer's thread waits while the sends and receives run on the thread pool.
 /// </summary>
 public sealed class GrpcExpertExchange : IExpertExchange
@@ -90,7 +91,7 @@ public sealed class GrpcExpertExchange : IExpertExchange
                 if (v == rank) continue;
                 var key = MailKey.Exchange(job, tag, v);
                 keys.Add(key);
-                receives[v] = mailbox.Expect(key, new Expectation(dtype, expected[v]));
+                receives[v] = mailbox.Expect(key, new Expectation(dtype, expected[v], Device: mailbox.Placement.Device));   // lands on the rank's device
                 ops.Add(new(receives[v]!, v, "receive from"));
             }
             for (int v = 0; v < world; v++)

@@ -70,11 +70,24 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
     private void ReduceBucket(long thisCall, long step, int bucket, List<Tensor> group)
     {
         using var scope = NewDisposeScope();
-        // a lone contiguous CPU tensor (the trainer's flat gradient buckets) is reduced in place;
-        // anything else is packed into one flat copy and unpacked at the end
+        // a lone contiguous CPU tensor (the trainer's flat gradient buckets on a CPU rank) is reduced in
+        // place; anything else (several tensors, or tensors on a GPU) is packed into one host staging
+        // bucket (the socket reads and writes host memory: one device→host copy per tensor) and the sums
+        // are copied back into the caller's tensors on their own device at the end
         bool inPlace = group.Count == 1 && group[0].is_contiguous() && group[0].device_type == TorchSharp.DeviceType.CPU;
-        var flat = inPlace ? group[0].detach().view(-1)                                      // [n], an alias
-                           : cat(group.Select(t => t.detach().reshape(-1)).ToList(), 0).cpu(); // [n], a copy
+        Tensor flat;
+        if (inPlace) flat = group[0].detach().view(-1);                                   // [n], an alias
+        else
+        {
+            flat = mailbox.Placement.Staging([group.Sum(t => t.numel())], group[0].dtype);  // [n], host staging
+            long offset = 0;
+            using var _ = no_grad();
+            foreach (var t in group)
+            {
+                flat.narrow(0, offset, t.numel()).copy_(t.detach().reshape(-1));
+                offset += t.numel();
+            }
+        }
         long n = flat.shape[0];
         int world = WorldSize, rank = Rank;
         var (starts, counts) = Chunks(n, world);
@@ -83,7 +96,7 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         if (scratch is null || scratch.dtype != flat.dtype || scratch.numel() < counts.Max())
         {
             scratch?.Dispose();
-            scratch = empty(new[] { Math.Max(counts.Max(), 1) }, flat.dtype).DetachFromDisposeScope();   // lives across calls
+            scratch = mailbox.Placement.Staging([Math.Max(counts.Max(), 1)], flat.dtype).DetachFromDisposeScope();   // host staging, lives across calls
         }
         int next = (rank + 1) % world, prev = (rank + world - 1) % world;
         for (int s = 0; s < world - 1; s++)

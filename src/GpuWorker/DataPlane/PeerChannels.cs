@@ -20,7 +20,7 @@ public sealed class PeerChannels : IDisposable
     private readonly CallInvoker?[] invokers;
     private readonly TcpPeerLink?[] links;
 
-    public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransport.Grpc)
+    public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransports.Default)
     {
         Addresses = peers;
         channels = new GrpcChannel?[peers.Count];

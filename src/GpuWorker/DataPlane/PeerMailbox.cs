@@ -7,8 +7,11 @@ using static TorchSharp.torch;
 
 namespace Jetpack.GpuWorker.DataPlane;
 
-/// <summary>What a receiver expects under one key: dtype, shape and optionally the buffer to fill.</summary>
-public sealed record Expectation(ScalarType Dtype, long[] Shape, Tensor? Destination = null);
+/// <summary>
+/// What a receiver expects under one key: dtype, shape, and either the buffer to fill or the device
+/// the received tensor must be placed on (null: the mailbox's <see cref="TensorPlacement.Device"/>).
+/// </summary>
+public sealed record Expectation(ScalarType Dtype, long[] Shape, Tensor? Destination = null, Device? Device = null);
 
 /// <summary>
 /// The receiving side of the data plane. A rank posts what it expects under a <see cref="MailKey"/>
@@ -17,8 +20,10 @@ public sealed record Expectation(ScalarType Dtype, long[] Shape, Tensor? Destina
 /// then copied straight into its destination. So a sender that runs ahead is held by HTTP/2 flow
 /// control rather than buffered, and every refusal names the key (job, step, phase, source rank).
 /// </summary>
-public sealed class PeerMailbox(JobMembership membership, WireLimits limits, TimeSpan deadline)
+public sealed class PeerMailbox(JobMembership membership, WireLimits limits, TimeSpan deadline, TensorPlacement? placement = null)
 {
+    private readonly TensorPlacement placement = placement ?? new TensorPlacement();
+
     private sealed class Slot
     {
         public readonly TaskCompletionSource<Expectation> Expected = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -31,6 +36,8 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
     public JobMembership Membership => membership;
     public WireLimits Limits => limits;
     public TimeSpan Deadline => deadline;
+    /// <summary>Allocates what arrives and places it on the rank's device.</summary>
+    public TensorPlacement Placement => placement;
 
     /// <summary>Keys waiting now (for tests and diagnostics: a finished step leaves none).</summary>
     public int Pending => slots.Count;
@@ -105,7 +112,7 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
         try
         {
             TensorCodec.Validate(header.Tensor, e.Dtype, e.Shape, limits, what);
-            using var asm = new TensorAssembler(header.Tensor, e.Dtype, what, e.Destination);
+            using var asm = new TensorAssembler(header.Tensor, e.Dtype, what, e.Destination, placement, e.Device);
             await fill(asm, what, ct);
             received = asm.Received;
             if (!slot.Arrived.TrySetResult(asm.Complete())) { /* the receiver already gave up */ }

@@ -1,4 +1,5 @@
 using Jetpack.GpuWorker.DataPlane;
+using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Channels;
 
@@ -17,14 +18,14 @@ public static class WorkerCommandLine
     public const string Usage =
         "usage: jetpack-worker (--rank R --world N (--peers host:port,... | --port P) | --coordinator URL [--worker-id ID] [--advertise HOST] [--heartbeat-seconds S]) " +
         "[--port P] [--listen ADDR] [--token-file F] [--job ID] [--deadline-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] " +
-        "[--data-plane grpc|tcp] [--data-port P]";
+        "[--data-plane tcp|grpc (default tcp)] [--data-port P] [--chunk-bytes N (gRPC message size)]";
 
     public static WorkerOptions Parse(IReadOnlyList<string> args)
     {
         var values = new Dictionary<string, string>();
         string[] known = ["--rank", "--world", "--peers", "--port", "--token-file", "--job", "--deadline-seconds", "--parent-pid", "--threads",
                            "--coordinator", "--worker-id", "--listen", "--advertise", "--heartbeat-seconds", "--metrics-port",
-                           "--data-plane", "--data-port"];
+                           "--data-plane", "--data-port", "--chunk-bytes"];
         for (int i = 0; i < args.Count; i++)
         {
             // "--flag value" or "--flag=value" (as container manifests write them)
@@ -71,10 +72,12 @@ public static class WorkerCommandLine
             JobId = values.GetValueOrDefault("--job", "job"),
             Token = ClusterToken.Resolve(values.GetValueOrDefault("--token-file")),
             DataPort = Int("--data-port", 0),
+            // bytes per gRPC data-plane message (and the largest message accepted, plus room for a header)
+            Limits = values.ContainsKey("--chunk-bytes") ? WireLimits.Default with { ChunkBytes = Int("--chunk-bytes") } : WireLimits.Default,
             Exchange = new ExchangeOptions
             {
                 Deadline = TimeSpan.FromSeconds(deadline),
-                Transport = values.TryGetValue("--data-plane", out var plane) ? DataPlaneTransports.Parse(plane, "--data-plane") : DataPlaneTransport.Grpc,
+                Transport = values.TryGetValue("--data-plane", out var plane) ? DataPlaneTransports.Parse(plane, "--data-plane") : DataPlaneTransports.Default,
             },
             ParentPid = values.ContainsKey("--parent-pid") ? Int("--parent-pid") : null,
             Threads = Int("--threads", 0),

@@ -79,7 +79,7 @@ public sealed class WorkerNode : IAsyncDisposable
     {
         options.Validate();
         var membership = new JobMembership(options.Rank, options.WorldSize, options.JobId);
-        var mailbox = new PeerMailbox(membership, options.Limits, options.Exchange.Deadline);
+        var mailbox = new PeerMailbox(membership, options.Limits, options.Exchange.Deadline, options.Placement);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders().AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
@@ -89,9 +89,7 @@ public sealed class WorkerNode : IAsyncDisposable
         {
             k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
             k.Listen(IPAddress.Parse(options.ListenAddress), options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
-            k.Limits.Http2.InitialConnectionWindowSize = 2 * WireChannels.StreamWindowBytes;
-            k.Limits.Http2.InitialStreamWindowSize = WireChannels.StreamWindowBytes;
-            k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
+            WireChannels.ConfigureServer(k.Limits);
             k.Limits.MaxRequestBufferSize = null;
         });
         builder.Services.AddSingleton(options.Token);

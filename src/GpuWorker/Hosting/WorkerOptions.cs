@@ -23,6 +23,8 @@ public sealed record WorkerOptions
     public required ClusterToken Token { get; init; }
     public ExchangeOptions Exchange { get; init; } = new();
     public WireLimits Limits { get; init; } = WireLimits.Default;
+    /// <summary>Allocates what the data plane receives and places it on the job's device (tests pass a recording one).</summary>
+    public TensorPlacement? Placement { get; init; }
     /// <summary>Exit when this process ends (the launcher's pid), so no worker outlives its launcher.</summary>
     public int? ParentPid { get; init; }
     /// <summary>torch intra-op threads (0 = torch's default).</summary>

@@ -107,6 +107,7 @@ public sealed class TrainingJob
             {
                 var modelSpec = spec.ResolveWorkerModel();
                 var device = Devices.Parse(spec.Device);
+                node.Mailbox.Placement.Device = device;                         // received slots land beside this rank's own
                 var (train, eval) = RunDatasets.Open(spec.Data, modelSpec);
                 var context = new DistributedContext(rank, world, node.Exchange, node.Reducer) { BucketElements = node.Options.Exchange.BucketElements };
                 torch.manual_seed((long)spec.Recipe.Seed);                      // as `jetpack train` does before building its model

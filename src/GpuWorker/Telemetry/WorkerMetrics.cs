@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using Jetpack.Model.Moe;
+using Jetpack.Protocol.Control;
 using Jetpack.Protocol.Telemetry;
+using System.Diagnostics;
 
 namespace Jetpack.GpuWorker.Telemetry;
 
@@ -8,8 +10,8 @@ namespace Jetpack.GpuWorker.Telemetry;
 /// A worker's instruments (names, units and labels from <see cref="MetricNames"/>; DESIGN.md
 /// "Telemetry"), recorded where the work happens: the training loop (<see cref="RecordStep"/>), the
 /// all-to-all (<see cref="RecordAllToAll"/>), the ring all-reduce (<see cref="RecordAllReduce"/>) and
-/// the router's per-layer statistics (<see cref="RecordRouting"/>). Labels stay bounded: job_id, rank,
-/// layer. One instance per process; the Prometheus exporter reads <see cref="MetricNames.WorkerMeter"/>.
+/// the router's per-layer statistics (<see cref="RecordRouting"/>). Labels stay bounded: job_id, attempt,
+/// rank, layer. One instance per process; the Prometheus exporter reads <see cref="MetricNames.WorkerMeter"/>.
 /// </summary>
 public sealed class WorkerMetrics : IDisposable
 {
@@ -39,37 +41,52 @@ public sealed class WorkerMetrics : IDisposable
         combineEntropy = meter.CreateGauge<double>(MetricNames.CombineEntropy, description: "mean entropy of the combine weights (nats)");
     }
 
-    KeyValuePair<string, object?> Job(string jobId) => new(MetricNames.Labels.Job, jobId);
-    KeyValuePair<string, object?> Rank => new(MetricNames.Labels.Rank, rank());
-    static KeyValuePair<string, object?> Layer(int layer) => new(MetricNames.Labels.Layer, layer);
-
-    public void RecordStep(string jobId, long stepNumber, double stepLoss, double seconds, long images)
+    /// <summary>
+    /// The labels of a run: the plain job id (what the coordinator's <c>jetpack_job_phase</c> and the
+    /// dashboard's <c>$job</c> use) and the attempt as a label of its own, from the run id
+    /// <c>job#attempt</c> (<see cref="RunId"/>); then the rank.
+    /// </summary>
+    TagList Run(string runId) => new()
     {
-        loss.Record(stepLoss, Job(jobId), Rank);
-        step.Record(stepNumber, Job(jobId), Rank);
-        stepDuration.Record(seconds, Job(jobId), Rank);
-        if (seconds > 0) imagesPerSecond.Record(images / seconds, Job(jobId), Rank);
+        { MetricNames.Labels.Job, RunId.JobOf(runId) },
+        { MetricNames.Labels.Attempt, RunId.AttemptOf(runId) },
+        { MetricNames.Labels.Rank, rank() },
+    };
+
+    TagList Run(string runId, int layer)
+    {
+        var tags = Run(runId);
+        tags.Add(MetricNames.Labels.Layer, layer);
+        return tags;
     }
 
-    public void RecordCheckpoint(string jobId) => checkpoints.Add(1, Job(jobId), Rank);
-
-    public void RecordAllToAll(string jobId, int layer, long bytes, double seconds)
+    public void RecordStep(string runId, long stepNumber, double stepLoss, double seconds, long images)
     {
-        allToAllBytes.Add(bytes, Job(jobId), Rank, Layer(layer));
-        allToAllDuration.Record(seconds, Job(jobId), Rank, Layer(layer));
+        loss.Record(stepLoss, Run(runId));
+        step.Record(stepNumber, Run(runId));
+        stepDuration.Record(seconds, Run(runId));
+        if (seconds > 0) imagesPerSecond.Record(images / seconds, Run(runId));
     }
 
-    public void RecordAllReduce(string jobId, long bytes, double seconds)
+    public void RecordCheckpoint(string runId) => checkpoints.Add(1, Run(runId));
+
+    public void RecordAllToAll(string runId, int layer, long bytes, double seconds)
     {
-        allReduceBytes.Add(bytes, Job(jobId), Rank);
-        allReduceDuration.Record(seconds, Job(jobId), Rank);
+        allToAllBytes.Add(bytes, Run(runId, layer));
+        allToAllDuration.Record(seconds, Run(runId, layer));
     }
 
-    public void RecordRouting(string jobId, RoutingStatistics s)
+    public void RecordAllReduce(string runId, long bytes, double seconds)
     {
-        dispatchMax.Record(s.DispatchMassMax, Job(jobId), Rank, Layer(s.Layer));
-        dispatchMean.Record(s.DispatchMassMean, Job(jobId), Rank, Layer(s.Layer));
-        combineEntropy.Record(s.CombineEntropy, Job(jobId), Rank, Layer(s.Layer));
+        allReduceBytes.Add(bytes, Run(runId));
+        allReduceDuration.Record(seconds, Run(runId));
+    }
+
+    public void RecordRouting(string runId, RoutingStatistics s)
+    {
+        dispatchMax.Record(s.DispatchMassMax, Run(runId, s.Layer));
+        dispatchMean.Record(s.DispatchMassMean, Run(runId, s.Layer));
+        combineEntropy.Record(s.CombineEntropy, Run(runId, s.Layer));
     }
 
     public void Dispose() => meter.Dispose();

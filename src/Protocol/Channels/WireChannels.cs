@@ -11,8 +11,26 @@ namespace Jetpack.Protocol.Channels;
 /// </summary>
 public static class WireChannels
 {
-    /// <summary>HTTP/2 stream/connection windows on both sides (Kestrel and the client handler).</summary>
+    /// <summary>HTTP/2 stream window on both sides (Kestrel and the client handler): a whole 8 MiB piece in flight.</summary>
     public const int StreamWindowBytes = 8 << 20;
+
+    /// <summary>HTTP/2 connection window of Kestrel: the pieces of several concurrent pushes from one peer.</summary>
+    public const int ConnectionWindowBytes = 4 * StreamWindowBytes;
+
+    /// <summary>
+    /// Kestrel's SETTINGS_MAX_FRAME_SIZE (HTTP/2's default is 16 KiB): a sender that honours it may
+    /// send a 1 MiB gRPC message in one DATA frame instead of 64.
+    /// </summary>
+    public const int MaxFrameBytes = 1 << 20;
+
+    /// <summary>The data plane's HTTP/2 limits on a Kestrel server (the worker's, and the benchmark's bare HTTP/2 sink).</summary>
+    public static void ConfigureServer(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerLimits limits)
+    {
+        limits.Http2.InitialConnectionWindowSize = ConnectionWindowBytes;
+        limits.Http2.InitialStreamWindowSize = StreamWindowBytes;
+        limits.Http2.MaxFrameSize = MaxFrameBytes;
+        limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
+    }
 
     /// <summary>An h2c channel to <paramref name="hostPort"/> with the wire's message limits.</summary>
     public static GrpcChannel Open(string hostPort, WireLimits limits) =>

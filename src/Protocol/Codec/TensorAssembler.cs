@@ -7,7 +7,8 @@ namespace Jetpack.Protocol.Codec;
 /// Rebuilds one tensor from the data of its chunks, copying each straight into the destination's
 /// storage. Construct it only from a header that passed <see cref="TensorCodec.Validate"/>. The
 /// destination is either given (a buffer the receiver reuses, same dtype and element count) or
-/// allocated once here; a stream that brings more or fewer bytes than the header said is refused.
+/// allocated once here as host staging and placed on <c>device</c> when complete
+/// (<see cref="TensorPlacement"/>); a stream that brings more or fewer bytes than the header said is refused.
 /// </summary>
 public sealed class TensorAssembler : IDisposable
 {
@@ -16,10 +17,16 @@ public sealed class TensorAssembler : IDisposable
     private Tensor? tensor;
     private readonly bool owned;
     private long received;
+    private readonly TensorPlacement placement;
+    private readonly Device device;
 
-    public TensorAssembler(TensorHeader header, ScalarType dtype, string what, Tensor? destination = null)
+    /// <param name="placement">allocates the staging tensor and places the result (default: <see cref="TensorPlacement"/>)</param>
+    /// <param name="device">where the finished tensor goes when no destination is given (default: the placement's device)</param>
+    public TensorAssembler(TensorHeader header, ScalarType dtype, string what, Tensor? destination = null, TensorPlacement? placement = null, Device? device = null)
     {
         this.what = what;
+        this.placement = placement ?? new TensorPlacement();
+        this.device = device ?? this.placement.Device;
         total = header.ByteLength;
         var shape = header.Shape.ToArray();
         if (destination is not null)
@@ -31,7 +38,7 @@ public sealed class TensorAssembler : IDisposable
         }
         else
         {
-            tensor = empty(shape, dtype);
+            tensor = this.placement.Staging(shape, dtype);
             owned = true;
         }
     }
@@ -67,7 +74,7 @@ public sealed class TensorAssembler : IDisposable
         received += n;
     }
 
-    /// <summary>The finished tensor (the caller owns it, unless it was the given destination).</summary>
+    /// <summary>The finished tensor, on the device (the caller owns it, unless it was the given destination).</summary>
     public Tensor Complete()
     {
         if (tensor is null) throw new ObjectDisposedException(nameof(TensorAssembler));
@@ -75,7 +82,7 @@ public sealed class TensorAssembler : IDisposable
             throw WireErrors.Invalid($"{what}: the stream ended after {received} of {total} bytes");
         var t = tensor;
         tensor = null;
-        return t;
+        return owned ? placement.Place(t, device) : t;
     }
 
     public void Dispose()

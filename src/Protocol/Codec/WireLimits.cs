@@ -4,7 +4,9 @@ namespace Jetpack.Protocol.Codec;
 /// Size limits of the wire (DESIGN.md, "Trust boundaries"): a tensor larger than
 /// <see cref="MaxTensorBytes"/> or of more than <see cref="MaxDims"/> dimensions is refused from its
 /// header alone; data travels in frames of at most <see cref="ChunkBytes"/>, so gRPC's per-message
-/// limit (<see cref="MaxFrameBytes"/>) stays small whatever the tensor size.
+/// limit (<see cref="MaxFrameBytes"/>) stays bounded whatever the tensor size. Larger chunks
+/// (jetpack-worker <c>--chunk-bytes</c>) cut grpc-dotnet's per-message costs; `jetpack bench exchange
+/// --grpc-chunk-kib 64,1024,4096` measured no gain from them (docs/measured/data-plane/).
 /// </summary>
 public sealed record WireLimits
 {

@@ -5,7 +5,9 @@ namespace Jetpack.Protocol.Control;
 /// (the JobGrain's, which grows at every scatter), as <c>job#attempt</c>. Workers know a run by this
 /// id (JoinJob, StartJob, StopJob, CheckpointNow, WatchProgress, data-plane headers), so nothing of
 /// an abandoned attempt — a late StopJob, a stale all-to-all piece — can reach the next one.
-/// Metric labels use <see cref="JobOf"/> (the job id, bounded), not the run id.
+/// Metric labels use <see cref="JobOf"/> (the job id, bounded) and <see cref="AttemptOf"/> as a label
+/// of its own, never the run id: dashboards select by the plain job id that the coordinator's
+/// <c>jetpack_job_phase</c> carries.
 /// </summary>
 public static class RunId
 {
@@ -24,5 +26,13 @@ public static class RunId
     {
         int i = runId.LastIndexOf(Separator);
         return i < 0 ? runId : runId[..i];
+    }
+
+    /// <summary>The attempt of a run id; a plain job id (the launcher's runs, one attempt) is attempt 1.</summary>
+    public static int AttemptOf(string runId)
+    {
+        int i = runId.LastIndexOf(Separator);
+        return i >= 0 && int.TryParse(runId.AsSpan(i + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int a) && a >= 1
+            ? a : 1;
     }
 }

@@ -6,7 +6,7 @@ namespace Jetpack.Protocol.Telemetry;
 /// <c>/metrics</c>. The names are already Prometheus-shaped: the unit suffix is part of the name
 /// and the instrument's unit (<see cref="Units"/>) agrees with it, so the exporter leaves the name
 /// as written; counters get the exporter's <c>_total</c> suffix (see <see cref="Exported"/>).
-/// Labels are bounded (<see cref="Labels"/>): job_id, rank, layer, worker — never step or expert id.
+/// Labels are bounded (<see cref="Labels"/>): job_id, attempt, rank, layer, worker — never step or expert id.
 /// </summary>
 public static class MetricNames
 {
@@ -53,6 +53,9 @@ public static class MetricNames
     public const string JobPhase = "jetpack_job_phase";
     /// <summary>Gauge: live workers (heartbeat younger than the timeout).</summary>
     public const string WorkersUp = "jetpack_workers_up";
+    /// <summary>Gauge: 1 while a registered worker is live, 0 once the coordinator holds it dead (label worker):
+    /// the coordinator's own verdict, so alerts need not know its heartbeat timeout.</summary>
+    public const string WorkerUp = "jetpack_worker_up";
     /// <summary>Gauge, seconds: age of each registered worker's last heartbeat, label worker.</summary>
     public const string WorkerHeartbeatAge = "jetpack_worker_heartbeat_age_seconds";
     /// <summary>Counter: recoveries after a worker loss, label job_id.</summary>
@@ -69,6 +72,8 @@ public static class MetricNames
         /// <summary>The Jetpack job id. Not "job": Prometheus owns that label (the scrape job) and would
         /// rename ours to exported_job.</summary>
         public const string Job = "job_id";
+        /// <summary>The attempt of a job's run on the workers (1, 2, … one per scatter; bounded by the job's recoveries).</summary>
+        public const string Attempt = "attempt";
         public const string Rank = "rank";
         public const string Layer = "layer";
         /// <summary>Worker id; bounded by the pool size.</summary>

@@ -8,12 +8,7 @@ namespace Jetpack.Coordinator.Tests.Deploy;
 /// <summary>deploy/grafana/jetpack-dashboard.json queries exactly the metrics of MetricNames.cs.</summary>
 public partial class GrafanaDashboardTests
 {
-    static string DashboardPath()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Distributed.sln"))) return Path.Combine(d.FullName, "deploy", "grafana", "jetpack-dashboard.json");
-        throw new DirectoryNotFoundException("no Distributed.sln above the test binaries");
-    }
+    static string DashboardPath() => Support.RepoPaths.File("deploy", "grafana", "jetpack-dashboard.json");
 
     static HashSet<string> Names() =>
         typeof(MetricNames).GetFields(BindingFlags.Public | BindingFlags.Static)

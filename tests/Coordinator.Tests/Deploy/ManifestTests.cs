@@ -7,15 +7,9 @@ namespace Jetpack.Coordinator.Tests.Deploy;
 /// <summary>deploy/k8s validated offline: the base's files and each overlay rendered by kubectl kustomize.</summary>
 public class ManifestTests
 {
-    static readonly string Root = FindRoot();
+    static readonly string Root = Support.RepoPaths.Root();
     static string K8s => System.IO.Path.Combine(Root, "deploy", "k8s");
 
-    static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(System.IO.Path.Combine(d.FullName, "Distributed.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException($"no Distributed.sln above {AppContext.BaseDirectory}");
-    }
 
     static List<Manifest> Base()
     {

@@ -35,7 +35,7 @@ public sealed class MetricsTests : IDisposable
         Assert.Equal(1, recyclings[0].Value);
 
         // Every query of the Grafana dashboard is valid PromQL for this Prometheus (a syntax error is HTTP 400).
-        using var dashboard = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoRoot(), "deploy", "grafana", "jetpack-dashboard.json")));
+        using var dashboard = System.Text.Json.JsonDocument.Parse(File.ReadAllText(RepoPaths.File("deploy", "grafana", "jetpack-dashboard.json")));
         foreach (var panel in dashboard.RootElement.GetProperty("panels").EnumerateArray().Where(p => p.TryGetProperty("targets", out _)))
             foreach (var target in panel.GetProperty("targets").EnumerateArray())
             {
@@ -45,12 +45,6 @@ public sealed class MetricsTests : IDisposable
             }
     }
 
-    static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Distributed.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("no Distributed.sln above the test binaries");
-    }
 
     [Fact]
     public async Task RecoveriesAreCountedPerJob()

@@ -6,7 +6,8 @@ namespace Jetpack.Coordinator.Tests.Support;
 
 /// <summary>
 /// A real Debian Prometheus on loopback (random port, temp config and TSDB directory) that scrapes
-/// the given targets every second. Needs the apt package prometheus (scripts/setup.sh installs it).
+/// the given targets every second and, when given a rules file, evaluates its rules every second.
+/// Needs the apt package prometheus (scripts/setup.sh installs it).
 /// </summary>
 public sealed class PrometheusServer : IDisposable
 {
@@ -17,14 +18,19 @@ public sealed class PrometheusServer : IDisposable
     readonly System.Text.StringBuilder log = new();
     public Uri Address { get; }
 
-    public PrometheusServer(params Uri[] metricsEndpoints)
+    public PrometheusServer(params Uri[] metricsEndpoints) : this(null, metricsEndpoints) { }
+
+    /// <param name="rulesFile">a rules file (groups of alerting/recording rules) evaluated every second, or null</param>
+    public PrometheusServer(string? rulesFile, params Uri[] metricsEndpoints)
     {
         Assert.True(File.Exists(Binary), $"{Binary} missing: run scripts/setup.sh (apt package prometheus)");
         string targets = string.Join(", ", metricsEndpoints.Select(u => $"'{u.Host}:{u.Port}'"));
-        File.WriteAllText(dir.File("prometheus.yml"), $"""
+        string rules = rulesFile is null ? "" : $"rule_files: ['{rulesFile}']\n";
+        File.WriteAllText(dir.File("prometheus.yml"), rules + $"""
             global:
               scrape_interval: 1s
               scrape_timeout: 900ms
+              evaluation_interval: 1s
             scrape_configs:
               - job_name: jetpack-coordinator
                 metrics_path: /metrics

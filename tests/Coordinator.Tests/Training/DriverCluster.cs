@@ -59,6 +59,11 @@ public sealed class DriverCluster : IAsyncDisposable
         checkpoint_every: {checkpointEvery}
         """;
 
+    /// <summary>The real coordinator host with the real training driver, this cluster's token, a 15 s heartbeat timeout and 60 s to acquire workers.</summary>
+    public Task<TestCoordinator> Coordinator() =>
+        TestCoordinator.StartAsync(Dir.File("data"), heartbeatTimeout: TimeSpan.FromSeconds(15),
+            configure: o => o.ClusterToken = Token.Value, acquireTimeout: TimeSpan.FromSeconds(60));
+
     /// <summary>Starts <paramref name="count"/> jetpack-worker processes that register with the coordinator as prefix0, prefix1, …</summary>
     public async Task<WorkerLauncher> Workers(Uri coordinator, int count, string prefix, IReadOnlyDictionary<string, string>? environment = null)
     {

@@ -21,9 +21,7 @@ public sealed class DriverEndToEndTests(ITestOutputHelper output) : IAsyncLifeti
     readonly DriverCluster cluster = new();
     TestCoordinator coordinator = null!;
 
-    public async Task InitializeAsync() =>
-        coordinator = await TestCoordinator.StartAsync(cluster.Dir.File("data"), heartbeatTimeout: TimeSpan.FromSeconds(15),
-            configure: o => o.ClusterToken = cluster.Token.Value, acquireTimeout: TimeSpan.FromSeconds(60));
+    public async Task InitializeAsync() => coordinator = await cluster.Coordinator();
 
     public async Task DisposeAsync()
     {

@@ -17,13 +17,13 @@ public sealed class LoopbackCluster : IAsyncDisposable
     public const string Job = "test-job";
 
     public static async Task<LoopbackCluster> StartAsync(int world, TimeSpan? deadline = null, WireLimits? limits = null, long bucketElements = 4L << 20,
-                                                     DataPlaneTransport transport = DataPlaneTransport.Grpc)
+                                                     DataPlaneTransport transport = DataPlaneTransport.Grpc, Func<int, TensorPlacement>? placement = null)
     {
         var c = new LoopbackCluster();
         for (int r = 0; r < world; r++)
             c.Nodes.Add(await WorkerNode.StartAsync(new WorkerOptions
             {
-                Rank = r, WorldSize = world, Port = 0, JobId = Job, Token = c.Token, Limits = limits ?? WireLimits.Default,
+                Rank = r, WorldSize = world, Port = 0, JobId = Job, Token = c.Token, Limits = limits ?? WireLimits.Default, Placement = placement?.Invoke(r),
                 Exchange = new ExchangeOptions { Deadline = deadline ?? TimeSpan.FromSeconds(20), BucketElements = bucketElements, Transport = transport },
             }));
         var peers = c.Nodes.Select(n => n.Address).ToList();
