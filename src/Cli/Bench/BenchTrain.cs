@@ -178,11 +178,7 @@ public static class BenchTrain
         plot.SavePng(path, 900, 450);
     }
 
-    static double Median(IEnumerable<double> xs)
-    {
-        var s = xs.Order().ToArray();
-        return s.Length == 0 ? double.NaN : s[s.Length / 2];
-    }
+    static double Median(IEnumerable<double> xs) => BenchCommand.Median(xs);
 }
 
 /// <summary>Step time, RSS and managed heap after every step of `bench train`'s run (MB).</summary>

@@ -12,13 +12,19 @@ namespace Jetpack.Cli.Runs;
 public static class CpuBf16
 {
     /// <summary>True or false from the CPU flags in <paramref name="cpuinfo"/>; null where that file does not exist (not Linux).</summary>
-    public static bool? HasHardwareBf16(string cpuinfo = "/proc/cpuinfo")
+    public static bool? HasHardwareBf16(string cpuinfo = "/proc/cpuinfo") =>
+        AllFlags(cpuinfo) is { } set ? set.Contains("avx512_bf16") || set.Contains("amx_bf16") : null;
+
+    /// <summary>The vector-unit flags benchmarks report (avx2, avx512*, amx*), sorted; empty where /proc/cpuinfo is absent.</summary>
+    public static IReadOnlyList<string> SimdFlags(string cpuinfo = "/proc/cpuinfo") =>
+        AllFlags(cpuinfo)?.Where(f => f == "avx2" || f.StartsWith("avx512", StringComparison.Ordinal) || f.StartsWith("amx", StringComparison.Ordinal))
+            .Distinct().Order(StringComparer.Ordinal).ToList() ?? [];
+
+    static string[]? AllFlags(string cpuinfo)
     {
         if (!File.Exists(cpuinfo)) return null;
         var flags = File.ReadLines(cpuinfo).FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
-        if (flags is null) return null;
-        var set = flags[(flags.IndexOf(':') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return set.Contains("avx512_bf16") || set.Contains("amx_bf16");
+        return flags?[(flags.IndexOf(':') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
     }
 
     /// <summary>The warning to print before a bf16 run on a CPU that emulates bf16, else null.</summary>

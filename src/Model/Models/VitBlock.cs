@@ -3,6 +3,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
+using Jetpack.Model.Torch;
 
 namespace Jetpack.Model.Models;
 
@@ -43,10 +44,10 @@ public sealed class VitBlock : nn.Module<Tensor, Tensor>, IStochasticModule
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var a = attn.forward(norm1.forward(x));                                   // [b, n, d]
+        var a = StepProbe.Region("attention", norm1.forward(x), attn.forward);     // [b, n, d]
         if (ls1 is not null) a = ls1.forward(a);
         var h = x + Stochastic.DropPath(a, DropPathRate, training, Generator);
-        var f = mlp.forward(norm2.call(h));                                       // [b, n, d] (call: hookable, spec §5.2 (b))
+        var f = StepProbe.Region(mlp is Mlp ? "mlp" : "moe", norm2.call(h), mlp.forward); // [b, n, d] (call: hookable, spec §5.2 (b))
         if (ls2 is not null) f = ls2.forward(f);
         h = h + Stochastic.DropPath(f, DropPathRate, training, Generator);
         return h.MoveToOuterDisposeScope();

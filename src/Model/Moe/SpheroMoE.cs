@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Layers;
 using Jetpack.Model.Models;
+using Jetpack.Model.Torch;
 
 namespace Jetpack.Model.Moe;
 
@@ -86,18 +87,18 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule, IS
         long b = xs.shape[0];
         int e = config.TotalExperts, s = config.SlotsPerExpert, ec = config.CoreExperts;
 
-        var (dispatch, combine) = Route(xs, noise);                                          // [b, n, j] ×2
+        var (dispatch, combine) = StepProbe.Region("moe.routing", xs, t => Route(t, noise)); // [b, n, j] ×2
         if (CollectStatistics) LastStatistics = RoutingStatistics.Of(layerIndex, dispatch, combine, s);
-        var slots = SlotMath.Slots(dispatch, xs, e, s);                                      // [b, e, s, d] step 7
-        var outputs = shard is null ? RunExperts(slots, ec)                                  // [b, e, s, d] step 8
-            : ExpertExchangeFunction.Apply(slots, new ExpertExchangeCall(shard, layerIndex, config, RunLocalExperts));
+        var slots = StepProbe.Region("moe.dispatch", xs, t => SlotMath.Slots(dispatch, t, e, s)); // [b, e, s, d] step 7
+        var outputs = StepProbe.Region("moe.experts", slots, t => shard is null ? RunExperts(t, ec) // [b, e, s, d] step 8
+            : ExpertExchangeFunction.Apply(t, new ExpertExchangeCall(shard, layerIndex, config, RunLocalExperts)));
         if (config.ExpertDrop == ExpertDropMode.PerExpert && training && config.ExpertDropout > 0)
         {
             var keep = torch.empty([b, e, 1, 1], outputs.dtype, outputs.device).bernoulli_(1 - config.ExpertDropout, Generator);
             outputs = outputs * keep / (1 - config.ExpertDropout);
         }
         var flat = Stochastic.DropPath(outputs.reshape(b, e * s, dim), DropPathRate, training, Generator); // [b, j, d] step 9
-        return SlotMath.Combine(combine, flat, x.shape).MoveToOuterDisposeScope();          // [b, n, d] step 10
+        return StepProbe.Region("moe.combine", flat, t => SlotMath.Combine(combine, t, x.shape)).MoveToOuterDisposeScope(); // [b, n, d] step 10
     }
 
     /// <summary>
@@ -112,7 +113,7 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule, IS
         var keys = xs / (xs.norm(-1, keepdim: true) + 1e-6);                                 // [b, n, d] step 1
         var q = nn.functional.layer_norm(phi, [dim], slot_norm.weight, slot_norm.bias, 1e-5); // [e, s, d] step 2
         q = q / (q.norm(-1, keepdim: true) + 1e-6);
-        var logits = torch.matmul(keys, q.reshape(e * s, dim).t());                          // [b, n, j] step 3
+        var logits = StepProbe.Region("moe.routing.logits", keys, k => torch.matmul(k, q.reshape(e * s, dim).t())); // [b, n, j] step 3
 
         var tauD = scales[0];
         var tauC = config.SingleTemperature ? scales[0] : scales[1];
@@ -126,8 +127,9 @@ public sealed class SpheroMoE : nn.Module<Tensor, Tensor>, IStochasticModule, IS
             ld = ld + scaled;
             lc = lc + scaled;
         }
-        var dispatch = ld.softmax(1);                                                        // [b, n, j] step 5: over tokens
-        var combine = config.Combine == CombineNorm.Entmax15 ? Entmax15.Apply(lc) : lc.softmax(-1); // [b, n, j] step 6
+        var dispatch = StepProbe.Region("moe.routing.softmax", ld, t => t.softmax(1));      // [b, n, j] step 5: over tokens
+        var combine = config.Combine == CombineNorm.Entmax15                                 // [b, n, j] step 6
+            ? StepProbe.Region("moe.routing.entmax", lc, Entmax15.Apply) : lc.softmax(-1);
         return (dispatch.MoveToOuterDisposeScope(), combine.MoveToOuterDisposeScope());
     }
 

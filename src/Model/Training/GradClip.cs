@@ -20,12 +20,25 @@ public static class GradClip
         return total;
     }
 
-    /// <summary>Σ g² over the parameters' gradients, in fp64 (one device sync per parameter).</summary>
+    /// <summary>
+    /// Σ g² over the parameters' gradients, in fp64. Contiguous fp32/bf16 CPU gradients: one
+    /// multi-threaded pass over their storage (<see cref="AdamWKernel.SumOfSquares"/>, no copies);
+    /// otherwise a transient fp64 copy and one device sync per parameter.
+    /// </summary>
     public static double SumOfSquares(IEnumerable<Parameter> parameters)
     {
         double sumSquares = 0;
         using var _ = no_grad();
-        foreach (var g in parameters.Select(p => p.grad).OfType<Tensor>())
+        using var scope = NewDisposeScope();                                 // the p.grad wrappers
+        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        if (grads.All(g => AdamWKernel.Walkable(g, ScalarType.Float32) || AdamWKernel.Walkable(g, ScalarType.BFloat16)))
+            unsafe
+            {
+                return AdamWKernel.SumOfSquares(
+                    [.. grads.Where(g => g.dtype == ScalarType.Float32).Select(g => ((IntPtr)AdamWKernel.Address(g), g.numel()))],
+                    [.. grads.Where(g => g.dtype == ScalarType.BFloat16).Select(g => ((IntPtr)AdamWKernel.Address(g), g.numel()))]);
+            }
+        foreach (var g in grads)
         {
             using var flat = g.reshape(-1).to(ScalarType.Float64);   // a transient fp64 copy of one gradient
             using var sq = flat.dot(flat);
@@ -40,11 +53,20 @@ public static class GradClip
     /// </summary>
     public static void ScaleTo(IEnumerable<Parameter> parameters, double maxNorm, double total)
     {
-        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), $"max norm must be positive, got {maxNorm}");
-        if (!double.IsFinite(total)) return;
-        double coef = maxNorm / (total + 1e-6);
-        if (coef >= 1) return;
+        double coef = Coefficient(maxNorm, total);
+        if (coef == 1) return;
         using var _ = no_grad();
         foreach (var g in parameters.Select(p => p.grad).OfType<Tensor>()) g.mul_(coef);
+    }
+
+    /// <summary>
+    /// The clipping factor min(1, maxNorm / (total + 1e-6)); 1 for a non-finite norm. The fused
+    /// optimizer applies it on the fly (<see cref="AdamW.Step(double)"/>) instead of a pass over the gradients.
+    /// </summary>
+    public static double Coefficient(double maxNorm, double total)
+    {
+        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), $"max norm must be positive, got {maxNorm}");
+        if (!double.IsFinite(total)) return 1;
+        return Math.Min(1, maxNorm / (total + 1e-6));
     }
 }

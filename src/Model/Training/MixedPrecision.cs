@@ -18,6 +18,9 @@ namespace Jetpack.Model.Training;
 /// Costs: a second copy of the model in bf16 (2 bytes per parameter), one master→shadow copy per
 /// <see cref="SyncWeights"/> (a pass over all parameters; once per optimiser step suffices, not
 /// per micro-batch), and one bf16→fp32 widening of each gradient per <see cref="ForwardBackward"/>.
+/// Fused (issue 21, <see cref="AdamW.AttachShadows"/> on CPU): the optimizer writes the shadow as it
+/// updates each master, and with <c>keepShadowGradients</c> the bf16 gradients stay on the shadow and
+/// are widened once, inside the optimizer pass; both separate passes disappear.
 /// </summary>
 public sealed class Bf16Forward : IDisposable
 {
@@ -52,12 +55,23 @@ public sealed class Bf16Forward : IDisposable
 
     public nn.Module<Tensor, Tensor> Master { get; }
     public nn.Module<Tensor, Tensor> Shadow { get; }
+    /// <summary>Each fp32 master parameter with its bf16 shadow (for <see cref="AdamW.AttachShadows"/>).</summary>
+    public IEnumerable<(Parameter Master, Parameter Shadow)> Pairs => _params;
+    /// <summary>The shadow's parameters: where the gradients are when <see cref="ForwardBackward"/> keeps them there.</summary>
+    public IEnumerable<Parameter> ShadowParameters => _params.Select(p => p.Shadow);
 
     /// <summary>Copies (rounding) the fp32 master weights and buffers into the bf16 shadow. Call after each optimiser step.</summary>
     public void SyncWeights()
     {
         using var _ = no_grad();
         foreach (var (m, s) in _params) s.copy_(m);      // copy_ converts fp32 → bf16
+        SyncBuffers();
+    }
+
+    /// <summary>Copies only the buffers (when the fused optimizer already wrote the parameters' shadows).</summary>
+    public void SyncBuffers()
+    {
+        using var _ = no_grad();
         foreach (var (m, s) in _buffers) s.copy_(m);
     }
 
@@ -65,9 +79,11 @@ public sealed class Bf16Forward : IDisposable
     /// Runs the shadow forward on <paramref name="input"/> in bf16, applies <paramref name="loss"/>
     /// to the logits widened to fp32, backpropagates, and adds the shadow's gradients (widened to
     /// fp32) to the masters' .grad (accumulating, so several micro-batches make one step). Returns
-    /// the loss value. The training mode of the shadow follows the master's.
+    /// the loss value. The training mode of the shadow follows the master's. With
+    /// <paramref name="keepShadowGradients"/> (one micro-batch per step, fused optimizer) the bf16
+    /// gradients stay on the shadow's parameters instead, for the optimizer to widen in its pass.
     /// </summary>
-    public float ForwardBackward(Tensor input, Func<Tensor, Tensor> loss)
+    public float ForwardBackward(Tensor input, Func<Tensor, Tensor> loss, bool keepShadowGradients = false)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(loss);
@@ -80,17 +96,22 @@ public sealed class Bf16Forward : IDisposable
         if (value.dtype != ScalarType.Float32 || value.numel() != 1)
             throw new InvalidOperationException($"the loss must be an fp32 scalar, got {value.dtype} [{string.Join(", ", value.shape)}]");
         value.backward();
-        using (no_grad())
-        {
-            foreach (var (m, s) in _params)
-            {
-                if (s.grad is not { } g) continue;
-                if (m.grad is { } acc) acc.add_(g);                     // add_ widens bf16 → fp32
-                else m.grad = g.to(ScalarType.Float32).DetachFromDisposeScope();
-                s.grad = null;
-            }
-        }
+        if (!keepShadowGradients) WidenGradients();
         return value.item<float>();
+    }
+
+    /// <summary>Adds the shadow's bf16 gradients, widened to fp32, to the masters' .grad and clears the shadow's (the separate widening pass).</summary>
+    public void WidenGradients()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (var (m, s) in _params)
+        {
+            if (s.grad is not { } g) continue;
+            if (m.grad is { } acc) acc.add_(g);                         // add_ widens bf16 → fp32
+            else m.grad = g.to(ScalarType.Float32).DetachFromDisposeScope();
+            s.grad = null;
+        }
     }
 
     public void Dispose() => Shadow.Dispose();

@@ -33,6 +33,8 @@ public sealed record TrainerOptions
     public MixupCutmixOptions? Mixup { get; init; }
     public ulong Seed { get; init; } = 3407;
     public Precision Precision { get; init; } = Precision.Fp32;
+    /// <summary>The fused CPU optimizer pass (issue 21; ignored off CPU); false = the torch-ops path, for comparisons.</summary>
+    public bool FusedOptimizer { get; init; } = true;
     /// <summary>A full garbage collection every this many steps (0 = leave it to the runtime): keeps RSS flat over long runs.</summary>
     public int CollectGarbageEvery { get; init; } = 20;
 
@@ -98,6 +100,8 @@ public sealed class Trainer : IDisposable
     private readonly int prefetch;
     private long imagesRead;
     private readonly GradientBuckets? expertBuckets;                 // expert gradients summed over replicas (R > 1)
+    private readonly bool shadowsFused;
+    private readonly bool gradientsOnShadow;
 
     /// <param name="distributed">expert-parallel mode: this rank's context; <paramref name="model"/> must be built with its shard</param>
     /// <param name="prefetch">micro-batches loaded ahead on a background thread (data.prefetch, ≥ 1); evaluation batches likewise</param>
@@ -133,7 +137,7 @@ public sealed class Trainer : IDisposable
             if (distributed.ExpertReducer is not null) expertBuckets = new GradientBuckets(expertParameters, distributed.BucketElements);
         }
         optimizer = new AdamW(ParamGroups.Build(spec, model, new RecipeOptions { LayerDecay = options.LayerDecay, WeightDecay = options.WeightDecay }),
-                              options.LearningRate);
+                              options.LearningRate, fused: options.FusedOptimizer);
         schedule = new LrSchedule(Math.Min(options.WarmupSteps, options.Steps), options.Steps, minFactor: options.MinLrFactor);
         mixup = options.Mixup is { } m ? new MixupCutmix(m) : null;
         if (options.Precision == Precision.Bf16)
@@ -141,6 +145,11 @@ public sealed class Trainer : IDisposable
             var shadow = Registry.ModelRegistry.Create(spec, this.device, distributed?.Shard);
             ModelRandomness.Attach(shadow, generator);
             bf16 = new Bf16Forward(model, shadow);
+            // Fused on CPU (issue 21): the optimizer writes the shadow; with one micro-batch per step and
+            // no all-reduce (which sums the fp32 masters' gradients) the bf16 gradients stay on the shadow
+            // and are widened once, in the optimizer's pass.
+            shadowsFused = optimizer.AttachShadows(bf16.Pairs);
+            gradientsOnShadow = shadowsFused && options.Accumulation == 1 && distributed is null;
         }
     }
 
@@ -177,7 +186,8 @@ public sealed class Trainer : IDisposable
         optimizer.LearningRate = lr;
         optimizer.ZeroGrad();
         model.train();
-        bf16?.SyncWeights();
+        if (shadowsFused) bf16!.SyncBuffers();     // the previous optimizer step wrote the parameters' shadows
+        else bf16?.SyncWeights();
         generator.manual_seed(unchecked((long)GeneratorSeed(Step)));
         double loss = 0, waitSeconds = 0;
         for (int k = 0; k < options.Accumulation; k++)
@@ -205,7 +215,7 @@ public sealed class Trainer : IDisposable
             else targets = LabelSmoothing.Targets(labels, classes, options.LabelSmoothing);
             double scale = (double)length / micro / options.Accumulation;   // Σ over ranks and micro-batches = the global mean
             if (bf16 is not null)
-                loss += bf16.ForwardBackward(images, logits => SoftTargetCrossEntropy.Loss(logits, targets) * scale);
+                loss += bf16.ForwardBackward(images, logits => SoftTargetCrossEntropy.Loss(logits, targets) * scale, gradientsOnShadow);
             else
             {
                 var l = SoftTargetCrossEntropy.Loss(model.forward(images), targets) * scale;
@@ -214,9 +224,13 @@ public sealed class Trainer : IDisposable
             }
             distributed?.Shard.ThrowIfBackwardFailed();
         }
-        double norm;
+        double norm, clip = 1;
         if (distributed is null)
-            norm = options.ClipNorm > 0 ? GradClip.ClipByGlobalNorm(parameters, options.ClipNorm) : double.NaN;
+        {
+            // The clipping factor is applied inside the optimizer's pass (no separate pass over the gradients).
+            norm = options.ClipNorm > 0 ? Math.Sqrt(GradClip.SumOfSquares(gradientsOnShadow ? bf16!.ShadowParameters : parameters)) : double.NaN;
+            if (options.ClipNorm > 0) clip = GradClip.Coefficient(options.ClipNorm, norm);
+        }
         else
         {
             // With replicas (R > 1) each expert slice's gradient is first summed over the R ranks holding
@@ -234,7 +248,7 @@ public sealed class Trainer : IDisposable
             if (options.ClipNorm > 0) GradClip.ScaleTo(parameters, options.ClipNorm, norm);
             else norm = double.NaN;
         }
-        optimizer.Step();
+        optimizer.Step(clip);
         Step++;
         // A blocking collection every few steps keeps resident memory flat: what a step leaves is managed
         // garbage (pixel arrays, index arrays, tensor wrappers), which the GC otherwise lets grow to its
