@@ -8,5 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-dotnet build src/Coordinator -c Release -nologo -v quiet
-exec dotnet src/Coordinator/bin/Release/net10.0/jetpack.dll demo "$@"
+dotnet build src/Cli -c Release -nologo -v quiet
+exec dotnet src/Cli/bin/Release/net10.0/jetpack.dll demo "$@"

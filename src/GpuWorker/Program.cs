@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Jetpack.GpuWorker.Hosting;
+using Jetpack.Protocol.Control;
 
 // jetpack-worker: one rank of an expert-parallel job (DESIGN.md, "Processes and projects").
 Jetpack.Model.Torch.TorchRuntime.Configure(); // before any tensor exists

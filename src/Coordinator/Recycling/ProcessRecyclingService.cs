@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Jetpack.Coordinator.Recycling;
 
 /// <summary>
-/// Recycles by running <c>jetpack recycle</c> (src/Coordinator/Cli/RecycleCommand.cs, the CLI edge of
+/// Recycles by running <c>jetpack recycle</c> (src/Cli/Commands/RecycleCommand.cs, the CLI edge of
 /// <see cref="Jetpack.Application.Recycling.RecyclePipeline"/>, the one path the study also uses) as a child process. Why a process: recycling holds two dense
 /// checkpoints and profiling activations (GBs for ViT-S), and TorchSharp memory is only returned
 /// reliably when the process ends (ENVIRONMENT.md "Memory"); the coordinator stays small, and a
@@ -58,9 +58,10 @@ public sealed class ProcessRecyclingService(IOptions<RecyclingOptions> options, 
 
     ProcessStartInfo CommandLine(RecycleRequest request, string outPath)
     {
-        // The same assembly that hosts the coordinator is the jetpack CLI.
+        // The jetpack CLI (src/Cli) that hosts the coordinator sits beside this library.
+        if (!File.Exists(options.Cli)) throw new FileNotFoundException($"recycling: the jetpack CLI is not at {options.Cli} (RecyclingOptions.Cli)", options.Cli);
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(typeof(ProcessRecyclingService).Assembly.Location);
+        psi.ArgumentList.Add(options.Cli);
         var s = request.Spec;
         void Add(string option, string? value) { if (value is not null) { psi.ArgumentList.Add(option); psi.ArgumentList.Add(value); } }
         psi.ArgumentList.Add("recycle");

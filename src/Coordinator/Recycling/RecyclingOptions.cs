@@ -7,6 +7,8 @@ public sealed class RecyclingOptions
     public string Directory { get; set; } = "";
     /// <summary>torch intra-op threads of the recycling process (0 = one per core).</summary>
     public int Threads { get; set; }
+    /// <summary>The jetpack CLI's assembly, run as the recycling child (default: jetpack.dll beside the running program).</summary>
+    public string Cli { get; set; } = Path.Combine(AppContext.BaseDirectory, "jetpack.dll");
 
     public void Validate()
     {

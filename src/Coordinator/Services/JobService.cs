@@ -1,6 +1,5 @@
 using Grpc.Core;
 using Jetpack.Coordinator.Grains.Contracts;
-using Jetpack.Coordinator.Hosting;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Protocol.Jobs;
 using Microsoft.Extensions.Options;

@@ -5,10 +5,9 @@ using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Jetpack.Application.Training;
 using Jetpack.Coordinator.Grains.Contracts;
-using Jetpack.Coordinator.Hosting;
-using Jetpack.GpuWorker.DataPlane;
-using Jetpack.GpuWorker.Jobs;
-using Jetpack.GpuWorker.Launch;
+using Jetpack.Protocol.Channels;
+using Jetpack.Application.Runs;
+using Jetpack.WorkerCluster;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Models;
@@ -301,7 +300,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     {
         var token = options.Value.ClusterToken is { Length: > 0 } t ? new ClusterToken(t)
             : throw new InvalidOperationException("the coordinator has no cluster token (--token-file or JETPACK_CLUSTER_TOKEN): workers refuse every call without it");
-        var channel = channels.GetOrAdd(w.Endpoint, e => PeerChannels.Open(Authority(e), WireLimits.Default));
+        var channel = channels.GetOrAdd(w.Endpoint, e => WireChannels.Open(Authority(e), WireLimits.Default));
         return new WorkerControl.WorkerControlClient(channel.Intercept(new ClusterTokenCallInterceptor(token)));
     }
 

@@ -3,6 +3,7 @@ using Jetpack.GpuWorker.Hosting;
 using Jetpack.GpuWorker.Jobs;
 using Jetpack.Model.Distributed;
 using Jetpack.Protocol.Wire;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.GpuWorker.Control;
 

@@ -1,3 +1,5 @@
+using Jetpack.Protocol.Channels;
+
 namespace Jetpack.GpuWorker.DataPlane;
 
 /// <summary>Data-plane settings of one worker.</summary>
@@ -11,14 +13,6 @@ public sealed record ExchangeOptions
 
     /// <summary>How this worker sends data-plane tensors (it receives both ways whatever this says).</summary>
     public DataPlaneTransport Transport { get; init; } = DataPlaneTransport.Grpc;
-
-    /// <summary>The transport named <paramref name="text"/> ("grpc" or "tcp"), for command lines and configs.</summary>
-    public static DataPlaneTransport ParseTransport(string text, string field) => text.Trim().ToLowerInvariant() switch
-    {
-        "grpc" => DataPlaneTransport.Grpc,
-        "tcp" => DataPlaneTransport.Tcp,
-        _ => throw new ArgumentException($"{field}: '{text}' is not a data-plane transport (grpc or tcp)"),
-    };
 
     public void Validate()
     {

@@ -1,7 +1,7 @@
-using System.Net.Sockets;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
+using Jetpack.Protocol.Channels;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Wire;
@@ -10,16 +10,12 @@ using Torch = TorchSharp.torch;
 namespace Jetpack.GpuWorker.DataPlane;
 
 /// <summary>
-/// One gRPC channel (h2c) to every rank of the job, each carrying the cluster token. HTTP/2 windows
-/// are widened from their defaults so that a sender is not stalled waiting for window updates.
+/// One gRPC channel (h2c, <see cref="WireChannels.Open"/>) to every rank of the job, each carrying the cluster token.
 /// Tensors go to a peer by <see cref="PushAsync"/>, over gRPC or, with
 /// <see cref="DataPlaneTransport.Tcp"/>, over a raw TCP link whose port the peer's Health call names.
 /// </summary>
 public sealed class PeerChannels : IDisposable
 {
-    /// <summary>HTTP/2 stream/connection windows on both sides (Kestrel and the client handler).</summary>
-    public const int StreamWindowBytes = 8 << 20;
-
     private readonly GrpcChannel?[] channels;
     private readonly CallInvoker?[] invokers;
     private readonly TcpPeerLink?[] links;
@@ -33,7 +29,7 @@ public sealed class PeerChannels : IDisposable
         for (int r = 0; r < peers.Count; r++)
         {
             if (r == self) continue;
-            channels[r] = Open(peers[r], limits);
+            channels[r] = WireChannels.Open(peers[r], limits);
             var invoker = invokers[r] = channels[r]!.Intercept(new ClusterTokenCallInterceptor(token));
             if (transport == DataPlaneTransport.Tcp)
             {
@@ -59,28 +55,6 @@ public sealed class PeerChannels : IDisposable
         links[rank] is { } link
             ? link.PushAsync(key, readable, deadline, ct)
             : DataPlaneSender.PushAsync(Data(rank), key, readable, buffer, deadline, ct);
-
-    /// <summary>An h2c channel to <paramref name="hostPort"/> with the wire's message limits.</summary>
-    public static GrpcChannel Open(string hostPort, WireLimits limits) =>
-        GrpcChannel.ForAddress($"http://{hostPort}", new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
-            {
-                InitialHttp2StreamWindowSize = StreamWindowBytes,
-                EnableMultipleHttp2Connections = true,
-                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-                ConnectTimeout = TimeSpan.FromSeconds(10),
-                ConnectCallback = async (ctx, ct) =>
-                {
-                    // no Nagle delay on small frames (acks, headers)
-                    var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                    try { await s.ConnectAsync(ctx.DnsEndPoint, ct); return new NetworkStream(s, ownsSocket: true); }
-                    catch { s.Dispose(); throw; }
-                },
-            },
-            MaxReceiveMessageSize = limits.MaxFrameBytes,
-            MaxSendMessageSize = limits.MaxFrameBytes,
-        });
 
     public void Dispose()
     {

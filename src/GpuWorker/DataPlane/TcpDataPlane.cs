@@ -12,21 +12,6 @@ using static TorchSharp.torch;
 
 namespace Jetpack.GpuWorker.DataPlane;
 
-/// <summary>How the data plane's tensors travel between ranks (every worker receives both).</summary>
-public enum DataPlaneTransport
-{
-    /// <summary>gRPC Push streams over HTTP/2 (DESIGN.md's data plane; the default).</summary>
-    Grpc,
-
-    /// <summary>
-    /// The same <c>DataHeader</c> messages and the same checks, framed on a plain TCP connection per
-    /// sender: the bytes go from the sender's tensor storage to the socket and from the socket into
-    /// the receiver's tensor storage with no copy in between. `jetpack bench exchange` measures why it
-    /// exists: on this machine .NET's HTTP/2 stack moves 20–35% of what raw TCP does.
-    /// </summary>
-    Tcp,
-}
-
 /// <summary>
 /// Framing of the raw TCP data plane. A connection opens with <see cref="Magic"/>, a version byte
 /// and a frame holding the cluster token; the receiver answers with a reply frame. Then, any number

@@ -1,5 +1,6 @@
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Protocol.Security;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Hosting;
 
@@ -73,7 +74,7 @@ public static class WorkerCommandLine
             Exchange = new ExchangeOptions
             {
                 Deadline = TimeSpan.FromSeconds(deadline),
-                Transport = values.TryGetValue("--data-plane", out var plane) ? ExchangeOptions.ParseTransport(plane, "--data-plane") : DataPlaneTransport.Grpc,
+                Transport = values.TryGetValue("--data-plane", out var plane) ? DataPlaneTransports.Parse(plane, "--data-plane") : DataPlaneTransport.Grpc,
             },
             ParentPid = values.ContainsKey("--parent-pid") ? Int("--parent-pid") : null,
             Threads = Int("--threads", 0),

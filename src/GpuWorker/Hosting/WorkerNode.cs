@@ -14,6 +14,7 @@ using Jetpack.GpuWorker.Telemetry;
 using Jetpack.Protocol.Telemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Hosting;
 
@@ -88,8 +89,8 @@ public sealed class WorkerNode : IAsyncDisposable
         {
             k.Listen(IPAddress.Parse(options.ListenAddress), options.ListenPort, l => l.Protocols = HttpProtocols.Http2);   // h2c
             k.Listen(IPAddress.Parse(options.ListenAddress), options.MetricsPort, l => l.Protocols = HttpProtocols.Http1);  // /metrics for Prometheus
-            k.Limits.Http2.InitialConnectionWindowSize = 2 * PeerChannels.StreamWindowBytes;
-            k.Limits.Http2.InitialStreamWindowSize = PeerChannels.StreamWindowBytes;
+            k.Limits.Http2.InitialConnectionWindowSize = 2 * WireChannels.StreamWindowBytes;
+            k.Limits.Http2.InitialStreamWindowSize = WireChannels.StreamWindowBytes;
             k.Limits.MaxRequestBodySize = null;                     // a Push is a stream of bounded frames, checked by the codec
             k.Limits.MaxRequestBufferSize = null;
         });

@@ -1,8 +1,8 @@
-using Jetpack.Coordinator.Cli;
-using Jetpack.Coordinator.Study;
+using Jetpack.Cli.Commands;
+using Jetpack.Cli.Study;
 using Jetpack.Model.Training;
 using static TorchSharp.torch;
-using Jetpack.Coordinator.Runs;
+using Jetpack.Cli.Runs;
 
 namespace Jetpack.Coordinator.Tests.Cli;
 

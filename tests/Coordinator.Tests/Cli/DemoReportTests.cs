@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Jetpack.Coordinator.Demo;
-using Jetpack.Coordinator.Study;
+using Jetpack.Cli.Demo;
+using Jetpack.Cli.Study;
 using Jetpack.Coordinator.Tests.Support;
 
 namespace Jetpack.Coordinator.Tests.Cli;

@@ -1,7 +1,7 @@
 using System.CommandLine;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Cli.Commands;
 using Jetpack.Coordinator.Tests.Support;
-using Jetpack.Coordinator.CommandLine;
+using Jetpack.Cli.CommandLine;
 
 namespace Jetpack.Coordinator.Tests.Cli;
 

@@ -1,10 +1,10 @@
 using Grpc.Net.Client;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Cli.Commands;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Registry;
 using Jetpack.Protocol.Jobs;
-using Jetpack.Coordinator.CommandLine;
+using Jetpack.Cli.CommandLine;
 
 namespace Jetpack.Coordinator.Tests.Cli;
 

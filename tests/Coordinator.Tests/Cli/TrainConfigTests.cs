@@ -1,5 +1,5 @@
 using Jetpack.Application.Runs;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Cli.Commands;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Tests.Support;
 

@@ -31,7 +31,7 @@ public sealed class JobEndTests : IDisposable
         Assert.Equal(Path.Combine(done.OutDirectory, FinalModel.FileName), done.FinalModel);
         var finished = Assert.Single(driver.Finished);
         Assert.Equal(4L, finished!.Step);                                               // the driver got the last evaluation for the metadata
-        Assert.Contains("top-1 40.00%", Jetpack.Coordinator.CommandLine.JobClient.Describe(done));
+        Assert.Contains("top-1 40.00%", Jetpack.Cli.CommandLine.JobClient.Describe(done));
     }
 
     [Fact]

@@ -1,5 +1,4 @@
 using Jetpack.Coordinator.Grains.Contracts;
-using Jetpack.Coordinator.Hosting;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Protocol.Jobs;
 

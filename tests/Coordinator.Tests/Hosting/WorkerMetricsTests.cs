@@ -1,7 +1,6 @@
 using Jetpack.Application.Runs;
 using Jetpack.Coordinator.Tests.Support;
-using Jetpack.GpuWorker.Jobs;
-using Jetpack.GpuWorker.Launch;
+using Jetpack.WorkerCluster;
 using Jetpack.Model.Data;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Registry;

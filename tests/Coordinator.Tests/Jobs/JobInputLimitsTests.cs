@@ -1,6 +1,6 @@
 using Jetpack.Application.Runs;
 using System.Diagnostics;
-using Jetpack.Coordinator.Cli;
+using Jetpack.Cli.Commands;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Tests.Support;
 

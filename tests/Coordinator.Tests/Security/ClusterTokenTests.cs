@@ -1,4 +1,3 @@
-using Jetpack.Coordinator.Hosting;
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Protocol.Security;
 

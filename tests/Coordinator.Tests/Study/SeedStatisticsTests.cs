@@ -1,4 +1,4 @@
-using Jetpack.Coordinator.Study;
+using Jetpack.Cli.Study;
 
 namespace Jetpack.Coordinator.Tests.Study;
 

@@ -1,5 +1,6 @@
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Training;
+using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Tests.Training;
 
@@ -22,7 +23,7 @@ public sealed class DriverProgressTests
     public void TheJobsDeviceGoesToTheWorkersElseTheirDefault()
     {
         Assert.Equal("cuda:1", GrpcTrainingDriver.WorkerDevice(Spec with { Device = "cuda:1" }));
-        Assert.Equal(new Jetpack.GpuWorker.Jobs.WorkerJobSpec().Device, GrpcTrainingDriver.WorkerDevice(Spec));
+        Assert.Equal(new Jetpack.Application.Runs.WorkerJobSpec().Device, GrpcTrainingDriver.WorkerDevice(Spec));
         var e = Assert.Throws<JobSpecException>(() => JobSpecValidator.Validate(JobSpecReader.Parse("name: d\nworkers: 1\ndevice: gpu0\nrecycle:\n  from: /dev/null\n  method: random\n", "yaml", "d.yaml"), "d.yaml"));
         Assert.Contains("device", e.Message);
     }

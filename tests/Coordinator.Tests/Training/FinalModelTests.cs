@@ -1,4 +1,4 @@
-using Jetpack.Coordinator.Cli;
+using Jetpack.Cli.Commands;
 using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Tests.Cli;
 using Jetpack.Coordinator.Tests.Support;
@@ -8,7 +8,7 @@ using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Training;
 using TorchSharp;
-using Jetpack.Coordinator.CommandLine;
+using Jetpack.Cli.CommandLine;
 
 namespace Jetpack.Coordinator.Tests.Training;
 

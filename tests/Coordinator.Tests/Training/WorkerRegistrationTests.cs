@@ -1,5 +1,5 @@
 using Jetpack.Coordinator.Tests.Support;
-using Jetpack.GpuWorker.Launch;
+using Jetpack.WorkerCluster;
 using Jetpack.Protocol.Jobs;
 using Jetpack.Protocol.Security;
 

@@ -7,6 +7,7 @@ using Jetpack.GpuWorker.Tests.DataPlane;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Wire;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.Control;
 
@@ -15,7 +16,7 @@ public class LoadShardRefusalTests
 {
     static async Task<RpcException> Send(LoopbackCluster c, params TensorChunk[] chunks)
     {
-        var channel = PeerChannels.Open(c.Nodes[0].Address, WireLimits.Default);
+        var channel = WireChannels.Open(c.Nodes[0].Address, WireLimits.Default);
         var client = new WorkerControl.WorkerControlClient(channel.Intercept(new ClusterTokenCallInterceptor(c.Token)));
         using var call = client.LoadShard(deadline: DateTime.UtcNow.AddSeconds(20));
         try

@@ -7,6 +7,7 @@ using Jetpack.Model.Checkpoints;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Wire;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.Control;
 
@@ -14,7 +15,7 @@ namespace Jetpack.GpuWorker.Tests.Control;
 public class WorkerControlTests
 {
     static WorkerControl.WorkerControlClient Client(LoopbackCluster c, int rank) =>
-        new(PeerChannels.Open(c.Nodes[rank].Address, WireLimits.Default).Intercept(new ClusterTokenCallInterceptor(c.Token)));
+        new(WireChannels.Open(c.Nodes[rank].Address, WireLimits.Default).Intercept(new ClusterTokenCallInterceptor(c.Token)));
 
     [Fact]
     public async Task CheckpointNowAndStopJobActAfterTheRequestedStepOnEveryRank()

@@ -9,6 +9,7 @@ using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Wire;
 using static TorchSharp.torch;
 using ExchangePhase = Jetpack.Model.Distributed.ExchangePhase;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.DataPlane;
 
@@ -19,7 +20,7 @@ public class DataPlaneRefusalTests
 
     static Protocol.Wire.DataPlane.DataPlaneClient Client(LoopbackCluster c, int rank, ClusterToken? token, WireLimits? clientLimits = null)
     {
-        var channel = PeerChannels.Open(c.Nodes[rank].Address, clientLimits ?? WireLimits.Default);
+        var channel = WireChannels.Open(c.Nodes[rank].Address, clientLimits ?? WireLimits.Default);
         return new(token is null ? channel.CreateCallInvoker() : channel.Intercept(new ClusterTokenCallInterceptor(token)));
     }
 
@@ -120,7 +121,7 @@ public class DataPlaneRefusalTests
         var wrong = await Push(Client(c, 1, ClusterToken.Generate()), Header(LoopbackCluster.Job, 0, ScalarType.Float32, [2]), 8);
         Assert.Equal(StatusCode.Unauthenticated, wrong.StatusCode);
         // the control service too
-        var channel = PeerChannels.Open(c.Nodes[1].Address, WireLimits.Default);
+        var channel = WireChannels.Open(c.Nodes[1].Address, WireLimits.Default);
         var control = new WorkerControl.WorkerControlClient(channel);
         var h = await Assert.ThrowsAsync<RpcException>(async () => await control.HealthAsync(new HealthRequest()));
         Assert.Equal(StatusCode.Unauthenticated, h.StatusCode);

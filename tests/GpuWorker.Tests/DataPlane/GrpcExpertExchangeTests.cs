@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Model.Distributed;
 using static TorchSharp.torch;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.DataPlane;
 

@@ -1,6 +1,7 @@
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.Model.Distributed;
 using static TorchSharp.torch;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.DataPlane;
 

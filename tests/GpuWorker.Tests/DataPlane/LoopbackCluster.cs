@@ -2,6 +2,7 @@ using Jetpack.GpuWorker.DataPlane;
 using Jetpack.GpuWorker.Hosting;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Security;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.DataPlane;
 

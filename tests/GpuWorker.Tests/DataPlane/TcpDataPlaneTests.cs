@@ -12,6 +12,7 @@ using Jetpack.Protocol.Security;
 using Jetpack.Protocol.Wire;
 using static TorchSharp.torch;
 using ExchangePhase = Jetpack.Model.Distributed.ExchangePhase;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.DataPlane;
 
@@ -156,7 +157,7 @@ public class TcpDataPlaneTests
             Assert.Contains("not a Jetpack TCP data plane client", Encoding.UTF8.GetString(text));
         }
         // the port is only told to callers with the token, through Health
-        var channel = PeerChannels.Open(c.Nodes[1].Address, WireLimits.Default);
+        var channel = WireChannels.Open(c.Nodes[1].Address, WireLimits.Default);
         var health = await new WorkerControl.WorkerControlClient(channel.Intercept(new ClusterTokenCallInterceptor(c.Token))).HealthAsync(new HealthRequest());
         Assert.Equal(c.Nodes[1].DataPort, health.DataPort);
     }

@@ -1,4 +1,5 @@
 using Jetpack.GpuWorker.Hosting;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.Hosting;
 
@@ -40,9 +41,9 @@ public class WorkerCommandLineTests : IDisposable
     public void TheDataPlaneTransportAndPortAreOptionsWithGrpcAsTheDefault()
     {
         var d = WorkerCommandLine.Parse(["--rank", "0", "--world", "1", "--token-file", tokenFile]);
-        Assert.Equal((Jetpack.GpuWorker.DataPlane.DataPlaneTransport.Grpc, 0), (d.Exchange.Transport, d.DataPort));
+        Assert.Equal((Jetpack.Protocol.Channels.DataPlaneTransport.Grpc, 0), (d.Exchange.Transport, d.DataPort));
         var t = WorkerCommandLine.Parse(["--rank", "0", "--world", "1", "--data-plane", "TCP", "--data-port", "7100", "--token-file", tokenFile]);
-        Assert.Equal((Jetpack.GpuWorker.DataPlane.DataPlaneTransport.Tcp, 7100), (t.Exchange.Transport, t.DataPort));
+        Assert.Equal((Jetpack.Protocol.Channels.DataPlaneTransport.Tcp, 7100), (t.Exchange.Transport, t.DataPort));
     }
 
     [Fact]

@@ -5,12 +5,13 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Jetpack.GpuWorker.DataPlane;
 using Jetpack.GpuWorker.Jobs;
-using Jetpack.GpuWorker.Launch;
+using Jetpack.WorkerCluster;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Models;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Training;
 using Xunit.Abstractions;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.GpuWorker.Tests.Jobs;
 

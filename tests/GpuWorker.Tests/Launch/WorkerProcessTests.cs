@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Grpc.Core;
-using Jetpack.GpuWorker.Launch;
+using Jetpack.WorkerCluster;
 using Jetpack.Protocol.Wire;
 
 namespace Jetpack.GpuWorker.Tests.Launch;
