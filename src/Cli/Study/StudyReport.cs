@@ -82,7 +82,7 @@ public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results
         {
             plan = plan.Name, plan.DownstreamSteps, plan.DownstreamBatch, plan.PerClass, plan.PredecessorSteps, plan.TargetSteps,
             eval_every = EvalEvery, seeds = Seeds, total_seconds = totalSeconds, stage_seconds = stageSeconds, notes = notes ?? [],
-            claims = Claims().Select(c => new { claim = c.Claim, mean = c.Value?.Mean, lo = c.Value?.Lo, hi = c.Value?.Hi, verdict = c.Verdict }),
+            claims = Claims().Select(c => new { claim = c.Claim, value = Json(c.Value), verdict = c.Verdict }),
             rows = results.Select(r => r.Run.Id).Distinct().Select(id => Row(id)).Select(row => new
             {
                 id = row[0].Run.Id, label = row[0].Run.Label, model = row[0].Run.Model, init = row[0].Run.Init.ToString(), table = row[0].Run.Table,
@@ -97,7 +97,7 @@ public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results
                     curve = r.Curve.Select(c => new { step = c.Step, top1 = c.Top1 }),
                 }),
             }),
-        }, new JsonSerializerOptions { WriteIndented = true }));
+        }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         Plot(Path.Combine(dir, "fig5_convergence.png"), $"Fashion-MNIST {StudyPlan.DownstreamClasses}, {plan.PerClass} images/class: top-1 vs step (cf. paper Fig. 5){SeedNote}",
              Rows(r => r.Table == 1));
         Plot(Path.Combine(dir, "table3_strategies.png"), $"Recycling strategies: top-1 vs step (cf. paper Table 3){SeedNote}", Rows(r => r.Table == 3 || r.Id == Jet));
@@ -108,11 +108,9 @@ public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results
     string SeedNote => Seeds > 1 ? $", mean and 95 % band over {Seeds} seeds" : "";
     bool Has4 => results.Any(r => r.Run.Table == 4);
 
-    static object? Json(Interval? i) => i is null ? null : new
-    {
-        mean = i.Mean, sd = double.IsNaN(i.StdDev) ? (double?)null : i.StdDev, n = i.N,
-        lo = double.IsNaN(i.Lo) ? (double?)null : i.Lo, hi = double.IsNaN(i.Hi) ? (double?)null : i.Hi,
-    };
+    /// <summary>An interval for results.json: one seed has no standard deviation or bounds (null, since JSON has no NaN).</summary>
+    static object? Json(Interval? i) => i is null ? null : new { mean = i.Mean, sd = Num(i.StdDev), n = i.N, lo = Num(i.Lo), hi = Num(i.Hi) };
+    static double? Num(double x) => double.IsFinite(x) ? x : null;
 
     /// <summary>"78.12 ± 0.41" (a 95 % half-width) or, with one seed, "78.12"; values in points of accuracy when <paramref name="scale"/> is 100.</summary>
     static string Pm(Interval? i, double scale = 100, string format = "0.00") =>

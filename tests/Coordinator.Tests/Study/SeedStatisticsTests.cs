@@ -59,3 +59,39 @@ public sealed class SeedStatisticsTests
         Assert.Throws<ArgumentException>(() => SeedStatistics.Of([0.5, double.NaN]));
     }
 }
+
+/// <summary>The study report over seeds, from made-up results: intervals, paired claims, JSON without NaN.</summary>
+public sealed class StudyReportSeedTests : IDisposable
+{
+    readonly string dir = Directory.CreateTempSubdirectory("jetpack-report-").FullName;
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    static RunResult Result(string id, int seed, double final, long reachAt)
+    {
+        var run = StudyPlan.Runs.Single(r => r.Id == id);
+        var curve = new List<(long, double)> { (10, final - 0.2), (reachAt, final - 0.01), (40, final) };
+        return new RunResult(run, curve.OrderBy(c => c.Item1).DistinctBy(c => c.Item1).ToList(), final, 0.99, 100 + seed, 40) { SeedIndex = seed, Seed = 3407 + 1000UL * (ulong)seed };
+    }
+
+    [Fact]
+    public void ThreeSeedsGiveIntervalsVerdictsAndFiniteJson()
+    {
+        var results = new List<RunResult>();
+        for (int s = 0; s < 3; s++)
+        {
+            results.Add(Result("soft_moe_scratch", s, 0.70 + 0.01 * s, 40));
+            results.Add(Result("dense_upstream", s, 0.76 + 0.01 * s, 40));
+            results.Add(Result("jetpack", s, 0.78 + 0.01 * s + 0.002 * s * s, 20));   // +8 points on every seed, reaches Soft MoE's final by step 20
+            results.Add(Result("recycle_random", s, 0.78 + 0.01 * s + 0.003 * (1 - s), 20));
+        }
+        new StudyReport(StudyPlan.Smoke with { DownstreamSteps = 40, Evaluations = 4 }, results, new Dictionary<string, double> { ["x"] = 1 }, 1).Write(dir);
+        var md = File.ReadAllText(Path.Combine(dir, "results.md"));
+        Assert.Contains("| MoE Jetpack > Soft MoE from scratch (top-1, paired) |", md);
+        Assert.Contains("| holds |", md);
+        Assert.Contains("not shown: the 95 % interval includes 0", md);   // importance vs random: differences +0.3, 0, −0.3 … points
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "results.json")));
+        var jet = json.RootElement.GetProperty("rows").EnumerateArray().Single(r => r.GetProperty("id").GetString() == "jetpack");
+        Assert.Equal(0.08 + 0.002 * 5 / 3.0, jet.GetProperty("delta_vs_soft_moe").GetProperty("mean").GetDouble(), 9);
+        Assert.Equal(2.0, jet.GetProperty("speed_up_vs_soft_moe").GetProperty("mean").GetDouble(), 9);
+    }
+}
