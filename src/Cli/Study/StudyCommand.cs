@@ -36,28 +36,56 @@ public static class StudyCommand
                       "emulated bf16 is ~6x slower than fp32 and would take most of the study's time), on = always, off = never",
         DefaultValueFactory = _ => "auto",
     };
-    static readonly Option<string[]> Only = new("--only") { Description = "downstream runs to do, in this order (ids: " + string.Join(", ", StudyPlan.Runs.Select(r => r.Id)) + "); default all", AllowMultipleArgumentsPerToken = true };
+    static readonly Option<string[]> Only = new("--only")
+    {
+        Description = "downstream runs to do, in this order (ids: " + string.Join(", ", StudyPlan.Runs.Select(r => r.Id)) +
+                      $"; {StudyPlan.Table4Id} = the paper's Table 4 grid, MoE in the last 2/4/6 blocks × ¼/½/all experts, or one of its ids t4_l{{L}}_e{{C}}); default the study's runs",
+        AllowMultipleArgumentsPerToken = true,
+    };
+    static readonly Option<int> Seeds = new("--seeds")
+    {
+        Description = "repeat every downstream run with K seeds (data order, fresh-part init, recycling draw, profiling sample, noise) and report " +
+                      "mean, standard deviation, 95 % t-intervals and paired differences; seed 1 is the one-seed study's (its stages are reused)",
+        DefaultValueFactory = _ => 1,
+    };
+    static readonly Option<int> UpstreamSeeds = new("--upstream-seeds")
+    {
+        Description = "upstream pre-trainings to share among the seeds: 1 (default) = every seed starts from the same upstream checkpoints; " +
+                      "K = each seed has its own upstream (K times the upstream time)",
+        DefaultValueFactory = _ => 1,
+    };
 
     public static Command Create()
     {
         var cmd = new Command("study", "Reproduce the paper's claim on Fashion-MNIST: pre-train a dense predecessor and a dense target on classes 0–4, recycle, fine-tune every method and recycling strategy for equal steps on 500 images per class of classes 5–9, and write Tables 1 and 3 and a Fig. 5 plot.")
         {
-            Quick, Smoke, Out, Fresh, Bf16, Only, CommonOptions.Device, CommonOptions.Threads,
+            Quick, Smoke, Out, Fresh, Bf16, Only, Seeds, UpstreamSeeds, CommonOptions.Device, CommonOptions.Threads,
         };
         cmd.SetAction(r => Run(r.GetValue(Smoke) ? StudyPlan.Smoke : r.GetValue(Quick) ? StudyPlan.Quick : StudyPlan.Full, r.GetValue(Out)!, r.GetValue(Fresh),
-                               r.GetValue(Only), Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads), r.GetValue(Bf16)!));
+                               r.GetValue(Only), Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads), r.GetValue(Bf16)!,
+                               r.GetValue(Seeds), r.GetValue(UpstreamSeeds)));
         return cmd;
     }
 
-    public static int Run(StudyPlan plan, string outDir, bool fresh, string[]? only, Device device, int threads, string bf16Mode = "auto")
+    /// <summary>The runs `--only` names, in its order (<see cref="StudyPlan.Table4Id"/> expands to the grid); all of the study's without it.</summary>
+    public static List<StudyRun> SelectRuns(string[]? only)
     {
+        if (only is not { Length: > 0 }) return StudyPlan.Runs.ToList();
+        var known = StudyPlan.AllRuns.ToDictionary(r => r.Id);
+        var unknown = only.Where(id => id != StudyPlan.Table4Id && !known.ContainsKey(id)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"--only: unknown run(s) {string.Join(", ", unknown)} (known: {string.Join(", ", StudyPlan.Runs.Select(r => r.Id))}, {StudyPlan.Table4Id}, t4_l{{2,4,6}}_e{{6,12,24}})");
+        return only.SelectMany(id => id == StudyPlan.Table4Id ? StudyPlan.Table4Runs : [known[id]]).DistinctBy(r => r.Id).ToList();
+    }
+
+    public static int Run(StudyPlan plan, string outDir, bool fresh, string[]? only, Device device, int threads, string bf16Mode = "auto",
+                          int seeds = 1, int upstreamSeeds = 1)
+    {
+        if (seeds is < 1 or > 30) throw new ArgumentException($"--seeds: must be 1 to 30, got {seeds}");
+        if (upstreamSeeds < 1 || upstreamSeeds > seeds) throw new ArgumentException($"--upstream-seeds: must be 1 to --seeds ({seeds}), got {upstreamSeeds}");
         CommonOptions.ApplyThreads(threads);
         // --only also orders: the runs given first are done first (and reported in the plan's order).
-        var runs = only is { Length: > 0 }
-            ? only.Select(id => StudyPlan.Runs.FirstOrDefault(r => r.Id == id)).OfType<StudyRun>().ToList()
-            : StudyPlan.Runs.ToList();
-        if (only is { Length: > 0 } && only.Except(StudyPlan.Runs.Select(r => r.Id)) is var unknown && unknown.Any())
-            throw new ArgumentException($"--only: unknown run(s) {string.Join(", ", unknown)} (known: {string.Join(", ", StudyPlan.Runs.Select(r => r.Id))})");
+        var runs = SelectRuns(only);
         var notes = new List<string>();
         if (SkipBf16(bf16Mode, explicitlyAsked: only?.Contains("jetpack_bf16") == true, device) is { } why)
         {
@@ -69,37 +97,49 @@ public static class StudyCommand
         Directory.CreateDirectory(outDir);
         var clock = Stopwatch.StartNew();
         var stageSeconds = new Dictionary<string, double>();
-        AnsiConsole.Write(new Rule($"[bold]MoE Jetpack study on Fashion-MNIST[/] ({plan.Name})"));
+        AnsiConsole.Write(new Rule($"[bold]MoE Jetpack study on Fashion-MNIST[/] ({plan.Name}{(seeds > 1 ? $", {seeds} seeds" : "")})"));
 
-        // 1. Upstream: the dense predecessor (ViT-S-like) and the dense target (ViT-T-like) on classes 0–4.
-        string predPath = Upstream(plan, "vit_fmnist_pred", plan.PredecessorSteps, outDir, fresh, device, threads, stageSeconds);
-        string targetPath = Upstream(plan, "vit_fmnist_t", plan.TargetSteps, outDir, fresh, device, threads, stageSeconds);
-
-        // 2–3. Profile the predecessor once and build every initial checkpoint.
-        var inits = BuildInits(plan, runs, predPath, targetPath, outDir, fresh, device, stageSeconds);
-
-        // 4. Downstream runs at equal steps.
         var results = new List<RunResult>();
-        foreach (var run in runs)
+        for (int s = 0; s < seeds; s++)
         {
-            var lap = Stopwatch.StartNew();
-            var config = DownstreamConfig(plan, run, inits.GetValueOrDefault(run.Id), outDir);
-            string stamp = Stamp(config);                                            // hashes the initial checkpoint: once per run
-            string runOut = config.Out!;                                             // DownstreamConfig sets it
-            bool cached = !fresh && StageDone(runOut, stamp);
-            AnsiConsole.Write(new Rule($"{run.Id}: {Markup.Escape(run.Label)}{(cached ? " (done earlier, kept)" : "")}").LeftJustified());
-            if (!cached)
+            // Seed 0 keeps the one-seed study's folders (so its finished stages are reused); the others have their own.
+            var seedPlan = plan with { Seed = plan.SeedFor(s) };
+            string seedDir = s == 0 ? outDir : Path.Combine(outDir, "seeds", $"seed{s}");
+            string tag = seeds > 1 ? $" [seed {s + 1}/{seeds}]" : "";
+            int u = s % upstreamSeeds;
+            var upstreamPlan = plan with { Seed = plan.SeedFor(u) };
+            string upstreamDir = u == 0 ? outDir : Path.Combine(outDir, "seeds", $"upstream{u}");
+
+            // 1. Upstream: the dense predecessor (ViT-S-like) and the dense target (ViT-T-like) on classes 0–4.
+            string predPath = Upstream(upstreamPlan, "vit_fmnist_pred", plan.PredecessorSteps, upstreamDir, fresh, device, threads, stageSeconds, tag);
+            string targetPath = Upstream(upstreamPlan, "vit_fmnist_t", plan.TargetSteps, upstreamDir, fresh, device, threads, stageSeconds, tag);
+
+            // 2–3. Profile the predecessor once and build every initial checkpoint (the recycling draw follows the seed).
+            var inits = BuildInits(seedPlan, runs, predPath, targetPath, seedDir, fresh, device, stageSeconds, tag);
+
+            // 4. Downstream runs at equal steps.
+            foreach (var run in runs)
             {
-                torch.manual_seed((long)plan.Seed);                                  // the same fresh init for every scratch run of a model
-                LocalTraining.Run(config, resume: false, until: null, device, threads);
-                MarkDone(runOut, stamp);
+                var lap = Stopwatch.StartNew();
+                var config = DownstreamConfig(seedPlan, run, inits.GetValueOrDefault(run.Id), seedDir);
+                string stamp = Stamp(config);                                        // hashes the initial checkpoint: once per run
+                string runOut = config.Out!;                                         // DownstreamConfig sets it
+                bool cached = !fresh && StageDone(runOut, stamp);
+                AnsiConsole.Write(new Rule($"{run.Id}: {Markup.Escape(run.Label + tag)}{(cached ? " (done earlier, kept)" : "")}").LeftJustified());
+                if (!cached)
+                {
+                    torch.manual_seed((long)seedPlan.Seed);                          // the same fresh init for every scratch run of a model and seed
+                    LocalTraining.Run(config, resume: false, until: null, device, threads);
+                    MarkDone(runOut, stamp);
+                }
+                stageSeconds[$"run {run.Id}{(seeds > 1 ? $" seed {s + 1}" : "")}"] = lap.Elapsed.TotalSeconds;
+                results.Add(RunResult.Read(run, Path.Combine(runOut, "metrics.jsonl"), s, seedPlan.Seed));
             }
-            stageSeconds[$"run {run.Id}"] = lap.Elapsed.TotalSeconds;
-            results.Add(RunResult.Read(run, Path.Combine(runOut, "metrics.jsonl")));
         }
 
         // 5. Tables and plots (rows in the plan's order, whatever order the runs were done in).
-        results = results.OrderBy(r => StudyPlan.Runs.ToList().IndexOf(r.Run)).ToList();
+        var order = StudyPlan.AllRuns.ToList();
+        results = results.OrderBy(r => order.IndexOf(r.Run)).ThenBy(r => r.SeedIndex).ToList();
         var report = new StudyReport(plan, results, stageSeconds, clock.Elapsed.TotalSeconds, notes);
         report.Write(outDir);
         AnsiConsole.Write(new Rule("[bold]result[/]"));
@@ -123,7 +163,8 @@ public static class StudyCommand
         _ => throw new ArgumentException($"--bf16: '{mode}' is not one of auto, on, off"),
     };
 
-    internal static string Upstream(StudyPlan plan, string model, int steps, string outDir, bool fresh, Device device, int threads, Dictionary<string, double> seconds)
+    internal static string Upstream(StudyPlan plan, string model, int steps, string outDir, bool fresh, Device device, int threads, Dictionary<string, double> seconds,
+                                    string tag = "")
     {
         var config = new RunSpec
         {
@@ -136,7 +177,7 @@ public static class StudyCommand
         var lap = Stopwatch.StartNew();
         string stamp = Stamp(config);
         bool cached = !fresh && StageDone(config.Out, stamp);
-        AnsiConsole.Write(new Rule($"upstream: {model} on classes {StudyPlan.UpstreamClasses}{(cached ? " (done earlier, kept)" : "")}").LeftJustified());
+        AnsiConsole.Write(new Rule($"upstream: {model} on classes {StudyPlan.UpstreamClasses}{Markup.Escape(tag)}{(cached ? " (done earlier, kept)" : "")}").LeftJustified());
         if (!cached)
         {
             torch.manual_seed((long)plan.Seed);
@@ -146,13 +187,13 @@ public static class StudyCommand
             LocalTraining.Run(config, resume, until: null, device, threads);
             MarkDone(config.Out, stamp);
         }
-        seconds[$"upstream {model}"] = lap.Elapsed.TotalSeconds;
+        if (!cached || !seconds.ContainsKey($"upstream {model}")) seconds[$"upstream {model}"] = lap.Elapsed.TotalSeconds;
         return Path.Combine(config.Out, "final.safetensors");
     }
 
     /// <summary>The initial checkpoint of every run that needs one (run id → path).</summary>
     static Dictionary<string, string> BuildInits(StudyPlan plan, IReadOnlyList<StudyRun> runs, string predPath, string targetPath,
-                                                 string outDir, bool fresh, Device device, Dictionary<string, double> seconds)
+                                                 string outDir, bool fresh, Device device, Dictionary<string, double> seconds, string tag = "")
     {
         var lap = Stopwatch.StartNew();
         string dir = Path.Combine(outDir, "init");
@@ -163,7 +204,7 @@ public static class StudyCommand
         string stamp = JsonSerializer.Serialize(new { predecessor = Digest(predPath), target = Digest(targetPath), plan.ProfileImages, plan.Seed });
         if (!fresh && StageDone(dir, stamp) && needed.All(r => File.Exists(InitPath(dir, r))))
         {
-            AnsiConsole.MarkupLine("initial checkpoints: done earlier, kept");
+            AnsiConsole.MarkupLine($"initial checkpoints{Markup.Escape(tag)}: done earlier, kept");
             foreach (var r in needed) paths[r.Id] = InitPath(dir, r);
             return paths;
         }
@@ -198,7 +239,7 @@ public static class StudyCommand
         }
         AnsiConsole.Write(table);
         MarkDone(dir, stamp);
-        seconds["profile + recycle"] = lap.Elapsed.TotalSeconds;
+        seconds[$"profile + recycle{tag}"] = lap.Elapsed.TotalSeconds;
         return paths;
     }
 

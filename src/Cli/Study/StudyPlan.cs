@@ -1,5 +1,6 @@
 using Jetpack.Application.Runs;
 using Jetpack.Model.Recycling;
+using Jetpack.Model.Registry;
 using Jetpack.Model.Training;
 
 namespace Jetpack.Cli.Study;
@@ -20,7 +21,7 @@ public enum StudyInit
 /// <summary>One downstream run of the study: a registry model, how it starts, and its recipe.</summary>
 public sealed record StudyRun(string Id, string Label, string Model, StudyInit Init, RecycleMethod? Method = null, Precision Precision = Precision.Fp32)
 {
-    /// <summary>Which of the paper's tables the run belongs to: 1 (method comparison) or 3 (recycling strategies).</summary>
+    /// <summary>Which of the paper's tables the run belongs to: 1 (method comparison), 3 (recycling strategies) or 4 (MoE layers × experts).</summary>
     public int Table { get; init; } = 1;
 }
 
@@ -54,7 +55,7 @@ public sealed record StudyPlan
     public static StudyPlan Full => new()
     {
         Name = "full", PredecessorSteps = 200, TargetSteps = 200, ProfileImages = 2000, DownstreamSteps = 200,
-        Evaluations = 10, EvalImages = 1000,
+        Evaluations = 20, EvalImages = 1000,   // every 10 steps (issue 17: convergence resolution), the same 1,000 images each time
     };
 
     /// <summary>A few minutes: every run of the full study, far fewer steps (numbers are indicative only).</summary>
@@ -84,6 +85,30 @@ public sealed record StudyPlan
         new("recycle_graph", "graph partitioning (co-activation)", "v_jetmoe_fmnist", StudyInit.Recycled, RecycleMethod.Graph) { Table = 3 },
         new("recycle_upcycling", "sparse upcycling (copies of the dense MLP)", "v_jetmoe_fmnist_upcycle", StudyInit.Recycled, RecycleMethod.SparseUpcycling) { Table = 3 },
     ];
+
+    /// <summary>The id `--only` takes for every run of <see cref="Table4Runs"/>.</summary>
+    public const string Table4Id = "table4";
+
+    /// <summary>
+    /// The paper's Table 4 at Fashion-MNIST scale: importance-recycled V-JetMoE with SpheroMoE in the last 2, 4 or 6
+    /// blocks × ¼, ½ or all of the experts (registry entries <c>v_jetmoe_fmnist_l{L}_e{C}</c>). Only with
+    /// <c>--only table4</c>: nine more runs would double the full study's time.
+    /// </summary>
+    public static IReadOnlyList<StudyRun> Table4Runs { get; } =
+        (from last in ModelRegistry.Table4Layers
+         from core in ModelRegistry.Table4CoreExperts
+         select new StudyRun($"t4_l{last}_e{core}", $"last {last} blocks, {core}/{2 * core} experts", ModelRegistry.Table4Name(last, core),
+                             StudyInit.Recycled, RecycleMethod.ImportanceL2) { Table = 4 }).ToList();
+
+    /// <summary>Every run `--only` knows: the study's and Table 4's.</summary>
+    public static IEnumerable<StudyRun> AllRuns => Runs.Concat(Table4Runs);
+
+    /// <summary>
+    /// The seed of repetition <paramref name="index"/> (0-based): index 0 is <see cref="Seed"/> itself, so a one-seed
+    /// study is the study as before (and reuses its finished stages); the others are spaced far apart.
+    /// It drives the data order, the init of fresh parts, the recycling draw, profiling's image sample and routing noise.
+    /// </summary>
+    public ulong SeedFor(int index) => Seed + 1000UL * (ulong)index;
 
     /// <summary>
     /// Fashion-MNIST without augmentation, upstream and downstream. Every run here is short (upstream sees

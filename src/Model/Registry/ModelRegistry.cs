@@ -33,6 +33,10 @@ public static partial class ModelRegistry
     static readonly VitConfig FmPred = Fm with { Dim = 128, Heads = 4 };
     static readonly VitConfig FmTarget = Fm with { Dim = 64, Heads = 2 };
 
+    /// <summary>Table 4's MoE-layer axis (the last N blocks) and expert axis (core experts; universal = 2×). Declared before
+    /// <c>Table</c>: static fields initialise in text order.</summary>
+    public static readonly int[] Table4Layers = [2, 4, 6], Table4CoreExperts = [6, 12, 24];
+
     static readonly (string Name, string About, ModelSpec Spec)[] Table =
     [
         V("vit_tiny_patch16_224", "timm ViT-Ti/16 (dense, token pooling)", VitTiny),
@@ -63,7 +67,20 @@ public static partial class ModelRegistry
         V("v_jetmoe_fmnist", "Fashion-MNIST MoE Jetpack: width 64, SpheroMoE in blocks 4:6, 24/48 experts", FmTarget with { DropPathRate = 0.1, Moe = Sphero(24, 48, 3, 4, 5) }),
         V("v_jetmoe_fmnist_upcycle", "Fashion-MNIST Sparse Upcycling: 49 core experts (copies of the target MLP) in blocks 4:6", FmTarget with { DropPathRate = 0.1, Moe = Sphero(49, 0, 3, 4, 5) }),
         V("soft_moe_fmnist", "Fashion-MNIST Soft MoE: width 64, 49 full-size experts in blocks 4:6", FmTarget with { DropPathRate = 0.1, Moe = Soft(49, 3, 4, 5) }),
+        .. Table4Grid(),
     ];
+
+    /// <summary>
+    /// The paper's Table 4 axes at Fashion-MNIST scale (`jetpack study --only table4`): SpheroMoE in the last 2, 4
+    /// or 6 of the 6 blocks × ¼, ½ or all of v_jetmoe_fmnist's 24 core / 48 universal experts.
+    /// </summary>
+    static IEnumerable<(string, string, ModelSpec)> Table4Grid() =>
+        from last in Table4Layers
+        from core in Table4CoreExperts
+        select V(Table4Name(last, core), $"Fashion-MNIST Table 4 grid: SpheroMoE in the last {last} blocks, {core}/{2 * core} experts",
+                 FmTarget with { DropPathRate = 0.1, Moe = Sphero(core, 2 * core, Enumerable.Range(Fm.Depth - last, last).ToArray()) });
+
+    public static string Table4Name(int lastLayers, int coreExperts) => $"v_jetmoe_fmnist_l{lastLayers}_e{coreExperts}";
 
     static (string, string, ModelSpec) V(string name, string about, VitConfig c) => (name, about, new ModelSpec(name, Vit: c));
     static (string, string, ModelSpec) C(string name, string about, ConvNeXtConfig c) => (name, about, new ModelSpec(name, ConvNeXt: c));
