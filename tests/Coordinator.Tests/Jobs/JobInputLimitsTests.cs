@@ -106,7 +106,9 @@ public sealed class JobInputLimitsTests : IDisposable
     public void TheBoundIsTheDatasetsClassCount()
     {
         var root = dir.File("cifar");
-        var spec = JobSpecReader.Parse(JobSpecs.Yaml("limits", pred) + $"\ndata:\n  dataset: cifar100\n  root: {root}\n  classes: \"0-99\"\n", "yaml", "job.yaml");
+        // a CIFAR model for CIFAR-100 (the fit check refuses 3-channel CIFAR for the 1-channel Fashion-MNIST model)
+        var spec = JobSpecReader.Parse(JobSpecs.Yaml("limits", pred).Replace("model: v_jetmoe_fmnist", "model: v_jetmoe_t") +
+                                       $"\ndata:\n  dataset: cifar100\n  root: {root}\n  classes: \"0-99\"\n  image_size: 224\n", "yaml", "job.yaml");
         JobSpecValidator.Validate(spec, "job.yaml");
         Assert.Contains("100 classes", Invalid($"data:\n  dataset: cifar100\n  root: {root}\n  classes: \"0-100\"\n").Message);
         Assert.Equal("recycle.profile_classes", Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(

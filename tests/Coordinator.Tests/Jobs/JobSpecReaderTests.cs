@@ -98,7 +98,9 @@ public sealed class JobSpecReaderTests : IDisposable
     public void LoadResolvesRelativePathsAgainstTheSpecsDirectoryAndJsonRoundTrips()
     {
         string file = dir.File("job.yaml");
-        File.WriteAllText(file, Yaml().Replace(pred, "pred.safetensors") + "data:\n  dataset: cifar10\n  root: cifar\nout: runs/a\n");
+        // a 3-channel model for CIFAR-10 at 224 (the fit check refuses CIFAR for the 1-channel Fashion-MNIST model)
+        File.WriteAllText(file, Yaml().Replace(pred, "pred.safetensors").Replace("model: v_jetmoe_fmnist", "model: v_jetmoe_t") +
+                                "data:\n  dataset: cifar10\n  root: cifar\n  image_size: 224\nout: runs/a\n");
         var spec = JobSpecReader.Load(file);   // the process's working directory is elsewhere
         Assert.Equal(pred, spec.Recycle.From);
         Assert.Equal(dir.File("cifar"), spec.Data.Root);

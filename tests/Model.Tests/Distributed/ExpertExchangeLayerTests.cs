@@ -75,8 +75,11 @@ public class ExpertExchangeLayerTests
     {
         var shard = new ExpertShard(2, 1);
         using var layer = new SpheroMoE(Dim, Config, dropPath: 0, shard: shard);
-        Assert.Equal([3, Dim, Dim], layer.named_parameters().First(p => p.name == "univ_experts.vit_fc1.weight").parameter.shape);
-        Assert.Equal([2, 4 * Dim, Dim], layer.named_parameters().First(p => p.name == "core_experts.vit_fc1.weight").parameter.shape);
+        // rank 1's rows are its placement's (by cost since issue 19: core experts split evenly, universal ones levelling the cost)
+        var range = ExpertRange.For(Config, 2, 1);
+        Assert.Equal([range.UnivCount, Dim, Dim], layer.named_parameters().First(p => p.name == "univ_experts.vit_fc1.weight").parameter.shape);
+        Assert.Equal([range.CoreCount, 4 * Dim, Dim], layer.named_parameters().First(p => p.name == "core_experts.vit_fc1.weight").parameter.shape);
+        Assert.True(range.UnivCount < Config.UniversalExperts && range.CoreCount < Config.CoreExperts, "rank 1 holds only part of the experts");
         shard.BeginMicroBatch(0, 0, [1, 1]);
         var e = Assert.Throws<InvalidOperationException>(() => layer.forward(torch.randn(1, Tokens, Dim)));
         Assert.Contains("no expert exchange", e.Message);
