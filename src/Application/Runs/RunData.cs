@@ -63,9 +63,26 @@ public sealed record RunData
     public int? TrainedClassCount()
     {
         if (Dataset == "synthetic" || !Datasets.Contains(Dataset)) return null;
+        if (Dataset is "imagefolder" or "shards") return EncodedClassCount();
         int all = ClassList.ClassCount(Dataset);
         try { return ClassList.Parse(Classes, "data.classes", all)?.Count ?? all; }
         catch (ArgumentException) { return all; }
+    }
+
+    /// <summary>
+    /// The classes of a class-folder tree (the folders of root/train, as torchvision counts them) or of tar
+    /// shards (the lines of root/classes.txt); null while root is missing (the dataset's opening names it).
+    /// </summary>
+    public int? EncodedClassCount()
+    {
+        if (Root is null) return null;
+        if (Dataset == "imagefolder")
+        {
+            string train = Path.Combine(Root, "train");
+            return Directory.Exists(train) ? Directory.EnumerateDirectories(train).Count() : null;
+        }
+        string classes = Path.Combine(Root, "classes.txt");
+        return File.Exists(classes) ? File.ReadLines(classes).Count(l => l.Trim().Length > 0) : null;
     }
 
     /// <summary>The dataset's augmentation preset with this spec's switches applied.</summary>

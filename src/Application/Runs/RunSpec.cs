@@ -131,8 +131,7 @@ public record RunSpec
         int? classes = d.Dataset switch
         {
             "fashion-mnist" or "cifar10" or "cifar100" => selectedClasses ?? ClassList.ClassCount(d.Dataset),
-            "imagefolder" when d.Root is not null && Directory.Exists(Path.Combine(d.Root, "train")) => Directory.GetDirectories(Path.Combine(d.Root, "train")).Length,
-            "shards" when d.Root is not null && File.Exists(Path.Combine(d.Root, "classes.txt")) => File.ReadLines(Path.Combine(d.Root, "classes.txt")).Count(l => l.Length > 0),
+            "imagefolder" or "shards" => d.EncodedClassCount(),
             _ => null,
         };
         if (classes > head)
