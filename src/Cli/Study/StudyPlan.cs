@@ -98,7 +98,8 @@ public sealed record StudyPlan
         (from last in ModelRegistry.Table4Layers
          from core in ModelRegistry.Table4CoreExperts
          select new StudyRun($"t4_l{last}_e{core}", $"last {last} blocks, {core}/{2 * core} experts", ModelRegistry.Table4Name(last, core),
-                             StudyInit.Recycled, RecycleMethod.ImportanceL2) { Table = 4 }).ToList();
+                             StudyInit.Recycled, RecycleMethod.ImportanceL2)
+         { Table = 4 }).ToList();
 
     /// <summary>Every run `--only` knows: the study's and Table 4's.</summary>
     public static IEnumerable<StudyRun> AllRuns => Runs.Concat(Table4Runs);

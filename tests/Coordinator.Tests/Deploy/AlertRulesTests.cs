@@ -68,6 +68,7 @@ public sealed partial class AlertRulesTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Timing")]   // seconds-scale timers (heartbeat 1 s, for: 1s): scripts/test.sh runs it alone, after the other assemblies
     public async Task WorkerLostFiresInARealPrometheusWhenARegisteredWorkerStopsHeartbeating()
     {
         // the shipped rules with every `for:` shortened to 1 s (a test-only copy); everything else as shipped
