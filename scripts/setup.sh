@@ -6,7 +6,7 @@
 #                              (real IDX data under /usr/share/datasets/fashion-mnist); redis-server and
 #                              prometheus (the coordinator's tests start real ones on loopback) and
 #                              kubernetes-client (kubectl renders deploy/k8s offline in a test; unless a kubectl exists)
-#   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS (the benchmark peer, golden-file script) and iperf3
+#   scripts/setup.sh --bench   also Debian's PyTorch + OpenBLAS and torchvision + PIL (the benchmark peers: bench step, bench data; golden-file script) and iperf3
 #                              (raw TCP loopback throughput beside `jetpack bench exchange`)
 set -euo pipefail
 
@@ -15,7 +15,7 @@ packages=(g++ patchelf libmetis5 dataset-fashion-mnist redis-server prometheus)
 command -v kubectl >/dev/null || packages+=(kubernetes-client)
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp iperf3) ;;
+    --bench) packages+=(python3-torch python3-numpy python3-torchvision python3-pil libopenblas0-openmp iperf3) ;;
     *) echo "setup.sh: unknown option $arg (known: --bench)" >&2; exit 2 ;;
   esac
 done
