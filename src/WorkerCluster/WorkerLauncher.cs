@@ -163,6 +163,15 @@ public sealed class WorkerLauncher : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs one training job on these workers (<see cref="ClusterClient"/>): StartJob on every rank with
+    /// the job id they were started with (no rank refuses an early peer), then every rank's progress to
+    /// its end. A process that dies ends its stream: its rank's reason then gives its exit code and stderr.
+    /// </summary>
+    public Task<ClusterOutcome> RunJobAsync(Jetpack.Application.Runs.WorkerJobSpec spec, string? resumeFrom = null, long untilStep = 0,
+                                            Action<Progress>? onRank0 = null, CancellationToken ct = default) =>
+        ClusterClient.Of(this).RunAsync(new StartJobRequest { JobId = Options.JobId, SpecJson = spec.ToJson(), ResumeFrom = resumeFrom ?? "", UntilStep = untilStep }, onRank0, ct);
+
     /// <summary>A control client for one rank (with the token).</summary>
     public WorkerControl.WorkerControlClient Control(int rank)
     {

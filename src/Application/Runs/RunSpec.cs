@@ -36,6 +36,12 @@ public record RunSpec
     public bool Deterministic { get; init; }
     /// <summary>The parallel layout on several workers: <c>parallel: {expert_parallel: G}</c>, world = G × R.</summary>
     public RunParallel Parallel { get; init; } = new();
+    /// <summary>The torch device every rank trains on (cpu, cuda, cuda:N); null: the default of the
+    /// process that runs it (`jetpack train`'s --device, or cpu on a worker). Declared here only.</summary>
+    public string? Device { get; init; }
+
+    /// <summary>The device a worker trains on: <see cref="Device"/>, else cpu.</summary>
+    public const string WorkerDefaultDevice = "cpu";
 
     /// <summary>The layout of this run on <paramref name="world"/> ranks; a G that does not divide it fails naming parallel.expert_parallel.</summary>
     public Jetpack.Model.Distributed.ParallelLayout Layout(int world)

@@ -25,7 +25,6 @@ public sealed record WorkerJobSpec : RunSpec
     public ScatteredResume? ResumeFromLoadedShard { get; init; }
     /// <summary>Topology-free checkpoint directory (shared by the ranks); null = none.</summary>
     public string? CheckpointDir { get; init; }
-    public string Device { get; init; } = "cpu";
 
     public WorkerJobSpec() { }
 
@@ -35,12 +34,7 @@ public sealed record WorkerJobSpec : RunSpec
 
     protected override bool NamesRegisteredModel => ModelSpecJson is null;
 
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
-    };
+    public static JsonSerializerOptions Json => SpecJson.Options;
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 

@@ -92,20 +92,6 @@ public sealed class MetricsLog : ITrainingObserver, IDisposable
         return layers;
     }
 
-    /// <summary>Sets the evaluation of the file's last line (an evaluation made after the run, on the gathered model).</summary>
-    public static void SetLastEvaluation(string path, EvalResult eval)
-    {
-        var lines = File.ReadAllLines(path);
-        if (lines.Length == 0) return;
-        var last = JsonNode.Parse(lines[^1])!.AsObject();
-        last["eval_loss"] = eval.Loss;
-        last["top1"] = eval.Top1;
-        last["top5"] = eval.Top5;
-        last["eval_images"] = eval.Images;
-        lines[^1] = last.ToJsonString();
-        File.WriteAllLines(path, lines);
-    }
-
     /// <summary>The evaluation on the file's last line, if it has one.</summary>
     public static (long Step, EvalResult Eval)? LastEvaluation(string path)
     {

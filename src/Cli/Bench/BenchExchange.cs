@@ -240,7 +240,7 @@ public static class BenchExchange
                                      .GetAwaiter().GetResult();
         try
         {
-            var outcome = ClusterJob.RunAsync(launcher, spec).GetAwaiter().GetResult();
+            var outcome = launcher.RunJobAsync(spec).GetAwaiter().GetResult();
             if (outcome.Failure is { } f) throw new InvalidOperationException($"{variant} on {world} ranks: {f}\n{launcher.Report()}");
             var timed = outcome.Rank0.Skip(1).ToList();                          // the first step pays for allocation and connection set-up
             var sorted = timed.Select(p => p.StepSeconds).Order().ToList();

@@ -168,16 +168,16 @@ public static class BenchScaling
         };
         var launcher = WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = n, JobId = $"bench-scaling-{spec.Variant}-{n}", StepDeadline = TimeSpan.FromMinutes(5), ThreadsPerWorker = threads, DataPlane = DataPlaneTransport.Tcp })
                                      .GetAwaiter().GetResult();
-        ClusterJobOutcome outcome;
+        ClusterOutcome outcome;
         double[] rss;
         try
         {
-            outcome = ClusterJob.RunAsync(launcher, job).GetAwaiter().GetResult();
+            outcome = launcher.RunJobAsync(job).GetAwaiter().GetResult();
             if (outcome.Failure is { } f) throw new InvalidOperationException($"{spec.Variant} on {n} ranks: {f}\n{launcher.Report()}");
             rss = launcher.Workers.Select(w => PeakRssMb(w.Pid)).ToArray();       // before the processes exit
         }
         finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
-        var timed = outcome.Progress.Select(p => p.Where(x => x.FinalState.Length == 0).Skip(1).ToList()).ToList();   // the first step pays for allocation and connections
+        var timed = outcome.Progress.Select(p => p.Skip(1).ToList()).ToList();   // the first step pays for allocation and connections
         double Mean(IEnumerable<double> xs) { var l = xs.ToList(); return l.Count == 0 ? double.NaN : l.Average(); }
         var r0 = timed[0];
         var cost = LayoutCosts.Of(spec, ParallelLayout.Flat(n), batch);

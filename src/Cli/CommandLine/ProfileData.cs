@@ -12,7 +12,26 @@ using Jetpack.Application.Runs;
 
 namespace Jetpack.Cli.CommandLine;
 
-/// <summary>Options and steps shared by `profile` and `recycle`: the images to profile on and the run itself.</summary>
+/// <summary>
+/// The images a predecessor is profiled on (spec §5.2): an ImageFolder tree or Fashion-MNIST's train
+/// split (optionally some classes), how many (a seeded random subset), and how they are loaded.
+/// `profile` and `recycle` fill it from their options, the coordinator's recycle child from its
+/// job's <c>recycle:</c> fields, the study from its plan.
+/// </summary>
+public sealed record ProfileSource
+{
+    public string? Images { get; init; }
+    public bool FashionMnist { get; init; }
+    public string? Classes { get; init; }
+    public int Count { get; init; } = 38_400;
+    public int Batch { get; init; } = 64;
+    public int Workers { get; init; } = 2;
+
+    /// <summary>Some images are named (profiling can run).</summary>
+    public bool Given => Images is not null || FashionMnist;
+}
+
+/// <summary>Options and steps shared by `profile`, `recycle` and the study: the images to profile on and the run itself.</summary>
 public static class ProfileData
 {
     public static readonly Option<string?> Images = new("--profile-images") { Description = "ImageFolder tree (one folder per class, JPEG/PNG) to profile the predecessor on" };
@@ -25,20 +44,25 @@ public static class ProfileData
 
     public static IEnumerable<Option> All => [Images, FashionMnist, Classes, Count, Batch, Workers, CoActivation];
 
-    public static bool Requested(ParseResult r) => r.GetValue(Images) is not null || r.GetValue(FashionMnist);
+    /// <summary>The profiling options of a command line.</summary>
+    public static ProfileSource From(ParseResult r) => new()
+    {
+        Images = r.GetValue(Images), FashionMnist = r.GetValue(FashionMnist), Classes = r.GetValue(Classes),
+        Count = r.GetValue(Count), Batch = r.GetValue(Batch), Workers = r.GetValue(Workers),
+    };
 
     /// <summary>The dataset under the predecessor's eval transform (spec §5.2: resize 248, crop 224, mean = std = 0.5).</summary>
-    public static IImageDataset Open(ParseResult r, ModelSpec predecessor)
+    public static IImageDataset Open(ProfileSource source, ModelSpec predecessor)
     {
-        var folder = r.GetValue(Images);
-        if (folder is not null && r.GetValue(FashionMnist)) throw new ArgumentException("give either --profile-images or --profile-fashion-mnist, not both");
+        var folder = source.Images;
+        if (folder is not null && source.FashionMnist) throw new ArgumentException("give either --profile-images or --profile-fashion-mnist, not both");
         int size = predecessor.Vit?.ImageSize ?? predecessor.ConvNeXt!.ImageSize;
         int channels = predecessor.Vit?.InChannels ?? predecessor.ConvNeXt!.InChannels;
         if (folder is not null)
             return new ImageFolderDataset(folder, channels == 1
                 ? new EvalTransform(size, 0.9, [0.5f], [0.5f])
                 : EvalTransform.Predecessor(size));
-        var classes = ClassList.Parse(r.GetValue(Classes), "--profile-classes", ClassList.ClassCount("fashion-mnist"));
+        var classes = ClassList.Parse(source.Classes, "--profile-classes", ClassList.ClassCount("fashion-mnist"));
         return IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", FashionMnistEval(),
                                     new IdxOptions { Classes = classes });
     }
@@ -51,17 +75,17 @@ public static class ProfileData
     }
 
     /// <summary>Loads the predecessor into its model (head excluded), profiles it on the chosen images with a progress bar.</summary>
-    public static ActivationStats Run(ParseResult r, ModelSpec predecessor, DenseCheckpoint checkpoint, Device device, long seed,
+    public static ActivationStats Run(ProfileSource source, ModelSpec predecessor, DenseCheckpoint checkpoint, Device device, long seed,
                                      ISet<string>? coActivationSites, StatKinds kinds, bool attentionInputs)
     {
         using var model = ModelRegistry.Create(predecessor, device);
         using (no_grad())
             foreach (var (key, tensor) in model.state_dict())
-                if (checkpoint.Tensors.TryGetValue(key, out var source) && source.shape.SequenceEqual(tensor.shape))
-                    tensor.copy_(source);
+                if (checkpoint.Tensors.TryGetValue(key, out var weight) && weight.shape.SequenceEqual(tensor.shape))
+                    tensor.copy_(weight);
 
-        var dataset = Open(r, predecessor);
-        int count = Math.Min(r.GetValue(Count), dataset.Count);
+        var dataset = Open(source, predecessor);
+        int count = Math.Min(source.Count, dataset.Count);
         if (count < 1) throw new ArgumentException("--profile-count must be ≥ 1");
         var rng = new Random((int)seed);
         var indices = Enumerable.Range(0, dataset.Count).OrderBy(_ => rng.Next()).Take(count).ToArray();
@@ -70,7 +94,7 @@ public static class ProfileData
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"profiling {predecessor.Variant} on {count:N0} images", maxValue: count);
-                var loader = new BatchLoader(dataset, indices, r.GetValue(Batch), r.GetValue(Workers));
+                var loader = new BatchLoader(dataset, indices, source.Batch, source.Workers);
                 stats = ActivationProfiler.Profile(predecessor, model, Batches(loader, device), coActivationSites, done => task.Value = done, kinds, attentionInputs);
             });
         return stats!;

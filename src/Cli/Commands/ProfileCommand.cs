@@ -27,11 +27,12 @@ public static class ProfileCommand
             CommonOptions.ApplyThreads(r.GetValue(CommonOptions.Threads));
             var device = Devices.Parse(r.GetValue(CommonOptions.Device)!);
             var spec = ModelRegistry.Get(r.GetValue(Variant)!);
-            if (!ProfileData.Requested(r)) throw new ArgumentException("give the images: --profile-images DIR or --profile-fashion-mnist");
+            var source = ProfileData.From(r);
+            if (!source.Given) throw new ArgumentException("give the images: --profile-images DIR or --profile-fashion-mnist");
             using var checkpoint = DenseCheckpoint.Load(r.GetValue(Checkpoint)!, spec);
             var coact = r.GetValue(ProfileData.CoActivation)
                 ? ActivationProfiler.SitesOf(spec).Where(s => s.Site.EndsWith(".mlp.act")).Select(s => s.Site).ToHashSet() : null;
-            using var stats = ProfileData.Run(r, spec, checkpoint, device, r.GetValue(Seed), coact, StatKinds.All, attentionInputs: true);
+            using var stats = ProfileData.Run(source, spec, checkpoint, device, r.GetValue(Seed), coact, StatKinds.All, attentionInputs: true);
             stats.Save(r.GetValue(Out)!, new Dictionary<string, string> { ["checkpoint"] = checkpoint.Path });
             AnsiConsole.MarkupLine($"profiled {stats.Images:N0} images → [bold]{Markup.Escape(r.GetValue(Out)!)}[/]");
             return 0;

@@ -32,14 +32,18 @@ public static class TrainCommand
             Config, Model, Resume, Until, Workers, CommonOptions.DataPlane, CommonOptions.Device, CommonOptions.Threads,
             TlsOptions.Cert, TlsOptions.Key, TlsOptions.Ca,
         };
-        cmd.SetAction(r => r.GetValue(Workers) switch
+        cmd.SetAction(r =>
         {
-            < 0 => throw new ArgumentException($"--workers must be ≥ 0 (got {r.GetValue(Workers)})"),
-            0 => LocalTraining.Run(Load(r.GetValue(Config)!, r.GetValue(Model)), r.GetValue(Resume), r.GetValue(Until),
-                     Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)),
-            int n => TrainWorkers.Run(Load(r.GetValue(Config)!, r.GetValue(Model)), r.GetValue(Resume), r.GetValue(Until), n,
-                                      r.GetValue(CommonOptions.Device)!, r.GetValue(CommonOptions.Threads),
-                                      dataPlane: CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!), tls: TlsOptions.Resolve(r)),
+            if (r.GetValue(Workers) < 0) throw new ArgumentException($"--workers must be ≥ 0 (got {r.GetValue(Workers)})");
+            var config = Load(r.GetValue(Config)!, r.GetValue(Model));
+            // --device given wins; else the config's device; else --device's default ($JETPACK_DEVICE, else cpu)
+            string device = r.GetResult(CommonOptions.Device) is { Implicit: false } || config.Device is null ? r.GetValue(CommonOptions.Device)! : config.Device;
+            return r.GetValue(Workers) switch
+            {
+                0 => LocalTraining.Run(config, r.GetValue(Resume), r.GetValue(Until), Devices.Parse(device), r.GetValue(CommonOptions.Threads)),
+                int n => TrainWorkers.Run(config, r.GetValue(Resume), r.GetValue(Until), n, device, r.GetValue(CommonOptions.Threads),
+                                          dataPlane: CommonOptions.ParseDataPlane(r.GetValue(CommonOptions.DataPlane)!), tls: TlsOptions.Resolve(r)),
+            };
         });
         return cmd;
     }

@@ -22,10 +22,7 @@ namespace Jetpack.Cli.Demo;
 /// recycled V-JetMoE with expert parallelism on classes 5–9 (500 images per class); (4) baselines from scratch for the same
 /// steps in this process; (5) the result table and a convergence plot.
 /// The workers are jetpack-worker processes that register with the coordinator; the coordinator's
-/// GrpcTrainingDriver scatters the recycled checkpoint to them and drives the training. In a build
-/// without a training driver (<see cref="DemoCoordinator.DrivesTraining"/> false) the coordinator
-/// recycles only and the launcher (`jetpack train --workers 2` machinery) drives the workers; the
-/// demo says so.
+/// GrpcTrainingDriver scatters the recycled checkpoint to them and drives the training.
 /// </summary>
 public static class DemoCommand
 {
@@ -80,50 +77,31 @@ public static class DemoCommand
         {
             var c = coordinator.Coordinator;
             AnsiConsole.MarkupLine($"coordinator: jobs {c.Grpc}, metrics {c.Metrics}");
-            if (c.DrivesTraining)
+            // 2. Workers join the coordinator; 3. it recycles, scatters and trains (DESIGN.md, "Processes and projects").
+            var launcher = WorkerLauncher.StartAsync(new LaunchOptions
             {
-                // 2. Workers join the coordinator; 3. it recycles, scatters and trains (DESIGN.md, "Processes and projects").
-                var launcher = WorkerLauncher.StartAsync(new LaunchOptions
-                {
-                    WorldSize = workers, Coordinator = c.Grpc, Token = c.Token, WorkerIdPrefix = "demo-worker-", ThreadsPerWorker = threads,
-                    StepDeadline = TimeSpan.FromMinutes(3),                       // a loaded machine stalls; a lost worker is still found by its heartbeats
-                }).GetAwaiter().GetResult();
-                try
-                {
-                    AnsiConsole.MarkupLine($"workers joined: {string.Join(", ", launcher.Workers.Select(w => $"pid {w.Pid} {w.Address} (metrics {w.MetricsAddress})"))}");
-                    var status = c.SubmitAndWait(spec, jobId, s => s.Phase is JobPhase.Training, TimeSpan.FromMinutes(15)).GetAwaiter().GetResult();
-                    AnsiConsole.MarkupLine($"recycled checkpoint{(status.CheckpointReused ? " (reused: same sources, recipe and seed as an earlier job)" : "")}: {Markup.Escape(status.CheckpointPath)}");
-                    seconds["recycle + scatter (coordinator)"] = lap.Elapsed.TotalSeconds;
-                    AnsiConsole.Write(new Rule($"jetpack: {Markup.Escape(jetpack.Label)}, expert-parallel on {workers} workers").LeftJustified());
-                    lap.Restart();
-                    status = c.FollowTraining(jobId, config.Recipe.Steps).GetAwaiter().GetResult();
-                    if (status.Phase != JobPhase.Completed)
-                    {
-                        AnsiConsole.MarkupLine($"[red]job {jobId} {status.Phase.ToString().ToLowerInvariant()}[/]: {Markup.Escape(status.Message)}");
-                        Console.Error.WriteLine(launcher.Report());
-                        return 1;
-                    }
-                    AnsiConsole.MarkupLine($"job {Markup.Escape(JobClient.Describe(status))}");
-                }
-                finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
-                runSeconds[jetpack.Id] = lap.Elapsed.TotalSeconds;
-            }
-            else
+                WorldSize = workers, Coordinator = c.Grpc, Token = c.Token, WorkerIdPrefix = "demo-worker-", ThreadsPerWorker = threads,
+                StepDeadline = TimeSpan.FromMinutes(3),                       // a loaded machine stalls; a lost worker is still found by its heartbeats
+            }).GetAwaiter().GetResult();
+            try
             {
-                // Said plainly: without a training driver the coordinator recycles only, and the launcher drives the workers.
-                var status = c.SubmitAndWait(spec, jobId, s => s.CheckpointPath.Length > 0, TimeSpan.FromMinutes(15)).GetAwaiter().GetResult();
-                if (status.CheckpointPath.Length == 0)
-                    throw new InvalidOperationException($"job {jobId} ended {status.Phase} before its checkpoint was recycled: {status.Message}");
-                seconds["recycle (coordinator)"] = lap.Elapsed.TotalSeconds;
-                c.Jobs.Cancel(new Protocol.Jobs.JobRequest { JobId = jobId });
-                AnsiConsole.MarkupLine("[yellow]the coordinator's training driver is not wired in this build[/]: job cancelled after recycling; " +
-                                       $"the expert-parallel training runs through the launcher ({workers} jetpack-worker processes, as `jetpack train --workers {workers}`)");
-                AnsiConsole.Write(new Rule($"jetpack: {Markup.Escape(jetpack.Label)} on {workers} workers").LeftJustified());
+                AnsiConsole.MarkupLine($"workers joined: {string.Join(", ", launcher.Workers.Select(w => $"pid {w.Pid} {w.Address} (metrics {w.MetricsAddress})"))}");
+                var status = c.SubmitAndWait(spec, jobId, s => s.Phase is JobPhase.Training, TimeSpan.FromMinutes(15)).GetAwaiter().GetResult();
+                AnsiConsole.MarkupLine($"recycled checkpoint{(status.CheckpointReused ? " (reused: same sources, recipe and seed as an earlier job)" : "")}: {Markup.Escape(status.CheckpointPath)}");
+                seconds["recycle + scatter (coordinator)"] = lap.Elapsed.TotalSeconds;
+                AnsiConsole.Write(new Rule($"jetpack: {Markup.Escape(jetpack.Label)}, expert-parallel on {workers} workers").LeftJustified());
                 lap.Restart();
-                int code = TrainWorkers.Run(config with { Init = status.CheckpointPath }, resume: false, until: null, workers, deviceName, threads, jobId);
-                if (code != 0) return code;
-                runSeconds[jetpack.Id] = lap.Elapsed.TotalSeconds;
+                status = c.FollowTraining(jobId, config.Recipe.Steps).GetAwaiter().GetResult();
+                if (status.Phase != JobPhase.Completed)
+                {
+                    AnsiConsole.MarkupLine($"[red]job {jobId} {status.Phase.ToString().ToLowerInvariant()}[/]: {Markup.Escape(status.Message)}");
+                    Console.Error.WriteLine(launcher.Report());
+                    return 1;
+                }
+                AnsiConsole.MarkupLine($"job {Markup.Escape(JobClient.Describe(status))}");
             }
+            finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            runSeconds[jetpack.Id] = lap.Elapsed.TotalSeconds;
         }
 
         // 4. Baselines for the same steps, in this process.

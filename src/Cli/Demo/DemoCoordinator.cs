@@ -44,8 +44,6 @@ public sealed class DemoCoordinator : IAsyncDisposable
     public Uri Metrics { get; }
     public JobService.JobServiceClient Jobs { get; }
 
-    /// <summary>True when a real training driver is registered (the coordinator can scatter and train), false while it is <see cref="UnwiredTrainingDriver"/>.</summary>
-    public bool DrivesTraining => app.Services.GetRequiredService<ITrainingDriver>() is not UnwiredTrainingDriver;
 
     public static async Task<DemoCoordinator> StartAsync(string dataDirectory)
     {

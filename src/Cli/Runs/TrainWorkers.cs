@@ -16,8 +16,8 @@ namespace Jetpack.Cli.Runs;
 /// the tests use. Every rank runs the one <see cref="TrainingLoop"/>: the workers write the
 /// topology-free checkpoint (so --resume works with any N, or without --workers) and evaluate every
 /// eval_every steps (distributed); this process writes metrics.jsonl from rank 0's progress (with
-/// the step's exchange and all-reduce seconds and the evaluations), then loads the final checkpoint
-/// into one full model to write final.safetensors and the plot.
+/// the step's exchange and all-reduce seconds and the evaluations), then gathers the final checkpoint
+/// into final.safetensors (<see cref="FinalModel"/>, as the coordinator does for its jobs) and draws the plot.
 /// </summary>
 public static class TrainWorkers
 {
@@ -45,7 +45,7 @@ public static class TrainWorkers
         AnsiConsole.MarkupLine($"[bold]{spec.Variant}[/] on {workers} worker processes ({layout}): {config.Recipe.Steps} steps of {config.Recipe.GlobalBatch}" +
                                (resumeFrom is null ? "" : $", resuming at step {startStep} from {Markup.Escape(checkpoint)}"));
 
-        ClusterJobOutcome outcome;
+        ClusterOutcome outcome;
         string report;
         using (var metrics = MetricsLog.Open(metricsPath, startStep, workers: workers))
         {
@@ -59,7 +59,7 @@ public static class TrainWorkers
                 {
                     var bar = new TrainProgressBar(ctx.AddTask($"{workers} workers", maxValue: stop), $"{workers} workers: ");
                     bar.OnStart(startStep, stop);
-                    outcome = ClusterJob.RunAsync(launcher, job, resumeFrom, until ?? 0, p =>
+                    outcome = launcher.RunJobAsync(job, resumeFrom, until ?? 0, p =>
                     {
                         var step = p.ToStepReport(config.Recipe.GlobalBatch);
                         metrics.Write(step);
@@ -75,7 +75,7 @@ public static class TrainWorkers
         }
         if (outcome.Failure is { } failure)
         {
-            AnsiConsole.MarkupLine($"[red]training failed[/]: {Markup.Escape(failure)}");
+            AnsiConsole.MarkupLine($"[red]training failed[/]: {Markup.Escape(failure.ToString())}");
             Console.Error.WriteLine(report);
             return 1;
         }
@@ -85,33 +85,14 @@ public static class TrainWorkers
             return 0;
         }
 
-        Finish(config, checkpoint, metricsPath, device);
-        return 0;
-    }
-
-    /// <summary>
-    /// The final model of an expert-parallel run: every rank's experts gathered from the topology-free
-    /// checkpoint into one process, saved as final.safetensors, and the convergence plot. The final
-    /// evaluation on the whole split is the workers' (on metrics.jsonl's last line); if that line has
-    /// none (an older run), it is made here and added to it.
-    /// </summary>
-    public static void Finish(RunSpec config, string checkpoint, string metricsPath, string device)
-    {
-        var spec = config.ResolveModel();
-        var (train, eval) = RunDatasets.Open(config.Data, spec, RunDatasets.IndexDir(config.Out ?? RunSpec.DefaultOut));
-        using var model = ModelRegistry.Create(spec, Devices.Parse(device));
-        using var trainer = new Trainer(spec, model, train, config.Recipe, Devices.Parse(device), prefetch: config.Data.Prefetch);
-        trainer.Restore(checkpoint);
-        var last = MetricsLog.LastEvaluation(metricsPath) is { } logged && logged.Step == trainer.Step && logged.Eval.Images == eval.Count ? logged.Eval : null;
-        if (last is null)
-        {
-            last = trainer.Evaluate(eval, limit: null);                  // the whole split, as the single-process run's final evaluation
-            MetricsLog.SetLastEvaluation(metricsPath, last);
-        }
-        string outDir = config.Out ?? RunSpec.DefaultOut;
-        ModelCheckpoint.Save(Path.Combine(outDir, "final.safetensors"), spec, model);
+        string final = Path.Combine(outDir, FinalModel.FileName);
+        var last = MetricsLog.LastEvaluation(metricsPath);       // the workers' evaluation of the last step on the whole split
+        var m = FinalModel.Write(checkpoint, final, jobId: null, expectedStep: config.Recipe.Steps, eval: last);
         var plot = ConvergencePlot.Write(metricsPath, Path.Combine(outDir, "convergence.png"), spec.Variant);
-        AnsiConsole.MarkupLine($"final (step {trainer.Step}): top-1 [bold]{100 * last.Top1:F2}%[/], top-5 {100 * last.Top5:F2}%, eval loss {last.Loss:F4}");
-        AnsiConsole.MarkupLine($"written: {Markup.Escape(outDir)}/final.safetensors, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
+        AnsiConsole.MarkupLine(last is ({ } at, var e) && at == m.Step
+            ? $"final (step {m.Step}): top-1 [bold]{100 * e.Top1:F2}%[/], top-5 {100 * e.Top5:F2}%, eval loss {e.Loss:F4}"
+            : $"final (step {m.Step}): [yellow]metrics.jsonl holds no evaluation of this step[/] (`jetpack eval` evaluates {Markup.Escape(final)})");
+        AnsiConsole.MarkupLine($"written: {Markup.Escape(final)}, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");
+        return 0;
     }
 }

@@ -251,28 +251,10 @@ public static class StudyCommand
     });
 
     /// <summary>Importance statistics of the predecessor on upstream images: L2 everywhere, attention inputs (weight selection), co-activation of MoE blocks (graph).</summary>
-    static ActivationStats Profile(StudyPlan plan, ModelSpec predSpec, DenseCheckpoint pred, Device device)
-    {
-        using var model = ModelRegistry.Create(predSpec, device);
-        using (no_grad())
-            foreach (var (key, tensor) in model.state_dict())
-                if (pred.Tensors.TryGetValue(key, out var source)) tensor.copy_(source);
-        var data = IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", ProfileData.FashionMnistEval(),
-                                        new IdxOptions { Classes = ClassList.Parse(StudyPlan.UpstreamClasses) });
-        var rng = new Random((int)plan.Seed);
-        var indices = Enumerable.Range(0, data.Count).OrderBy(_ => rng.Next()).Take(Math.Min(plan.ProfileImages, data.Count)).ToArray();
-        var coact = ModelRegistry.Get("v_jetmoe_fmnist").MoeLayers().Select(l => $"{l.Prefix}.act").ToHashSet();
-        ActivationStats? stats = null;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask($"profiling {predSpec.Variant} on {indices.Length:N0} images", maxValue: indices.Length);
-                var loader = new BatchLoader(data, indices, 128, 2);
-                stats = ActivationProfiler.Profile(predSpec, model, ProfileData.Batches(loader, device), coact, done => task.Value = done,
-                                                   StatKinds.L2, attentionInputs: true);
-            });
-        return stats!;
-    }
+    static ActivationStats Profile(StudyPlan plan, ModelSpec predSpec, DenseCheckpoint pred, Device device) =>
+        ProfileData.Run(new ProfileSource { FashionMnist = true, Classes = StudyPlan.UpstreamClasses, Count = plan.ProfileImages, Batch = 128, Workers = 2 },
+                        predSpec, pred, device, (long)plan.Seed,
+                        ModelRegistry.Get("v_jetmoe_fmnist").MoeLayers().Select(l => $"{l.Prefix}.act").ToHashSet(), StatKinds.L2, attentionInputs: true);
 
 
     /// <summary>The upstream target's weights with the head re-initialised (downstream classes are new; spec §11.3 never reuses a head).</summary>

@@ -62,8 +62,8 @@ public sealed partial class JobGrain
         var run = Run(attempt, resume);
         RunStage(attempt, "scatter", async (self, cancel) =>
         {
-            await driver.ScatterAsync(run, cancel);
-            await self.OnScattered(attempt);
+            var plan = await driver.ScatterAsync(run, cancel);
+            await self.OnScattered(attempt, plan);
         });
     }
 
@@ -75,7 +75,7 @@ public sealed partial class JobGrain
         return stillWaiting ? Scatter(resume) : Task.CompletedTask;
     }
 
-    public async Task OnScattered(int attempt)
+    public async Task OnScattered(int attempt, ScatterPlan plan)
     {
         if (!Current(attempt, JobPhase.Scattering, nameof(OnScattered))) return;
         await Move(JobPhase.Training);
@@ -84,7 +84,7 @@ public sealed partial class JobGrain
         {
             // Progress is one-way and in order per caller; the grain drops reports of old attempts.
             var progress = new Progress(p => self.OnProgress(attempt, p));
-            await driver.TrainAsync(run, progress, cancel);
+            await driver.TrainAsync(run, plan, progress, cancel);
             string finalModel;
             try { finalModel = await driver.FinishAsync(run, progress.LastEval, cancel); }     // before Completed: a job ends with its model
             catch (Exception e) when (!cancel.IsCancellationRequested)

@@ -65,8 +65,7 @@ public sealed partial class JobGrain(
         {
             // The grain key is an input too (issue 12): it names the default output directory.
             if (!JobSpecValidator.IsJobId(JobId)) throw new RunSpecException(submission.Source, "job_id", JobSpecValidator.JobIdProblem(JobId));
-            parsed = JobSpecReader.Parse(submission.SpecText, submission.Format, submission.Source);
-            JobSpecValidator.Validate(parsed, submission.Source);
+            parsed = JobSpecReader.Parse(submission.SpecJson, "json", submission.Source);     // validated by the edge (JobService)
             JobOutputs.Resolve(parsed.Out, JobId, options.Value.DataDirectory, submission.Source);
         }
         catch (RunSpecException e)
@@ -76,7 +75,7 @@ public sealed partial class JobGrain(
         spec = parsed;
         var now = clock.GetUtcNow();
         S.Submitted = true;
-        (S.SpecText, S.Format, S.Source, S.SpecHash) = (submission.SpecText, submission.Format, submission.Source, submission.Hash);
+        (S.SpecText, S.Format, S.Source, S.SpecHash) = (submission.SpecJson, "json", submission.Source, submission.Hash);
         (S.Name, S.Model, S.TotalSteps, S.Phase, S.SubmittedAt) = (parsed.Name, parsed.Model.ToString(), parsed.Recipe.Steps, JobPhase.Pending, now);
         metrics.SetPhase(JobId, JobPhase.Pending);
         Changed();

@@ -20,8 +20,6 @@ public sealed record JobSpec : RunSpec
     public string Name { get; init; } = "";
     public int Workers { get; init; } = 1;
     public RecycleSpec Recycle { get; init; } = new();
-    /// <summary>The torch device every rank trains on (cpu, cuda, cuda:1, …); null = each worker's own default.</summary>
-    public string? Device { get; init; }
     /// <summary>Recoveries the job may make (a lost worker, a partition, a coordinator restart); the one
     /// past it fails the job naming the repeated fault (issue 20 fault 8).</summary>
     public int MaxRecoveries { get; init; } = DefaultMaxRecoveries;

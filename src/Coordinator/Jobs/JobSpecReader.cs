@@ -18,20 +18,12 @@ namespace Jetpack.Coordinator.Jobs;
 /// </summary>
 public static partial class JobSpecReader
 {
-    static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
-        ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
-        MaxDepth = MaxDepth,
-    };
+    static JsonSerializerOptions Json => SpecJson.Options;
 
     /// <summary>Largest spec accepted, in UTF-8 bytes (a real spec is a few hundred bytes).</summary>
     public const int MaxBytes = 1 << 20;
     /// <summary>Deepest nesting of mappings/sequences accepted (a real spec nests 2–3 levels).</summary>
-    public const int MaxDepth = 64;
+    public const int MaxDepth = SpecJson.MaxDepth;
 
     /// <summary>"yaml" for .yaml/.yml, else "json".</summary>
     public static string FormatOf(string path) =>

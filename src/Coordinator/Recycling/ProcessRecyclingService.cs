@@ -56,31 +56,15 @@ public sealed class ProcessRecyclingService(IOptions<RecyclingOptions> options, 
         return new RecycledCheckpoint(request.Key, model, Path.Combine(final, "model.report.json"), clock.Elapsed.TotalSeconds);
     }
 
+    /// <summary>`dotnet jetpack.dll recycle --task partial/recycle.json`: the recipe travels as the typed task file.</summary>
     ProcessStartInfo CommandLine(RecycleRequest request, string outPath)
     {
         // The jetpack CLI (src/Cli) that hosts the coordinator sits beside this library.
         if (!File.Exists(options.Cli)) throw new FileNotFoundException($"recycling: the jetpack CLI is not at {options.Cli} (RecyclingOptions.Cli)", options.Cli);
+        string task = Path.Combine(Path.GetDirectoryName(outPath)!, RecycleTask.FileName);
+        File.WriteAllText(task, new RecycleTask { Model = request.Model, Recycle = request.Spec, Out = outPath, Threads = options.Threads }.ToJson());
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(options.Cli);
-        var s = request.Spec;
-        void Add(string option, string? value) { if (value is not null) { psi.ArgumentList.Add(option); psi.ArgumentList.Add(value); } }
-        psi.ArgumentList.Add("recycle");
-        Add("--model", request.Model);                 // a name or the request's mapping as one line of JSON
-        Add("--from", s.From);
-        Add("--from-variant", s.FromVariant);
-        Add("--target", s.Target);
-        Add("--target-variant", s.TargetVariant);
-        Add("--method", s.Method);
-        Add("--dense-from", s.DenseFrom);
-        Add("--seed", s.Seed.ToString());
-        Add("--graph-parts", s.GraphParts.ToString());
-        Add("--stats", s.Stats);
-        Add("--profile-images", s.ProfileImages);
-        if (s.ProfileFashionMnist) psi.ArgumentList.Add("--profile-fashion-mnist");
-        Add("--profile-classes", s.ProfileClasses);
-        Add("--profile-count", s.ProfileCount.ToString());
-        Add("--threads", options.Threads.ToString());
-        Add("--out", outPath);
+        foreach (var a in new[] { options.Cli, "recycle", "--task", task }) psi.ArgumentList.Add(a);
         psi.Environment["COLUMNS"] = "160";
         return psi;
     }

@@ -22,9 +22,10 @@ public sealed class JobService(IGrainFactory grains, IOptions<CoordinatorOptions
         string source = request.Source is { Length: > 0 } s ? s : "(submitted spec)";
         string format = request.Format is { Length: > 0 } f ? f : "yaml";
         string jobId;
+        JobSpec spec;
         try
         {
-            var spec = JobSpecReader.Parse(request.SpecText, format, source);
+            spec = JobSpecReader.Parse(request.SpecText, format, source);
             JobSpecValidator.Validate(spec, source);
             jobId = request.JobId is { Length: > 0 } id ? id : spec.Name;
             if (!JobSpecValidator.IsJobId(jobId)) throw new RunSpecException(source, "job_id", JobSpecValidator.JobIdProblem(jobId));
@@ -34,7 +35,7 @@ public sealed class JobService(IGrainFactory grains, IOptions<CoordinatorOptions
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
-        var outcome = await Job(jobId).Submit(new JobSubmission(request.SpecText, format, source));
+        var outcome = await Job(jobId).Submit(new JobSubmission(JobSpecReader.ToJson(spec), source));
         return outcome.Refusal switch
         {
             SubmitRefusal.None => outcome.Job!.ToProto(),

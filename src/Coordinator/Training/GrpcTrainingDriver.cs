@@ -11,6 +11,7 @@ using Jetpack.WorkerCluster;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Distributed;
 using Jetpack.Model.Models;
+using Jetpack.Model.Training;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Control;
 using Jetpack.Protocol.Security;
@@ -43,16 +44,10 @@ namespace Jetpack.Coordinator.Training;
 /// </summary>
 public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILogger<GrpcTrainingDriver> log) : ITrainingDriver, IDisposable
 {
-    /// <summary>JoinJob and StartJob (which builds the model and opens the data on the worker).</summary>
-    public static readonly TimeSpan CallTimeout = TimeSpan.FromMinutes(3);
     /// <summary>How long a Health probe may take before the worker counts as gone.</summary>
     public static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
 
     readonly ConcurrentDictionary<string, GrpcChannel> channels = new();
-    readonly ConcurrentDictionary<string, RunPlan> plans = new();
-
-    /// <summary>What the scatter of one run decided, for its training: where it resumes and which processes joined.</summary>
-    sealed record RunPlan(ModelSpec Model, string? ResumeFrom, long ResumeStep, int[] Pids, ScatteredResume? Resume);
 
     /// <summary>
     /// The run's layout on its workers (parallel.expert_parallel; checked to divide workers at submit).
@@ -66,22 +61,18 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     public const string MetricsFile = MetricsLog.FileName;
     public const string AttemptsFile = "attempts.jsonl";
 
-    public async Task ScatterAsync(TrainingRun run, CancellationToken cancel)
+    public async Task<ScatterPlan> ScatterAsync(TrainingRun run, CancellationToken cancel)
     {
         var workers = Ranks(run);
+        var cluster = Cluster(workers);
         int world = workers.Count;
         string runId = RunId.Of(run.JobId, run.Attempt);
         var model = run.Spec.ResolveModel();
-        var peers = workers.Select(w => Authority(w.Endpoint)).ToList();
-        var pids = new int[world];
-        await OnEveryRank(run, workers, pids, "JoinJob", async (w, client) =>
+        var layout = LayoutOf(run, world);
+        var pids = await Call(run, cluster, null, c => c.JoinAsync(runId, workers.Select(w => Authority(w.Endpoint)).ToList(), ClusterClient.StartTimeout, cancel, (r, reply) =>
         {
-            var join = new JoinJobRequest { RunId = runId, Rank = w.Rank, WorldSize = world };
-            join.Peers.Add(peers);
-            var reply = await client.JoinJobAsync(join, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: cancel);
-            pids[w.Rank] = reply.ProcessId;
-            if (reply.AbortedRunId.Length > 0) log.LogInformation("run {Run}: worker {Worker} left run {Old} for it", runId, w.WorkerId, reply.AbortedRunId);
-        }, cancel, probe: false);
+            if (reply.AbortedRunId.Length > 0) log.LogInformation("run {Run}: worker {Worker} left run {Old} for it", runId, r.Name, reply.AbortedRunId);
+        }));
 
         CheckpointLocator.Found? resume = run.Resume ? await Task.Run(() => CheckpointLocator.Latest(CheckpointDirectory(run)), cancel) : null;
         if (resume is null)
@@ -91,88 +82,49 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
                     throw new InvalidDataException($"{run.CheckpointPath}: holds a {variant} checkpoint, the job trains {model.Variant}");
         }
         else log.LogInformation("run {Run}: resuming at step {Step} from {Dir} (saved by {Saved} worker(s)) on {World}", runId, resume.Manifest.Step, resume.Directory, resume.Manifest.WorldSize, world);
-        await OnEveryRank(run, workers, pids, "LoadShard", async (w, client) =>
-        {
-            var layout = LayoutOf(run, world);
-            int g = layout.ExpertParallel, position = layout.Position(w.Rank);
-            var part = resume is null ? Part(run.CheckpointPath, model, g, position)
-                                      : TrainingCheckpoint.ReadRank(resume.Directory, model, g, position);   // re-sliced for this layout
-            var reply = await ShardSender.SendAsync(client, part, WireLimits.Default, cancel);
-            log.LogInformation("run {Run}: rank {Rank} ({Worker}) loaded {Tensors} tensors, {MB:F1} MB", runId, w.Rank, w.WorkerId, reply.Tensors, reply.Bytes / 1e6);
-        }, cancel, probe: true);
-        plans[runId] = new RunPlan(model, resume?.Directory, resume?.Manifest.Step ?? 0, pids,
-            resume is null ? null : new ScatteredResume(resume.Manifest.Step, resume.Manifest.OptimizerSteps, resume.Manifest.Data, resume.Directory));
+        int g = layout.ExpertParallel;
+        var replies = await Call(run, cluster, pids, c => c.ScatterAsync(rank => resume is null
+            ? ModelCheckpoint.ReadRank(run.CheckpointPath, model, g, layout.Position(rank))
+            : TrainingCheckpoint.ReadRank(resume.Directory, model, g, layout.Position(rank)), cancel));      // re-sliced for this layout
+        for (int r = 0; r < world; r++)
+            log.LogInformation("run {Run}: rank {Rank} ({Worker}) loaded {Tensors} tensors, {MB:F1} MB", runId, r, workers[r].WorkerId, replies[r].Tensors, replies[r].Bytes / 1e6);
+        var resumed = resume is null ? null : new ScatteredResume(resume.Manifest.Step, resume.Manifest.OptimizerSteps, resume.Manifest.Data, resume.Directory);
+        return new ScatterPlan(runId, pids, g, JsonSerializer.Serialize(model, ModelSpec.Json), resumed is null ? null : JsonSerializer.Serialize(resumed));
     }
 
-    /// <summary>One rank's part of a full model checkpoint (position <paramref name="rank"/> of an expert group of <paramref name="world"/>), read a tensor at a time (each disposed once sent).</summary>
-    static IEnumerable<KeyValuePair<string, Tensor>> Part(string path, ModelSpec model, int world, int rank)
-    {
-        using var reader = SafetensorsReader.Open(path);
-        foreach (var name in reader.Names)
-        {
-            Tensor t;
-            if (ExpertKeys.Classify(model, name) is { } ek)
-            {
-                var (start, count) = ek.Rows(ExpertRange.For(ek.Config, world, rank));
-                t = reader.ReadRows(name, start, count);                               // only this rank's experts
-            }
-            else t = reader.ReadTensor(name);
-            try { yield return new(name, t); }
-            finally { t.Dispose(); }
-        }
-    }
-
-    public async Task TrainAsync(TrainingRun run, IProgress<TrainingProgress> progress, CancellationToken cancel)
+    public async Task TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel)
     {
         var workers = Ranks(run);
-        string runId = RunId.Of(run.JobId, run.Attempt);
-        if (!plans.TryRemove(runId, out var plan))
-            throw new InvalidOperationException($"run '{runId}' was not scattered by this coordinator process");
+        var cluster = Cluster(workers);
+        var resume = plan.ResumeJson is null ? null : JsonSerializer.Deserialize<ScatteredResume>(plan.ResumeJson);
         var spec = new WorkerJobSpec(run.Spec)
         {
-            ModelSpecJson = JsonSerializer.Serialize(plan.Model, ModelSpec.Json),   // deterministic switch applied
+            ModelSpecJson = plan.ModelSpecJson,                                   // deterministic switch applied
             Init = null, Out = null,                                              // the ranks start from the scattered tensors and write only the checkpoint
-            InitFromLoadedShard = plan.Resume is null,
-            ResumeFromLoadedShard = plan.Resume,
-            Parallel = new RunParallel { ExpertParallel = LayoutOf(run, workers.Count).ExpertParallel },
+            InitFromLoadedShard = resume is null,
+            ResumeFromLoadedShard = resume,
+            Parallel = new RunParallel { ExpertParallel = plan.ExpertParallel },
             CheckpointDir = CheckpointDirectory(run),
-            Device = WorkerDevice(run.Spec),
         };
-        var request = new StartJobRequest { JobId = runId, SpecJson = spec.ToJson() };
-        var starts = new long[workers.Count];
-        await OnEveryRank(run, workers, plan.Pids, "StartJob", async (w, client) =>
-            starts[w.Rank] = (await client.StartJobAsync(request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: cancel)).StartStep, cancel, probe: true);
-        if (starts.Distinct().Count() != 1)
-            throw new InvalidOperationException($"run '{runId}': ranks start at different steps ({string.Join(", ", starts)})");
-        long start = starts[0];
-        using var metrics = OpenLogs(run, runId, plan, start);
+        long start = await Call(run, cluster, plan.Pids, c => c.StartAsync(new StartJobRequest { JobId = plan.RunId, SpecJson = spec.ToJson() }, ClusterClient.StartTimeout, cancel));
+        using var metrics = OpenLogs(run, plan, resume, start);
 
-        using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         void OnRankZero(Progress p)
         {
-            var step = p.ToStepReport(run.Spec.Recipe.GlobalBatch);
-            metrics.Write(step);
+            metrics.Write(p.ToStepReport(run.Spec.Recipe.GlobalBatch));
             progress.Report(ProgressOf(p, run.Spec));
         }
-        var watches = workers.Select(w => Watch(run, w, runId, w.Rank == 0 ? OnRankZero : null, watching.Token)).ToList();
         try
         {
-            var pending = watches.ToList();
-            while (pending.Count > 0)
-            {
-                var done = await Task.WhenAny(pending);
-                pending.Remove(done);
-                var (rank, final) = await done;
-                if (final == "completed") continue;
-                watching.Cancel();
-                throw await Classify(run, workers, plan.Pids, $"rank {rank} (worker '{workers[rank].WorkerId}'): {final}");
-            }
-            log.LogInformation("run {Run}: every rank completed step {Steps}", runId, run.Spec.Recipe.Steps);
+            var outcome = await cluster.WatchAsync(plan.RunId, start, OnRankZero, untilFirstFailure: true, cancel);
+            if (outcome.Ranks.FirstOrDefault(r => r.End != RunEnd.Completed && r.End != RunEnd.Unspecified) is { } failed)
+                throw await Classify(run, cluster, plan.Pids, $"rank {failed.Rank} (worker '{workers[failed.Rank].WorkerId}'): {failed.End.ToString().ToLowerInvariant()}: {failed.Reason}");
+            log.LogInformation("run {Run}: every rank completed step {Steps}", plan.RunId, run.Spec.Recipe.Steps);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
             // cancelled or recovering: stop this run's ranks (the run id keeps a late stop off any later run)
-            _ = Task.WhenAll(workers.Select(w => Stop(w, runId)));
+            _ = cluster.StopAsync(plan.RunId, "cancelled by the coordinator", ProbeTimeout);
             throw;
         }
     }
@@ -182,7 +134,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         string path = Path.Combine(Path.GetFullPath(run.OutDirectory), FinalModel.FileName);
         return Task.Run(() =>
         {
-            try { FinalModel.Write(CheckpointDirectory(run), path, run.JobId, run.Spec.Recipe.Steps, lastEval); }
+            try { FinalModel.Write(CheckpointDirectory(run), path, run.JobId, run.Spec.Recipe.Steps, lastEval is { } e ? (e.Step, new EvalResult(e.Loss, e.Top1, e.Top5, e.Images)) : null); }
             catch (Exception e) when (e is InvalidDataException or IOException or CheckpointMismatchException or SafetensorsFormatException)
             {
                 throw new InvalidOperationException($"final model {path}: {e.Message}", e);
@@ -192,62 +144,27 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         }, cancel);
     }
 
-    /// <summary>The device of the job's ranks: the spec's, else (null) the workers' own default (WorkerJobSpec's).</summary>
-    public static string WorkerDevice(Jobs.JobSpec spec) => spec.Device is { Length: > 0 } d ? d : new WorkerJobSpec().Device;
-
     /// <summary>Rank 0's Progress as the grain sees it: loss, throughput and the step's evaluation, if it had one.</summary>
     public static TrainingProgress ProgressOf(Progress p, Jobs.JobSpec spec) =>
         new(p.Step, spec.Recipe.Steps, p.Loss, spec.Recipe.GlobalBatch / Math.Max(p.StepSeconds, 1e-9),
             p.Evaluated ? new Evaluation(p.Step, p.EvalLoss, p.Top1, p.Top5, p.EvalImages) : null);
 
-    async Task Stop(WorkerAssignment w, string runId)
+    /// <summary>
+    /// One every-rank call of the cluster; its first failure is classified: a rank that did not answer
+    /// is a lost worker (probed first when <paramref name="pids"/> says who joined), any other refusal
+    /// is the job's error naming the rank, the worker and the phase.
+    /// </summary>
+    async Task<T> Call<T>(TrainingRun run, ClusterClient cluster, int[]? pids, Func<ClusterClient, Task<T>> call)
     {
-        try { await Client(w).StopJobAsync(new StopJobRequest { JobId = runId, Reason = "cancelled by the coordinator" }, deadline: DateTime.UtcNow + ProbeTimeout); }
-        catch (RpcException) { /* gone or already ended: nothing to stop */ }
-    }
-
-    /// <summary>Rank <paramref name="w"/>'s progress until its final state; a broken stream is a final state too.</summary>
-    async Task<(int Rank, string Final)> Watch(TrainingRun run, WorkerAssignment w, string runId, Action<Progress>? onEach, CancellationToken cancel)
-    {
-        try
+        try { return await call(cluster); }
+        catch (RankCallException e)
         {
-            using var call = Client(w).WatchProgress(new ProgressRequest { JobId = runId }, cancellationToken: cancel);
-            while (await call.ResponseStream.MoveNext(cancel))
-            {
-                var p = call.ResponseStream.Current;
-                if (p.FinalState.Length > 0) return (w.Rank, p.FinalState);
-                onEach?.Invoke(p);
-            }
-            return (w.Rank, "the progress stream ended without a final state");
+            var w = run.Workers.First(x => x.Rank == e.Rank.Rank);
+            string what = $"{e.Phase} on rank {w.Rank} (worker '{w.WorkerId}' at {w.Endpoint}) failed: {e.Status}: {((RpcException)e.InnerException!).Status.Detail}";
+            if (!e.Unreachable) throw new InvalidOperationException(what, e);
+            if (pids is null) throw new WorkerLostException(w.WorkerId, what);
+            throw await Classify(run, cluster, pids, what);
         }
-        catch (RpcException e) when (!cancel.IsCancellationRequested)
-        {
-            return (w.Rank, $"lost contact ({e.StatusCode}: {e.Status.Detail})");
-        }
-    }
-
-    /// <summary>Runs <paramref name="call"/> on every rank at once; the first failure is classified (a lost worker, or the job's error naming the rank and the phase).</summary>
-    async Task OnEveryRank(TrainingRun run, IReadOnlyList<WorkerAssignment> workers, int[] pids, string phase,
-                           Func<WorkerAssignment, WorkerControl.WorkerControlClient, Task> call, CancellationToken cancel, bool probe)
-    {
-        var tasks = workers.Select(async w =>
-        {
-            try { await call(w, Client(w)); return ((WorkerAssignment, RpcException)?)null; }
-            catch (RpcException e) when (!cancel.IsCancellationRequested)
-            {
-                return (w, e);
-            }
-        }).ToList();
-        var failures = (await Task.WhenAll(tasks)).Where(f => f is not null).Select(f => f!.Value).ToList();
-        if (failures.Count == 0) return;
-        var (worker, error) = failures[0];
-        string what = $"{phase} on rank {worker.Rank} (worker '{worker.WorkerId}' at {worker.Endpoint}) failed: {error.StatusCode}: {error.Status.Detail}";
-        if (error.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Aborted)
-        {
-            if (!probe) throw new WorkerLostException(worker.WorkerId, what);
-            throw await Classify(run, workers, pids, what);
-        }
-        throw new InvalidOperationException(what);
     }
 
     /// <summary>
@@ -255,28 +172,23 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     /// does not answer, or answers from another process than the one that joined the run, is lost;
     /// if every rank answers, the failure is the job's own.
     /// </summary>
-    async Task<Exception> Classify(TrainingRun run, IReadOnlyList<WorkerAssignment> workers, int[] pids, string failure)
+    async Task<Exception> Classify(TrainingRun run, ClusterClient cluster, int[] pids, string failure)
     {
+        var workers = Ranks(run);
+        var probes = await cluster.ProbeAsync(ProbeTimeout);
         var unreachable = new List<(int A, int B)>();
-        var probes = await Task.WhenAll(workers.Select(async w =>
-        {
-            try
-            {
-                var h = await Client(w).HealthAsync(new HealthRequest(), deadline: DateTime.UtcNow + ProbeTimeout);
-                if (pids[w.Rank] != 0 && h.ProcessId != pids[w.Rank])
-                    return $"answers from process {h.ProcessId}, not {pids[w.Rank]} which joined the run (restarted)";
-                lock (unreachable) unreachable.AddRange(h.UnreachableRanks.Where(r => r >= 0 && r < workers.Count).Select(r => (w.Rank, r)));
-                return null;
-            }
-            catch (RpcException e) { return $"does not answer ({e.StatusCode}: {e.Status.Detail})"; }
-        }));
         for (int r = 0; r < workers.Count; r++)
-            if (probes[r] is { } gone)
+        {
+            var (reply, error) = probes[r];
+            string? gone = error ?? (pids[r] != 0 && reply!.ProcessId != pids[r] ? $"answers from process {reply.ProcessId}, not {pids[r]} which joined the run (restarted)" : null);
+            if (gone is not null)
             {
                 var w = workers[r];
                 log.LogWarning("job {Job} attempt {Attempt}: rank {Rank} (worker {Worker}) is gone: {Why}; after: {Failure}", run.JobId, run.Attempt, r, w.WorkerId, gone, failure);
                 return new WorkerLostException(w.WorkerId, $"rank {r} (worker '{w.WorkerId}' at {w.Endpoint}) {gone}; the run ended with: {failure}");
             }
+            unreachable.AddRange(reply!.UnreachableRanks.Where(x => x >= 0 && x < workers.Count).Select(x => (r, x)));
+        }
         // Every rank answers us, but some data planes cannot reach each other: a partition between workers.
         if (PartitionException.MinimalDrop(unreachable) is { Count: > 0 } drop)
         {
@@ -290,16 +202,17 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     }
 
     /// <summary>metrics.jsonl keeps the lines up to the start step (a resumed attempt rewrites what follows); attempts.jsonl gains one line per attempt.</summary>
-    MetricsLog OpenLogs(TrainingRun run, string runId, RunPlan plan, long start)
+    MetricsLog OpenLogs(TrainingRun run, ScatterPlan plan, ScatteredResume? resume, long start)
     {
         Directory.CreateDirectory(run.OutDirectory);
+        var model = JsonSerializer.Deserialize<ModelSpec>(plan.ModelSpecJson, ModelSpec.Json)!;
         File.AppendAllText(Path.Combine(run.OutDirectory, AttemptsFile), JsonSerializer.Serialize(new
         {
-            run = runId, attempt = run.Attempt, world = run.Workers.Count, workers = Ranks(run).Select(w => w.WorkerId).ToArray(),
-            start_step = start, resumed_from = plan.ResumeFrom, resumed_step = plan.ResumeFrom is null ? (long?)null : plan.ResumeStep,
-            scattered_from = plan.ResumeFrom is null ? run.CheckpointPath : null, at = DateTimeOffset.UtcNow,
-            expert_parallel = LayoutOf(run, run.Workers.Count).ExpertParallel,
-            placement = ExpertPlacement.Describe(plan.Model, LayoutOf(run, run.Workers.Count)).Split('\n'),
+            run = plan.RunId, attempt = run.Attempt, world = run.Workers.Count, workers = Ranks(run).Select(w => w.WorkerId).ToArray(),
+            start_step = start, resumed_from = resume?.Source, resumed_step = resume?.Step,
+            scattered_from = resume is null ? run.CheckpointPath : null, at = DateTimeOffset.UtcNow,
+            expert_parallel = plan.ExpertParallel,
+            placement = ExpertPlacement.Describe(model, new ParallelLayout(run.Workers.Count, plan.ExpertParallel)).Split('\n'),
         }) + "\n");
         return MetricsLog.Open(Path.Combine(run.OutDirectory, MetricsFile), start, workers: run.Workers.Count, attempt: run.Attempt);
     }
@@ -316,6 +229,9 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     static string Authority(string endpoint) =>
         Uri.TryCreate(endpoint, UriKind.Absolute, out var u) && u.Port > 0 ? $"{u.Host}:{u.Port}"
         : throw new ArgumentException($"worker endpoint '{endpoint}' is not http://host:port");
+
+    /// <summary>The run's ranks as the cluster client sees them (a lost rank is classified by <see cref="Classify"/>, not described by the client).</summary>
+    ClusterClient Cluster(IReadOnlyList<WorkerAssignment> workers) => new(workers.Select(w => new ClusterRank(w.Rank, w.WorkerId, Client(w))).ToList());
 
     WorkerControl.WorkerControlClient Client(WorkerAssignment w)
     {

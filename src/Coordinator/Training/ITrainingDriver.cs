@@ -12,12 +12,13 @@ public interface ITrainingDriver
 {
     /// <summary>Sends every rank its dense replica and expert shard of <see cref="TrainingRun.CheckpointPath"/>
     /// (or, when <see cref="TrainingRun.Resume"/>, of the job's last training checkpoint, re-sliced
-    /// for the current world size). Returns when every rank has loaded.</summary>
-    Task ScatterAsync(TrainingRun run, CancellationToken cancel);
+    /// for the current world size). Returns when every rank has loaded, with what training needs to
+    /// know of it (the run id, the processes that joined, where it resumes).</summary>
+    Task<ScatterPlan> ScatterAsync(TrainingRun run, CancellationToken cancel);
 
     /// <summary>Starts training on every rank and returns when the last step is done; reports
     /// progress (rank 0's loss and throughput) as it goes. Throws on a worker failure.</summary>
-    Task TrainAsync(TrainingRun run, IProgress<TrainingProgress> progress, CancellationToken cancel);
+    Task TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel);
 
     /// <summary>After <see cref="TrainAsync"/> returned: gathers the job's final training checkpoint
     /// into one full model, <c>OutDirectory/final.safetensors</c> (<see cref="FinalModel"/>), with

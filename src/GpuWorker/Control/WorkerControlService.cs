@@ -102,7 +102,7 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
             {
                 await responseStream.WriteAsync(p, context.CancellationToken);
                 sent++;
-                if (p.FinalState.Length > 0) return;
+                if (p.End != RunEnd.Unspecified) return;
             }
             await more.WaitAsync(context.CancellationToken);
         }

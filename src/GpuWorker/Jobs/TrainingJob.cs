@@ -87,11 +87,11 @@ public sealed class TrainingJob
         old.TrySetResult();
     }
 
-    private void Finish(string state)
+    private void Finish(RunEnd end, string reason)
     {
         Finished = true;
-        Publish(new Progress { JobId = JobId, Rank = node.Membership.Rank, Step = Step, FinalState = state });
-        control.FailPending($"the job ended ({state})");
+        Publish(new Progress { JobId = JobId, Rank = node.Membership.Rank, Step = Step, End = end, EndReason = reason });
+        control.FailPending($"the job ended ({end.ToString().ToLowerInvariant()}{(reason.Length > 0 ? ": " + reason : "")})");
     }
 
     private void Run()
@@ -109,7 +109,7 @@ public sealed class TrainingJob
             try
             {
                 var modelSpec = spec.ResolveWorkerModel();
-                var device = Devices.Parse(spec.Device);
+                var device = Devices.Parse(spec.Device ?? RunSpec.WorkerDefaultDevice);
                 node.Mailbox.Placement.Device = device;                         // received slots land beside this rank's own
                 // the class-folder index is kept beside the run (its checkpoint directory's parent), built once for all ranks and restarts
                 string? runDir = spec.Out ?? (spec.CheckpointDir is { } cp ? Path.GetDirectoryName(Path.GetFullPath(cp)) : null);
@@ -153,18 +153,19 @@ public sealed class TrainingJob
             catch (Exception e)
             {
                 started.TrySetException(e);
-                Finish($"failed: setup: {e.Message}");
+                Finish(RunEnd.Failed, $"setup: {e.Message}");
                 return;
             }
 
             long stop = loop.StopStep(until);
             loop.Run(until);
-            Finish(trainer.Step >= stop ? "completed" : $"stopped after step {trainer.Step}");
+            if (trainer.Step >= stop) Finish(RunEnd.Completed, "");
+            else Finish(RunEnd.Stopped, $"stopped after step {trainer.Step}");
         }
         catch (Exception e)
         {
             // ExchangeFailedException names the rank and phase; anything else is this rank's own failure
-            Finish($"failed: rank {rank} at step {Step + 1}: {e.Message}");
+            Finish(RunEnd.Failed, $"rank {rank} at step {Step + 1}: {e.Message}");
         }
         finally
         {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
+using Jetpack.Model.Distributed;
 using Jetpack.Model.Models;
 using Jetpack.Model.Registry;
 
@@ -141,6 +142,28 @@ public static class ModelCheckpoint
             tensor.copy_(loaded);
         }
         return report;
+    }
+
+    /// <summary>
+    /// One rank's part of a full model checkpoint (the coordinator's scatter): replicated tensors whole,
+    /// expert tensors as the rows of position <paramref name="rank"/> of an expert group of
+    /// <paramref name="world"/>; read a tensor at a time, each disposed when the consumer moves on.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, Tensor>> ReadRank(string path, ModelSpec model, int world, int rank)
+    {
+        using var reader = SafetensorsReader.Open(path);
+        foreach (var name in reader.Names)
+        {
+            Tensor t;
+            if (ExpertKeys.Classify(model, name) is { } ek)
+            {
+                var (start, count) = ek.Rows(ExpertRange.For(ek.Config, world, rank));
+                t = reader.ReadRows(name, start, count);                               // only this rank's experts
+            }
+            else t = reader.ReadTensor(name);
+            try { yield return new(name, t); }
+            finally { t.Dispose(); }
+        }
     }
 }
 

@@ -57,6 +57,41 @@ public sealed class RecycleCommandTests : IDisposable
         Assert.True(ha.eq(hb).all().item<bool>());
     }
 
+    /// <summary>The coordinator's child gets its recipe as a typed task file (the job spec's recycle fields), and the same recipe as options gives the same experts.</summary>
+    [Fact]
+    public void ATaskFileCarriesTheWholeRecipeAndMatchesTheOptions()
+    {
+        var task = new Jetpack.Coordinator.Recycling.RecycleTask
+        {
+            Model = "v_jetmoe_fmnist", Out = File("task.safetensors"), Threads = 1,
+            Recycle = new Jetpack.Coordinator.Jobs.RecycleSpec { From = File("pred.safetensors"), Target = File("target.safetensors"), Method = "random", Seed = 9 },
+        };
+        System.IO.File.WriteAllText(File("recycle.json"), task.ToJson());
+        var (code, output) = CliProcess.Jetpack("recycle", "--task", File("recycle.json"));
+        Assert.True(code == 0, output);
+        var (code2, output2) = CliProcess.Jetpack("recycle", "--from", File("pred.safetensors"), "--target", File("target.safetensors"),
+            "--variant", "v_jetmoe_fmnist", "--method", "random", "--seed", "9", "--out", File("opts.safetensors"));
+        Assert.True(code2 == 0, output2);
+        using (var a = SafetensorsReader.Open(File("task.indices.safetensors")))
+        using (var b = SafetensorsReader.Open(File("opts.indices.safetensors")))
+        using (var ha = a.ReadTensor("blocks.3.mlp.hidden"))
+        using (var hb = b.ReadTensor("blocks.3.mlp.hidden"))
+            Assert.True(ha.eq(hb).all().item<bool>());
+
+        // an option beside the task would be silently ignored: refused, naming it; a bad field in the file names the file and field
+        var (code3, output3) = CliProcess.Jetpack("recycle", "--task", File("recycle.json"), "--seed", "3");
+        Assert.Equal(2, code3);
+        Assert.Contains("--seed cannot be given beside it", output3);
+        System.IO.File.WriteAllText(File("bad.json"), task.ToJson().Replace("\"method\"", "\"methd\""));
+        var (code4, output4) = CliProcess.Jetpack("recycle", "--task", File("bad.json"));
+        Assert.Equal(2, code4);
+        Assert.Contains("bad.json", output4);
+        Assert.Contains("methd", output4);
+        var (code5, output5) = CliProcess.Jetpack("recycle", "--variant", "v_jetmoe_fmnist", "--out", File("y.safetensors"));
+        Assert.Equal(2, code5);
+        Assert.Contains("--from is required", output5);
+    }
+
     [Fact]
     public void AMissingCheckpointFailsWithExitCode2AndThePath()
     {

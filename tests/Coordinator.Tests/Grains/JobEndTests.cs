@@ -1,6 +1,7 @@
 using Jetpack.Coordinator.Tests.Support;
 using Jetpack.Coordinator.Training;
 using Jetpack.Protocol.Jobs;
+using Jetpack.WorkerCluster;
 
 namespace Jetpack.Coordinator.Tests.Grains;
 

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Tests.Support;
+using Jetpack.Coordinator.Training;
 using Jetpack.Protocol.Jobs;
 using JobPhaseDomain = Jetpack.Coordinator.Jobs.JobPhase;
 
@@ -195,7 +196,7 @@ public sealed class JobLifecycleTests : IDisposable
         var job = c.Grains.GetGrain<IJobGrain>("job-x");
         var before = (await job.GetStatus())!;
         // Recycling → Training/Completed skips phases; a stale attempt's failure is not this attempt's.
-        await job.OnScattered(1);
+        await job.OnScattered(1, new ScatterPlan("job-x#1", [0], 1, "{}", null));
         await job.OnTrainingCompleted(1, "");
         await job.OnProgress(1, new TrainingProgress(3, 5, 0.1, 1));
         await job.OnStageFailed(0, "a report from an abandoned attempt");

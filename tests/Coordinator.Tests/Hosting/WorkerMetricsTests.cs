@@ -38,7 +38,7 @@ public sealed class WorkerMetricsTests : IDisposable
             Data = new RunData { Dataset = "fashion-mnist", Classes = "0-4", MaxPerClass = 8, Augment = false },
             Recipe = new TrainerOptions { Steps = steps, GlobalBatch = globalBatch, WarmupSteps = 1 },
         };
-        var outcome = await ClusterJob.RunAsync(launcher, spec);
+        var outcome = await launcher.RunJobAsync(spec);
         Assert.True(outcome.Completed, outcome.Failure + "\n" + launcher.Report());
         double lastLoss = outcome.Rank0[^1].Loss;
 

@@ -1,5 +1,6 @@
 using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Training;
+using Jetpack.WorkerCluster;
 
 namespace Jetpack.Coordinator.Tests.Support;
 
@@ -25,13 +26,13 @@ public sealed class FakeTrainingDriver : ITrainingDriver
     public Func<TrainingRun, Exception>? FailEveryAttempt { get; set; }
     public List<Evaluation?> Finished { get; } = [];
 
-    public Task ScatterAsync(TrainingRun run, CancellationToken cancel)
+    public Task<ScatterPlan> ScatterAsync(TrainingRun run, CancellationToken cancel)
     {
         lock (Scatters) Scatters.Add(run);
-        return Task.CompletedTask;
+        return Task.FromResult(new ScatterPlan($"{run.JobId}#{run.Attempt}", new int[run.Workers.Count], 1, "{}", null));
     }
 
-    public async Task TrainAsync(TrainingRun run, IProgress<TrainingProgress> progress, CancellationToken cancel)
+    public async Task TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel)
     {
         if (TrainGate is { } gate) await gate.Task.WaitAsync(cancel);
         for (int step = 1; step <= Steps; step++)

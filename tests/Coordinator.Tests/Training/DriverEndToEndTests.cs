@@ -4,6 +4,7 @@ using Jetpack.Coordinator.Training;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Protocol.Jobs;
 using Xunit.Abstractions;
+using Jetpack.WorkerCluster;
 
 namespace Jetpack.Coordinator.Tests.Training;
 

@@ -22,8 +22,11 @@ public sealed class DriverProgressTests
     [Fact]
     public void TheJobsDeviceGoesToTheWorkersElseTheirDefault()
     {
-        Assert.Equal("cuda:1", GrpcTrainingDriver.WorkerDevice(Spec with { Device = "cuda:1" }));
-        Assert.Equal(new Jetpack.Application.Runs.WorkerJobSpec().Device, GrpcTrainingDriver.WorkerDevice(Spec));
+        // declared once (RunSpec.Device): the job's value reaches StartJob's spec by the copy constructor and survives the wire
+        var given = new Jetpack.Application.Runs.WorkerJobSpec(Spec with { Device = "cuda:1" });
+        Assert.Equal("cuda:1", Jetpack.Application.Runs.WorkerJobSpec.Parse(given.ToJson()).Device);
+        Assert.Null(new Jetpack.Application.Runs.WorkerJobSpec(Spec).Device);          // the worker then trains on RunSpec.WorkerDefaultDevice
+        Assert.Equal("cpu", Jetpack.Application.Runs.RunSpec.WorkerDefaultDevice);
         var e = Assert.Throws<RunSpecException>(() => JobSpecValidator.Validate(JobSpecReader.Parse("name: d\nworkers: 1\ndevice: gpu0\nrecycle:\n  from: /dev/null\n  method: random\n", "yaml", "d.yaml"), "d.yaml"));
         Assert.Contains("device", e.Message);
     }

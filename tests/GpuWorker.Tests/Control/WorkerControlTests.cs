@@ -47,7 +47,7 @@ public class WorkerControlTests
                 using var watch = k.WatchProgress(new ProgressRequest { JobId = LoopbackCluster.Job });
                 var all = new List<Progress>();
                 while (await watch.ResponseStream.MoveNext(new CancellationTokenSource(TimeSpan.FromMinutes(2)).Token)) all.Add(watch.ResponseStream.Current);
-                Assert.Equal("stopped after step 35", all[^1].FinalState);
+                Assert.Equal((RunEnd.Stopped, "stopped after step 35"), (all[^1].End, all[^1].EndReason));
                 Assert.Equal(Enumerable.Range(1, 35).Select(i => (long)i), all.SkipLast(1).Select(p => p.Step));
             }
             var unknown = await Assert.ThrowsAsync<RpcException>(() => clients[0].StopJobAsync(new StopJobRequest { JobId = "other" }).ResponseAsync);

@@ -1,3 +1,4 @@
+using Jetpack.Protocol.Wire;
 using Jetpack.Application.Runs;
 using Jetpack.Application.Training;
 using System.Text.Json;
@@ -77,7 +78,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         {
             WorldSize = world, ThreadsPerWorker = 1, JobId = $"equivalence-{world}", StepDeadline = TimeSpan.FromSeconds(60), DataPlane = transport,
         });
-        var outcome = await ClusterJob.RunAsync(launcher, Spec with { CheckpointDir = checkpoint, Parallel = new RunParallel { ExpertParallel = expertParallel } },
+        var outcome = await launcher.RunJobAsync(Spec with { CheckpointDir = checkpoint, Parallel = new RunParallel { ExpertParallel = expertParallel } },
                                                 resumeFrom, until).WaitAsync(TimeSpan.FromMinutes(4));
         Assert.True(outcome.Completed, $"{outcome.Failure}\n{launcher.Report()}");
         for (int r = 1; r < world; r++)
@@ -160,7 +161,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
                 Assert.Equal(part.Count, reply.Tensors);
             }
             var ckpt = Path.Combine(dir, "checkpoint");
-            var outcome = await ClusterJob.RunAsync(launcher, Spec with { InitFromLoadedShard = true, CheckpointDir = ckpt }).WaitAsync(TimeSpan.FromMinutes(4));
+            var outcome = await launcher.RunJobAsync(Spec with { InitFromLoadedShard = true, CheckpointDir = ckpt }).WaitAsync(TimeSpan.FromMinutes(4));
             Assert.True(outcome.Completed, $"{outcome.Failure}\n{launcher.Report()}");
             AssertSameRun(single, outcome.Rank0.Select(p => p.Loss).ToList(), Load(ckpt), "2 processes from scattered shards");
         }
@@ -174,7 +175,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         var deadline = TimeSpan.FromSeconds(5);
         await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = 3, ThreadsPerWorker = 1, JobId = "kill", StepDeadline = deadline });
         var killedAt = new TaskCompletionSource<System.Diagnostics.Stopwatch>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var run = ClusterJob.RunAsync(launcher, Spec with { Recipe = Spec.Recipe with { Steps = 10_000 } }, onRank0: p =>
+        var run = launcher.RunJobAsync(Spec with { Recipe = Spec.Recipe with { Steps = 10_000 } }, onRank0: p =>
         {
             if (p.Step == 2 && !killedAt.Task.IsCompleted)
             {
@@ -184,15 +185,18 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         });
         var outcome = await run.WaitAsync(TimeSpan.FromMinutes(2));
         var sinceKill = (await killedAt.Task).Elapsed;
-        output.WriteLine(string.Join("\n", outcome.FinalStates.Select((s, r) => $"rank {r}: {s}")));
+        output.WriteLine(string.Join("\n", outcome.Ranks));
         Assert.False(outcome.Completed);
         for (int r = 0; r < 2; r++)
         {
-            Assert.StartsWith("failed: rank " + r, outcome.FinalStates[r]);
-            Assert.Contains("rank 2", outcome.FinalStates[r]);
-            Assert.Matches("Dispatch|Return|all-reduce", outcome.FinalStates[r]);
+            Assert.Equal(RunEnd.Failed, outcome.Ranks[r].End);
+            Assert.StartsWith("rank " + r, outcome.Ranks[r].Reason);
+            Assert.Contains("rank 2", outcome.Ranks[r].Reason);
+            Assert.Matches("Dispatch|Return|all-reduce", outcome.Ranks[r].Reason);
         }
-        Assert.Contains("lost contact", outcome.FinalStates[2]);
+        Assert.Equal(RunEnd.Failed, outcome.Ranks[2].End);
+        Assert.Contains("lost contact", outcome.Ranks[2].Reason);
+        Assert.Contains("process exited with code", outcome.Ranks[2].Reason);
         Assert.True(sinceKill < deadline + TimeSpan.FromSeconds(10), $"the survivors needed {sinceKill.TotalSeconds:F1} s after the kill (deadline {deadline.TotalSeconds} s)");
         Assert.False(launcher.Workers[0].HasExited);                           // a failed job does not take the worker down
     }
@@ -223,7 +227,7 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         Assert.Equal([300, 300, eval.Count], single.Seen.Select(e => e.Result.Images));
 
         await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = 3, ThreadsPerWorker = 1, JobId = "evaluations", StepDeadline = TimeSpan.FromSeconds(60) });
-        var outcome = await ClusterJob.RunAsync(launcher, spec).WaitAsync(TimeSpan.FromMinutes(4));
+        var outcome = await launcher.RunJobAsync(spec).WaitAsync(TimeSpan.FromMinutes(4));
         Assert.True(outcome.Completed, $"{outcome.Failure}\n{launcher.Report()}");
         for (int r = 0; r < 3; r++)
         {

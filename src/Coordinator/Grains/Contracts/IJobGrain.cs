@@ -1,3 +1,4 @@
+using Jetpack.Coordinator.Training;
 using Orleans.Concurrency;
 
 namespace Jetpack.Coordinator.Grains.Contracts;
@@ -30,7 +31,7 @@ public interface IJobGrain : IGrainWithStringKey
     Task Resume();
 
     [OneWay] Task OnCheckpointReady(int attempt, RecycledCheckpoint checkpoint, bool reused);
-    [OneWay] Task OnScattered(int attempt);
+    [OneWay] Task OnScattered(int attempt, ScatterPlan plan);
     [OneWay] Task OnProgress(int attempt, TrainingProgress progress);
     /// <summary>Every rank completed and the driver wrote the job's full model to <paramref name="finalModelPath"/>.</summary>
     [OneWay] Task OnTrainingCompleted(int attempt, string finalModelPath);

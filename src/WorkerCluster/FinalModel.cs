@@ -1,17 +1,18 @@
 using System.Globalization;
 using System.Text.Json;
-using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Model.Checkpoints;
 using Jetpack.Model.Models;
 using Jetpack.Model.Registry;
+using Jetpack.Model.Training;
 using static TorchSharp.torch;
 
-namespace Jetpack.Coordinator.Training;
+namespace Jetpack.WorkerCluster;
 
 /// <summary>
 /// A job's training checkpoint (topology-free: a replicated file and one expert file per rank of
 /// any world size) gathered into one full model checkpoint (<see cref="ModelCheckpoint"/>: timm-style
-/// state-dict names, the model's identity in the metadata), as `jetpack train` writes final.safetensors.
+/// state-dict names, the model's identity in the metadata): the final.safetensors of every run on
+/// workers, `jetpack train --workers` and the coordinator's jobs alike, and `jetpack export`.
 /// The gather reads the checkpoint as rank 0 of a world of 1 (<see cref="TrainingCheckpoint.ReadRank"/>:
 /// every file hashed against the manifest first, all experts of every layer); the AdamW moments are
 /// read too and dropped (the cost: one read of the whole checkpoint, about 3× the model).
@@ -31,9 +32,10 @@ public static class FinalModel
     /// <summary>
     /// Gathers the checkpoint in <paramref name="dir"/> into <paramref name="path"/> (atomically: a
     /// temp file, then a rename). <paramref name="expectedStep"/>: refuse a checkpoint of another step
-    /// (a job's final model is its last step's). Returns the manifest it read.
+    /// (a job's final model is its last step's). <paramref name="eval"/>: the evaluation of the last
+    /// step, kept in the metadata when it is of the checkpoint's step. Returns the manifest it read.
     /// </summary>
-    public static TrainingManifest Write(string dir, string path, string? jobId = null, long? expectedStep = null, Evaluation? eval = null)
+    public static TrainingManifest Write(string dir, string path, string? jobId = null, long? expectedStep = null, (long Step, EvalResult Result)? eval = null)
     {
         var m = TrainingCheckpoint.Verify(dir);
         if (expectedStep is { } want && m.Step != want)
@@ -42,11 +44,11 @@ public static class FinalModel
         using var model = Gather(dir, m, spec);
         var extra = new Dictionary<string, string> { [StepKey] = m.Step.ToString(CultureInfo.InvariantCulture) };
         if (jobId is not null) extra[JobKey] = jobId;
-        if (eval is not null && eval.Step == m.Step)            // an older evaluation does not describe these weights
+        if (eval is ({ } step, var e) && step == m.Step)        // an older evaluation does not describe these weights
         {
-            extra[Top1Key] = eval.Top1.ToString("R", CultureInfo.InvariantCulture);
-            extra[Top5Key] = eval.Top5.ToString("R", CultureInfo.InvariantCulture);
-            extra[EvalImagesKey] = eval.Images.ToString(CultureInfo.InvariantCulture);
+            extra[Top1Key] = e.Top1.ToString("R", CultureInfo.InvariantCulture);
+            extra[Top5Key] = e.Top5.ToString("R", CultureInfo.InvariantCulture);
+            extra[EvalImagesKey] = e.Images.ToString(CultureInfo.InvariantCulture);
         }
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         ModelCheckpoint.Save(path, spec, model, extra);          // SafetensorsWriter: temp file + fsync + rename
