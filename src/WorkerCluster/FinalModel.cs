@@ -35,7 +35,7 @@ public static class FinalModel
     /// (a job's final model is its last step's). <paramref name="eval"/>: the evaluation of the last
     /// step, kept in the metadata when it is of the checkpoint's step. Returns the manifest it read.
     /// </summary>
-    public static TrainingManifest Write(string dir, string path, string? jobId = null, long? expectedStep = null, (long Step, EvalResult Result)? eval = null)
+    public static TrainingManifest Write(string dir, string path, string? jobId = null, long? expectedStep = null, EvalResult? eval = null)
     {
         var m = TrainingCheckpoint.Verify(dir);
         if (expectedStep is { } want && m.Step != want)
@@ -44,7 +44,7 @@ public static class FinalModel
         using var model = Gather(dir, m, spec);
         var extra = new Dictionary<string, string> { [StepKey] = m.Step.ToString(CultureInfo.InvariantCulture) };
         if (jobId is not null) extra[JobKey] = jobId;
-        if (eval is ({ } step, var e) && step == m.Step)        // an older evaluation does not describe these weights
+        if (eval is { } e && e.Step == m.Step)                  // an older evaluation does not describe these weights
         {
             extra[Top1Key] = e.Top1.ToString("R", CultureInfo.InvariantCulture);
             extra[Top5Key] = e.Top5.ToString("R", CultureInfo.InvariantCulture);

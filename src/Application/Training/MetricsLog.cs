@@ -93,15 +93,15 @@ public sealed class MetricsLog : ITrainingObserver, IDisposable
     }
 
     /// <summary>The evaluation on the file's last line, if it has one.</summary>
-    public static (long Step, EvalResult Eval)? LastEvaluation(string path)
+    public static EvalResult? LastEvaluation(string path)
     {
         var lines = File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0).ToList() : [];
         if (lines.Count == 0) return null;
         var root = JsonDocument.Parse(lines[^1]).RootElement;
         if (!root.TryGetProperty("top1", out var top1) || top1.ValueKind != JsonValueKind.Number) return null;
         int images = root.TryGetProperty("eval_images", out var n) && n.ValueKind == JsonValueKind.Number ? n.GetInt32() : 0;
-        return (root.GetProperty("step").GetInt64(),
-                new EvalResult(root.GetProperty("eval_loss").GetDouble(), top1.GetDouble(), root.GetProperty("top5").GetDouble(), images));
+        return new EvalResult(root.GetProperty("eval_loss").GetDouble(), top1.GetDouble(), root.GetProperty("top5").GetDouble(), images)
+        { Step = root.GetProperty("step").GetInt64() };
     }
 
     public void Dispose() => writer.Dispose();

@@ -18,5 +18,5 @@ public static class ProgressMessages
     /// <summary>The step of a worker's progress; <paramref name="images"/> is the global batch (the images of one step over all ranks).</summary>
     public static StepReport ToStepReport(this Progress p, int images) =>
         new(p.Step, p.Loss, p.LearningRate, p.GradNorm, images, p.StepSeconds, p.ExchangeSeconds, p.AllReduceSeconds,
-            p.Evaluated ? new EvalResult(p.EvalLoss, p.Top1, p.Top5, p.EvalImages) : null, p.DataWaitSeconds, p.ImagesRead, p.BadFiles);
+            p.Evaluated ? new EvalResult(p.EvalLoss, p.Top1, p.Top5, p.EvalImages) { Step = p.Step } : null, p.DataWaitSeconds, p.ImagesRead, p.BadFiles);
 }

@@ -60,7 +60,7 @@ public static class ExportCommand
             ?? throw new InvalidDataException(s.OutDirectory.Length == 0 || !Directory.Exists(s.OutDirectory)
                 ? $"job {job}: its output directory '{s.OutDirectory}' is not on this machine (export runs where the coordinator's files are)"
                 : $"job {job} ({s.Phase.ToString().ToLowerInvariant()}): no complete training checkpoint in {dir} yet");
-        FinalModel.Write(found.Directory, output, job, eval: s.LastEval is { } e ? (e.Step, new EvalResult(e.Loss, e.Top1, e.Top5, e.Images)) : null);
+        FinalModel.Write(found.Directory, output, job, eval: s.LastEval is { } e ? new EvalResult(e.Loss, e.Top1, e.Top5, e.Images) { Step = e.Step } : null);
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {output}: job {job} is {s.Phase.ToString().ToLowerInvariant()}; " +
                                              $"from its newest complete checkpoint, step {found.Manifest.Step} of {s.TotalSteps} ({found.Directory})"));
         return ExitCodes.Ok;

@@ -89,7 +89,7 @@ public static class TrainWorkers
         var last = MetricsLog.LastEvaluation(metricsPath);       // the workers' evaluation of the last step on the whole split
         var m = FinalModel.Write(checkpoint, final, jobId: null, expectedStep: config.Recipe.Steps, eval: last);
         var plot = ConvergencePlot.Write(metricsPath, Path.Combine(outDir, "convergence.png"), spec.Variant);
-        AnsiConsole.MarkupLine(last is ({ } at, var e) && at == m.Step
+        AnsiConsole.MarkupLine(last is { } e && e.Step == m.Step
             ? $"final (step {m.Step}): top-1 [bold]{100 * e.Top1:F2}%[/], top-5 {100 * e.Top5:F2}%, eval loss {e.Loss:F4}"
             : $"final (step {m.Step}): [yellow]metrics.jsonl holds no evaluation of this step[/] (`jetpack eval` evaluates {Markup.Escape(final)})");
         AnsiConsole.MarkupLine($"written: {Markup.Escape(final)}, metrics.jsonl, {Markup.Escape(Path.GetFileName(plot))}, checkpoint/");

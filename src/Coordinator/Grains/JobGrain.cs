@@ -1,3 +1,4 @@
+using Jetpack.Model.Training;
 using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Recycling;
@@ -214,10 +215,10 @@ public sealed partial class JobGrain(
     /// <summary>IProgress without a synchronization context: reports go straight to the grain reference.</summary>
     sealed class Progress(Func<TrainingProgress, Task> report) : IProgress<TrainingProgress>
     {
-        volatile Evaluation? lastEval;
+        volatile EvalResult? lastEval;
 
         /// <summary>The last evaluation reported (the final model's metadata): read after training returned.</summary>
-        public Evaluation? LastEval => lastEval;
+        public EvalResult? LastEval => lastEval;
 
         public void Report(TrainingProgress value)
         {

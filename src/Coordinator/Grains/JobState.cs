@@ -1,3 +1,4 @@
+using Jetpack.Model.Training;
 using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Jobs;
 
@@ -31,6 +32,6 @@ public sealed class JobState
     [Id(20)] public string Name { get; set; } = "";
     [Id(21)] public string Model { get; set; } = "";
     /// <summary>Persisted when it arrives (every eval_every steps), so status shows it after a coordinator restart.</summary>
-    [Id(22)] public Evaluation? LastEval { get; set; }
+    [Id(22)] public EvalResult? LastEval { get; set; }
     [Id(23)] public string FinalModelPath { get; set; } = "";
 }

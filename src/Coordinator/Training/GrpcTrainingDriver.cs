@@ -129,12 +129,12 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         }
     }
 
-    public Task<string> FinishAsync(TrainingRun run, Evaluation? lastEval, CancellationToken cancel)
+    public Task<string> FinishAsync(TrainingRun run, EvalResult? lastEval, CancellationToken cancel)
     {
         string path = Path.Combine(Path.GetFullPath(run.OutDirectory), FinalModel.FileName);
         return Task.Run(() =>
         {
-            try { FinalModel.Write(CheckpointDirectory(run), path, run.JobId, run.Spec.Recipe.Steps, lastEval is { } e ? (e.Step, new EvalResult(e.Loss, e.Top1, e.Top5, e.Images)) : null); }
+            try { FinalModel.Write(CheckpointDirectory(run), path, run.JobId, run.Spec.Recipe.Steps, lastEval); }
             catch (Exception e) when (e is InvalidDataException or IOException or CheckpointMismatchException or SafetensorsFormatException)
             {
                 throw new InvalidOperationException($"final model {path}: {e.Message}", e);
@@ -147,7 +147,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     /// <summary>Rank 0's Progress as the grain sees it: loss, throughput and the step's evaluation, if it had one.</summary>
     public static TrainingProgress ProgressOf(Progress p, Jobs.JobSpec spec) =>
         new(p.Step, spec.Recipe.Steps, p.Loss, spec.Recipe.GlobalBatch / Math.Max(p.StepSeconds, 1e-9),
-            p.Evaluated ? new Evaluation(p.Step, p.EvalLoss, p.Top1, p.Top5, p.EvalImages) : null);
+            p.Evaluated ? new EvalResult(p.EvalLoss, p.Top1, p.Top5, p.EvalImages) { Step = p.Step } : null);
 
     /// <summary>
     /// One every-rank call of the cluster; its first failure is classified: a rank that did not answer

@@ -1,3 +1,4 @@
+using Jetpack.Model.Training;
 using Jetpack.Coordinator.Grains.Contracts;
 
 namespace Jetpack.Coordinator.Training;
@@ -24,5 +25,5 @@ public interface ITrainingDriver
     /// into one full model, <c>OutDirectory/final.safetensors</c> (<see cref="FinalModel"/>), with
     /// <paramref name="lastEval"/> in its metadata when known. Returns its path; throws when the
     /// checkpoint is missing, incomplete or not of the last step (the job then fails).</summary>
-    Task<string> FinishAsync(TrainingRun run, Evaluation? lastEval, CancellationToken cancel);
+    Task<string> FinishAsync(TrainingRun run, EvalResult? lastEval, CancellationToken cancel);
 }

@@ -53,7 +53,16 @@ public sealed record TrainerOptions
 /// <param name="BadFiles">undecodable training files met so far (substituted; see <see cref="Data.BadFiles"/>)</param>
 public sealed record StepResult(long Step, double Loss, double LearningRate, double GradNorm, int Images,
                                 double DataWaitSeconds = 0, long ImagesRead = 0, int BadFiles = 0);
-public sealed record EvalResult(double Loss, double Top1, double Top5, int Images);
+/// <summary>
+/// An evaluation of the model after step <see cref="Step"/> on <paramref name="Images"/> images: mean
+/// loss and top-1/top-5 accuracy. The one evaluation record: the trainer, the training loop and its
+/// observers, metrics.jsonl, the final model's metadata and the coordinator's job state all carry it.
+/// </summary>
+public sealed record EvalResult(double Loss, double Top1, double Top5, int Images)
+{
+    /// <summary>The step whose weights were evaluated (0 before training).</summary>
+    public long Step { get; init; }
+}
 
 /// <summary>
 /// Single-process training (spec §7): deterministic batches from (seed, epoch, step), one model
@@ -349,7 +358,7 @@ public sealed class Trainer : IDisposable
             distributed.Reducer.AllReduceSum(Step, [sums]);
             (lossSum, top1, top5) = (sums[0].item<float>(), (long)sums[1].item<float>(), (long)sums[2].item<float>());
         }
-        return new EvalResult(lossSum / n, (double)top1 / n, (double)top5 / n, n);
+        return new EvalResult(lossSum / n, (double)top1 / n, (double)top5 / n, n) { Step = Step };
     }
 
     /// <summary>

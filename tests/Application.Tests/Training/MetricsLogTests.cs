@@ -32,7 +32,7 @@ public sealed class MetricsLogTests : IDisposable
         Assert.Equal((1.5, 0.25, 0.75, 40), (lines[1].GetProperty("eval_loss").GetDouble(), lines[1].GetProperty("top1").GetDouble(),
                                              lines[1].GetProperty("top5").GetDouble(), lines[1].GetProperty("eval_images").GetInt32()));
         Assert.False(lines[1].TryGetProperty("workers", out _));
-        Assert.Equal((2L, 40), (MetricsLog.LastEvaluation(File())!.Value.Step, MetricsLog.LastEvaluation(File())!.Value.Eval.Images));
+        Assert.Equal((2L, 40), (MetricsLog.LastEvaluation(File())!.Step, MetricsLog.LastEvaluation(File())!.Images));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Jetpack.Model.Training;
 using Jetpack.Coordinator.Grains.Contracts;
 using Jetpack.Coordinator.Training;
 using Jetpack.WorkerCluster;
@@ -24,7 +25,7 @@ public sealed class FakeTrainingDriver : ITrainingDriver
     public List<TrainingRun> Scatters { get; } = [];
     /// <summary>When set, every training attempt ends with this exception (after its steps): a fault that repeats.</summary>
     public Func<TrainingRun, Exception>? FailEveryAttempt { get; set; }
-    public List<Evaluation?> Finished { get; } = [];
+    public List<EvalResult?> Finished { get; } = [];
 
     public Task<ScatterPlan> ScatterAsync(TrainingRun run, CancellationToken cancel)
     {
@@ -37,14 +38,14 @@ public sealed class FakeTrainingDriver : ITrainingDriver
         if (TrainGate is { } gate) await gate.Task.WaitAsync(cancel);
         for (int step = 1; step <= Steps; step++)
             progress.Report(new TrainingProgress(step, Steps, 2.0 / step, 100 * run.Workers.Count,
-                EvalEvery > 0 && step % EvalEvery == 0 ? new Evaluation(step, 1.0 / step, step / 10.0, 1.0, 50) : null));
+                EvalEvery > 0 && step % EvalEvery == 0 ? new EvalResult(1.0 / step, step / 10.0, 1.0, 50) { Step = step } : null));
         if (FailEveryAttempt is { } fail) throw fail(run);
         bool hold;
         lock (HoldAttempts) hold = HoldAttempts.Contains(run.Attempt) || HoldJobs.Contains(run.JobId);
         if (hold) await Task.Delay(Timeout.Infinite, cancel);
     }
 
-    public Task<string> FinishAsync(TrainingRun run, Evaluation? lastEval, CancellationToken cancel)
+    public Task<string> FinishAsync(TrainingRun run, EvalResult? lastEval, CancellationToken cancel)
     {
         lock (Finished) Finished.Add(lastEval);
         if (FinishError is not null) throw new InvalidOperationException(FinishError);

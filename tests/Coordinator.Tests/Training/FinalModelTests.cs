@@ -53,7 +53,7 @@ public sealed class FinalModelTests : IDisposable
     {
         var (ckpt, parameters) = TrainedCheckpoint();
         string path = dir.File("out/final.safetensors");
-        var m = FinalModel.Write(ckpt, path, "job-x", expectedStep: 1, eval: (1, new EvalResult(0.7, 0.25, 0.9, 100)));
+        var m = FinalModel.Write(ckpt, path, "job-x", expectedStep: 1, eval: new EvalResult(0.7, 0.25, 0.9, 100) { Step = 1 });
         Assert.Equal(1L, m.Step);
         AssertHolds(path, parameters);
         using var reader = SafetensorsReader.Open(path);

@@ -1,3 +1,4 @@
+using Jetpack.Model.Training;
 using Jetpack.Coordinator.Jobs;
 
 namespace Jetpack.Coordinator.Grains.Contracts;
@@ -26,7 +27,7 @@ public sealed record JobSnapshot
     /// <summary>Increases with every change (Watch sends each version at most once).</summary>
     [Id(16)] public long Version { get; init; }
     /// <summary>The job's last evaluation (top-1, top-5, eval loss, at which step); null before the first.</summary>
-    [Id(17)] public Evaluation? LastEval { get; init; }
+    [Id(17)] public EvalResult? LastEval { get; init; }
     /// <summary>The job's output directory (checkpoint/, metrics.jsonl, final.safetensors).</summary>
     [Id(18)] public string OutDirectory { get; init; } = "";
     /// <summary>The full model written when the job completed (<c>OutDirectory/final.safetensors</c>); empty before.</summary>

@@ -1,3 +1,4 @@
+using Jetpack.Model.Training;
 namespace Jetpack.Coordinator.Grains.Contracts;
 
 /// <summary>One progress report of the Training phase (from rank 0, through the training driver);
@@ -8,4 +9,4 @@ public sealed record TrainingProgress(
     [property: Id(1)] long TotalSteps,
     [property: Id(2)] double Loss,
     [property: Id(3)] double ImagesPerSecond,
-    [property: Id(4)] Evaluation? Eval = null);
+    [property: Id(4)] EvalResult? Eval = null);
