@@ -124,7 +124,7 @@ public sealed class Trainer : IDisposable
             throw new ArgumentException($"the dataset has {train.NumClasses} classes, the model's head {classes}");
         sampler = new DistributedSampler(train.Count, options.GlobalBatch, seed: options.Seed);
         loadSampler = new DistributedSampler(train.Count, options.GlobalBatch, seed: options.Seed);
-        prefetcher = new BatchPrefetcher<LoadedBatch>(LoadMicroBatch, prefetch);
+        prefetcher = new BatchPrefetcher<LoadedBatch>(LoadMicroBatch, prefetch, limit: options.Steps * options.Accumulation);   // nothing past the run's last step
         generator = new Generator(GeneratorSeed(0));
         ModelRandomness.Attach(model, generator);
         parameters = model.parameters().ToList();
@@ -339,7 +339,7 @@ public sealed class Trainer : IDisposable
                 : (torch.empty([0, .. Registry.ModelRegistry.ImageShape(spec)]), torch.empty(0, ScalarType.Int64));   // an empty slice still joins the exchanges
             return new ImageBatch(images, labels);
         }
-        using var evalPrefetcher = new BatchPrefetcher<ImageBatch>(LoadEvalBatch, prefetch);
+        using var evalPrefetcher = new BatchPrefetcher<ImageBatch>(LoadEvalBatch, prefetch, limit: (n + batch - 1) / batch);
         try
         {
             using var _ = no_grad();
