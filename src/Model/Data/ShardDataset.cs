@@ -20,7 +20,7 @@ namespace Jetpack.Model.Data;
 public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncodedSource, IDisposable
 {
     /// <summary>The largest image member read (a bigger one is a corrupt or hostile shard).</summary>
-    public const long MaxImageBytes = 64L << 20;
+    public const long MaxImageBytes = EncodedImage.MaxBytes;
     public const int MaxClasses = ImageFolderIndex.MaxClasses;
     public static readonly IReadOnlyList<string> ImageExtensions = [".jpg", ".jpeg", ".png", ".webp"];
 
@@ -109,15 +109,7 @@ public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncoded
         DatasetBatching.CheckIndex(index, Count);
         var (shard, offset, length, _, _) = _samples[index];
         Interlocked.Increment(ref _reads[shard]);
-        var bytes = new byte[length];
-        int read = 0;
-        while (read < length)
-        {
-            int n = RandomAccess.Read(_handles[shard], bytes.AsSpan(read), offset + read);
-            if (n == 0) throw UndecodableImage.Error(NameOf(index), $"the shard ends inside the member ({read} of {length} bytes)");
-            read += n;
-        }
-        return new EncodedImage(bytes, NameOf(index));
+        return EncodedImage.Read(_handles[shard], offset, length, NameOf(index));     // straight into native memory, no managed copy
     }
 
     public ImagePixels PixelsOf(int index)
