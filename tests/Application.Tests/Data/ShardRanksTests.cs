@@ -46,7 +46,8 @@ public sealed class ShardRanksTests : IDisposable
         {
             try { results[r] = body(r); }
             catch (Exception e) { errors[r] = e; }
-        }, 16 << 20) { Name = $"rank {r}" }).ToArray();
+        }, 16 << 20)
+        { Name = $"rank {r}" }).ToArray();
         foreach (var t in threads) t.Start();
         foreach (var t in threads) Assert.True(t.Join(TimeSpan.FromSeconds(120)), $"{t.Name} did not finish within 120 s");
         Assert.All(errors, e => Assert.Null(e));
