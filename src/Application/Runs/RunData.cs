@@ -34,6 +34,8 @@ public sealed record RunData
     public int Workers { get; init; } = 2;
     /// <summary>Batches decoded ahead of the step on a background thread (the bounded prefetch queue).</summary>
     public int Prefetch { get; init; } = 2;
+    /// <summary>Shards: the shuffle buffer (in samples) over each rank's stream of its own shards (shard i → rank i mod W).</summary>
+    public int ShuffleBuffer { get; init; } = Jetpack.Model.Data.ShardStream.DefaultBufferSize;
     /// <summary>The fraction of undecodable files tolerated (skipped, logged, counted) before the run fails naming them.</summary>
     public double MaxBadFraction { get; init; } = Jetpack.Model.Data.BadFiles.DefaultMaxFraction;
 

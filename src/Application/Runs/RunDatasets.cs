@@ -66,7 +66,7 @@ public static class RunDatasets
         var evalTransform = new EvalTransform(size, 0.875, options.Mean, options.Std);        // timm's ImageNet eval: 224 → resize 256, centre crop
         if (d.Dataset == "shards")
         {
-            var trainShards = new ShardDataset(d.Root, "train", evalTransform, d.MaxBadFraction, log);
+            var trainShards = new ShardDataset(d.Root, "train", evalTransform, d.MaxBadFraction, log) { ShuffleBuffer = d.ShuffleBuffer };
             var valShards = new ShardDataset(d.Root, "val", evalTransform, d.MaxBadFraction, log);
             return (d.Augment ? new AugmentedDataset(trainShards, new TrainTransform(options), d.Workers) : trainShards, valShards);
         }

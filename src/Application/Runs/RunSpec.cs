@@ -114,6 +114,7 @@ public record RunSpec
         Check(d.ImageSize is null or 28 || d.Dataset != "fashion-mnist", "data.image_size", $"Fashion-MNIST is used at 28, got {d.ImageSize}");
         Check(d.Workers is >= 1 and <= 256, "data.workers", $"must be in 1..256, got {d.Workers}");
         Check(d.Prefetch is >= 1 and <= 64, "data.prefetch", $"must be in 1..64, got {d.Prefetch}");
+        Check(d.ShuffleBuffer is >= 1 and <= Jetpack.Model.Data.ShardStream.MaxBufferSize, "data.shuffle_buffer", $"must be in 1..{Jetpack.Model.Data.ShardStream.MaxBufferSize}, got {d.ShuffleBuffer}");
         Check(d.MaxBadFraction is >= 0 and < 1, "data.max_bad_fraction", $"must be in [0, 1), got {d.MaxBadFraction}");
         if (NamesRegisteredModel) CheckFit(source, ResolveModel(), classes?.Count);
     }

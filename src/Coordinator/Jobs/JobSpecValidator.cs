@@ -32,6 +32,11 @@ public static partial class JobSpecValidator
         Check(spec.Name.Length > 0, "name", "is required");
         Check(NamePattern().IsMatch(spec.Name), "name", $"{NameRule}, got {Quote(spec.Name)}");
         Check(spec.Workers is >= 1 and <= MaxWorkers, "workers", $"must be in 1..{MaxWorkers}, got {spec.Workers}");
+        // tar shards go to ranks i mod W: a reachable shard folder with fewer train shards than workers would leave a rank nothing
+        if (spec.Data.Dataset == "shards" && spec.Data.Root is { } root && Jetpack.Model.Data.ShardDataset.ShardFiles(root, "train") is { Length: > 0 } shards)
+            Check(shards.Length >= spec.Workers, "data.root",
+                  $"{root} holds {shards.Length} train shard{(shards.Length == 1 ? "" : "s")} for {spec.Workers} workers (shard i goes to rank i mod {spec.Workers}): " +
+                  $"pack with a smaller --shard-size for at least {spec.Workers} shards, or set workers: {shards.Length} or fewer");
         Check(spec.MaxRecoveries is >= 0 and <= 1000, "max_recoveries", $"must be in 0..1000, got {spec.MaxRecoveries}");
         Check(spec.RecoveryBackoffSeconds is >= 0 and <= JobSpec.MaxRecoveryBackoffSeconds, "recovery_backoff_seconds",
               $"must be in 0..{JobSpec.MaxRecoveryBackoffSeconds}, got {spec.RecoveryBackoffSeconds}");

@@ -1,5 +1,6 @@
 using Jetpack.Application.Training;
 using Jetpack.GpuWorker.Telemetry;
+using Jetpack.Model.Data;
 using Jetpack.Model.Moe;
 using Jetpack.Protocol.Wire;
 
@@ -10,7 +11,9 @@ namespace Jetpack.GpuWorker.Jobs;
 /// message (with the step's evaluation, the same numbers on every rank) for WatchProgress, and
 /// the rank's Prometheus metrics (step, routing statistics of each MoE layer, checkpoints).
 /// </summary>
-public sealed class ProgressPublisher(string jobId, int rank, WorkerMetrics metrics, IReadOnlyList<SpheroMoE> routers, Action<Progress> publish)
+/// <param name="shards">the training shards when data.dataset is shards: how many of them this rank has read from goes to its metrics</param>
+public sealed class ProgressPublisher(string jobId, int rank, WorkerMetrics metrics, IReadOnlyList<SpheroMoE> routers, Action<Progress> publish,
+                                      ShardDataset? shards = null)
     : ITrainingObserver
 {
     public void OnCheckpoint(long step, string directory) => metrics.RecordCheckpoint(jobId);
@@ -19,6 +22,7 @@ public sealed class ProgressPublisher(string jobId, int rank, WorkerMetrics metr
     {
         metrics.RecordStep(jobId, r.Step, r.Loss, r.Seconds, r.Images);
         metrics.RecordData(jobId, r.DataWaitSeconds, r.ImagesRead, r.BadFiles);
+        if (shards is not null) metrics.RecordShards(jobId, shards.ShardsRead);
         foreach (var m in routers)
             if (m.LastStatistics is { } stats) metrics.RecordRouting(jobId, stats);
         publish(r.ToProgress(jobId, rank));

@@ -144,7 +144,10 @@ public sealed class TrainingJob
                     var state = node.LoadedShard ?? throw new ArgumentException($"rank {rank}: resume_from_loaded_shard, but no shard was loaded (LoadShard)");
                     trainer.RestoreScattered(state, r.Step, r.OptimizerSteps, r.Data, $"the shard of {r.Source} scattered to rank {rank} of {world}");
                 }
-                var publisher = new ProgressPublisher(JobId, rank, metrics, routers, Publish);
+                if (trainer.Shards is { } stream)
+                    Console.Error.WriteLine($"rank {rank} of {world}: reads train shards [{string.Join(", ", stream.ShardIndices)}] (shard i → rank i mod {world}), " +
+                                            $"{stream.Count} samples a pass, shuffle buffer {stream.BufferSize}");
+                var publisher = new ProgressPublisher(JobId, rank, metrics, routers, Publish, ShardDataset.Of(train));
                 var cadence = TrainingCadence.Of(spec, spec.CheckpointDir) with { BeforeCheckpoint = (dir, at) => CheckpointFault.BeforeSave(dir, at, rank, world) };
                 loop = new TrainingLoop(trainer, eval, cadence, [publisher], control,
                                         () => new CommunicationSeconds(groupExchange.Elapsed.TotalSeconds, node.Reducer.Elapsed.TotalSeconds + (expertReducer?.Elapsed.TotalSeconds ?? 0)));

@@ -18,7 +18,7 @@ public sealed class WorkerMetrics : IDisposable
     readonly Meter meter;
     readonly Func<int> rank;
     readonly Gauge<double> loss, imagesPerSecond, dispatchMax, dispatchMean, combineEntropy, loadMaxShare, loadBalance;
-    readonly Gauge<long> step, imagesRead, badFiles;
+    readonly Gauge<long> step, imagesRead, badFiles, shardsRead;
     readonly Histogram<double> dataWait, stepDuration, allToAllDuration, allReduceDuration, expertLoad;
     readonly Counter<long> allToAllBytes, allReduceBytes, checkpoints;
 
@@ -33,6 +33,7 @@ public sealed class WorkerMetrics : IDisposable
         stepDuration = meter.CreateHistogram<double>(MetricNames.StepDuration, MetricNames.Units.Seconds, "wall time of one optimizer step");
         dataWait = meter.CreateHistogram<double>(MetricNames.DataWait, MetricNames.Units.Seconds, "how long a step waited for its batches");
         imagesRead = meter.CreateGauge<long>(MetricNames.DataImagesRead, description: "images this rank has read for training (its part of each epoch)");
+        shardsRead = meter.CreateGauge<long>(MetricNames.DataShardsRead, description: "tar shards this rank has read training images from (its own: shard i mod W = rank)");
         badFiles = meter.CreateGauge<long>(MetricNames.DataBadFiles, description: "undecodable files this rank has met (skipped)");
         checkpoints = meter.CreateCounter<long>(MetricNames.CheckpointsWritten, description: "training checkpoints written");
         allToAllBytes = meter.CreateCounter<long>(MetricNames.AllToAllBytes, MetricNames.Units.Bytes, "token-slot bytes sent to other ranks by the all-to-all");
@@ -73,6 +74,8 @@ public sealed class WorkerMetrics : IDisposable
         imagesRead.Record(read, Run(runId));
         badFiles.Record(bad, Run(runId));
     }
+
+    public void RecordShards(string runId, int read) => shardsRead.Record(read, Run(runId));
 
     public void RecordStep(string runId, long stepNumber, double stepLoss, double seconds, long images)
     {

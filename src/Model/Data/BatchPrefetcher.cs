@@ -11,6 +11,8 @@ namespace Jetpack.Model.Data;
 /// drops what was prefetched and restarts there, so the items never depend on the history.
 /// The load itself decodes in parallel (the decode pool); this thread only keeps it running ahead.
 /// An exception of load(t) is rethrown by Take(t) with its type and stack. Items not taken are disposed.
+/// Nothing at or past <see cref="Limit"/> (the run's last ticket + 1) is loaded ahead: a run's end decodes no batch
+/// it will not use; a ticket past it is still loaded when taken.
 /// </summary>
 public sealed class BatchPrefetcher<T> : IDisposable where T : IDisposable
 {
@@ -22,16 +24,20 @@ public sealed class BatchPrefetcher<T> : IDisposable where T : IDisposable
     private long _expected = -1;        // the ticket the consumer takes next (guarded by _gate)
     private int _generation;            // bumped at each restart: a load of an old generation is dropped
     private bool _disposed;
+    private bool _waiting;              // the consumer waits for _expected (guarded by _gate)
 
-    public BatchPrefetcher(Func<long, T> load, int depth)
+    public BatchPrefetcher(Func<long, T> load, int depth, long limit = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(load);
         ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
         _load = load;
         Depth = depth;
+        Limit = limit;
     }
 
     public int Depth { get; }
+    public long Limit { get; }
 
     /// <summary>Item <paramref name="ticket"/> (the caller owns it) and the seconds spent waiting for it.</summary>
     public (T Item, double WaitSeconds) Take(long ticket)
@@ -43,7 +49,13 @@ public sealed class BatchPrefetcher<T> : IDisposable where T : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (ticket != _expected || _thread is null) Restart(ticket);
-            while (_ready.Count == 0) Monitor.Wait(_gate);
+            while (_ready.Count == 0)
+            {
+                _waiting = true;                                // lets the thread load a ticket past the limit
+                Monitor.PulseAll(_gate);
+                Monitor.Wait(_gate);
+            }
+            _waiting = false;
             entry = _ready.Dequeue();
             _expected = ticket + 1;
             Monitor.PulseAll(_gate);                            // a queue slot is free
@@ -72,7 +84,7 @@ public sealed class BatchPrefetcher<T> : IDisposable where T : IDisposable
             long ticket;
             lock (_gate)
             {
-                while (!_disposed && generation == _generation && _next - _expected >= Depth)
+                while (!_disposed && generation == _generation && (_next - _expected >= Depth || (_next >= Limit && !(_waiting && _next == _expected))))
                     Monitor.Wait(_gate);
                 if (_disposed || generation != _generation) return;
                 ticket = _next++;

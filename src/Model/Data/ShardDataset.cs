@@ -14,11 +14,13 @@ namespace Jetpack.Model.Data;
 /// image bytes read) into (shard, offset, length, label); samples are then read by position with one
 /// open handle per shard, so a rank reads only the samples of its part and a resume skips without reading.
 /// Sizes are checked before anything is allocated. Undecodable images are substituted and counted (<see cref="BadFiles"/>).
+/// Training with shards reads each rank's own shards through a <see cref="ShardStream"/> (<see cref="StreamFor"/>);
+/// <see cref="ReadsByShard"/> counts the images read from each shard, so a rank's reads can be checked.
 /// </summary>
 public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncodedSource, IDisposable
 {
     /// <summary>The largest image member read (a bigger one is a corrupt or hostile shard).</summary>
-    public const long MaxImageBytes = 64L << 20;
+    public const long MaxImageBytes = EncodedImage.MaxBytes;
     public const int MaxClasses = ImageFolderIndex.MaxClasses;
     public static readonly IReadOnlyList<string> ImageExtensions = [".jpg", ".jpeg", ".png", ".webp"];
 
@@ -26,11 +28,14 @@ public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncoded
     private readonly SafeFileHandle[] _handles;
     private readonly (int Shard, long Offset, int Length, int Label, string Key)[] _samples;
     private readonly string[] _classNames;
+    private readonly int[] _shardSizes;
+    private readonly long[] _reads;
 
     public ShardDataset(string root, string split, IImageTransform transform, double maxBadFraction = BadFiles.DefaultMaxFraction, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(transform);
         Root = Path.GetFullPath(root);
+        Split = split;
         Transform = transform;
         _shards = ShardFiles(Root, split);
         if (_shards.Length == 0) throw new FileNotFoundException($"no shards {split}-*.tar under {Root}");
@@ -41,9 +46,40 @@ public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncoded
         _samples = [.. samples];
         _handles = [.. _shards.Select(f => File.OpenHandle(f, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess))];
         BadFiles = new BadFiles(_samples.Length, maxBadFraction, log);
+        _shardSizes = new int[_shards.Length];
+        foreach (var sample in _samples) _shardSizes[sample.Shard]++;
+        _reads = new long[_shards.Length];
     }
 
+    /// <summary>The shuffle buffer of a rank's training stream (data.shuffle_buffer), in samples.</summary>
+    public int ShuffleBuffer { get; init; } = ShardStream.DefaultBufferSize;
+    /// <summary>Samples per shard, in shard order (sample indices run shard by shard).</summary>
+    public IReadOnlyList<int> ShardSizes => _shardSizes;
+    /// <summary>Images read from each shard so far (<see cref="Open"/> calls, substitutes of bad files included).</summary>
+    public long[] ReadsByShard()
+    {
+        var reads = new long[_reads.Length];
+        for (int s = 0; s < reads.Length; s++) reads[s] = Interlocked.Read(ref _reads[s]);
+        return reads;
+    }
+
+    /// <summary>Shards at least one image has been read from.</summary>
+    public int ShardsRead => ReadsByShard().Count(r => r > 0);
+
+    /// <summary>Rank <paramref name="rank"/>'s stream over its own shards (shard i → rank i mod W) with this dataset's shuffle buffer.</summary>
+    public ShardStream StreamFor(int worldSize, int rank, int perStep, ulong seed) =>
+        new(_shardSizes, worldSize, rank, perStep, seed, ShuffleBuffer, $"{Path.Combine(Root, Split + "-*.tar")}");
+
+    /// <summary>The shards under a training dataset (itself, or the source of its augmentation); null for other datasets.</summary>
+    public static ShardDataset? Of(IImageDataset dataset) => dataset switch
+    {
+        ShardDataset shards => shards,
+        Augment.AugmentedDataset { Source: ShardDataset shards } => shards,
+        _ => null,
+    };
+
     public string Root { get; }
+    public string Split { get; }
     public IImageTransform Transform { get; }
     public BadFiles BadFiles { get; }
     public IReadOnlyList<string> Shards => _shards;
@@ -72,15 +108,8 @@ public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncoded
     {
         DatasetBatching.CheckIndex(index, Count);
         var (shard, offset, length, _, _) = _samples[index];
-        var bytes = new byte[length];
-        int read = 0;
-        while (read < length)
-        {
-            int n = RandomAccess.Read(_handles[shard], bytes.AsSpan(read), offset + read);
-            if (n == 0) throw UndecodableImage.Error(NameOf(index), $"the shard ends inside the member ({read} of {length} bytes)");
-            read += n;
-        }
-        return new EncodedImage(bytes, NameOf(index));
+        Interlocked.Increment(ref _reads[shard]);
+        return EncodedImage.Read(_handles[shard], offset, length, NameOf(index));     // straight into native memory, no managed copy
     }
 
     public ImagePixels PixelsOf(int index)

@@ -84,6 +84,10 @@ public sealed record EvalResult(double Loss, double Top1, double Top5, int Image
 /// is re-seeded every step from (seed, step, rank): per-rank streams, so equivalence with the single
 /// process holds only with them off. An exchange failure throws <see cref="ExchangeFailedException"/>
 /// from <see cref="TrainStep"/>; the step's gradients are then invalid: restore a checkpoint.
+/// With tar shards (<see cref="ShardDataset"/>) a rank reads only its own shards: its slice of each
+/// micro-batch (the same length) comes from its <see cref="ShardStream"/> instead of the global order,
+/// still a pure function of (seed, step, k, rank), so resumes are exact; runs with another world size
+/// see other batches, and Mixup pairs within the slice.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -106,6 +110,7 @@ public sealed class Trainer : IDisposable
     private readonly GradientBuckets? buckets;
     private readonly DistributedSampler loadSampler;          // the prefetch thread's own (GlobalBatchAt caches per instance)
     private readonly BatchPrefetcher<LoadedBatch> prefetcher;
+    private readonly ShardStream? shardStream;                // tar shards: this rank's own stream instead of its slice of the global order
     private readonly int prefetch;
     private long imagesRead;
     private readonly GradientBuckets? expertBuckets;                 // expert gradients summed over replicas (R > 1)
@@ -128,7 +133,7 @@ public sealed class Trainer : IDisposable
             throw new ArgumentException($"the dataset has {train.NumClasses} classes, the model's head {classes}");
         sampler = new DistributedSampler(train.Count, options.GlobalBatch, seed: options.Seed);
         loadSampler = new DistributedSampler(train.Count, options.GlobalBatch, seed: options.Seed);
-        prefetcher = new BatchPrefetcher<LoadedBatch>(LoadMicroBatch, prefetch);
+        prefetcher = new BatchPrefetcher<LoadedBatch>(LoadMicroBatch, prefetch, limit: options.Steps * options.Accumulation);   // nothing past the run's last step
         generator = new Generator(GeneratorSeed(0));
         ModelRandomness.Attach(model, generator);
         parameters = model.parameters().ToList();
@@ -144,6 +149,12 @@ public sealed class Trainer : IDisposable
                 (ExpertKeys.IsExpert(spec, name) ? expertParameters : replicatedParameters).Add(p);
             buckets = new GradientBuckets(replicatedParameters, distributed.BucketElements);
             if (distributed.ExpertReducer is not null) expertBuckets = new GradientBuckets(expertParameters, distributed.BucketElements);
+        }
+        if (ShardDataset.Of(train) is { } shards)
+        {
+            int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
+            int length = DistributedSampler.RankSlice(options.GlobalBatch / options.Accumulation, world, rank).Length;
+            shardStream = shards.StreamFor(world, rank, options.Accumulation * length, options.Seed);
         }
         optimizer = new AdamW(ParamGroups.Build(spec, model, new RecipeOptions { LayerDecay = options.LayerDecay, WeightDecay = options.WeightDecay }),
                               options.LearningRate, fused: options.FusedOptimizer);
@@ -167,6 +178,8 @@ public sealed class Trainer : IDisposable
     public TrainerOptions Options => options;
     public int StepsPerEpoch => sampler.StepsPerEpoch;
     public DistributedContext? Distributed => distributed;
+    /// <summary>Tar shards: this rank's stream over its own shards; null for other datasets.</summary>
+    public ShardStream? Shards => shardStream;
 
     /// <summary>The model generator's seed at a step: a function of (seed, step, rank), so nothing needs saving (rank 0 of any world = the single process).</summary>
     private ulong GeneratorSeed(long step) =>
@@ -186,8 +199,6 @@ public sealed class Trainer : IDisposable
 
     private StepResult TrainStepCore()
     {
-        long epoch = Step / sampler.StepsPerEpoch;
-        var indices = sampler.GlobalBatchAt(epoch, (int)(Step % sampler.StepsPerEpoch));
         int micro = options.GlobalBatch / options.Accumulation;
         int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
         var rankBatches = GroupBatches(micro);
@@ -214,7 +225,8 @@ public sealed class Trainer : IDisposable
             if (mixup is not null)
             {
                 using var g = new Generator(SplitMix64.Mix(options.Seed + (ulong)Step * 1_000_003UL + (ulong)k));  // stateless per (step, micro)
-                if (world == 1) (images, targets, _) = mixup.Apply(images, labels, classes, g);
+                // one process, or tar shards (each rank its own stream, no global batch to mirror): pairs within the slice
+                if (loaded.PartnerImages is null) (images, targets, _) = mixup.Apply(images, labels, classes, g);
                 else
                 {
                     // Global Mixup pairs position p with micro−1−p: the slice's mirror came with the batch (see LoadMicroBatch)
@@ -263,7 +275,7 @@ public sealed class Trainer : IDisposable
         // garbage (pixel arrays, index arrays, tensor wrappers), which the GC otherwise lets grow to its
         // generation budget (~100 MB here) before collecting. Costs a few ms per collection.
         if (options.CollectGarbageEvery > 0 && Step % options.CollectGarbageEvery == 0) GC.Collect();
-        return new StepResult(Step, loss, lr, norm, indices.Length, waitSeconds, imagesRead, (train as IEncodedSource)?.BadFiles.Count ?? 0);
+        return new StepResult(Step, loss, lr, norm, options.GlobalBatch, waitSeconds, imagesRead, (train as IEncodedSource)?.BadFiles.Count ?? 0);
     }
 
     /// <summary>A micro-batch as the prefetch thread loads it: this rank's images and labels, Mixup's mirrored partners when distributed.</summary>
@@ -286,11 +298,17 @@ public sealed class Trainer : IDisposable
         int k = (int)(ticket % options.Accumulation);
         int micro = options.GlobalBatch / options.Accumulation;
         int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
-        var indices = loadSampler.GlobalBatchAt(step / loadSampler.StepsPerEpoch, (int)(step % loadSampler.StepsPerEpoch));
-        var global = indices[(k * micro)..((k + 1) * micro)];
         var (offset, length) = DistributedSampler.RankSlice(micro, world, rank);
         ulong batchSeed = SplitMix64.Mix(options.Seed ^ ((ulong)step << 8) ^ (ulong)k);     // augmentation replayable from (seed, step)
         (Tensor, Tensor) Load(int[] which) => train is ISeededBatches seeded ? seeded.Batch(which, batchSeed) : train.Batch(which);
+        if (shardStream is not null)
+        {
+            // tar shards: the same slice length, taken from this rank's own stream (its shards, its shuffle buffer)
+            var (own, ownLabels) = Load(shardStream.MicroBatch(step, k, length));
+            return new LoadedBatch(own, ownLabels, null, null, length);
+        }
+        var indices = loadSampler.GlobalBatchAt(step / loadSampler.StepsPerEpoch, (int)(step % loadSampler.StepsPerEpoch));
+        var global = indices[(k * micro)..((k + 1) * micro)];
         var (images, labels) = Load(global[offset..(offset + length)]);
         if (mixup is null || world == 1) return new LoadedBatch(images, labels, null, null, length);
         // Global Mixup pairs position p with micro−1−p: load this slice's mirror (the same seeded
@@ -318,6 +336,7 @@ public sealed class Trainer : IDisposable
     {
         model.eval();
         int n = Math.Min(limit ?? data.Count, data.Count);
+        if (n < 1) throw new ArgumentException($"evaluation needs at least one image: the split holds {data.Count}, the limit is {limit?.ToString() ?? "none"} (data.eval_limit)");
         int world = distributed?.WorldSize ?? 1, rank = distributed?.Rank ?? 0;
         double lossSum = 0; long top1 = 0, top5 = 0;
         // Batch i is this rank's slice of images [i·batch, …): loaded ahead on the prefetch thread.
@@ -329,7 +348,7 @@ public sealed class Trainer : IDisposable
                 : (torch.empty([0, .. Registry.ModelRegistry.ImageShape(spec)]), torch.empty(0, ScalarType.Int64));   // an empty slice still joins the exchanges
             return new ImageBatch(images, labels);
         }
-        using var evalPrefetcher = new BatchPrefetcher<ImageBatch>(LoadEvalBatch, prefetch);
+        using var evalPrefetcher = new BatchPrefetcher<ImageBatch>(LoadEvalBatch, prefetch, limit: (n + batch - 1) / batch);
         try
         {
             using var _ = no_grad();

@@ -26,6 +26,8 @@ public static class MetricNames
     public const string DataWait = "jetpack_data_wait_seconds";
     /// <summary>Gauge: images this rank has read for training (its own part of each epoch; labels job_id, rank).</summary>
     public const string DataImagesRead = "jetpack_data_images_read";
+    /// <summary>Gauge: tar shards this rank has read training images from (data.dataset: shards; its own, i mod W = rank; labels job_id, rank).</summary>
+    public const string DataShardsRead = "jetpack_data_shards_read";
     /// <summary>Gauge: undecodable files this rank has met (skipped, logged, substituted).</summary>
     public const string DataBadFiles = "jetpack_data_bad_files";
     /// <summary>Counter: training checkpoints written (label job_id).</summary>

@@ -44,6 +44,19 @@ public sealed class JobSpecReaderTests : IDisposable
     }
 
     [Fact]
+    public void FewerTrainShardsThanWorkersAreRefusedAtSubmitNamingDataRootAndTheCounts()
+    {
+        string shards = Directory.CreateDirectory(dir.File("shards")).FullName;
+        File.WriteAllBytes(Path.Combine(shards, "train-000000.tar"), new byte[1024]);      // only the names are counted at submit
+        File.WriteAllText(Path.Combine(shards, "classes.txt"), "a\nb\n");
+        var e = Invalid(Yaml($"data:\n  dataset: shards\n  root: {shards}\n"));
+        Assert.Equal("data.root", e.Field);
+        Assert.Contains("1 train shard for 2 workers", e.Message);
+        File.WriteAllBytes(Path.Combine(shards, "train-000001.tar"), new byte[1024]);
+        Assert.NotEqual("data.root", Invalid(Yaml($"data:\n  dataset: shards\n  root: {shards}\n")).Field);   // 2 shards for 2 workers pass this check (the fit check refuses the 1-channel model)
+    }
+
+    [Fact]
     public void AnUnknownFieldIsNamedWithItsPath() =>
         Assert.Contains("recipe.stepz: unknown field", Invalid(Yaml(recipe: "  stepz: 5\n")).Message);
 

@@ -247,6 +247,50 @@ public class DistributedTrainerTests(ITestOutputHelper output)
 
 public class DistributedEvaluationTests
 {
+    /// <summary>An eval split smaller than the world: some ranks' slices are empty in every batch, yet they join the exchanges and the all-reduce.</summary>
+    [Theory]
+    [InlineData(3, 1)]
+    [InlineData(3, 2)]
+    [InlineData(2, 1)]
+    public void AnEvalSplitSmallerThanTheWorldEvaluatesAsOneProcess(int world, int images)
+    {
+        torch.manual_seed(43);
+        using var full = ModelRegistry.Create(Ranks.Tiny);
+        var initial = Ranks.Clone(full.state_dict());
+        using var train = Ranks.Data(12, 9);
+        using var eval = Ranks.Data(images, 17);
+        var recipe = new TrainerOptions { Steps = 1, GlobalBatch = 6, Mixup = null };
+        using var single = new Trainer(Ranks.Tiny, full, train, recipe);
+        var expected = single.Evaluate(eval);
+        var hub = new InProcessHub(world, TimeSpan.FromSeconds(30));
+        var got = Ranks.Run(world, rank =>
+        {
+            var context = new DistributedContext(rank, world, hub[rank], hub[rank]);
+            using var model = ModelRegistry.Create(Ranks.Tiny, CPU, context.Shard);
+            model.load_state_dict(ExpertKeys.Slice(Ranks.Tiny, initial, world, rank));
+            using var trainer = new Trainer(Ranks.Tiny, model, train, recipe, CPU, context);
+            return trainer.Evaluate(eval);
+        });
+        Assert.Equal(images, expected.Images);
+        for (int r = 0; r < world; r++)
+        {
+            Assert.Equal(expected.Images, got[r].Images);
+            Assert.Equal(expected.Top1, got[r].Top1);
+            Assert.Equal(expected.Top5, got[r].Top5);
+            Assert.True(double.IsFinite(got[r].Loss) && Math.Abs(expected.Loss - got[r].Loss) <= 1e-5 * expected.Loss, $"rank {r}: loss {got[r].Loss} vs {expected.Loss}");
+        }
+    }
+
+    [Fact]
+    public void AnEmptyEvaluationIsRefusedInsteadOfDividingByZero()
+    {
+        torch.manual_seed(43);
+        using var model = ModelRegistry.Create(Ranks.Tiny);
+        using var train = Ranks.Data(12, 9);
+        using var trainer = new Trainer(Ranks.Tiny, model, train, new TrainerOptions { Steps = 1, GlobalBatch = 6 });
+        Assert.Contains("data.eval_limit", Assert.Throws<ArgumentException>(() => trainer.Evaluate(train, limit: 0)).Message);
+    }
+
     [Fact]
     public void RanksEvaluateTheirSlicesAndAgreeWithOneProcess()
     {
