@@ -52,10 +52,10 @@ public sealed class ImageDataRanksTests : IDisposable
         Dataset = dataset, Root = root, RandAugment = false, RandomErasing = false, Workers = 1, Prefetch = 2, MaxBadFraction = 0.1, ShuffleBuffer = 6,
     };
 
-    async Task<(ClusterJobOutcome Outcome, string[] Metrics)> Run(string job, WorkerJobSpec spec)
+    async Task<(ClusterOutcome Outcome, string[] Metrics)> Run(string job, WorkerJobSpec spec)
     {
         await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = World, ThreadsPerWorker = 1, JobId = job, StepDeadline = TimeSpan.FromSeconds(120) });
-        var outcome = await ClusterJob.RunAsync(launcher, spec);
+        var outcome = await launcher.RunJobAsync(spec);
         Assert.True(outcome.Completed, outcome.Failure + "\n" + launcher.Report());
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var metrics = await Task.WhenAll(launcher.MetricsAddresses.Select(a => http.GetStringAsync($"http://{a}/metrics")));
@@ -70,7 +70,7 @@ public sealed class ImageDataRanksTests : IDisposable
         return double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    static void AssertFinalEvaluation(ClusterJobOutcome outcome, int valImages)
+    static void AssertFinalEvaluation(ClusterOutcome outcome, int valImages)
     {
         for (int r = 0; r < World; r++)
         {
