@@ -51,7 +51,7 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
         WorkerJobSpec spec;
         try { spec = WorkerJobSpec.Parse(request.SpecJson); }
         catch (ArgumentException e) { throw new RpcException(new Status(StatusCode.InvalidArgument, $"rank {node.Membership.Rank}: {e.Message}")); }
-        TrainingJob job;
+        IWorkerJob job;
         lock (StartGate)
         {
             if (node.CurrentJob is { Finished: false } running)
@@ -70,7 +70,7 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
         }
     }
 
-    private TrainingJob Job(string jobId) =>
+    private IWorkerJob Job(string jobId) =>
         node.CurrentJob is { } j && j.JobId == jobId ? j
         : throw new RpcException(new Status(StatusCode.NotFound, $"rank {node.Membership.Rank} has no job '{jobId}'"));
 

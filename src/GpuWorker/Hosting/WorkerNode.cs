@@ -78,7 +78,7 @@ public sealed class WorkerNode : IAsyncDisposable
     private long benchStep;
 
     /// <summary>The job this worker runs or last ran (one at a time).</summary>
-    public Jobs.TrainingJob? CurrentJob { get; set; }
+    public IWorkerJob? CurrentJob { get; set; }
 
     private Dictionary<string, TorchSharp.torch.Tensor>? loadedShard;
 

@@ -24,7 +24,7 @@ namespace Jetpack.GpuWorker.Jobs;
 /// requests at the same steps on every rank). Every step is published as <see cref="Progress"/>
 /// (<see cref="ProgressPublisher"/>); the last message carries the final state.
 /// </summary>
-public sealed class TrainingJob
+public sealed class TrainingJob : IWorkerJob
 {
     private readonly WorkerNode node;
     private readonly WorkerJobSpec spec;
