@@ -39,7 +39,7 @@ public static partial class ParamGroups
     static readonly string[] MoeNameKeys = ["phi", "scale", "slot", "experts"];   // "scale" also matches "scales"
 
     /// <summary>Groups of parameters sharing (lr multiplier, weight decay), in ascending layer id; frozen parameters are left out.</summary>
-    public static IReadOnlyList<ParamGroup> Build(ModelSpec spec, nn.Module model, RecipeOptions? options = null)
+    public static IReadOnlyList<ParamGroup> Build(ModelSpec spec, nn.Module model, TrainerOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
         var rules = Describe(spec, model.named_parameters().Where(p => p.parameter.requires_grad)
@@ -54,11 +54,12 @@ public static partial class ParamGroups
     }
 
     /// <summary>The rule for each named parameter (name and shape), in the order given.</summary>
-    public static IEnumerable<ParamRule> Describe(ModelSpec spec, IEnumerable<(string Name, long[] Shape)> parameters, RecipeOptions? options = null)
+    public static IEnumerable<ParamRule> Describe(ModelSpec spec, IEnumerable<(string Name, long[] Shape)> parameters, TrainerOptions options)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        options ??= new RecipeOptions();
-        options.Validate();
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.LayerDecay is <= 0 or > 1) throw new ArgumentOutOfRangeException(nameof(options), $"layer decay must be in (0, 1], got {options.LayerDecay}");
+        if (options.WeightDecay < 0) throw new ArgumentOutOfRangeException(nameof(options), $"weight decay must be ≥ 0, got {options.WeightDecay}");
         int top = TopLayerId(spec);
         foreach (var (name, shape) in parameters)
         {

@@ -22,7 +22,8 @@ public sealed record TrainerOptions
     public int Accumulation { get; init; } = 1;
     public double LearningRate { get; init; } = 1e-3;
     public double WeightDecay { get; init; } = 0.05;
-    /// <summary>Layer-wise lr decay (spec §7.2: 0.6 when fine-tuning; 1 = off, as for training from scratch).</summary>
+    /// <summary>Layer-wise lr decay, the one home of this setting (ParamGroups reads it here): 1 = off, the
+    /// default, as for training from scratch; fine-tuning recipes set 0.6 (spec §7.2), as the study does.</summary>
     public double LayerDecay { get; init; } = 1.0;
     public long WarmupSteps { get; init; } = 10;
     public double MinLrFactor { get; init; } = 0.01;
@@ -156,7 +157,7 @@ public sealed class Trainer : IDisposable
             int length = DistributedSampler.RankSlice(options.GlobalBatch / options.Accumulation, world, rank).Length;
             shardStream = shards.StreamFor(world, rank, options.Accumulation * length, options.Seed);
         }
-        optimizer = new AdamW(ParamGroups.Build(spec, model, new RecipeOptions { LayerDecay = options.LayerDecay, WeightDecay = options.WeightDecay }),
+        optimizer = new AdamW(ParamGroups.Build(spec, model, options),
                               options.LearningRate, fused: options.FusedOptimizer);
         schedule = new LrSchedule(Math.Min(options.WarmupSteps, options.Steps), options.Steps, minFactor: options.MinLrFactor);
         mixup = options.Mixup is { } m ? new MixupCutmix(m) : null;

@@ -24,7 +24,7 @@ public class FusedAdamWTests
         using var a = ModelRegistry.Create(spec);
         using var b = ModelRegistry.Create(spec);
         b.load_state_dict(a.state_dict());
-        var recipe = new RecipeOptions { LayerDecay = 0.6, WeightDecay = 0.05 };
+        var recipe = new TrainerOptions { LayerDecay = 0.6, WeightDecay = 0.05 };
         using var fused = new AdamW(ParamGroups.Build(spec, a, recipe), lr: 1e-3);
         using var ops = new AdamW(ParamGroups.Build(spec, b, recipe), lr: 1e-3, fused: false);
         Assert.True(fused.IsFused);

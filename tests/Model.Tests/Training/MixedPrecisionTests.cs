@@ -19,8 +19,8 @@ public class MixedPrecisionTests
         reference.load_state_dict(master.state_dict());
         master.eval(); reference.eval();                  // deterministic: no dropout, drop path or noise
         using var policy = new Bf16Forward(master, ModelRegistry.Create(variant));
-        using var ours = new AdamW(ParamGroups.Build(spec, master), lr: 1e-3);
-        using var theirs = new AdamW(ParamGroups.Build(spec, reference), lr: 1e-3);
+        using var ours = new AdamW(ParamGroups.Build(spec, master, new TrainerOptions { LayerDecay = 0.6 }), lr: 1e-3);
+        using var theirs = new AdamW(ParamGroups.Build(spec, reference, new TrainerOptions { LayerDecay = 0.6 }), lr: 1e-3);
 
         var gen = new Generator(11);
         using var images = torch.randn([8, 1, 28, 28], generator: gen);

@@ -7,10 +7,13 @@ namespace Jetpack.Model.Tests.Training;
 /// <summary>Spec §7.2: the layer-decay multipliers and weight-decay rules of the released IN-1k config.</summary>
 public class ParamGroupsTests
 {
-    private static Dictionary<string, ParamRule> Rules(string variant, RecipeOptions? o = null)
+    /// <summary>The released fine-tuning recipe (spec §7.2): layer decay 0.6, weight decay 0.05.</summary>
+    private static readonly TrainerOptions FineTune = new() { LayerDecay = 0.6, WeightDecay = 0.05 };
+
+    private static Dictionary<string, ParamRule> Rules(string variant, TrainerOptions? o = null)
     {
         using var model = ModelRegistry.Create(variant, torch.META);
-        return ParamGroups.Describe(ModelRegistry.Get(variant), model.named_parameters().Select(p => (p.name, p.parameter.shape)), o)
+        return ParamGroups.Describe(ModelRegistry.Get(variant), model.named_parameters().Select(p => (p.name, p.parameter.shape)), o ?? FineTune)
             .ToDictionary(r => r.Name);
     }
 
@@ -91,7 +94,7 @@ public class ParamGroupsTests
     [Fact]
     public void LayerDecayOneDisablesIt()
     {
-        Assert.All(Rules("v_jetmoe_t", new RecipeOptions { LayerDecay = 1.0 }).Values, r => Assert.Equal(1.0, r.LrScale));
+        Assert.All(Rules("v_jetmoe_t", new TrainerOptions { LayerDecay = 1.0 }).Values, r => Assert.Equal(1.0, r.LrScale));
     }
 
     [Fact]
@@ -119,7 +122,7 @@ public class ParamGroupsTests
     public void EveryParameterIsInExactlyOneGroup(string variant)
     {
         using var model = ModelRegistry.Create(variant, torch.META);
-        var groups = ParamGroups.Build(ModelRegistry.Get(variant), model);
+        var groups = ParamGroups.Build(ModelRegistry.Get(variant), model, FineTune);
         var all = groups.SelectMany(g => g.Parameters).ToList();
         Assert.Equal(model.parameters().Count(), all.Count);
         Assert.Equal(all.Count, all.Distinct(ReferenceEqualityComparer.Instance).Count());
