@@ -61,7 +61,11 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
             return Task.FromResult<string?>(null);
         }
         if (m.Dead is null && !WorkerLiveness.IsAlive(m.LastHeartbeat, at, settings.HeartbeatTimeout)) CountDead(m, at, null);
-        if (m.Dead is { } why) return Task.FromResult<string?>(why);
+        if (m.Dead is { } why)
+        {
+            log.LogInformation("refused a heartbeat of worker {Worker}: counted dead ({Reason}); it must register again", registration.WorkerId, why);
+            return Task.FromResult<string?>(why);
+        }
         m.Registration = registration;
         if (at > m.LastHeartbeat) m.LastHeartbeat = at;
         return Task.FromResult<string?>(null);

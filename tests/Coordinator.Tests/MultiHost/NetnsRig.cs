@@ -43,6 +43,9 @@ public sealed class NetnsRig : IAsyncLifetime
     public JobService.JobServiceClient Jobs { get; private set; } = null!;
     public WorkerRegistry.WorkerRegistryClient Registry { get; private set; } = null!;
     readonly List<RigProcess> services = [];
+    RigProcess? coordinator;
+    /// <summary>The coordinator's output (its log), the last 16,000 characters.</summary>
+    public string CoordinatorOutput => coordinator?.Output ?? "";
     readonly List<(string Name, RigProcess Process)> workers = [];
     GrpcChannel? channel;
 
@@ -107,6 +110,7 @@ public sealed class NetnsRig : IAsyncLifetime
             "--listen", Address("coord"), "--port", $"{CoordinatorPort}", "--metrics-port", $"{CoordinatorMetricsPort}", "--silo-port", "11111", "--gateway-port", "0",
             "--data-dir", DataDir, "--token-file", TokenFile, "--acquire-timeout", "60");
         services.Add(coordinator);
+        this.coordinator = coordinator;
         await coordinator.WaitForLine("metrics: ", TimeSpan.FromSeconds(90));
         Coordinator = new Uri($"http://{Address("coord")}:{CoordinatorPort}");
         channel = GrpcChannel.ForAddress(Coordinator);
@@ -278,8 +282,13 @@ public sealed class RigProcess : IAsyncDisposable
         kill.WaitForExit(5000);
     }
 
+    bool disposed;
+
+    /// <summary>Kills the process (after a SIGCONT, in case it was stopped); idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (disposed) return;
+        disposed = true;
         if (!process.HasExited)
         {
             Signal("CONT");
