@@ -136,7 +136,9 @@ public sealed partial class JobGrain
         Changed();
         // Not every step (the training checkpoint, not the grain, is the resume point), but every
         // evaluation and every PersistProgressEvery: what status shows survives a coordinator restart.
-        if (progress.Eval is not null || clock.GetUtcNow() - persistedAt >= PersistProgressEvery) await Persist();
+        // Not while a write is pending (the store is away): its retry writes this progress too, and
+        // each failed write would hold the grain for the store's timeout.
+        if (unsaved is null && (progress.Eval is not null || clock.GetUtcNow() - persistedAt >= PersistProgressEvery)) await Persist();
     }
 
     public async Task OnTrainingCompleted(int attempt, string finalModelPath)

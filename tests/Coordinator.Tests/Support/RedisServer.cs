@@ -6,8 +6,8 @@ namespace Jetpack.Coordinator.Tests.Support;
 /// <summary>
 /// A real Debian redis-server on loopback: random port, its own temp directory. By default no
 /// persistence to disk (the tests restart the coordinator, not Redis); <c>persistent</c> runs it as
-/// deploy/k8s does, with the append-only file (fsync on every write here), so that <see cref="Restart"/>
-/// — a SIGKILL and a start on the same port and directory — loses nothing it acknowledged. Needs the
+/// deploy/k8s does, with the append-only file (fsync on every write here), so that <see cref="Kill"/> and
+/// <see cref="StartAgain"/> (same port and directory) lose nothing it acknowledged. Needs the
 /// apt package redis-server (scripts/setup.sh installs it).
 /// </summary>
 public sealed class RedisServer : IDisposable
@@ -40,14 +40,18 @@ public sealed class RedisServer : IDisposable
         return started;
     }
 
-    /// <summary>Kills redis-server (SIGKILL: a crash, not a shutdown that could save), keeps it down for
-    /// <paramref name="down"/>, and starts it again on the same port and directory.</summary>
-    public void Restart(TimeSpan down)
+    /// <summary>Kills redis-server (SIGKILL: a crash, not a shutdown that could save).</summary>
+    public void Kill()
     {
         process.Kill(entireProcessTree: true);
         Assert.True(process.WaitForExit(10_000), $"redis-server on port {Port} did not exit in 10 s after SIGKILL");
+    }
+
+    /// <summary>Starts redis-server again after <see cref="Kill"/>, on the same port and directory.</summary>
+    public void StartAgain()
+    {
+        Assert.True(process.HasExited, $"redis-server on port {Port} still runs: Kill it first");
         process.Dispose();
-        Thread.Sleep(down);
         process = Start();
         WaitForPong();
     }
