@@ -32,7 +32,8 @@ public static class JobClient
     /// <summary>The token from --token-file, else the environment (<see cref="ClusterToken.ResolveOptional"/>), else none.</summary>
     public static ClusterToken? Token(string? tokenFile) => ClusterToken.ResolveOptional(tokenFile);
 
-    public sealed record Connection(GrpcChannel Channel, JobService.JobServiceClient Client, TimeSpan Timeout, string Address, bool Tls) : IDisposable
+    /// <param name="Invoker">the channel with the cluster token on every call: build any other client of the coordinator on it</param>
+    public sealed record Connection(GrpcChannel Channel, CallInvoker Invoker, JobService.JobServiceClient Client, TimeSpan Timeout, string Address, bool Tls) : IDisposable
     {
         public CallOptions Call(CancellationToken cancel = default, bool stream = false) =>
             new(null, stream ? null : DateTime.UtcNow + Timeout, cancel);
@@ -52,7 +53,7 @@ public static class JobClient
         if (tls is not null && uri.Scheme != "https") throw new ArgumentException($"--coordinator: '{address}': with --tls-cert the address is https://");
         var channel = ClusterTls.Channel(uri, tls);
         CallInvoker invoker = token is null ? channel.CreateCallInvoker() : channel.Intercept(new ClusterTokenCallInterceptor(token));
-        return new Connection(channel, new JobService.JobServiceClient(invoker), TimeSpan.FromSeconds(seconds), address, tls is not null);
+        return new Connection(channel, invoker, new JobService.JobServiceClient(invoker), TimeSpan.FromSeconds(seconds), address, tls is not null);
     }
 
     /// <summary>Runs a call; an unreachable coordinator names the address, a refused TLS handshake says TLS (exit 7).</summary>

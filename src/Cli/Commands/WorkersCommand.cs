@@ -19,7 +19,7 @@ public static class WorkersCommand
     static async Task<int> Run(ParseResult r, CancellationToken cancel)
     {
         using var c = JobClient.Connect(r);
-        var registry = new WorkerRegistry.WorkerRegistryClient(c.Channel);
+        var registry = new WorkerRegistry.WorkerRegistryClient(c.Invoker);   // with the token: on the bare channel a coordinator with a token refused the list
         var reply = await JobClient.Invoke(c, x => registry.ListWorkersAsync(new ListWorkersRequest(), x.Call(cancel)).ResponseAsync);
         var table = new Table().AddColumns("worker", "endpoint", "slots", "alive", "heartbeat age", "job", "rank");
         foreach (var w in reply.Workers)

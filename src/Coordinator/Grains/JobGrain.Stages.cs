@@ -100,7 +100,7 @@ public sealed partial class JobGrain
     /// Runs one stage of <paramref name="attempt"/> on a background task (the grain never blocks;
     /// <paramref name="work"/> must capture values, not grain state). Its outcome comes back through
     /// the one-way reports: a <see cref="WorkerLostException"/> marks the worker dead in the pool (not
-    /// handed out again until it heartbeats) and starts a recovery; any other failure fails the
+    /// handed out again until it registers again) and starts a recovery; any other failure fails the
     /// attempt as "&lt;stage&gt;: message". Nothing is reported once the attempt was cancelled.
     /// </summary>
     void RunStage(int attempt, string stage, Func<IJobGrain, CancellationToken, Task> work)
@@ -136,7 +136,9 @@ public sealed partial class JobGrain
         Changed();
         // Not every step (the training checkpoint, not the grain, is the resume point), but every
         // evaluation and every PersistProgressEvery: what status shows survives a coordinator restart.
-        if (progress.Eval is not null || clock.GetUtcNow() - persistedAt >= PersistProgressEvery) await Persist();
+        // Not while a write is pending (the store is away): its retry writes this progress too, and
+        // each failed write would hold the grain for the store's timeout.
+        if (unsaved is null && (progress.Eval is not null || clock.GetUtcNow() - persistedAt >= PersistProgressEvery)) await Persist();
     }
 
     public async Task OnTrainingCompleted(int attempt, string finalModelPath)

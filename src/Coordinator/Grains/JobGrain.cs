@@ -33,6 +33,11 @@ public sealed partial class JobGrain(
     IGrainTimer? retryAcquire;
     DateTimeOffset? waitingSince;
     DateTimeOffset persistedAt;
+    /// <summary>Since when the state in memory is newer than the store's (a write failed), or null.</summary>
+    DateTimeOffset? unsaved;
+    IGrainTimer? repersist;
+    TimeSpan repersistAfter;
+    static readonly TimeSpan RepersistAtMost = TimeSpan.FromSeconds(10);
     /// <summary>Workers a partition dropped from this job: left out of the recovery's acquisition
     /// (they still heartbeat, so the pool alone would hand them straight back).</summary>
     string[] partitioned = [];
@@ -155,10 +160,39 @@ public sealed partial class JobGrain(
         await Persist();
     }
 
+    /// <summary>
+    /// Writes the state. If the store cannot be reached (Redis restarting, issue 20 fault 6) the state
+    /// stays in memory, the flow that changed it goes on, and a one-shot timer writes it again (after 1 s,
+    /// doubling up to <see cref="RepersistAtMost"/>: each failed write holds the grain for the Redis
+    /// client's timeout, 5 s) until a write succeeds: a phase change made while Redis was down is
+    /// written late, not lost, and no stage is abandoned halfway because a write failed. A conflict
+    /// (<see cref="Orleans.Storage.InconsistentStateException"/>: another writer, or a store that lost the key) still
+    /// throws, and Orleans deactivates the grain to read the state again.
+    /// </summary>
     async Task Persist()
     {
-        await store.WriteStateAsync();
-        persistedAt = clock.GetUtcNow();
+        try
+        {
+            await store.WriteStateAsync();
+            persistedAt = clock.GetUtcNow();
+            if (unsaved is not null) log.LogInformation("job {Job}: state persisted again after {Seconds:F1} s", JobId, (persistedAt - unsaved.Value).TotalSeconds);
+            unsaved = null;
+            repersistAfter = TimeSpan.Zero;
+        }
+        catch (Exception e) when (e is not Orleans.Storage.InconsistentStateException)
+        {
+            if (unsaved is null) log.LogWarning("job {Job}: state not persisted ({Error}); kept in memory and written again once the store answers", JobId, e.Message);
+            unsaved ??= clock.GetUtcNow();
+            repersistAfter = repersistAfter == TimeSpan.Zero ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Min(repersistAfter.Ticks * 2, RepersistAtMost.Ticks));
+            repersist ??= this.RegisterGrainTimer(Repersist, new GrainTimerCreationOptions(repersistAfter, Timeout.InfiniteTimeSpan) { KeepAlive = true });
+        }
+    }
+
+    Task Repersist()
+    {
+        repersist?.Dispose();
+        repersist = null;
+        return unsaved is null ? Task.CompletedTask : Persist();
     }
 
     async Task<int> NextAttempt()
@@ -167,7 +201,7 @@ public sealed partial class JobGrain(
         running = new CancellationTokenSource();
         DelayDeactivation(KeepActiveWhileRunning);
         S.Attempt++;
-        await store.WriteStateAsync();
+        await Persist();
         return S.Attempt;
     }
 

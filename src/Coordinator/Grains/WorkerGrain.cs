@@ -3,9 +3,10 @@ using Jetpack.Coordinator.Grains.Contracts;
 namespace Jetpack.Coordinator.Grains;
 
 /// <summary>
-/// One worker's registration, heartbeat and assignment. Every heartbeat is forwarded one-way to
-/// the pool together with the registration, so the pool's soft membership rebuilds itself after a
-/// coordinator restart from heartbeats alone.
+/// One worker's registration, heartbeat and assignment. Every heartbeat is forwarded to the pool
+/// together with the registration, so the pool's soft membership rebuilds itself after a
+/// coordinator restart from heartbeats alone; the pool refuses a heartbeat of a worker it counted
+/// dead (<see cref="HeartbeatOutcome.CountedDead"/>), which must then register again.
 /// </summary>
 public sealed class WorkerGrain([PersistentState("worker", StorageNames.Jobs)] IPersistentState<WorkerState> store, TimeProvider clock) : Grain, IWorkerGrain
 {
@@ -21,15 +22,18 @@ public sealed class WorkerGrain([PersistentState("worker", StorageNames.Jobs)] I
         if (registration.Slots < 1) throw new ArgumentException($"worker '{id}': slots must be ≥ 1, got {registration.Slots}");
         store.State.Registration = registration;
         await store.WriteStateAsync();
-        await Heartbeat();
+        lastHeartbeat = clock.GetUtcNow();
+        await Pool.Join(registration, lastHeartbeat);
     }
 
-    public Task<WorkerAssignment?> Heartbeat()
+    public async Task<HeartbeatOutcome> Heartbeat()
     {
         var registration = store.State.Registration ?? throw new UnknownWorkerException(this.GetPrimaryKeyString());
-        lastHeartbeat = clock.GetUtcNow();
-        _ = Pool.Heartbeat(registration, lastHeartbeat);
-        return Task.FromResult(store.State.Assignment);
+        var at = clock.GetUtcNow();
+        // awaited, not one-way: the pool calls this grain only one-way (Assign), so neither ever waits on the other
+        if (await Pool.Heartbeat(registration, at) is { } dead) return new HeartbeatOutcome(null, dead);
+        lastHeartbeat = at;
+        return new HeartbeatOutcome(store.State.Assignment, null);
     }
 
     public Task<WorkerMember?> GetInfo() => Task.FromResult(store.State.Registration is { } r

@@ -10,6 +10,11 @@ namespace Jetpack.Coordinator.Grains;
 /// Live membership and assignment of workers. Soft state (rebuilt from heartbeats, not persisted);
 /// a timer checks liveness every <see cref="WorkerPoolOptions.CheckPeriod"/>, tells jobs about
 /// workers they lost (one-way: the pool never waits on a job) and refreshes the worker gauges.
+/// A worker counted dead (no heartbeat for the timeout, or lost by a driver) comes back only by
+/// registering again, never by a heartbeat: a heartbeat arriving after the gap may be one the network
+/// held back — the kernel still retransmits a killed worker's unsent heartbeats once a downed link
+/// comes back up (issue 20, fault 2) — so it proves nothing. The NotFound it gets makes a live worker
+/// register at once (one round trip); a dead one cannot.
 /// </summary>
 public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, CoordinatorMetrics metrics, TimeProvider clock, ILogger<WorkerPoolGrain> log)
     : Grain, IWorkerPoolGrain
@@ -19,8 +24,8 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
         public WorkerRegistration Registration = registration;
         public DateTimeOffset LastHeartbeat = lastHeartbeat;
         public WorkerAssignment? Assignment;
-        /// <summary>When the driver reported it gone; only a later heartbeat brings it back.</summary>
-        public DateTimeOffset? LostAt;
+        /// <summary>Why the pool counted it dead (null: not counted dead); only a registration clears it.</summary>
+        public string? Dead;
     }
 
     readonly SortedDictionary<string, Member> members = new(StringComparer.Ordinal);
@@ -32,27 +37,49 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
         return Task.CompletedTask;
     }
 
-    bool Alive(Member m, DateTimeOffset now) =>
-        WorkerLiveness.IsAlive(m.LastHeartbeat, now, settings.HeartbeatTimeout) && (m.LostAt is not { } lost || m.LastHeartbeat > lost);
+    bool Alive(Member m, DateTimeOffset now) => m.Dead is null && WorkerLiveness.IsAlive(m.LastHeartbeat, now, settings.HeartbeatTimeout);
 
-    public Task Heartbeat(WorkerRegistration registration, DateTimeOffset at)
+    public Task Join(WorkerRegistration registration, DateTimeOffset at)
     {
         if (members.TryGetValue(registration.WorkerId, out var m))
         {
+            if (m.Dead is { } why)
+                log.LogInformation("worker {Worker} registered again ({Endpoint}); it was dead: {Reason}", registration.WorkerId, registration.Endpoint, why);
             m.Registration = registration;
+            m.Dead = null;
             if (at > m.LastHeartbeat) m.LastHeartbeat = at;
         }
-        else
-        {
-            members[registration.WorkerId] = new Member(registration, at);
-            log.LogInformation("worker {Worker} joined ({Endpoint}, {Slots} slots)", registration.WorkerId, registration.Endpoint, registration.Slots);
-        }
+        else Add(registration, at);
         return Task.CompletedTask;
+    }
+
+    public Task<string?> Heartbeat(WorkerRegistration registration, DateTimeOffset at)
+    {
+        if (!members.TryGetValue(registration.WorkerId, out var m))
+        {
+            Add(registration, at);   // a restarted coordinator rebuilds its membership from heartbeats
+            return Task.FromResult<string?>(null);
+        }
+        if (m.Dead is null && !WorkerLiveness.IsAlive(m.LastHeartbeat, at, settings.HeartbeatTimeout)) CountDead(m, at, null);
+        if (m.Dead is { } why)
+        {
+            log.LogInformation("refused a heartbeat of worker {Worker}: counted dead ({Reason}); it must register again", registration.WorkerId, why);
+            return Task.FromResult<string?>(why);
+        }
+        m.Registration = registration;
+        if (at > m.LastHeartbeat) m.LastHeartbeat = at;
+        return Task.FromResult<string?>(null);
+    }
+
+    void Add(WorkerRegistration registration, DateTimeOffset at)
+    {
+        members[registration.WorkerId] = new Member(registration, at);
+        log.LogInformation("worker {Worker} joined ({Endpoint}, {Slots} slots)", registration.WorkerId, registration.Endpoint, registration.Slots);
     }
 
     public Task Leave(string workerId)
     {
-        if (members.Remove(workerId, out var m) && m.Assignment is { } a) LoseWorker(m, a);
+        if (members.Remove(workerId, out var m) && m.Assignment is not null) CountDead(m, clock.GetUtcNow(), $"worker '{workerId}' left the pool");
         return Task.CompletedTask;
     }
 
@@ -103,9 +130,7 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
 
     public Task ReportLost(string workerId, string reason)
     {
-        if (!members.TryGetValue(workerId, out var m)) return Task.CompletedTask;
-        m.LostAt = clock.GetUtcNow();
-        if (m.Assignment is { } a) LoseWorker(m, a, reason);
+        if (members.TryGetValue(workerId, out var m)) CountDead(m, clock.GetUtcNow(), reason);
         return Task.CompletedTask;
     }
 
@@ -113,18 +138,26 @@ public sealed class WorkerPoolGrain(IOptions<WorkerPoolOptions> options, Coordin
     {
         var now = clock.GetUtcNow();
         foreach (var m in members.Values)
-            if (m.Assignment is { } a && !Alive(m, now)) LoseWorker(m, a);
+            if (m.Dead is null && !WorkerLiveness.IsAlive(m.LastHeartbeat, now, settings.HeartbeatTimeout)) CountDead(m, now, null);
         metrics.SetWorkers(members.Values.Select(m => (m.Registration.WorkerId, m.LastHeartbeat, Alive(m, now))));
         return Task.CompletedTask;
     }
 
-    void LoseWorker(Member m, WorkerAssignment a, string? reason = null)
+    /// <summary>Counts <paramref name="m"/> dead until it registers again (a reason given: a driver lost it; none: its
+    /// heartbeats stopped), and tells its job, if it has one.</summary>
+    void CountDead(Member m, DateTimeOffset now, string? reason)
     {
-        double age = (clock.GetUtcNow() - m.LastHeartbeat).TotalSeconds;
-        reason ??= $"worker '{a.WorkerId}' stopped heartbeating (last heartbeat {age:F1} s ago)";
-        log.LogWarning("worker {Worker} (rank {Rank} of job {Job}) is dead: {Reason}", a.WorkerId, a.Rank, a.JobId, reason);
+        string id = m.Registration.WorkerId;
+        reason ??= $"worker '{id}' stopped heartbeating (last heartbeat {(now - m.LastHeartbeat).TotalSeconds:F1} s ago, timeout {settings.HeartbeatTimeout.TotalSeconds:F1} s)";
+        m.Dead ??= $"{reason}; counted dead at {now:HH:mm:ss.f}";
+        if (m.Assignment is not { } a)
+        {
+            log.LogWarning("worker {Worker} (idle) is dead: {Reason}", id, reason);
+            return;
+        }
+        log.LogWarning("worker {Worker} (rank {Rank} of job {Job}) is dead: {Reason}", id, a.Rank, a.JobId, reason);
         m.Assignment = null;
-        _ = GrainFactory.GetGrain<IWorkerGrain>(a.WorkerId).Assign(null);
-        _ = GrainFactory.GetGrain<IJobGrain>(a.JobId).OnWorkerLost(a.WorkerId, reason);
+        _ = GrainFactory.GetGrain<IWorkerGrain>(id).Assign(null);
+        _ = GrainFactory.GetGrain<IJobGrain>(a.JobId).OnWorkerLost(id, reason);
     }
 }

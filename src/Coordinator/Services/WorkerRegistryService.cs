@@ -14,7 +14,7 @@ public sealed class WorkerRegistryService(IGrainFactory grains, TimeProvider clo
         if (request.Slots < 1) throw Invalid($"worker '{request.WorkerId}': slots must be ≥ 1, got {request.Slots}");
         var worker = grains.GetGrain<IWorkerGrain>(request.WorkerId);
         await worker.Register(new WorkerRegistration(request.WorkerId, request.Endpoint, request.Slots));
-        return Reply(await worker.Heartbeat());
+        return Reply(request.WorkerId, await worker.Heartbeat());
     }
 
     public override async Task<WorkerReply> Heartbeat(HeartbeatRequest request, ServerCallContext context)
@@ -22,7 +22,7 @@ public sealed class WorkerRegistryService(IGrainFactory grains, TimeProvider clo
         if (string.IsNullOrWhiteSpace(request.WorkerId)) throw Invalid("worker_id is required");
         var worker = grains.GetGrain<IWorkerGrain>(request.WorkerId);
         if (await worker.GetInfo() is null) throw new RpcException(new Status(StatusCode.NotFound, $"worker '{request.WorkerId}' is not registered: register before sending heartbeats"));
-        return Reply(await worker.Heartbeat());
+        return Reply(request.WorkerId, await worker.Heartbeat());
     }
 
     public override async Task<ListWorkersReply> ListWorkers(ListWorkersRequest request, ServerCallContext context)
@@ -38,7 +38,11 @@ public sealed class WorkerRegistryService(IGrainFactory grains, TimeProvider clo
         return reply;
     }
 
-    static WorkerReply Reply(WorkerAssignment? a) => new() { JobId = a?.JobId ?? "", Rank = a?.Rank ?? 0 };
+    /// <summary>NotFound for a worker the pool counted dead: a heartbeat arriving after the gap may be a stale one the
+    /// network delivered late, so only a registration brings the worker back (CoordinatorLink registers at once).</summary>
+    static WorkerReply Reply(string workerId, HeartbeatOutcome outcome) => outcome.CountedDead is { } why
+        ? throw new RpcException(new Status(StatusCode.NotFound, $"worker '{workerId}' was counted dead ({why}): a late heartbeat does not bring it back, register again"))
+        : new() { JobId = outcome.Assignment?.JobId ?? "", Rank = outcome.Assignment?.Rank ?? 0 };
 
     static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
 }

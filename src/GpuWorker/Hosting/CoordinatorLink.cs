@@ -11,7 +11,8 @@ namespace Jetpack.GpuWorker.Hosting;
 /// WorkerControl endpoint, then heartbeats every <see cref="CoordinatorLinkOptions.HeartbeatInterval"/>.
 /// Every call carries the cluster token (<see cref="ClusterTokenCallInterceptor"/>).
 /// The coordinator being away (a restart) is waited out with capped backoff; a NotFound heartbeat
-/// (the coordinator lost the registration) registers again. The work itself — JoinJob, LoadShard,
+/// (the coordinator lost the registration, or counted this worker dead after a gap in its heartbeats)
+/// registers again. The work itself — JoinJob, LoadShard,
 /// StartJob — comes from the coordinator over WorkerControl; this loop only keeps the worker known.
 /// </summary>
 public sealed class CoordinatorLink : IAsyncDisposable
@@ -68,7 +69,13 @@ public sealed class CoordinatorLink : IAsyncDisposable
             }
             catch (RpcException e) when (!stop.IsCancellationRequested)
             {
-                if (e.StatusCode == StatusCode.NotFound) { isRegistered = false; continue; }    // register again at once
+                if (e.StatusCode == StatusCode.NotFound)
+                {
+                    // the coordinator lost the registration, or counted this worker dead (a heartbeat after a gap proves nothing to it): register again at once
+                    Console.Error.WriteLine($"jetpack-worker {WorkerId}: {e.Status.Detail}; registering again");
+                    isRegistered = false;
+                    continue;
+                }
                 string problem = $"{e.StatusCode}: {e.Status.Detail}";
                 if (problem != lastProblem) Console.Error.WriteLine($"jetpack-worker {WorkerId}: coordinator {options.Address}: {problem}; retrying");
                 lastProblem = problem;

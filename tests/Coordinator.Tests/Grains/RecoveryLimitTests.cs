@@ -31,10 +31,15 @@ public sealed class RecoveryLimitTests : IDisposable
         using var beating = new CancellationTokenSource();
         var heartbeats = Task.Run(async () =>
         {
-            // the lost worker comes back each time (a restarted process): only the limit ends the job
+            // the lost worker comes back each time (a restarted process registers, as CoordinatorLink does when its
+            // heartbeat is refused): only the limit ends the job
             while (!beating.IsCancellationRequested)
             {
-                foreach (var w in new[] { "w0", "w1" }) await c.Workers.HeartbeatAsync(new HeartbeatRequest { WorkerId = w }, c.Call);
+                foreach (var w in new[] { "w0", "w1" })
+                {
+                    try { await c.Workers.HeartbeatAsync(new HeartbeatRequest { WorkerId = w }, c.Call); }
+                    catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound) { await c.RegisterWorker(w); }
+                }
                 await Task.Delay(50);
             }
         });

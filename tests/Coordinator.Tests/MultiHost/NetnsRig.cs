@@ -12,7 +12,7 @@ namespace Jetpack.Coordinator.Tests.MultiHost;
 /// <summary>
 /// The multi-host rig (issue 20, docs/operations/cluster-rig.md): <c>scripts/cluster-netns.sh up N</c>
 /// puts the coordinator with Redis, Prometheus and N workers each in its own network namespace with
-/// its own address on one bridge (198.19.20.0/24, inside the benchmarking range 198.18.0.0/15; no
+/// its own address on one bridge (198.19.20.0/24 unless $JETPACK_RIG_NET says otherwise, inside the benchmarking range 198.18.0.0/15; no
 /// route out), links shaped by tc tbf. The processes run from <see cref="Layout"/> (one variable to
 /// switch to the published layout the image holds). Shared by the MultiHost tests (one collection,
 /// so one rig at a time); each test starts its own workers and ends them. Dispose (also after a
@@ -28,7 +28,11 @@ public sealed class NetnsRig : IAsyncLifetime
     public static string Layout => Environment.GetEnvironmentVariable("JETPACK_LAYOUT") is { Length: > 0 } l ? l : AppContext.BaseDirectory;
     /// <summary>Per-link bandwidth (tc tbf), as in a cluster with 2 Gbit/s per worker.</summary>
     public const string LinkRate = "2gbit";
-    const string Prefix = "jpmh";
+    /// <summary>The namespaces' name prefix and the /24 (inside 198.18.0.0/15) the rig numbers from: $JETPACK_RIG and
+    /// $JETPACK_RIG_NET when set (so that two people on one machine run two rigs side by side: <c>up</c> removes a
+    /// rig of the same prefix first), else jpmh and 198.19.20. cluster-netns.sh checks both.</summary>
+    static readonly string Prefix = Environment.GetEnvironmentVariable("JETPACK_RIG") is { Length: > 0 } p ? p : "jpmh";
+    static readonly string Net = Environment.GetEnvironmentVariable("JETPACK_RIG_NET") is { Length: > 0 } n ? n : "198.19.20";
     const int CoordinatorPort = 5080, CoordinatorMetricsPort = 9464, WorkerPort = 7000, WorkerMetricsPort = 7002, WorkerDataPort = 7001, PrometheusPort = 9090;
 
     public DriverCluster Cluster { get; } = new();
@@ -39,6 +43,9 @@ public sealed class NetnsRig : IAsyncLifetime
     public JobService.JobServiceClient Jobs { get; private set; } = null!;
     public WorkerRegistry.WorkerRegistryClient Registry { get; private set; } = null!;
     readonly List<RigProcess> services = [];
+    RigProcess? coordinator;
+    /// <summary>The coordinator's output (its log), the last 16,000 characters.</summary>
+    public string CoordinatorOutput => coordinator?.Output ?? "";
     readonly List<(string Name, RigProcess Process)> workers = [];
     GrpcChannel? channel;
 
@@ -61,10 +68,10 @@ public sealed class NetnsRig : IAsyncLifetime
 
     public static string Address(string member) => member switch
     {
-        "coord" => "198.19.20.2",
-        "prom" => "198.19.20.3",
-        "host" => "198.19.20.1",
-        _ when member.StartsWith('w') && int.TryParse(member[1..], out int i) => $"198.19.20.{10 + i}",
+        "coord" => $"{Net}.2",
+        "prom" => $"{Net}.3",
+        "host" => $"{Net}.1",
+        _ when member.StartsWith('w') && int.TryParse(member[1..], out int i) => $"{Net}.{10 + i}",
         _ => throw new ArgumentException($"no rig member '{member}'"),
     };
 
@@ -75,7 +82,7 @@ public sealed class NetnsRig : IAsyncLifetime
         psi.ArgumentList.Add(Script);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["JETPACK_RIG"] = Prefix;
-        psi.Environment["JETPACK_RIG_NET"] = "198.19.20";
+        psi.Environment["JETPACK_RIG_NET"] = Net;
         psi.Environment["JETPACK_RIG_RATE"] = LinkRate;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -103,6 +110,7 @@ public sealed class NetnsRig : IAsyncLifetime
             "--listen", Address("coord"), "--port", $"{CoordinatorPort}", "--metrics-port", $"{CoordinatorMetricsPort}", "--silo-port", "11111", "--gateway-port", "0",
             "--data-dir", DataDir, "--token-file", TokenFile, "--acquire-timeout", "60");
         services.Add(coordinator);
+        this.coordinator = coordinator;
         await coordinator.WaitForLine("metrics: ", TimeSpan.FromSeconds(90));
         Coordinator = new Uri($"http://{Address("coord")}:{CoordinatorPort}");
         channel = GrpcChannel.ForAddress(Coordinator);
@@ -274,8 +282,13 @@ public sealed class RigProcess : IAsyncDisposable
         kill.WaitForExit(5000);
     }
 
+    bool disposed;
+
+    /// <summary>Kills the process (after a SIGCONT, in case it was stopped); idempotent.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (disposed) return;
+        disposed = true;
         if (!process.HasExited)
         {
             Signal("CONT");

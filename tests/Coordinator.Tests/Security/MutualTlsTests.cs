@@ -106,5 +106,10 @@ public sealed class MutualTlsTests : IDisposable
         (code, output) = CliProcess.Jetpack("list", "--coordinator", c.Grpc.ToString(), "--token-file", dir.File("token"),
                                             "--tls-cert", certs.CertFile, "--tls-key", certs.KeyFile, "--tls-ca", certs.CaFile);
         Assert.True(code == ExitCodes.Ok, $"exit {code}: {output}");
+        // `workers` sends the token too (it built its client on the bare channel, and a coordinator with a token refused it)
+        (code, output) = CliProcess.Jetpack("workers", "--coordinator", c.Grpc.ToString(), "--token-file", dir.File("token"),
+                                            "--tls-cert", certs.CertFile, "--tls-key", certs.KeyFile, "--tls-ca", certs.CaFile);
+        Assert.True(code == ExitCodes.Ok, $"exit {code}: {output}");
+        Assert.Contains("0 worker(s), 0 alive", output);
     }
 }

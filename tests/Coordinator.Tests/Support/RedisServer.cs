@@ -4,28 +4,55 @@ using System.Net.Sockets;
 namespace Jetpack.Coordinator.Tests.Support;
 
 /// <summary>
-/// A real Debian redis-server on loopback: random port, its own temp directory, no persistence to
-/// disk (the tests restart the coordinator, not Redis). Needs the apt package redis-server
-/// (scripts/setup.sh installs it).
+/// A real Debian redis-server on loopback: random port, its own temp directory. By default no
+/// persistence to disk (the tests restart the coordinator, not Redis); <c>persistent</c> runs it as
+/// deploy/k8s does, with the append-only file (fsync on every write here), so that <see cref="Kill"/> and
+/// <see cref="StartAgain"/> (same port and directory) lose nothing it acknowledged. Needs the
+/// apt package redis-server (scripts/setup.sh installs it).
 /// </summary>
 public sealed class RedisServer : IDisposable
 {
     const string Binary = "/usr/bin/redis-server";
-    readonly Process process;
+    Process process;
     readonly TempDir dir = new();
+    readonly bool persistent;
     public int Port { get; }
     public string Configuration => $"127.0.0.1:{Port}";
 
-    public RedisServer()
+    public RedisServer(bool persistent = false)
     {
         Assert.True(File.Exists(Binary), $"{Binary} missing: run scripts/setup.sh (apt package redis-server)");
+        this.persistent = persistent;
         Port = FreePort.Next();
+        process = Start();
+        WaitForPong();
+    }
+
+    Process Start()
+    {
         var psi = new ProcessStartInfo(Binary) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir.Path };
-        foreach (var a in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", dir.Path, "--save", "", "--appendonly", "no", "--protected-mode", "yes" })
+        string[] persistence = persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
+        foreach (var a in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", dir.Path, "--save", "", "--protected-mode", "yes" }.Concat(persistence))
             psi.ArgumentList.Add(a);
-        process = Process.Start(psi)!;
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
+        var started = Process.Start(psi)!;
+        started.ErrorDataReceived += (_, _) => { };
+        started.BeginErrorReadLine();
+        return started;
+    }
+
+    /// <summary>Kills redis-server (SIGKILL: a crash, not a shutdown that could save).</summary>
+    public void Kill()
+    {
+        process.Kill(entireProcessTree: true);
+        Assert.True(process.WaitForExit(10_000), $"redis-server on port {Port} did not exit in 10 s after SIGKILL");
+    }
+
+    /// <summary>Starts redis-server again after <see cref="Kill"/>, on the same port and directory.</summary>
+    public void StartAgain()
+    {
+        Assert.True(process.HasExited, $"redis-server on port {Port} still runs: Kill it first");
+        process.Dispose();
+        process = Start();
         WaitForPong();
     }
 

@@ -29,7 +29,7 @@ public sealed class TestCoordinator : IAsyncDisposable
     TestCoordinator(WebApplication app, CoordinatorOptions options) => (App, Options) = (app, options);
 
     public static async Task<TestCoordinator> StartAsync(string dataDir, FakeRecycler? recycler = null, ITrainingDriver? driver = null,
-        TimeSpan? heartbeatTimeout = null, Action<CoordinatorOptions>? configure = null, TimeSpan? acquireTimeout = null)
+        TimeSpan? heartbeatTimeout = null, Action<CoordinatorOptions>? configure = null, TimeSpan? acquireTimeout = null, TimeProvider? clock = null)
     {
         var options = new CoordinatorOptions
         {
@@ -47,6 +47,7 @@ public sealed class TestCoordinator : IAsyncDisposable
         {
             if (recycler is not null) services.AddSingleton<IRecyclingService>(recycler);
             if (driver is not null) services.AddSingleton(driver);
+            if (clock is not null) services.AddSingleton(clock);
         });
         var coordinator = new TestCoordinator(app, options);
         await app.StartAsync();
