@@ -10,11 +10,11 @@ public static class ProgressMessages
     {
         var p = new Progress
         {
-        JobId = jobId, Rank = rank, Step = r.Step, Loss = r.Loss, LearningRate = r.LearningRate,
-        GradNorm = double.IsFinite(r.GradNorm) ? r.GradNorm : 0, StepSeconds = r.Seconds,
-        ExchangeSeconds = r.ExchangeSeconds ?? 0, AllReduceSeconds = r.AllReduceSeconds ?? 0,
-        Evaluated = r.Eval is not null, EvalLoss = r.Eval?.Loss ?? 0, Top1 = r.Eval?.Top1 ?? 0, Top5 = r.Eval?.Top5 ?? 0, EvalImages = r.Eval?.Images ?? 0,
-        DataWaitSeconds = r.DataWaitSeconds, ImagesRead = r.ImagesRead, BadFiles = r.BadFiles,
+            JobId = jobId, Rank = rank, Step = r.Step, Loss = r.Loss, LearningRate = r.LearningRate,
+            GradNorm = double.IsFinite(r.GradNorm) ? r.GradNorm : 0, StepSeconds = r.Seconds,
+            ExchangeSeconds = r.ExchangeSeconds ?? 0, AllReduceSeconds = r.AllReduceSeconds ?? 0,
+            Evaluated = r.Eval is not null, EvalLoss = r.Eval?.Loss ?? 0, Top1 = r.Eval?.Top1 ?? 0, Top5 = r.Eval?.Top5 ?? 0, EvalImages = r.Eval?.Images ?? 0,
+            DataWaitSeconds = r.DataWaitSeconds, ImagesRead = r.ImagesRead, BadFiles = r.BadFiles,
         };
         if (rank == 0)                                                     // the same merged numbers on every rank: one copy on the wire
             foreach (var s in r.Routing ?? [])
