@@ -69,7 +69,8 @@ public sealed class TrainWorkersTests : IDisposable
         var expected = Training.DriverCluster.RoutingOf(Path.Combine(dir, "one"));
         Assert.Equal(2, expected.Count);
         Assert.All(expected, step => Assert.Equal(3, step.Count));                      // v_jetmoe_fmnist: 3 MoE layers
-        Training.DriverCluster.AssertSameRouting(expected, Path.Combine(dir, "two"), "train --workers 2");
+        double deviation = Training.DriverCluster.AssertSameRouting(expected, Path.Combine(dir, "two"), "train --workers 2");
+        Console.WriteLine($"routing: largest relative deviation from the single process {deviation:E2}");
         var one = Training.DriverCluster.Losses(Path.Combine(dir, "one"));
         Training.DriverCluster.AssertSameLosses(one.Select(l => l.Loss).ToList(), Training.DriverCluster.Losses(Path.Combine(dir, "two")), "train --workers 2");
     }

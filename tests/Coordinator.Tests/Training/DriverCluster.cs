@@ -122,9 +122,17 @@ public sealed class DriverCluster : IAsyncDisposable
     /// top expert ids, shares and entropies within 1e-5 relative (the ranks' statistics are merged by an fp32
     /// all-reduce, one rounding per number; measured in DriverEndToEndTests' output), and each line stays bounded:
     /// at most <see cref="RoutingSummary.TopExperts"/> experts per layer and 1 KiB per layer.
+    /// Returns the largest relative deviation met (for the test's output).
     /// </summary>
-    public static void AssertSameRouting(IReadOnlyList<List<RoutingSummary>> expected, string outDir, string what)
+    public static double AssertSameRouting(IReadOnlyList<List<RoutingSummary>> expected, string outDir, string what)
     {
+        double worst = 0;
+        void Close(double expected, double got, string what)
+        {
+            double deviation = Math.Abs(expected - got) / Math.Max(Math.Abs(expected), 1e-12);
+            worst = Math.Max(worst, deviation);
+            Assert.True(Math.Abs(expected - got) <= 1e-5 * Math.Abs(expected) + 1e-12, $"{what}: {got:R} vs single process {expected:R}");
+        }
         var lines = File.ReadAllLines(Path.Combine(outDir, GrpcTrainingDriver.MetricsFile)).Where(l => l.Length > 0).ToList();
         Assert.NotEmpty(lines);
         foreach (var line in lines)
@@ -151,6 +159,7 @@ public sealed class DriverCluster : IAsyncDisposable
                             $"{at}: top experts [{string.Join(", ", top.Select(t => t.Item1))}] vs single process [{string.Join(", ", w.Top.Select(t => t.Expert))}]");
             }
         }
+        return worst;
     }
 
     /// <summary>Every step's routing as a metrics.jsonl wrote it (e.g. a single-process `jetpack train`'s).</summary>
@@ -161,8 +170,6 @@ public sealed class DriverCluster : IAsyncDisposable
                 l.GetProperty("load_balance").GetDouble(), l.GetProperty("combine_entropy").GetDouble(),
                 l.GetProperty("top_experts").EnumerateArray().Select(t => (t[0].GetInt32(), t[1].GetDouble())).ToList())).ToList()).ToList();
 
-    static void Close(double expected, double got, string what) =>
-        Assert.True(Math.Abs(expected - got) <= 1e-5 * Math.Abs(expected) + 1e-12, $"{what}: {got:R} vs single process {expected:R}");
 
     /// <summary>Every step logged, each within rtol 1e-4 of the single process (fp32; the engine's standing proof measured ≤ 1.1e-7).</summary>
     public static void AssertSameLosses(IReadOnlyList<double> expected, IReadOnlyList<(long Step, double Loss)> got, string what)
