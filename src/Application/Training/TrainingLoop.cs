@@ -91,7 +91,7 @@ public sealed class TrainingLoop(Trainer trainer, IImageDataset? eval, TrainingC
     /// <summary>
     /// The training forward's routing summary of every MoE layer that collects statistics
     /// (SpheroMoE.CollectStatistics), or null. Distributed, every rank's statistics of its slice are merged
-    /// into the global batch's (<see cref="RoutingStatistics.Merge"/>: one all-reduce of Σ(E + 3) + world
+    /// into the global batch's (<see cref="RoutingStatistics.Merge"/>: one all-reduce of Σ(E + 3 + world)
     /// numbers per step, every rank at the same point of the same loop), so rank 0 reports what one process would.
     /// </summary>
     private IReadOnlyList<RoutingSummary>? Routing()

@@ -47,7 +47,7 @@ public sealed record RoutingStatistics(int Layer, double DispatchMassMax, double
     /// sum over ranks (<paramref name="allReduceSum"/>: every rank passes the same-length vector and gets the
     /// elementwise sum). Exact because every token's combine weights sum to 1 (the layer's combine mass is its
     /// token count): L[e] and the means are token-weighted sums; the dispatch-mass maximum travels in a
-    /// one-hot slot per rank. Costs one collective of Σ_layers (E + 3) + world fp32 numbers (the reducer's
+    /// one-hot slot per rank. Costs one collective of Σ_layers (E + 3 + world) fp32 numbers (the reducer's
     /// dtype: shares agree with one process to ~1e-7 relative). Every rank must pass its layers in the same order.
     /// </summary>
     public static IReadOnlyList<RoutingStatistics> Merge(IReadOnlyList<RoutingStatistics> local, int rank, int world, Action<float[]> allReduceSum)
