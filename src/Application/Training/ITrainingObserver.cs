@@ -9,11 +9,12 @@ namespace Jetpack.Application.Training;
 /// <paramref name="Eval"/> is set when the step ended with an evaluation.
 /// </summary>
 /// <paramref name="DataWaitSeconds"/> is the part of the step spent waiting for batches; <paramref name="ImagesRead"/>
-/// the images this rank has read so far (its part of each epoch), <paramref name="BadFiles"/> the undecodable files met.
+/// the images this rank has read so far (its part of each epoch), <paramref name="BadFiles"/> the undecodable files met;
+/// <paramref name="Routing"/> the step's routing per MoE layer, over the whole global batch (all ranks merged), when collected.
 public sealed record StepReport(long Step, double Loss, double LearningRate, double GradNorm, int Images, double Seconds,
                                 double? ExchangeSeconds = null, double? AllReduceSeconds = null, EvalResult? Eval = null,
                                 double DataWaitSeconds = 0, long ImagesRead = 0, int BadFiles = 0,
-                                IReadOnlyList<Jetpack.Model.Moe.RoutingStatistics>? Routing = null)
+                                IReadOnlyList<RoutingSummary>? Routing = null)
 {
     public double ImagesPerSecond => Images / Math.Max(Seconds, 1e-9);
     /// <summary>The share of the step spent waiting for data (0..1).</summary>

@@ -9,7 +9,8 @@ namespace Jetpack.Application.Training;
 /// grad_norm, images_per_s, step_s, eval_loss/top1/top5 (null unless the step evaluated; then also
 /// eval_images), data_wait_s (the step's wait for its batches), images_read (this rank's, or rank 0's,
 /// images read so far), bad_files (undecodable files met), and when given exchange_s, all_reduce_s, routing (per MoE layer: max_load_share, load_balance,
-/// combine_entropy and the <see cref="TopExperts"/> busiest expert ids with their load shares), workers, attempt. On resume the lines up
+/// combine_entropy and the <see cref="RoutingSummary.TopExperts"/> busiest expert ids with their load shares; a
+/// distributed run's rank 0 reports them over the whole global batch), workers, attempt. On resume the lines up
 /// to the start step are kept and the rest dropped, so a resumed run's file equals an uninterrupted one's.
 /// Every line is flushed: a crashed run keeps its metrics up to its last step.
 /// </summary>
@@ -72,20 +73,17 @@ public sealed class MetricsLog : ITrainingObserver, IDisposable
         writer.Flush();
     }
 
-    /// <summary>Busiest experts written per layer: a bounded summary at any expert count (issue 19).</summary>
-    public const int TopExperts = 8;
-
-    /// <summary>Per MoE layer: the busiest expert's load share, the balance (normalised load entropy) and the top-k expert ids with their shares.</summary>
-    static JsonArray Routing(IReadOnlyList<Jetpack.Model.Moe.RoutingStatistics> routing)
+    /// <summary>Per MoE layer: the busiest expert's load share, the balance (normalised load entropy), the combine entropy and the top-k expert ids with their shares.</summary>
+    static JsonArray Routing(IReadOnlyList<RoutingSummary> routing)
     {
         var layers = new JsonArray();
         foreach (var s in routing)
         {
             var top = new JsonArray();
-            foreach (var (expert, share) in s.TopExperts(TopExperts)) top.Add(new JsonArray(expert, share));
+            foreach (var (expert, share) in s.Top) top.Add(new JsonArray(expert, share));
             layers.Add(new JsonObject
             {
-                ["layer"] = s.Layer, ["experts"] = s.ExpertLoad.Count, ["max_load_share"] = s.MaxLoadShare, ["load_balance"] = s.LoadBalance,
+                ["layer"] = s.Layer, ["experts"] = s.Experts, ["max_load_share"] = s.MaxLoadShare, ["load_balance"] = s.LoadBalance,
                 ["combine_entropy"] = s.CombineEntropy, ["top_experts"] = top,
             });
         }

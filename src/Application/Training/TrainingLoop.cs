@@ -57,8 +57,8 @@ public sealed class TrainingLoop(Trainer trainer, IImageDataset? eval, TrainingC
             var clock = Stopwatch.StartNew();
             var r = trainer.TrainStep();
             double seconds = clock.Elapsed.TotalSeconds;
+            var after = communication?.Invoke();                                       // before the routing merge's all-reduce (not the step's)
             var routing = Routing();                                                   // before an evaluation's forward replaces them
-            var after = communication?.Invoke();
             Control.Step = r.Step;
 
             EvalResult? evaluated = null;
@@ -88,12 +88,27 @@ public sealed class TrainingLoop(Trainer trainer, IImageDataset? eval, TrainingC
         return trainer.Step;
     }
 
-    /// <summary>The training forward's routing statistics of every MoE layer that collects them (SpheroMoE.CollectStatistics), or null.</summary>
-    private IReadOnlyList<RoutingStatistics>? Routing()
+    /// <summary>
+    /// The training forward's routing summary of every MoE layer that collects statistics
+    /// (SpheroMoE.CollectStatistics), or null. Distributed, every rank's statistics of its slice are merged
+    /// into the global batch's (<see cref="RoutingStatistics.Merge"/>: one all-reduce of Σ(E + 3 + world)
+    /// numbers per step, every rank at the same point of the same loop), so rank 0 reports what one process would.
+    /// </summary>
+    private IReadOnlyList<RoutingSummary>? Routing()
     {
         routers ??= trainer.Model.modules().OfType<SpheroMoE>().ToList();
-        var stats = routers.Where(m => m.CollectStatistics && m.LastStatistics is not null).Select(m => m.LastStatistics!).ToList();
-        return stats.Count == 0 ? null : stats;
+        if (!routers.Any(m => m.CollectStatistics)) return null;
+        // a layer without statistics (no forward yet) counts as zero tokens: every rank must pass the same-length vector
+        IReadOnlyList<RoutingStatistics> stats = routers.Where(m => m.CollectStatistics)
+            .Select(m => m.LastStatistics ?? new RoutingStatistics(m.LayerIndex, 0, 0, 0) { ExpertLoad = new double[m.Config.TotalExperts] }).ToList();
+        if (trainer.Distributed is { WorldSize: > 1 } d)
+            stats = RoutingStatistics.Merge(stats, d.Rank, d.WorldSize, v =>
+            {
+                using var t = TorchSharp.torch.tensor(v);                                      // [n] fp32, host: the reducer stages on the host anyway
+                d.Reducer.AllReduceSum(trainer.Step, [t]);
+                t.data<float>().CopyTo(v);
+            });
+        return stats.Select(RoutingSummary.Of).ToList();
     }
 
     private List<SpheroMoE>? routers;

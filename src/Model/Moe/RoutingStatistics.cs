@@ -22,6 +22,9 @@ public sealed record RoutingStatistics(int Layer, double DispatchMassMax, double
     /// <summary>L[e] per expert (core experts first), or empty when not collected.</summary>
     public IReadOnlyList<double> ExpertLoad { get; init; } = [];
 
+    /// <summary>Tokens (b·n) the statistics are over: the weight of this forward when ranks' statistics are merged (<see cref="Merge"/>).</summary>
+    public long Tokens { get; init; }
+
     /// <summary>From dispatch and combine weights [b, n, j], j = e·s; runs under no_grad (a few reductions, one device sync per value and one copy of E numbers).</summary>
     public static RoutingStatistics Of(int layer, Tensor dispatch, Tensor combine, int slotsPerExpert = 1)
     {
@@ -35,8 +38,50 @@ public sealed record RoutingStatistics(int Layer, double DispatchMassMax, double
         var load = (perExpert / perExpert.sum().clamp_min(1e-30)).cpu();                     // [e], Σ = 1
         return new RoutingStatistics(layer, mass.max().to_type(ScalarType.Float64).item<double>(), mass.mean().to_type(ScalarType.Float64).item<double>(), entropy.mean().to_type(ScalarType.Float64).item<double>())
         {
-            ExpertLoad = load.data<double>().ToArray(),
+            ExpertLoad = load.data<double>().ToArray(), Tokens = c.shape[0] * c.shape[1],
         };
+    }
+
+    /// <summary>
+    /// The statistics of the whole global micro-batch from every rank's statistics of its slice, through one
+    /// sum over ranks (<paramref name="allReduceSum"/>: every rank passes the same-length vector and gets the
+    /// elementwise sum). Exact because every token's combine weights sum to 1 (the layer's combine mass is its
+    /// token count): L[e] and the means are token-weighted sums; the dispatch-mass maximum travels in a
+    /// one-hot slot per rank. Costs one collective of Σ_layers (E + 3 + world) fp32 numbers (the reducer's
+    /// dtype: shares agree with one process to ~1e-7 relative). Every rank must pass its layers in the same order.
+    /// </summary>
+    public static IReadOnlyList<RoutingStatistics> Merge(IReadOnlyList<RoutingStatistics> local, int rank, int world, Action<float[]> allReduceSum)
+    {
+        int length = local.Sum(s => s.ExpertLoad.Count + 3) + local.Count * world;
+        var v = new float[length];
+        int at = 0;
+        foreach (var s in local)
+        {
+            foreach (double l in s.ExpertLoad) v[at++] = (float)(l * s.Tokens);
+            v[at++] = (float)(s.CombineEntropy * s.Tokens);
+            v[at++] = (float)(s.DispatchMassMean * s.Tokens);
+            v[at++] = s.Tokens;
+            v[at + rank] = (float)s.DispatchMassMax;
+            at += world;
+        }
+        allReduceSum(v);
+        var merged = new List<RoutingStatistics>(local.Count);
+        at = 0;
+        foreach (var s in local)
+        {
+            int e = s.ExpertLoad.Count;
+            double tokens = v[at + e + 2], massSum = 0;
+            var load = new double[e];
+            for (int i = 0; i < e; i++) massSum += load[i] = v[at + i];
+            for (int i = 0; i < e; i++) load[i] /= Math.Max(massSum, 1e-30);
+            double max = Enumerable.Range(0, world).Max(r => (double)v[at + e + 3 + r]);
+            merged.Add(new RoutingStatistics(s.Layer, max, v[at + e + 1] / Math.Max(tokens, 1), v[at + e] / Math.Max(tokens, 1))
+            {
+                ExpertLoad = load, Tokens = (long)Math.Round(tokens),
+            });
+            at += e + 3 + world;
+        }
+        return merged;
     }
 
     /// <summary>The <paramref name="k"/> busiest experts: (expert id, load share), busiest first (ties: lower id first).</summary>

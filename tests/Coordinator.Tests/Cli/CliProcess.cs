@@ -8,7 +8,11 @@ public static class CliProcess
     public static (int Code, string Output) Jetpack(params string[] args) => JetpackWith(new Dictionary<string, string?>(), args);
 
     /// <param name="environment">variables to set (null: remove) for this run only</param>
-    public static (int Code, string Output) JetpackWith(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    public static (int Code, string Output) JetpackWith(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        JetpackWithin(TimeSpan.FromMinutes(5), environment, args);
+
+    /// <summary>Runs jetpack; a run longer than <paramref name="timeout"/> is killed (with its worker processes) and fails the test.</summary>
+    public static (int Code, string Output) JetpackWithin(TimeSpan timeout, IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "jetpack.dll");
         Assert.True(File.Exists(dll), $"{dll} missing");
@@ -21,8 +25,14 @@ public static class CliProcess
             else psi.Environment[name] = value;
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(5)), $"jetpack {string.Join(' ', args)} did not finish in 5 minutes");
-        return (p.ExitCode, output + err.Result);
+        var output = p.StandardOutput.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+            Assert.Fail($"jetpack {string.Join(' ', args)} did not finish in {timeout.TotalMinutes:0.#} minutes:\n{output.Result}{err.Result}");
+        }
+        p.WaitForExit();                                                       // the redirected streams drain
+        return (p.ExitCode, output.Result + err.Result);
     }
 }

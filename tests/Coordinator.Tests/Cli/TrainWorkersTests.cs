@@ -43,6 +43,38 @@ public sealed class TrainWorkersTests : IDisposable
         Assert.Equal(3, TrainingCheckpoint.ReadManifest(Path.Combine(outDir, "checkpoint")).WorldSize);
     }
 
+    /// <summary>
+    /// Routing statistics from the workers (issue 19): `train --workers 2` writes rank 0's routing summary
+    /// (merged over both ranks' slices) into metrics.jsonl, equal to a single-process `train` of the same
+    /// deterministic config, with the same losses.
+    /// </summary>
+    [Fact]
+    public void TwoWorkersWriteTheSingleProcessRoutingIntoMetrics()
+    {
+        string Config(string name) => $$"""
+            {
+              "model": "v_jetmoe_fmnist", "deterministic": true,
+              "data": { "dataset": "fashion-mnist", "classes": "0-4", "max_per_class": 12, "eval_limit": 40, "augment": false },
+              "recipe": { "steps": 2, "global_batch": 8, "warmup_steps": 1, "seed": 3 },
+              "checkpoint_every": 10, "out": "{{Path.Combine(dir, name)}}"
+            }
+            """;
+        File.WriteAllText(Path.Combine(dir, "one.json"), Config("one"));
+        File.WriteAllText(Path.Combine(dir, "two.json"), Config("two"));
+        var (code, output) = CliProcess.Jetpack("train", "--config", Path.Combine(dir, "one.json"));
+        Assert.True(code == 0, output);
+        var (code2, output2) = CliProcess.Jetpack("train", "--config", Path.Combine(dir, "two.json"), "--workers", "2");
+        Assert.True(code2 == 0, output2);
+
+        var expected = Training.DriverCluster.RoutingOf(Path.Combine(dir, "one"));
+        Assert.Equal(2, expected.Count);
+        Assert.All(expected, step => Assert.Equal(3, step.Count));                      // v_jetmoe_fmnist: 3 MoE layers
+        double deviation = Training.DriverCluster.AssertSameRouting(expected, Path.Combine(dir, "two"), "train --workers 2");
+        Console.WriteLine($"routing: largest relative deviation from the single process {deviation:E2}");
+        var one = Training.DriverCluster.Losses(Path.Combine(dir, "one"));
+        Training.DriverCluster.AssertSameLosses(one.Select(l => l.Loss).ToList(), Training.DriverCluster.Losses(Path.Combine(dir, "two")), "train --workers 2");
+    }
+
     [Fact]
     public void ANegativeWorkerCountIsRefused()
     {

@@ -1,4 +1,6 @@
 using Jetpack.Application.Runs;
+using Jetpack.Application.Training;
+using Jetpack.Model.Moe;
 using System.Text.Json;
 using Jetpack.Coordinator.Jobs;
 using Jetpack.Coordinator.Tests.Support;
@@ -34,11 +36,12 @@ public sealed class DriverCluster : IAsyncDisposable
         using (var m = ModelRegistry.Create("vit_fmnist_t")) SafetensorsWriter.Write(Target, m.state_dict());
     }
 
-    public string Spec(string name, int workers, long steps, int checkpointEvery) => $"""
+    /// <param name="expertParallel">parallel.expert_parallel (G), or null for the default G = workers</param>
+    public string Spec(string name, int workers, long steps, int checkpointEvery, int? expertParallel = null) => $"""
         name: {name}
         model: v_jetmoe_fmnist
         workers: {workers}
-        deterministic: true
+        deterministic: true{(expertParallel is { } g ? $"\nparallel: {{ expert_parallel: {g} }}" : "")}
         recycle:
           from: {Pred}
           target: {Target}
@@ -90,7 +93,10 @@ public sealed class DriverCluster : IAsyncDisposable
         File.ReadAllLines(Path.Combine(outDir, GrpcTrainingDriver.AttemptsFile)).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
 
     /// <summary>The same job in this one process (the single-process trainer, `jetpack train`'s path) from the recycled checkpoint.</summary>
-    public static List<double> SingleProcess(string specYaml, string recycled)
+    public static List<double> SingleProcess(string specYaml, string recycled) => SingleProcessWithRouting(specYaml, recycled).Losses;
+
+    /// <summary>As <see cref="SingleProcess"/>, with every step's routing summary per MoE layer (what metrics.jsonl writes).</summary>
+    public static (List<double> Losses, List<List<RoutingSummary>> Routing) SingleProcessWithRouting(string specYaml, string recycled)
     {
         var job = JobSpecReader.Parse(specYaml, "yaml", "reference");
         var spec = job.ResolveModel();
@@ -98,9 +104,72 @@ public sealed class DriverCluster : IAsyncDisposable
         torch.manual_seed((long)job.Recipe.Seed);
         using var model = ModelRegistry.Create(spec);
         using (var reader = SafetensorsReader.Open(recycled)) ModelCheckpoint.LoadWeights(reader, model, strict: true);
+        var routers = model.modules().OfType<SpheroMoE>().ToList();
+        foreach (var m in routers) m.CollectStatistics = true;
         using var trainer = new Trainer(spec, model, train, job.Recipe);
-        return Enumerable.Range(0, (int)job.Recipe.Steps).Select(_ => trainer.TrainStep().Loss).ToList();
+        var losses = new List<double>();
+        var routing = new List<List<RoutingSummary>>();
+        for (int i = 0; i < job.Recipe.Steps; i++)
+        {
+            losses.Add(trainer.TrainStep().Loss);
+            routing.Add(routers.Select(m => RoutingSummary.Of(m.LastStatistics!)).ToList());
+        }
+        return (losses, routing);
     }
+
+    /// <summary>
+    /// Every logged step's routing (metrics.jsonl "routing") equals the single process's: the same layers and
+    /// top expert ids, shares and entropies within 1e-5 relative (the ranks' statistics are merged by an fp32
+    /// all-reduce, one rounding per number; measured in DriverEndToEndTests' output), and each line stays bounded:
+    /// at most <see cref="RoutingSummary.TopExperts"/> experts per layer and 1 KiB per layer.
+    /// Returns the largest relative deviation met (for the test's output).
+    /// </summary>
+    public static double AssertSameRouting(IReadOnlyList<List<RoutingSummary>> expected, string outDir, string what)
+    {
+        double worst = 0;
+        void Close(double expected, double got, string what)
+        {
+            double deviation = Math.Abs(expected - got) / Math.Max(Math.Abs(expected), 1e-12);
+            worst = Math.Max(worst, deviation);
+            Assert.True(Math.Abs(expected - got) <= 1e-5 * Math.Abs(expected) + 1e-12, $"{what}: {got:R} vs single process {expected:R}");
+        }
+        var lines = File.ReadAllLines(Path.Combine(outDir, GrpcTrainingDriver.MetricsFile)).Where(l => l.Length > 0).ToList();
+        Assert.NotEmpty(lines);
+        foreach (var line in lines)
+        {
+            var root = JsonDocument.Parse(line).RootElement;
+            long step = root.GetProperty("step").GetInt64();
+            Assert.True(root.TryGetProperty("routing", out var routing), $"{what}: step {step} has no routing: {line}");
+            var want = expected[(int)step - 1];
+            Assert.Equal(want.Count, routing.GetArrayLength());
+            Assert.True(line.Length <= 1024 * (want.Count + 1), $"{what}: step {step}'s line is {line.Length} characters");
+            foreach (var (layer, w) in routing.EnumerateArray().Zip(want))
+            {
+                string at = $"{what}: step {step} layer {w.Layer}";
+                Assert.Equal((w.Layer, w.Experts), (layer.GetProperty("layer").GetInt32(), layer.GetProperty("experts").GetInt32()));
+                Close(w.MaxLoadShare, layer.GetProperty("max_load_share").GetDouble(), $"{at} max_load_share");
+                Close(w.LoadBalance, layer.GetProperty("load_balance").GetDouble(), $"{at} load_balance");
+                Close(w.CombineEntropy, layer.GetProperty("combine_entropy").GetDouble(), $"{at} combine_entropy");
+                var top = layer.GetProperty("top_experts").EnumerateArray().Select(t => (t[0].GetInt32(), t[1].GetDouble())).ToList();
+                Assert.True(top.Count == w.Top.Count && top.Count <= RoutingSummary.TopExperts, $"{at}: {top.Count} top experts, expected {w.Top.Count}");
+                foreach (var ((id, share), (wid, wshare)) in top.Zip(w.Top))
+                    Close(wshare, share, $"{at} top expert {wid} (got {id})");
+                // ids may swap only between experts whose shares tie within the tolerance
+                Assert.True(top.Zip(w.Top).All(p => p.First.Item1 == p.Second.Expert || Math.Abs(p.First.Item2 - p.Second.Share) <= 1e-5 * p.Second.Share),
+                            $"{at}: top experts [{string.Join(", ", top.Select(t => t.Item1))}] vs single process [{string.Join(", ", w.Top.Select(t => t.Expert))}]");
+            }
+        }
+        return worst;
+    }
+
+    /// <summary>Every step's routing as a metrics.jsonl wrote it (e.g. a single-process `jetpack train`'s).</summary>
+    public static List<List<RoutingSummary>> RoutingOf(string outDir) =>
+        File.ReadAllLines(Path.Combine(outDir, GrpcTrainingDriver.MetricsFile)).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement)
+            .Select(root => root.GetProperty("routing").EnumerateArray().Select(l => new RoutingSummary(
+                l.GetProperty("layer").GetInt32(), l.GetProperty("experts").GetInt32(), l.GetProperty("max_load_share").GetDouble(),
+                l.GetProperty("load_balance").GetDouble(), l.GetProperty("combine_entropy").GetDouble(),
+                l.GetProperty("top_experts").EnumerateArray().Select(t => (t[0].GetInt32(), t[1].GetDouble())).ToList())).ToList()).ToList();
+
 
     /// <summary>Every step logged, each within rtol 1e-4 of the single process (fp32; the engine's standing proof measured ≤ 1.1e-7).</summary>
     public static void AssertSameLosses(IReadOnlyList<double> expected, IReadOnlyList<(long Step, double Loss)> got, string what)

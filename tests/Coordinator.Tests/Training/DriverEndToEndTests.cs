@@ -85,6 +85,47 @@ public sealed class DriverEndToEndTests(ITestOutputHelper output) : IAsyncLifeti
         Assert.Equal(File.ReadAllBytes(done.FinalModel), File.ReadAllBytes(exported));
     }
 
+    /// <summary>
+    /// G &lt; W through the coordinator (issue 19): 4 worker processes as 2 expert-parallel groups × 2
+    /// replicas. Four workers, not two: with two, expert_parallel 2 is G = W (the default layout), and the
+    /// case under test — an expert's gradients reduced over its replicas only — needs two replicas of a
+    /// group of two. 3 steps of 8 images keep it near a minute on a loaded 2-core machine (each worker 1 thread).
+    /// </summary>
+    [Fact]
+    public async Task AJobOnFourWorkersAsTwoExpertGroupsCompletesWithTheSingleProcessLossesAndRouting()
+    {
+        await cluster.Workers(coordinator.Grpc, 4, "g");
+        await DriverCluster.WaitAlive(coordinator.Workers, coordinator.Call, "g0", "g1", "g2", "g3");
+        string yaml = cluster.Spec("groups", workers: 4, steps: 3, checkpointEvery: 3, expertParallel: 2);
+        await coordinator.Submit(yaml);
+        var done = await Await.Until(() => coordinator.Status("groups"), s => s.Phase is JobPhase.Completed or JobPhase.Failed, "job groups to end", TimeSpan.FromMinutes(3));
+        Assert.True(done.Phase == JobPhase.Completed, $"{done.Phase}: {done.Message}");
+        Assert.Equal((3L, 0), (done.Step, done.Recoveries));
+
+        var attempt = Assert.Single(DriverCluster.Attempts(OutDir("groups")));
+        Assert.Equal((4, 2), (attempt.GetProperty("world").GetInt32(), attempt.GetProperty("expert_parallel").GetInt32()));
+        var placement = string.Join("\n", attempt.GetProperty("placement").EnumerateArray().Select(l => l.GetString()));
+        output.WriteLine(placement);
+        Assert.Contains("world 4 = 2 expert-parallel × 2 replicas", placement);
+        Assert.Contains("0: core", placement);
+        Assert.Contains("1: core", placement);
+        Assert.DoesNotContain("2: core", placement);                                   // a group is 2 ranks: experts split in two, not four
+        var manifest = CheckpointLocator.Verified(Checkpoint("groups"));
+        Assert.NotNull(manifest);
+        Assert.Equal((3L, 4), (manifest.Step, manifest.WorldSize));
+        Assert.Equal(Path.Combine(OutDir("groups"), FinalModel.FileName), done.FinalModel);
+        Assert.True(File.Exists(done.FinalModel), $"{done.FinalModel} missing");
+        var (spec, model) = ModelCheckpoint.LoadModel(done.FinalModel);
+        using (model) Assert.Equal("v_jetmoe_fmnist", spec.Variant);
+
+        var (reference, routing) = DriverCluster.SingleProcessWithRouting(yaml, done.CheckpointPath);
+        var losses = DriverCluster.Losses(OutDir("groups"));
+        output.WriteLine($"coordinator + 4 workers (G = 2): {string.Join(", ", losses.Select(l => l.Loss.ToString("F6")))}\nsingle process: {string.Join(", ", reference.Select(l => l.ToString("F6")))}");
+        DriverCluster.AssertSameLosses(reference, losses, "coordinator + 4 worker processes as 2 × 2");
+        double deviation = DriverCluster.AssertSameRouting(routing, OutDir("groups"), "coordinator + 4 worker processes as 2 × 2");
+        output.WriteLine($"routing: largest relative deviation from the single process {deviation:E2}");
+    }
+
     [Fact]
     public async Task AWorkerKilledMidTrainingIsNoticedWithinTenSecondsAndTheJobResumesOnTheOtherWithTheSameLosses()
     {

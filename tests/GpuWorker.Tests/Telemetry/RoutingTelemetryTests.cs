@@ -67,17 +67,41 @@ public class RoutingTelemetryTests
         try
         {
             using (var log = MetricsLog.Open(path, 0))
-                log.Write(new StepReport(1, 2.0, 1e-3, 0.5, 8, 0.1, Routing: [stats]));
+                log.Write(new StepReport(1, 2.0, 1e-3, 0.5, 8, 0.1, Routing: [RoutingSummary.Of(stats)]));
             using var line = JsonDocument.Parse(File.ReadLines(path).Single());
             var layer = line.RootElement.GetProperty("routing")[0];
             Assert.Equal((3, 1176), (layer.GetProperty("layer").GetInt32(), layer.GetProperty("experts").GetInt32()));
             var top = layer.GetProperty("top_experts");
-            Assert.Equal(MetricsLog.TopExperts, top.GetArrayLength());                         // bounded at any E
+            Assert.Equal(RoutingSummary.TopExperts, top.GetArrayLength());                         // bounded at any E
             Assert.Equal(0, top[0][0].GetInt32());
             Assert.Equal(stats.MaxLoadShare, top[0][1].GetDouble(), 12);
             Assert.True(top[0][1].GetDouble() >= top[7][1].GetDouble());
             Assert.InRange(layer.GetProperty("load_balance").GetDouble(), 0.5, 1.0);
         }
         finally { File.Delete(path); }
+    }
+
+    /// <summary>Rank 0's Progress carries the summary (issue 19) and the driver's side reads back the same numbers; its size does not grow with E.</summary>
+    [Fact]
+    public void ProgressCarriesABoundedRoutingSummaryBothWays()
+    {
+        int Size(int experts)
+        {
+            var report = new StepReport(1, 2.0, 1e-3, 0.5, 8, 0.1, Routing: [RoutingSummary.Of(Forward(3, experts, 7)), RoutingSummary.Of(Forward(4, experts, 8))]);
+            var p = report.ToProgress("job", 0);
+            Assert.Empty(report.ToProgress("job", 1).Routing);                                 // one copy: rank 0's
+            var back = p.ToStepReport(8).Routing!;
+            Assert.Equal(report.Routing!.Select(s => (s.Layer, s.Experts, s.MaxLoadShare, s.LoadBalance, s.CombineEntropy)),
+                         back.Select(s => (s.Layer, s.Experts, s.MaxLoadShare, s.LoadBalance, s.CombineEntropy)));
+            Assert.Equal(report.Routing![0].Top, back[0].Top);
+            return p.CalculateSize();
+        }
+        int small = Size(24), large = Size(1176);
+        Assert.True(large <= small + 32, $"Progress grew from {small} to {large} bytes between 24 and 1176 experts");   // 2-byte varints of ids ≥ 128 only
+
+        var bad = new StepReport(1, 2.0, 1e-3, 0.5, 8, 0.1, Routing: [RoutingSummary.Of(Forward(3, 24, 7))]).ToProgress("job", 0);
+        bad.Routing[0].TopShares.RemoveAt(0);
+        var e = Assert.Throws<InvalidDataException>(() => bad.ToStepReport(8));
+        Assert.Contains("routing layer 3", e.Message);
     }
 }
