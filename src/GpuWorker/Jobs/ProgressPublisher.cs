@@ -22,7 +22,7 @@ public sealed class ProgressPublisher(string jobId, int rank, WorkerMetrics metr
     {
         metrics.RecordStep(jobId, r.Step, r.Loss, r.Seconds, r.Images);
         metrics.RecordData(jobId, r.DataWaitSeconds, r.ImagesRead, r.BadFiles);
-        if (shards is not null) metrics.RecordShards(jobId, shards.ShardsRead);
+        metrics.RecordShards(jobId, shards?.ShardsRead ?? 0);             // 0 for a dataset without shards: every worker panel has its series
         foreach (var m in routers)
             if (m.LastStatistics is { } stats) metrics.RecordRouting(jobId, stats);
         publish(r.ToProgress(jobId, rank));
