@@ -38,22 +38,6 @@ public sealed class ShardRanksTests : IDisposable
         Dataset = "shards", Root = packed, RandAugment = false, RandomErasing = false, Workers = 1, Prefetch = 2, ShuffleBuffer = buffer,
     };
 
-    static T[] OnThreads<T>(int world, Func<int, T> body)
-    {
-        var results = new T[world];
-        var errors = new Exception?[world];
-        var threads = Enumerable.Range(0, world).Select(r => new Thread(() =>
-        {
-            try { results[r] = body(r); }
-            catch (Exception e) { errors[r] = e; }
-        }, 16 << 20)
-        { Name = $"rank {r}" }).ToArray();
-        foreach (var t in threads) t.Start();
-        foreach (var t in threads) Assert.True(t.Join(TimeSpan.FromSeconds(120)), $"{t.Name} did not finish within 120 s");
-        Assert.All(errors, e => Assert.Null(e));
-        return results;
-    }
-
     [Fact]
     public void TwoRanksReadOnlyTheirOwnShardsDisjointly()
     {
@@ -62,7 +46,7 @@ public sealed class ShardRanksTests : IDisposable
         Assert.True(shardCount >= 4, $"the fixture packs into {shardCount} train shards, want ≥ 4");
         var spec = RunSpec.WithoutRandomness(Tiny);
         var hub = new InProcessHub(world, TimeSpan.FromSeconds(60));
-        var ranks = OnThreads(world, rank =>
+        var ranks = Jetpack.Model.Tests.Distributed.Ranks.Run(world, rank =>
         {
             var (train, _) = RunDatasets.Open(Data(), spec);
             var shards = ShardDataset.Of(train)!;
@@ -73,7 +57,7 @@ public sealed class ShardRanksTests : IDisposable
             StepResult last = null!;
             while (trainer.Step < steps) last = trainer.TrainStep();
             return (Last: last, Reads: shards.ReadsByShard(), Sizes: shards.ShardSizes.ToArray(), Stream: trainer.Shards!.Pass(0));
-        });
+        }, TimeSpan.FromSeconds(120));
         for (int rank = 0; rank < world; rank++)
         {
             var (last, reads, sizes, pass) = ranks[rank];

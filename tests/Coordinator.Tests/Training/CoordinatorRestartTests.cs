@@ -21,18 +21,9 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output)
     {
         await using var cluster = new DriverCluster();
         using var redis = new RedisServer();
-        string tokenFile = cluster.Dir.File("cluster.token");
-        File.WriteAllText(tokenFile, cluster.Token.Value);
-        int port = FreePort.Next(), siloPort = FreePort.Next();
-        string data = cluster.Dir.File("data");
-        string[] args = ["--clustering", "redis", "--redis", redis.Configuration, "--cluster-id", "restart-test", "--token-file", tokenFile,
-                         "--heartbeat-timeout", "10", "--acquire-timeout", "90"];
-        var address = new Uri($"http://127.0.0.1:{port}");
-        using var channel = GrpcChannel.ForAddress(address);
-        var jobs = new JobService.JobServiceClient(channel);
-        var registry = new WorkerRegistry.WorkerRegistryClient(channel);
-        var headers = new Metadata { { "authorization", "Bearer " + cluster.Token.Value } };
-        CallOptions Call() => new(headers, DateTime.UtcNow.AddSeconds(30));
+        using var rc = new RedisCoordinator(cluster, redis, "restart-test");
+        var (data, address, jobs, registry) = (rc.Data, rc.Address, rc.Jobs, rc.Registry);
+        CallOptions Call() => rc.Call();
         async Task<JobStatus> Status()
         {
             try { return await jobs.GetStatusAsync(new JobRequest { JobId = "restart" }, Call()); }
@@ -40,7 +31,7 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output)
         }
 
         string yaml = cluster.Spec("restart", workers: 2, steps: 30, checkpointEvery: 4);
-        var first = new CoordinatorProcess(data, port, siloPort, args);
+        var first = rc.Start();
         try
         {
             await cluster.Workers(address, 2, "w");
@@ -52,7 +43,7 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output)
         }
         finally { first.Dispose(); }                                                   // SIGKILL, mid-training
 
-        using var second = new CoordinatorProcess(data, port, siloPort, args);
+        using var second = rc.Start();
         var done = await Await.Until(Status, s => s.Phase is JobPhase.Completed or JobPhase.Failed, "job restart to end after the restart", TimeSpan.FromMinutes(5));
         output.WriteLine($"{done.Phase}: {done.Message}; recoveries {done.Recoveries}");
         Assert.True(done.Phase == JobPhase.Completed, $"{done.Phase}: {done.Message}\n{second.Output}");

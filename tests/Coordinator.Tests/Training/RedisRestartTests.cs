@@ -25,23 +25,14 @@ public sealed class RedisRestartTests(ITestOutputHelper output)
     {
         await using var cluster = new DriverCluster();
         using var redis = new RedisServer(persistent: true);
-        string tokenFile = cluster.Dir.File("cluster.token");
-        File.WriteAllText(tokenFile, cluster.Token.Value);
-        int port = FreePort.Next(), siloPort = FreePort.Next();
-        string data = cluster.Dir.File("data");
-        string[] args = ["--clustering", "redis", "--redis", redis.Configuration, "--cluster-id", "redis-restart", "--token-file", tokenFile,
-                         "--heartbeat-timeout", "10", "--acquire-timeout", "90"];
-        var address = new Uri($"http://127.0.0.1:{port}");
-        using var channel = GrpcChannel.ForAddress(address);
-        var jobs = new JobService.JobServiceClient(channel);
-        var registry = new WorkerRegistry.WorkerRegistryClient(channel);
-        var headers = new Metadata { { "authorization", "Bearer " + cluster.Token.Value } };
-        CallOptions Call() => new(headers, DateTime.UtcNow.AddSeconds(30));
+        using var rc = new RedisCoordinator(cluster, redis, "redis-restart");
+        var (data, address, jobs, registry) = (rc.Data, rc.Address, rc.Jobs, rc.Registry);
+        CallOptions Call() => rc.Call();
         Task<JobStatus> Status() => jobs.GetStatusAsync(new JobRequest { JobId = "redis-restart" }, Call()).ResponseAsync;
 
         string yaml = cluster.Spec("redis-restart", workers: 2, Steps, checkpointEvery: 4);
         JobStatus done;
-        using (var coordinator = new CoordinatorProcess(data, port, siloPort, args))
+        using (var coordinator = rc.Start())
         {
             await cluster.Workers(address, 2, "w");
             await DriverCluster.WaitAlive(registry, Call(), "w0", "w1");
@@ -72,7 +63,7 @@ public sealed class RedisRestartTests(ITestOutputHelper output)
 
         // The state in Redis is whole: a new coordinator (same cluster id, same Redis) reads the job back as it ended. It takes
         // the killed one's silo port: Orleans then retires the old membership entry at once instead of probing it first.
-        using (var fresh = new CoordinatorProcess(data, port, siloPort, args))
+        using (var fresh = rc.Start())
         {
             var read = await Await.Until(async () =>
             {

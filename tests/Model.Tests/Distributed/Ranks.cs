@@ -10,8 +10,10 @@ static class Ranks
 {
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
-    public static T[] Run<T>(int world, Func<int, T> body)
+    /// <remarks>Also linked into Application.Tests (one home for running ranks on threads).</remarks>
+    public static T[] Run<T>(int world, Func<int, T> body, TimeSpan? deadline = null)
     {
+        var limit = deadline ?? Deadline;
         var results = new T[world];
         var errors = new Exception?[world];
         var threads = Enumerable.Range(0, world).Select(r => new Thread(() =>
@@ -22,7 +24,7 @@ static class Ranks
         { Name = $"rank {r}" }).ToArray();
         foreach (var t in threads) t.Start();
         for (int r = 0; r < world; r++)
-            if (!threads[r].Join(Deadline)) throw new TimeoutException($"rank {r} of {world} did not finish within {Deadline.TotalSeconds} s");
+            if (!threads[r].Join(limit)) throw new TimeoutException($"rank {r} of {world} did not finish within {limit.TotalSeconds} s");
         var failed = errors.Select((e, r) => (e, r)).Where(x => x.e is not null).ToList();
         if (failed.Count > 0)
             throw new AggregateException($"ranks {string.Join(", ", failed.Select(f => f.r))} failed", failed.Select(f => f.e!));
