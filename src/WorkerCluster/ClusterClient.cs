@@ -147,6 +147,38 @@ public sealed class ClusterClient(IReadOnlyList<ClusterRank> ranks)
         return await WatchAsync(request.JobId, start, onRank0, untilFirstFailure: false, cancel);
     }
 
+    /// <summary>
+    /// The progress of an earlier run, from whichever of these workers took part in it: a worker keeps its
+    /// last job's progress (also once that job ended, or a JoinJob aborted it) until it starts another.
+    /// Returns the steps in (<paramref name="after"/>, <paramref name="through"/>], in order, from the worker
+    /// that has the most of them within <paramref name="timeout"/> (its earlier rank 0 on a tie), or none.
+    /// Loss, learning rate, gradient norm and evaluations are all-reduced, the same on every rank; routing is
+    /// only on rank 0's, and the data figures are that rank's own.
+    /// </summary>
+    public async Task<IReadOnlyList<Progress>> EarlierProgressAsync(string runId, long after, long through, TimeSpan timeout, CancellationToken cancel)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        deadline.CancelAfter(timeout);
+        var reads = await Task.WhenAll(Ranks.Select(async r =>
+        {
+            var steps = new List<Progress>();
+            try
+            {
+                using var call = r.Control.WatchProgress(new ProgressRequest { JobId = runId }, cancellationToken: deadline.Token);
+                while (await call.ResponseStream.MoveNext(deadline.Token))
+                {
+                    var p = call.ResponseStream.Current;
+                    if (p.End != RunEnd.Unspecified || p.Step > through) break;
+                    if (p.Step > after) steps.Add(p);
+                    if (p.Step == through) break;
+                }
+            }
+            catch (Exception e) when (e is RpcException or OperationCanceledException && !cancel.IsCancellationRequested) { /* not there, or not in time: what came is kept */ }
+            return steps;
+        }));
+        return reads.OrderByDescending(s => s.Count).ThenBy(s => s.Count > 0 ? s[0].Rank : int.MaxValue).FirstOrDefault() ?? [];
+    }
+
     /// <summary>StopJob on every rank that answers within <paramref name="timeout"/> (a rank gone or already ended has nothing to stop).</summary>
     public Task StopAsync(string jobId, string reason, TimeSpan timeout) => Task.WhenAll(Ranks.Select(async r =>
     {

@@ -40,6 +40,14 @@ public sealed class MetricsLog : ITrainingObserver, IDisposable
         return new MetricsLog(File.AppendText(path), workers, attempt) { Path = path };
     }
 
+    /// <summary>The step of the file's last line (0 when the file is missing or empty).</summary>
+    public static long LastStep(string path)
+    {
+        var lines = File.Exists(path) ? File.ReadAllLines(path) : [];
+        int last = Array.FindLastIndex(lines, l => l.Length > 0);
+        return last < 0 ? 0 : StepOf(lines[last], path, last);
+    }
+
     private static long StepOf(string line, string path, int index)
     {
         try { return JsonDocument.Parse(line).RootElement.GetProperty("step").GetInt64(); }

@@ -68,6 +68,12 @@ public sealed class TrainingLoop(Trainer trainer, IImageDataset? eval, TrainingC
                 evaluated = trainer.Evaluate(eval, limit: whole ? null : cadence.EvalLimit);   // collective: every rank, same steps
                 foreach (var o in observers) o.OnEvaluation(r.Step, evaluated, whole);
             }
+            // Reported before the step's checkpoint: a checkpoint that completes while its last barrier is aborted
+            // (a JoinJob of the next attempt) must not leave a saved step that no progress ever reported.
+            var report = new StepReport(r.Step, r.Loss, r.LearningRate, r.GradNorm, r.Images, seconds,
+                                        after?.Exchange - before?.Exchange, after?.AllReduce - before?.AllReduce, evaluated,
+                                        r.DataWaitSeconds, r.ImagesRead, r.BadFiles, routing);
+            foreach (var o in observers) o.OnStep(report);
             if (cadence.CheckpointDir is { } dir && (r.Step % cadence.CheckpointEvery == 0 || r.Step == stop))
             {
                 cadence.BeforeCheckpoint?.Invoke(dir, r.Step);
@@ -78,10 +84,6 @@ public sealed class TrainingLoop(Trainer trainer, IImageDataset? eval, TrainingC
                 Save(requested, r.Step);
                 reply.TrySetResult(r.Step);
             }
-            var report = new StepReport(r.Step, r.Loss, r.LearningRate, r.GradNorm, r.Images, seconds,
-                                        after?.Exchange - before?.Exchange, after?.AllReduce - before?.AllReduce, evaluated,
-                                        r.DataWaitSeconds, r.ImagesRead, r.BadFiles, routing);
-            foreach (var o in observers) o.OnStep(report);
         }
         bool completed = trainer.Step >= last;
         foreach (var o in observers) o.OnEnd(trainer.Step, completed);

@@ -81,7 +81,11 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
                 if (reader.Metadata.GetValueOrDefault(ModelCheckpoint.VariantKey) is { } variant && variant != model.Variant)
                     throw new InvalidDataException($"{run.CheckpointPath}: holds a {variant} checkpoint, the job trains {model.Variant}");
         }
-        else log.LogInformation("run {Run}: resuming at step {Step} from {Dir} (saved by {Saved} worker(s)) on {World}", runId, resume.Manifest.Step, resume.Directory, resume.Manifest.WorldSize, world);
+        else
+        {
+            log.LogInformation("run {Run}: resuming at step {Step} from {Dir} (saved by {Saved} worker(s)) on {World}", runId, resume.Manifest.Step, resume.Directory, resume.Manifest.WorldSize, world);
+            await ReplayMissedSteps(run, cluster, resume.Manifest.Step, cancel);      // before StartJob: until then the workers keep the earlier run's progress
+        }
         int g = layout.ExpertParallel;
         var replies = await Call(run, cluster, pids, c => c.ScatterAsync(rank => resume is null
             ? ModelCheckpoint.ReadRank(run.CheckpointPath, model, g, layout.Position(rank))
@@ -134,6 +138,9 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         string path = Path.Combine(Path.GetFullPath(run.OutDirectory), FinalModel.FileName);
         return Task.Run(() =>
         {
+            // An attempt that resumed at the last step (the earlier one finished while the coordinator was away)
+            // reports no evaluation itself: the final one is metrics.jsonl's, replayed from the earlier attempt.
+            lastEval ??= MetricsLog.LastEvaluation(Path.Combine(run.OutDirectory, MetricsFile)) is { } logged && logged.Step == run.Spec.Recipe.Steps ? logged : null;
             try { FinalModel.Write(CheckpointDirectory(run), path, run.JobId, run.Spec.Recipe.Steps, lastEval); }
             catch (Exception e) when (e is InvalidDataException or IOException or CheckpointMismatchException or SafetensorsFormatException)
             {
@@ -201,6 +208,49 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         return new InvalidOperationException(failure);
     }
 
+    /// <summary>How long a resumed attempt waits for the workers to hand over the earlier attempt's progress.</summary>
+    public static readonly TimeSpan ReplayTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Before a resumed attempt starts: the steps between metrics.jsonl's last line and the checkpoint it
+    /// resumes from were trained by the earlier attempt while the coordinator could not follow them (it was
+    /// cut off from the workers, or it restarted). Its workers still hold that attempt's progress until they
+    /// start the new one; it is written into metrics.jsonl (with the earlier attempt's number and world), so
+    /// the file holds every step. Steps that none of the new attempt's workers holds (they all joined since)
+    /// stay missing, with a warning.
+    /// </summary>
+    async Task ReplayMissedSteps(TrainingRun run, ClusterClient cluster, long resumeStep, CancellationToken cancel)
+    {
+        string metricsPath = Path.Combine(run.OutDirectory, MetricsFile);
+        long logged = MetricsLog.LastStep(metricsPath);
+        if (resumeStep <= logged || PreviousAttempt.Read(Path.Combine(run.OutDirectory, AttemptsFile)) is not { } earlier) return;
+        var steps = await cluster.EarlierProgressAsync(earlier.Run, logged, resumeStep, ReplayTimeout, cancel);
+        if (steps.Count > 0)
+        {
+            using var metrics = MetricsLog.Open(metricsPath, logged, workers: earlier.World, attempt: earlier.Attempt);
+            foreach (var p in steps) metrics.Write(p.ToStepReport(run.Spec.Recipe.GlobalBatch));
+        }
+        long through = steps.Count > 0 ? steps[^1].Step : logged;
+        if (through < resumeStep)
+            log.LogWarning("job {Job}: steps {From}..{To} of run {Run} are missing from {File}: none of this attempt's workers still holds that run's progress",
+                           run.JobId, through + 1, resumeStep, earlier.Run, MetricsFile);
+        if (steps.Count > 0)
+            log.LogInformation("job {Job}: {File}: steps {From}..{To} of run {Run} replayed from its workers (rank {Rank}'s progress; trained while the coordinator could not follow)",
+                               run.JobId, MetricsFile, steps[0].Step, steps[^1].Step, earlier.Run, steps[0].Rank);
+    }
+
+    /// <summary>The last attempt attempts.jsonl records: its run id, attempt number and world size.</summary>
+    sealed record PreviousAttempt(string Run, int Attempt, int World)
+    {
+        public static PreviousAttempt? Read(string path)
+        {
+            var line = File.Exists(path) ? File.ReadLines(path).LastOrDefault(l => l.Length > 0) : null;
+            if (line is null) return null;
+            var root = JsonDocument.Parse(line).RootElement;
+            return new PreviousAttempt(root.GetProperty("run").GetString()!, root.GetProperty("attempt").GetInt32(), root.GetProperty("world").GetInt32());
+        }
+    }
+
     /// <summary>metrics.jsonl keeps the lines up to the start step (a resumed attempt rewrites what follows); attempts.jsonl gains one line per attempt.</summary>
     MetricsLog OpenLogs(TrainingRun run, ScatterPlan plan, ScatteredResume? resume, long start)
     {
@@ -237,7 +287,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
     {
         var token = options.Value.ClusterToken is { Length: > 0 } t ? new ClusterToken(t)
             : throw new InvalidOperationException("the coordinator has no cluster token (--token-file or JETPACK_CLUSTER_TOKEN): workers refuse every call without it");
-        var channel = channels.GetOrAdd(w.Endpoint, e => WireChannels.Open(Authority(e), WireLimits.Default, options.Value.Tls));
+        var channel = channels.GetOrAdd(w.Endpoint, e => WireChannels.Open(Authority(e), WireLimits.Default, options.Value.Tls, keepAlive: true));
         return new WorkerControl.WorkerControlClient(channel.Intercept(new ClusterTokenCallInterceptor(token)));
     }
 

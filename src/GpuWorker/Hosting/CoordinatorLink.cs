@@ -79,8 +79,8 @@ public sealed class CoordinatorLink : IAsyncDisposable
                 string problem = $"{e.StatusCode}: {e.Status.Detail}";
                 if (problem != lastProblem) Console.Error.WriteLine($"jetpack-worker {WorkerId}: coordinator {options.Address}: {problem}; retrying");
                 lastProblem = problem;
-                // a coordinator that is restarting comes back soon: look again within a second; anything else (a wrong token) less often
-                delay = e.StatusCode == StatusCode.Unavailable ? TimeSpan.FromTicks(Math.Min(options.HeartbeatInterval.Ticks, TimeSpan.TicksPerSecond)) : options.MaxRetryDelay;
+                // a coordinator that is restarting, or whose link is back, answers soon: look again within a second; anything else (a wrong token) less often
+                delay = e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded ? TimeSpan.FromTicks(Math.Min(options.HeartbeatInterval.Ticks, TimeSpan.TicksPerSecond)) : options.MaxRetryDelay;
             }
             catch (Exception e) when (stop.IsCancellationRequested && e is OperationCanceledException or RpcException) { break; }
             try { await Task.Delay(delay, stop.Token); } catch (OperationCanceledException) { break; }

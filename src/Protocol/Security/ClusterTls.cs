@@ -3,6 +3,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Net.Client;
+using Jetpack.Protocol.Channels;
 
 namespace Jetpack.Protocol.Security;
 
@@ -133,7 +134,7 @@ public sealed class ClusterTls : IDisposable
             throw new ArgumentException($"'{address}': TLS is configured (--tls-cert), so the address must be https://");
         return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler { SslOptions = tls?.ClientOptions() ?? new SslClientAuthenticationOptions(), ConnectTimeout = TimeSpan.FromSeconds(10) },
+            HttpHandler = new SocketsHttpHandler { SslOptions = tls?.ClientOptions() ?? new SslClientAuthenticationOptions(), ConnectTimeout = TimeSpan.FromSeconds(10) }.WithKeepAlive(),
         });
     }
 

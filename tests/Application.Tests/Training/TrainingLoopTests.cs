@@ -65,9 +65,9 @@ public sealed class TrainingLoopTests : IDisposable
         Assert.Equal(5, Loop(recorder).Run());
         Assert.Equal([
             "start 0→5", "step 1",
-            "eval 2 on 8", "checkpoint 2 checkpoint", "step 2", "step 3",
-            "eval 4 on 8", "checkpoint 4 checkpoint", "step 4",
-            $"eval 5 on {Images} (whole)", "checkpoint 5 checkpoint", "step 5", "end 5 completed"], recorder.Events);
+            "eval 2 on 8", "step 2", "checkpoint 2 checkpoint", "step 3",
+            "eval 4 on 8", "step 4", "checkpoint 4 checkpoint",
+            $"eval 5 on {Images} (whole)", "step 5", "checkpoint 5 checkpoint", "end 5 completed"], recorder.Events);
         Assert.Equal([null, 8, null, 8, Images], recorder.Steps.Select(s => s.Eval?.Images));
         Assert.All(recorder.Steps, s => Assert.True(s.Seconds > 0 && s.Images == 4 && s.ExchangeSeconds is null));
         Assert.Equal(5, TrainingCheckpoint.ReadManifest(Path.Combine(dir, "checkpoint")).Step);
@@ -78,7 +78,7 @@ public sealed class TrainingLoopTests : IDisposable
     {
         var recorder = new Recorder();
         Assert.Equal(3, Loop(recorder).Run(until: 3));
-        Assert.Equal(["start 0→3", "step 1", "eval 2 on 8", "checkpoint 2 checkpoint", "step 2", "checkpoint 3 checkpoint", "step 3", "end 3 stopped"], recorder.Events);
+        Assert.Equal(["start 0→3", "step 1", "eval 2 on 8", "step 2", "checkpoint 2 checkpoint", "step 3", "checkpoint 3 checkpoint", "end 3 stopped"], recorder.Events);
         Assert.Equal(3, TrainingCheckpoint.ReadManifest(Path.Combine(dir, "checkpoint")).Step);
     }
 
@@ -99,7 +99,7 @@ public sealed class TrainingLoopTests : IDisposable
         Assert.Equal(3, await ran.WaitAsync(TimeSpan.FromMinutes(2)));
         Assert.Equal(1, await checkpoint.WaitAsync(TimeSpan.FromSeconds(1)));
         Assert.Equal(1, TrainingCheckpoint.ReadManifest(extra).Step);
-        Assert.Equal(["start 0→5", "checkpoint 1 extra", "step 1", "eval 2 on 8", "checkpoint 2 checkpoint", "step 2", "step 3", "end 3 stopped"], recorder.Events);
+        Assert.Equal(["start 0→5", "step 1", "checkpoint 1 extra", "eval 2 on 8", "step 2", "checkpoint 2 checkpoint", "step 3", "end 3 stopped"], recorder.Events);
 
         var past = Assert.Throws<InvalidOperationException>(() => loop.Control.RequestStop(2));
         Assert.Contains("past step 2 already (at 3)", past.Message);

@@ -152,4 +152,51 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
         Assert.Equal(["s0", "s1"], resumed.GetProperty("workers").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal(1, done.Recoveries);
     }
+
+    /// <summary>
+    /// The coordinator's link is down for 30 s from step 6. The workers do not need it to train: they go on to the end
+    /// (or the last checkpoint) while it counts them dead. When the link is back they register again, the recovery
+    /// resumes from the newest checkpoint, and the steps trained while nobody followed are replayed from the workers
+    /// into metrics.jsonl: the file holds every step once, each equal to the single-process run.
+    /// </summary>
+    [RigFact]
+    public async Task Fault5_TheCoordinatorIsUnreachableForThirtySecondsTheJobCompletesWithEveryStepLogged()
+    {
+        await rig.StartWorkers(3, "a");
+        string yaml = Spec("away");
+        await rig.Submit(yaml);
+        var before = await PastStep("away", 6);
+        NetnsRig.Rig("link-down", "coord");
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(30));
+        NetnsRig.Rig("link-up", "coord");
+        var away = clock.Elapsed;
+        var done = await Ended("away");
+        var back = clock.Elapsed - away;
+        foreach (var line in rig.CoordinatorOutput.Split('\n').Where(l => l.Contains("away")))
+            output.WriteLine("coordinator: " + line.Trim());
+        Assert.True(done.Phase == JobPhase.Completed, $"coordinator away 30 s: {done.Phase}: {done.Message}");
+
+        var losses = DriverCluster.Losses(rig.OutDir("away"));
+        DriverCluster.AssertSameLosses(Reference(yaml, done.CheckpointPath), losses, "coordinator away 30 s");      // every step 1..24, once
+        var attempts = DriverCluster.Attempts(rig.OutDir("away"));
+        long resumedAt = attempts[^1].GetProperty("start_step").GetInt64();
+        var lines = File.ReadAllLines(Path.Combine(rig.OutDir("away"), "metrics.jsonl")).Where(l => l.Length > 0)
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        int replayed = lines.Count(l => l.GetProperty("step").GetInt64() > before.Step && l.GetProperty("step").GetInt64() <= resumedAt
+                                        && l.GetProperty("attempt").GetInt32() == attempts[0].GetProperty("attempt").GetInt32());
+        output.WriteLine($"coordinator away {away.TotalSeconds:F1} s from step {before.Step}; completed {back.TotalSeconds:F1} s after its link came back " +
+                         $"({done.Recoveries} recovery, {attempts.Count} attempts, resumed at step {resumedAt}); {replayed} steps trained while it was away replayed from the workers");
+        string replay = rig.CoordinatorOutput.Split('\n').LastOrDefault(l => l.Contains("replayed from its workers")) ?? "";
+        output.WriteLine("coordinator: " + replay.Trim());
+        Assert.Equal(2, attempts.Count);
+        Assert.Contains("replayed from its workers", replay);
+        Assert.Equal(System.Text.Json.JsonValueKind.Number, lines[^1].GetProperty("top1").ValueKind);            // the final evaluation (step 24) is kept
+        Assert.True(resumedAt > before.Step + 1, $"the workers kept training while the coordinator was away: resumed at step {resumedAt}, it last saw step {before.Step}");
+        NetnsRig.Record(new
+        {
+            fault = "5 coordinator away 30 s", job = "away", last_seen_step = before.Step, resumed_step = resumedAt, replayed_steps = replayed,
+            completed_after_link_up_s = Math.Round(back.TotalSeconds, 2), recoveries = done.Recoveries, at = DateTimeOffset.UtcNow
+        });
+    }
 }
