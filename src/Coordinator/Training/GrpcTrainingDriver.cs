@@ -41,6 +41,9 @@ namespace Jetpack.Coordinator.Training;
 /// stream breaks ends the attempt: every rank is probed (Health, a few seconds); a rank that does
 /// not answer, or answers from another process, is a <see cref="WorkerLostException"/> (the job
 /// recovers), otherwise the failure is the job's, naming the rank and worker.
+///
+/// Stop (an elastic growth, JobGrain.Growth.cs): StopJob after a checkpoint step on every rank; the
+/// ranks save that checkpoint and end stopped, and TrainAsync returns the step instead of completing.
 /// </summary>
 public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILogger<GrpcTrainingDriver> log) : ITrainingDriver, IDisposable
 {
