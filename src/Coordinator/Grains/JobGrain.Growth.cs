@@ -104,6 +104,7 @@ public sealed partial class JobGrain
         int to = acquired.Workers.Count;
         cause = to > from ? $"grew from {from} to {to} workers at step {step}" : $"resumed on {to} workers at step {step} (the idle workers were gone)";
         log.LogInformation("job {Job}: {Cause}", JobId, cause);
+        if (to > from) metrics.RecordGrowth(JobId);
         S.Message = cause;
         await StartScatter(acquired.Workers, resume: true);
     }
