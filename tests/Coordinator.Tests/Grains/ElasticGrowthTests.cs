@@ -88,6 +88,22 @@ public sealed class ElasticGrowthTests : IDisposable
     }
 
     [Fact]
+    public async Task ARefusedStopLeavesTheJobTrainingAndTheNextCheckAsksAgain()
+    {
+        var driver = new FakeTrainingDriver { Steps = 3, RefuseStops = 1 };
+        driver.HoldAttempts.Add(2);
+        await using var c = await TestCoordinator.StartAsync(dir.File("data"), new FakeRecycler(dir.Path), driver);
+        foreach (var w in new[] { "w0", "w1" }) await c.RegisterWorker(w);
+        await c.Submit(Yaml("refused", workers: 2, "elastic: {max_workers: 3}\n"));
+        await TrainingOn(c, "refused", "w0", "w1");
+        await c.RegisterWorker("w2");
+        var done = await c.WaitForPhase("refused", JobPhase.Completed, TimeSpan.FromSeconds(30));
+        Assert.Equal(0, driver.RefuseStops);                                   // the first stop was refused …
+        Assert.Equal([(2, 8L)], driver.Stops);                                 // … and the next check's accepted
+        Assert.Equal((0, "grew from 2 to 3 workers at step 8"), (done.Recoveries, done.Message));
+    }
+
+    [Fact]
     public async Task AGrowthLeavesOutAWorkerAPartitionDropped()
     {
         var driver = new FakeTrainingDriver { Steps = 3 };

@@ -27,7 +27,9 @@ public sealed class FakeTrainingDriver : ITrainingDriver
     /// <summary>When set, every training attempt ends with this exception (after its steps): a fault that repeats.</summary>
     public Func<TrainingRun, Exception>? FailEveryAttempt { get; set; }
     public List<EvalResult?> Finished { get; } = [];
-    /// <summary>Every stop asked for: the attempt and the step.</summary>
+    /// <summary>How many stops to refuse, as a rank already past the step does (each refusal counts one down).</summary>
+    public int RefuseStops { get; set; }
+    /// <summary>Every stop accepted: the attempt and the step.</summary>
     public List<(int Attempt, long Step)> Stops { get; } = [];
     /// <summary>Stops of held attempts, by job and attempt: a held attempt ends when its stop is asked for.</summary>
     readonly System.Collections.Concurrent.ConcurrentDictionary<(string Job, int Attempt), TaskCompletionSource<long>> stops = new();
@@ -55,7 +57,15 @@ public sealed class FakeTrainingDriver : ITrainingDriver
 
     public Task StopAfterAsync(TrainingRun run, long step, string reason, CancellationToken cancel)
     {
-        lock (Stops) Stops.Add((run.Attempt, step));
+        lock (Stops)
+        {
+            if (RefuseStops > 0)
+            {
+                RefuseStops--;
+                throw new InvalidOperationException($"run {run.JobId}#{run.Attempt}: stop after step {step} refused: rank 1 is past step {step} already");
+            }
+            Stops.Add((run.Attempt, step));
+        }
         StopOf(run).TrySetResult(step);
         return Task.CompletedTask;
     }
