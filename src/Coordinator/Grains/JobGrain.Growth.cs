@@ -56,7 +56,7 @@ public sealed partial class JobGrain
         long step = GrowthStep(S.Step, Spec.CheckpointEvery);
         if (step >= Spec.Recipe.Steps) { StopGrowthChecks(); return; }                  // the job ends before the next boundary
         int idle = (await Pool.Members()).Count(m => m.Alive && m.Assignment is null && !partitionedEver.Contains(m.Registration.WorkerId));
-        if (idle == 0) return;
+        if (idle == 0 || running is null || S.Phase != JobPhase.Training) return;        // (a timer turn does not interleave; kept safe if it ever does)
         int from = S.Workers.Count, to = Math.Min(Spec.MaxWorkers, from + idle);
         growAt = step;
         string reason = $"growing from {from} to {to} workers after the checkpoint of step {step}";
