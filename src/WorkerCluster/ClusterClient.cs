@@ -111,9 +111,9 @@ public sealed class ClusterClient(IReadOnlyList<ClusterRank> ranks)
 
     /// <summary>
     /// Follows every rank's progress until its final message. <paramref name="onRank0"/> sees rank 0's
-    /// steps as they come. With <paramref name="untilFirstFailure"/>, the first rank that ends other
-    /// than completed ends the watch (the others are reported as still running); otherwise every rank
-    /// is followed to its end. A stream that breaks is a failure of that rank, described by <see cref="ClusterRank.WhenLost"/>.
+    /// steps as they come. With <paramref name="untilFirstFailure"/>, the first rank that fails ends
+    /// the watch (the others are reported as still running; completed and stopped on request are not
+    /// failures: the other ranks end after the same step); otherwise every rank is followed to its end. A stream that breaks is a failure of that rank, described by <see cref="ClusterRank.WhenLost"/>.
     /// </summary>
     public async Task<ClusterOutcome> WatchAsync(string jobId, long startStep, Action<Progress>? onRank0, bool untilFirstFailure, CancellationToken cancel)
     {
@@ -126,7 +126,7 @@ public sealed class ClusterClient(IReadOnlyList<ClusterRank> ranks)
             {
                 var done = await Task.WhenAny(pending);
                 pending.Remove(done);
-                if ((await done).End != RunEnd.Completed) { watching.Cancel(); break; }
+                if ((await done).End is not (RunEnd.Completed or RunEnd.Stopped)) { watching.Cancel(); break; }
             }
         }
         var ends = new RankEnd[World];
@@ -177,6 +177,19 @@ public sealed class ClusterClient(IReadOnlyList<ClusterRank> ranks)
             return steps;
         }));
         return reads.OrderByDescending(s => s.Count).ThenBy(s => s.Count > 0 ? s[0].Rank : int.MaxValue).FirstOrDefault() ?? [];
+    }
+
+    /// <summary>
+    /// StopJob after <paramref name="afterStep"/> on every rank (every rank stops after the same step, and
+    /// a step that is a checkpoint step is saved first); returns the step. A rank already past it refuses
+    /// (<see cref="RankCallException"/>, FailedPrecondition): ask for a step far enough ahead.
+    /// </summary>
+    public async Task<long> StopAfterAsync(string jobId, long afterStep, string reason, TimeSpan timeout, CancellationToken cancel)
+    {
+        if (afterStep < 1) throw new ArgumentOutOfRangeException(nameof(afterStep), $"a stop for every rank names its step, got {afterStep}");
+        await OnEveryRank("StopJob", async r => (await r.Control.StopJobAsync(new StopJobRequest { JobId = jobId, Reason = reason, AfterStep = afterStep },
+                                                                             deadline: DateTime.UtcNow + timeout, cancellationToken: cancel)).StoppedAtStep, cancel);
+        return afterStep;
     }
 
     /// <summary>StopJob on every rank that answers within <paramref name="timeout"/> (a rank gone or already ended has nothing to stop).</summary>

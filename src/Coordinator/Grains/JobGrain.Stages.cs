@@ -27,6 +27,7 @@ public sealed partial class JobGrain
     {
         if (!Current(attempt, JobPhase.Recycling, nameof(OnCheckpointReady))) return;
         (S.CheckpointKey, S.CheckpointPath, S.CheckpointReused) = (checkpoint.Key, checkpoint.Path, reused);
+        cause = "start";
         await Scatter(resume: false);
     }
 
@@ -34,8 +35,9 @@ public sealed partial class JobGrain
 
     async Task Scatter(bool resume)
     {
-        // A recovery may continue on fewer workers: checkpoints are topology-free (DESIGN.md "Checkpoints").
-        var acquired = await Pool.Acquire(JobId, Spec.Workers, minimum: resume ? 1 : Spec.Workers, partitioned);
+        // The first scatter needs `workers` and takes up to elastic.max_workers; a recovery may continue on
+        // fewer, down to elastic.min_workers: checkpoints are topology-free (DESIGN.md "Checkpoints").
+        var acquired = await Pool.Acquire(JobId, Spec.MaxWorkers, minimum: resume ? Spec.MinWorkers : Spec.Workers, partitioned);
         if (acquired.Error is not null)
         {
             // Wait (a one-shot timer per second, never blocking) up to the acquire timeout: workers
@@ -56,7 +58,13 @@ public sealed partial class JobGrain
         waitingSince = null;
         partitioned = [];
         if (S.Message.StartsWith("waiting for workers", StringComparison.Ordinal)) S.Message = "";
-        S.Workers = [.. acquired.Workers];
+        await StartScatter(acquired.Workers, resume);
+    }
+
+    /// <summary>Scatters onto <paramref name="workers"/> (acquired) in a new attempt: the first scatter, a recovery's or a growth's.</summary>
+    async Task StartScatter(IReadOnlyList<WorkerAssignment> workers, bool resume)
+    {
+        S.Workers = [.. workers];
         await Move(JobPhase.Scattering);
         int attempt = await NextAttempt();
         var run = Run(attempt, resume);
@@ -79,12 +87,17 @@ public sealed partial class JobGrain
     {
         if (!Current(attempt, JobPhase.Scattering, nameof(OnScattered))) return;
         await Move(JobPhase.Training);
+        StartGrowthChecks();
         var run = Run(attempt, false);
         RunStage(attempt, "training", async (self, cancel) =>
         {
             // Progress is one-way and in order per caller; the grain drops reports of old attempts.
             var progress = new Progress(p => self.OnProgress(attempt, p));
-            await driver.TrainAsync(run, plan, progress, cancel);
+            if (await driver.TrainAsync(run, plan, progress, cancel) is { } stoppedAfter)
+            {
+                await self.OnTrainingStopped(attempt, stoppedAfter);                          // asked for by a growth (JobGrain.Growth.cs)
+                return;
+            }
             string finalModel;
             try { finalModel = await driver.FinishAsync(run, progress.LastEval, cancel); }     // before Completed: a job ends with its model
             catch (Exception e) when (!cancel.IsCancellationRequested)
@@ -131,6 +144,7 @@ public sealed partial class JobGrain
     public async Task OnProgress(int attempt, TrainingProgress progress)
     {
         if (!Current(attempt, JobPhase.Training, nameof(OnProgress))) return;
+        progressed = attempt;
         (S.Step, S.TotalSteps, S.Loss, S.ImagesPerSecond) = (progress.Step, progress.TotalSteps, progress.Loss, progress.ImagesPerSecond);
         if (progress.Eval is not null) S.LastEval = progress.Eval;
         Changed();
@@ -166,6 +180,7 @@ public sealed partial class JobGrain
     {
         if (attempt != S.Attempt || S.Phase is not (JobPhase.Scattering or JobPhase.Training)) return;
         partitioned = dropped;
+        partitionedEver.UnionWith(dropped);
         await Recover(reason);
     }
 
@@ -182,6 +197,8 @@ public sealed partial class JobGrain
         log.LogWarning("job {Job}: recovering: {Why}", JobId, why);
         running?.Cancel();
         running = null;
+        StopGrowthChecks();
+        cause = "recovery: " + why;
         await Pool.Release(JobId);
         S.Workers = [];
         S.Recoveries++;

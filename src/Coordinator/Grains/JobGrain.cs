@@ -16,7 +16,8 @@ namespace Jetpack.Coordinator.Grains;
 /// maths: recycling (through <see cref="IRecycledCheckpointGrain"/> and <see cref="IRecyclingService"/>),
 /// scatter and training (through <see cref="ITrainingDriver"/>) run on background tasks that report
 /// back through the one-way <c>On*</c> methods, fenced by <see cref="JobState.Attempt"/>.
-/// This file: the grain's calls and the state machine's plumbing; JobGrain.Stages.cs: the stages.
+/// This file: the grain's calls and the state machine's plumbing; JobGrain.Stages.cs: the stages;
+/// JobGrain.Growth.cs: elastic growth at a checkpoint boundary.
 /// </summary>
 public sealed partial class JobGrain(
     [PersistentState("job", StorageNames.Jobs)] IPersistentState<JobState> store,
@@ -41,6 +42,11 @@ public sealed partial class JobGrain(
     /// <summary>Workers a partition dropped from this job: left out of the recovery's acquisition
     /// (they still heartbeat, so the pool alone would hand them straight back).</summary>
     string[] partitioned = [];
+    /// <summary>Every worker a partition dropped from this job: a growth never takes them back (nothing tells the
+    /// coordinator that a partition healed; a recovery may, as before).</summary>
+    readonly HashSet<string> partitionedEver = new(StringComparer.Ordinal);
+    /// <summary>Why the next attempt runs, for attempts.jsonl (<see cref="TrainingRun.Cause"/>).</summary>
+    string cause = "start";
     JobSpec? spec;
 
     /// <summary>While background work runs the grain must stay active: its <see cref="running"/> token
@@ -129,6 +135,7 @@ public sealed partial class JobGrain(
                 await Recover("the coordinator restarted");
                 break;
             case JobPhase.Recovering:
+                cause = "recovery: " + S.Message;
                 await Scatter(resume: true);
                 break;
         }
@@ -143,6 +150,7 @@ public sealed partial class JobGrain(
         retryAcquire?.Dispose();
         retryAcquire = null;
         waitingSince = null;
+        StopGrowthChecks();
         await Pool.Release(JobId);
         S.Workers = [];
         if (message.Length > 0) S.Message = message; // a completed job keeps its last recovery's reason
@@ -220,7 +228,7 @@ public sealed partial class JobGrain(
             if (S.Version > after) signal.TrySetResult();
     }
 
-    TrainingRun Run(int attempt, bool resume) => new(JobId, attempt, Spec, S.CheckpointPath, OutDirectory, S.Workers, resume);
+    TrainingRun Run(int attempt, bool resume) => new(JobId, attempt, Spec, S.CheckpointPath, OutDirectory, S.Workers, resume, cause);
 
     string OutDirectory => JobOutputs.Resolve(Spec.Out, JobId, options.Value.DataDirectory, S.Source);
 

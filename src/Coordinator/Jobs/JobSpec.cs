@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Jetpack.Application.Runs;
 
 namespace Jetpack.Coordinator.Jobs;
@@ -18,7 +19,10 @@ public sealed record JobSpec : RunSpec
 
     /// <summary>A DNS-label-like name (lowercase letters, digits, '-'); the default job id.</summary>
     public string Name { get; init; } = "";
+    /// <summary>The workers the job needs to start (its first scatter waits for them).</summary>
     public int Workers { get; init; } = 1;
+    /// <summary>Elastic limits (issue 20 fault 7); null = recover on ≥ 1 worker, grow back up to <see cref="Workers"/>.</summary>
+    public ElasticSpec? Elastic { get; init; }
     public RecycleSpec Recycle { get; init; } = new();
     /// <summary>Recoveries the job may make (a lost worker, a partition, a coordinator restart); the one
     /// past it fails the job naming the repeated fault (issue 20 fault 8).</summary>
@@ -26,6 +30,11 @@ public sealed record JobSpec : RunSpec
     /// <summary>Seconds before the first recovery's scatter, doubled at each further one (capped at
     /// <see cref="MaxRecoveryBackoffSeconds"/>): a fault that repeats at once does not spin.</summary>
     public double RecoveryBackoffSeconds { get; init; } = 1;
+
+    /// <summary>The fewest workers a recovery continues on (elastic.min_workers, default 1).</summary>
+    [JsonIgnore] public int MinWorkers => Elastic?.MinWorkers ?? 1;
+    /// <summary>The most workers the job holds (elastic.max_workers, default <see cref="Workers"/>).</summary>
+    [JsonIgnore] public int MaxWorkers => Elastic?.MaxWorkers ?? Workers;
 
     public const int DefaultMaxRecoveries = 10;
     public const double MaxRecoveryBackoffSeconds = 60;

@@ -37,6 +37,18 @@ public static partial class JobSpecValidator
             Check(shards.Length >= spec.Workers, "data.root",
                   $"{root} holds {shards.Length} train shard{(shards.Length == 1 ? "" : "s")} for {spec.Workers} workers (shard i goes to rank i mod {spec.Workers}): " +
                   $"pack with a smaller --shard-size for at least {spec.Workers} shards, or set workers: {shards.Length} or fewer");
+        if (spec.Elastic is { } elastic)
+        {
+            Check(elastic.MinWorkers is not { } min || min >= 1 && min <= spec.Workers, "elastic.min_workers",
+                  $"must be in 1..workers ({spec.Workers}), got {elastic.MinWorkers}");
+            Check(elastic.MaxWorkers is not { } max || max >= spec.Workers && max <= MaxWorkers, "elastic.max_workers",
+                  $"must be in workers ({spec.Workers})..{MaxWorkers}, got {elastic.MaxWorkers}");
+            if (spec.MaxWorkers > spec.Workers && spec.Data.Dataset == "shards" && spec.Data.Root is { } elasticRoot
+                && Jetpack.Model.Data.ShardDataset.ShardFiles(elasticRoot, "train") is { Length: > 0 } elasticShards)
+                Check(elasticShards.Length >= spec.MaxWorkers, "elastic.max_workers",
+                      $"{elasticRoot} holds {elasticShards.Length} train shards, fewer than max_workers {spec.MaxWorkers} (shard i goes to rank i mod the world): " +
+                      $"set max_workers: {elasticShards.Length} or fewer, or pack more shards");
+        }
         Check(spec.MaxRecoveries is >= 0 and <= 1000, "max_recoveries", $"must be in 0..1000, got {spec.MaxRecoveries}");
         Check(spec.RecoveryBackoffSeconds is >= 0 and <= JobSpec.MaxRecoveryBackoffSeconds, "recovery_backoff_seconds",
               $"must be in 0..{JobSpec.MaxRecoveryBackoffSeconds}, got {spec.RecoveryBackoffSeconds}");
@@ -69,6 +81,7 @@ public static partial class JobSpecValidator
         Check(spec.Parallel.ExpertParallel is null || (spec.Parallel.ExpertParallel >= 1 && spec.Workers % spec.Parallel.ExpertParallel == 0), "parallel.expert_parallel",
               $"must be ≥ 1 and divide workers ({spec.Workers}), got {spec.Parallel.ExpertParallel}");
         Check(spec.Recipe.GlobalBatch >= spec.Workers, "recipe.global_batch", $"must be ≥ workers ({spec.Workers}) so that every worker draws images, got {spec.Recipe.GlobalBatch}");
+        Check(spec.Recipe.GlobalBatch >= spec.MaxWorkers, "elastic.max_workers", $"must be ≤ recipe.global_batch ({spec.Recipe.GlobalBatch}) so that every worker draws images, got {spec.MaxWorkers}");
         // the syntax only: whether CUDA is there is the workers' business (the coordinator needs no GPU)
         Check(spec.Device is null || DevicePattern().IsMatch(spec.Device), "device", $"must be cpu, cuda or cuda:N (or left out: each worker's own default), got '{spec.Device}'");
     }

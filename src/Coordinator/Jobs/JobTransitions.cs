@@ -3,7 +3,9 @@ namespace Jetpack.Coordinator.Jobs;
 /// <summary>
 /// The job state machine as a table (DESIGN.md "Coordinator grains"): Pending → Recycling →
 /// Scattering → Training → Completed, with Recovering between a worker loss and the re-scatter
-/// from the last checkpoint; any live phase may fail or be cancelled; ended phases never move.
+/// from the last checkpoint, and Training → Scattering when an elastic job grows onto more workers at a
+/// checkpoint boundary (issue 20 fault 7: not a fault, so not through Recovering); any live phase may
+/// fail or be cancelled; ended phases never move.
 /// </summary>
 public static class JobTransitions
 {
@@ -12,7 +14,7 @@ public static class JobTransitions
         [JobPhase.Pending] = [JobPhase.Recycling, JobPhase.Failed, JobPhase.Cancelled],
         [JobPhase.Recycling] = [JobPhase.Scattering, JobPhase.Failed, JobPhase.Cancelled],
         [JobPhase.Scattering] = [JobPhase.Training, JobPhase.Recovering, JobPhase.Failed, JobPhase.Cancelled],
-        [JobPhase.Training] = [JobPhase.Completed, JobPhase.Recovering, JobPhase.Failed, JobPhase.Cancelled],
+        [JobPhase.Training] = [JobPhase.Completed, JobPhase.Recovering, JobPhase.Scattering, JobPhase.Failed, JobPhase.Cancelled],
         [JobPhase.Recovering] = [JobPhase.Scattering, JobPhase.Failed, JobPhase.Cancelled],
         [JobPhase.Completed] = [],
         [JobPhase.Failed] = [],

@@ -14,6 +14,7 @@ public sealed class CoordinatorMetrics : IDisposable
 {
     readonly Meter meter;
     readonly Counter<long> recoveries;
+    readonly Counter<long> growths;
     readonly Counter<long> recyclings;
     readonly ConcurrentDictionary<string, JobPhase> phases = new();
     readonly ConcurrentDictionary<string, (DateTimeOffset LastHeartbeat, bool Alive)> workers = new();
@@ -29,12 +30,15 @@ public sealed class CoordinatorMetrics : IDisposable
         meter.CreateObservableGauge(MetricNames.WorkerHeartbeatAge, ObserveHeartbeatAges, unit: MetricNames.Units.Seconds, description: "age of each worker's last heartbeat");
         meter.CreateObservableGauge(MetricNames.WorkerUp, ObserveWorkersUp, description: "1 while a registered worker is live, 0 once the coordinator holds it dead (heartbeat timeout or lost)");
         recoveries = meter.CreateCounter<long>(MetricNames.Recoveries, description: "recoveries after a worker loss");
+        growths = meter.CreateCounter<long>(MetricNames.Growths, description: "elastic growths onto more workers at a checkpoint step");
         recyclings = meter.CreateCounter<long>(MetricNames.Recyclings, description: "checkpoint recyclings run (reuse is not counted)");
     }
 
     public void SetPhase(string jobId, JobPhase phase) => phases[jobId] = phase;
 
     public void RecordRecovery(string jobId) => recoveries.Add(1, new KeyValuePair<string, object?>(MetricNames.Labels.Job, jobId));
+
+    public void RecordGrowth(string jobId) => growths.Add(1, new KeyValuePair<string, object?>(MetricNames.Labels.Job, jobId));
 
     public void RecordRecycling() => recyclings.Add(1);
 

@@ -41,6 +41,9 @@ namespace Jetpack.Coordinator.Training;
 /// stream breaks ends the attempt: every rank is probed (Health, a few seconds); a rank that does
 /// not answer, or answers from another process, is a <see cref="WorkerLostException"/> (the job
 /// recovers), otherwise the failure is the job's, naming the rank and worker.
+///
+/// Stop (an elastic growth, JobGrain.Growth.cs): StopJob after a checkpoint step on every rank; the
+/// ranks save that checkpoint and end stopped, and TrainAsync returns the step instead of completing.
 /// </summary>
 public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILogger<GrpcTrainingDriver> log) : ITrainingDriver, IDisposable
 {
@@ -96,7 +99,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         return new ScatterPlan(runId, pids, g, JsonSerializer.Serialize(model, ModelSpec.Json), resumed is null ? null : JsonSerializer.Serialize(resumed));
     }
 
-    public async Task TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel)
+    public async Task<long?> TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel)
     {
         var workers = Ranks(run);
         var cluster = Cluster(workers);
@@ -121,9 +124,19 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         try
         {
             var outcome = await cluster.WatchAsync(plan.RunId, start, OnRankZero, untilFirstFailure: true, cancel);
-            if (outcome.Ranks.FirstOrDefault(r => r.End != RunEnd.Completed && r.End != RunEnd.Unspecified) is { } failed)
+            if (outcome.Ranks.FirstOrDefault(r => r.End is not (RunEnd.Completed or RunEnd.Stopped or RunEnd.Unspecified)) is { } failed)
                 throw await Classify(run, cluster, plan.Pids, $"rank {failed.Rank} (worker '{workers[failed.Rank].WorkerId}'): {failed.End.ToString().ToLowerInvariant()}: {failed.Reason}");
+            if (outcome.Ranks.Any(r => r.End == RunEnd.Stopped))
+            {
+                // a StopAfterAsync of this run (elastic growth): every rank stopped after the same step
+                var steps = outcome.Ranks.Select(r => r.End == RunEnd.Stopped && r.Progress.Count > 0 ? r.Progress[^1].Step : -1).Distinct().ToList();
+                if (steps.Count != 1 || steps[0] < 0)
+                    throw new InvalidOperationException($"run {plan.RunId}: the ranks did not all stop after one step: {string.Join("; ", outcome.Ranks)}");
+                log.LogInformation("run {Run}: every rank stopped after step {Step} on request", plan.RunId, steps[0]);
+                return steps[0];
+            }
             log.LogInformation("run {Run}: every rank completed step {Steps}", plan.RunId, run.Spec.Recipe.Steps);
+            return null;
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -131,6 +144,14 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
             _ = cluster.StopAsync(plan.RunId, "cancelled by the coordinator", ProbeTimeout);
             throw;
         }
+    }
+
+    public async Task StopAfterAsync(TrainingRun run, long step, string reason, CancellationToken cancel)
+    {
+        string runId = RunId.Of(run.JobId, run.Attempt);
+        try { await Cluster(Ranks(run)).StopAfterAsync(runId, step, reason, ClusterClient.StartTimeout, cancel); }
+        catch (RankCallException e) { throw new InvalidOperationException($"run {runId}: stop after step {step} refused: {e.Message}", e); }
+        log.LogInformation("run {Run}: every rank stops after step {Step}: {Reason}", runId, step, reason);
     }
 
     public Task<string> FinishAsync(TrainingRun run, EvalResult? lastEval, CancellationToken cancel)
@@ -258,7 +279,7 @@ public sealed class GrpcTrainingDriver(IOptions<CoordinatorOptions> options, ILo
         var model = JsonSerializer.Deserialize<ModelSpec>(plan.ModelSpecJson, ModelSpec.Json)!;
         File.AppendAllText(Path.Combine(run.OutDirectory, AttemptsFile), JsonSerializer.Serialize(new
         {
-            run = plan.RunId, attempt = run.Attempt, world = run.Workers.Count, workers = Ranks(run).Select(w => w.WorkerId).ToArray(),
+            run = plan.RunId, attempt = run.Attempt, cause = run.Cause, world = run.Workers.Count, workers = Ranks(run).Select(w => w.WorkerId).ToArray(),
             start_step = start, resumed_from = resume?.Source, resumed_step = resume?.Step,
             scattered_from = resume is null ? run.CheckpointPath : null, at = DateTimeOffset.UtcNow,
             expert_parallel = plan.ExpertParallel,

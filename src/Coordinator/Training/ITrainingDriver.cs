@@ -17,9 +17,15 @@ public interface ITrainingDriver
     /// know of it (the run id, the processes that joined, where it resumes).</summary>
     Task<ScatterPlan> ScatterAsync(TrainingRun run, CancellationToken cancel);
 
-    /// <summary>Starts training on every rank and returns when the last step is done; reports
-    /// progress (rank 0's loss and throughput) as it goes. Throws on a worker failure.</summary>
-    Task TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel);
+    /// <summary>Starts training on every rank and returns when the last step is done (null), or the step
+    /// after which every rank stopped on a <see cref="StopAfterAsync"/> request; reports progress
+    /// (rank 0's loss and throughput) as it goes. Throws on a worker failure.</summary>
+    Task<long?> TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel);
+
+    /// <summary>Asks every rank of the running attempt <paramref name="run"/> to stop after <paramref name="step"/>
+    /// (a checkpoint step: the ranks save it, then end, and <see cref="TrainAsync"/> returns the step).
+    /// Throws when a rank refuses (it is past the step, or has no such run).</summary>
+    Task StopAfterAsync(TrainingRun run, long step, string reason, CancellationToken cancel);
 
     /// <summary>After <see cref="TrainAsync"/> returned: gathers the job's final training checkpoint
     /// into one full model, <c>OutDirectory/final.safetensors</c> (<see cref="FinalModel"/>), with

@@ -5,7 +5,8 @@ namespace Jetpack.Coordinator.Training;
 
 /// <summary>One attempt at the Scattering + Training phases of a job.</summary>
 /// <param name="Attempt">The job's attempt number (increases at every recovery).</param>
-/// <param name="Resume">true after a recovery: start from the job's last training checkpoint in <paramref name="OutDirectory"/>.</param>
+/// <param name="Resume">true after a recovery or a growth: start from the job's last training checkpoint in <paramref name="OutDirectory"/>.</param>
+/// <param name="Cause">why this attempt runs, for attempts.jsonl: "start", "recovery: …", "grew from 2 to 3 workers at step N".</param>
 public sealed record TrainingRun(
     string JobId,
     int Attempt,
@@ -13,4 +14,5 @@ public sealed record TrainingRun(
     string CheckpointPath,
     string OutDirectory,
     IReadOnlyList<WorkerAssignment> Workers,
-    bool Resume);
+    bool Resume,
+    string Cause = "");

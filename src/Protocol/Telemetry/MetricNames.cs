@@ -80,6 +80,8 @@ public static class MetricNames
     public const string WorkerHeartbeatAge = "jetpack_worker_heartbeat_age_seconds";
     /// <summary>Counter: recoveries after a worker loss, label job_id.</summary>
     public const string Recoveries = "jetpack_recoveries";
+    /// <summary>Counter: elastic growths onto more workers at a checkpoint step (issue 20 fault 7), label job_id.</summary>
+    public const string Growths = "jetpack_growths";
     /// <summary>Counter: recyclings run (a reused checkpoint is not counted).</summary>
     public const string Recyclings = "jetpack_recyclings";
 

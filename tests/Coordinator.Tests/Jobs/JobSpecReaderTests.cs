@@ -98,6 +98,34 @@ public sealed class JobSpecReaderTests : IDisposable
     }
 
     [Fact]
+    public void ElasticLimitsReadBackAndDefaultToOneAndWorkers()
+    {
+        var plain = JobSpecReader.Parse(Yaml(), "yaml", "job.yaml");
+        Assert.Equal((1, 2), (plain.MinWorkers, plain.MaxWorkers));           // without elastic: recover on ≥ 1, grow back to workers
+        var elastic = JobSpecReader.Parse(Yaml("elastic:\n  min_workers: 2\n  max_workers: 4\n"), "yaml", "job.yaml");
+        JobSpecValidator.Validate(elastic, "job.yaml");
+        Assert.Equal((2, 4), (elastic.MinWorkers, elastic.MaxWorkers));
+        var back = JobSpecReader.Parse(JobSpecReader.ToJson(elastic), "json", "sent.json");   // the derived limits are not written as fields
+        Assert.Equal(elastic.Elastic, back.Elastic);
+        var onlyMax = JobSpecReader.Parse(Yaml("elastic: {max_workers: 3}\n"), "yaml", "job.yaml");
+        Assert.Equal((1, 3), (onlyMax.MinWorkers, onlyMax.MaxWorkers));
+    }
+
+    [Theory]
+    [InlineData("elastic: {min_workers: 0}\n", "elastic.min_workers", "must be in 1..workers (2), got 0")]
+    [InlineData("elastic: {min_workers: 3}\n", "elastic.min_workers", "must be in 1..workers (2), got 3")]
+    [InlineData("elastic: {max_workers: 1}\n", "elastic.max_workers", "must be in workers (2)..1024, got 1")]
+    [InlineData("elastic: {max_workers: 5000}\n", "elastic.max_workers", "must be in workers (2)..1024, got 5000")]
+    [InlineData("elastic: {max_workers: 32}\n", "elastic.max_workers", "must be ≤ recipe.global_batch (16)")]
+    [InlineData("elastic: {min_workers: 1, max_workerz: 3}\n", "elastic.max_workerz", "unknown field")]
+    public void ElasticErrorsNameTheField(string elastic, string field, string problem)
+    {
+        var e = Invalid(Yaml(elastic));
+        Assert.Equal(field, e.Field);
+        Assert.Contains(problem, e.Message);
+    }
+
+    [Fact]
     public void BrokenYamlAndDuplicateKeysAreNamed()
     {
         Assert.Contains("not valid YAML", Invalid("name: [unclosed\n").Message);

@@ -5,9 +5,11 @@ namespace Jetpack.Coordinator.Tests.Jobs;
 public class JobTransitionsTests
 {
     [Fact]
-    public void TheHappyPathAndRecoveryAreLegal()
+    public void TheHappyPathRecoveryAndGrowthAreLegal()
     {
-        JobPhase[] path = [JobPhase.Pending, JobPhase.Recycling, JobPhase.Scattering, JobPhase.Training, JobPhase.Recovering, JobPhase.Scattering, JobPhase.Training, JobPhase.Completed];
+        // … Training → Scattering: an elastic job grows at a checkpoint boundary (issue 20 fault 7)
+        JobPhase[] path = [JobPhase.Pending, JobPhase.Recycling, JobPhase.Scattering, JobPhase.Training, JobPhase.Recovering, JobPhase.Scattering, JobPhase.Training,
+                           JobPhase.Scattering, JobPhase.Training, JobPhase.Completed];
         for (int i = 1; i < path.Length; i++) Assert.True(JobTransitions.IsAllowed(path[i - 1], path[i]), $"{path[i - 1]} → {path[i]}");
     }
 

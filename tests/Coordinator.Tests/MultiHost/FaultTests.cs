@@ -29,9 +29,9 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
 
     string Spec(string name) => rig.Cluster.Spec(name, workers: 3, Steps, CheckpointEvery);
 
-    /// <summary>The single-process losses of the spec (computed once: the job name does not change them).</summary>
-    static List<double> Reference(string yaml, string recycled) =>
-        references.GetOrAdd(recycled, _ => DriverCluster.SingleProcess(yaml, recycled));
+    /// <summary>The single-process losses of the spec (computed once per step count: the job name does not change them).</summary>
+    static List<double> Reference(string yaml, string recycled, long steps = Steps) =>
+        references.GetOrAdd($"{recycled} {steps}", _ => DriverCluster.SingleProcess(yaml, recycled));
 
     async Task<JobStatus> Ended(string job) =>
         await Await.Until(() => rig.Status(job), s => s.Phase is JobPhase.Completed or JobPhase.Failed or JobPhase.Cancelled, $"job {job} to end", JobLimit);
@@ -197,6 +197,59 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
         {
             fault = "5 coordinator away 30 s", job = "away", last_seen_step = before.Step, resumed_step = resumedAt, replayed_steps = replayed,
             completed_after_link_up_s = Math.Round(back.TotalSeconds, 2), recoveries = done.Recoveries, at = DateTimeOffset.UtcNow
+        });
+    }
+
+    /// <summary>
+    /// Fault 7: a worker that joins mid-job is taken at the next checkpoint boundary. e2 is killed after step 6, the job
+    /// recovers on e0 and e1 (elastic.min_workers 2), then e3 starts in namespace w3 and registers: the job stops after
+    /// the next checkpoint step at least 3 steps ahead and resumes from it on e0, e1 and e3 — no recovery counted, no
+    /// step lost, every loss the single-process run's. 40 steps, so that the growth comes before the end even when a
+    /// worker takes half a minute to start under load.
+    /// </summary>
+    [RigFact]
+    public async Task Fault7_AWorkerThatJoinsMidJobIsTakenAtTheNextCheckpointBoundary()
+    {
+        const long steps = 40;
+        var workers = await rig.StartWorkers(3, "e");
+        string yaml = rig.Cluster.Spec("elastic", workers: 3, steps, CheckpointEvery) + "\nelastic: { min_workers: 2, max_workers: 3 }\n";
+        await rig.Submit(yaml);
+        await PastStep("elastic", 6);
+        await workers[2].DisposeAsync();                                                  // SIGKILL e2
+        var shrunk = await Await.Until(() => rig.Status("elastic"), s => s.Phase == JobPhase.Training && s.Recoveries >= 1 || s.Phase is JobPhase.Completed or JobPhase.Failed,
+                                       "job elastic to train again on the 2 survivors", JobLimit);
+        Assert.True(shrunk.Phase == JobPhase.Training, $"{shrunk.Phase}: {shrunk.Message}");
+        Assert.Equal(["e0", "e1"], shrunk.Workers);
+
+        var clock = Stopwatch.StartNew();
+        await rig.StartWorker(3, "e3");                                                   // a new worker joins mid-job
+        var registered = clock.Elapsed;
+        long joinedAt = (await rig.Status("elastic")).Step;
+        var grown = await Await.Until(() => rig.Status("elastic"), s => s.Phase == JobPhase.Training && s.Workers.Count == 3 || s.Phase is JobPhase.Completed or JobPhase.Failed,
+                                      "job elastic to grow back to 3 workers", JobLimit);
+        var grewAfter = clock.Elapsed;
+        Assert.True(grown.Phase == JobPhase.Training, $"the job did not grow before it ended: {grown.Phase}: {grown.Message}");
+        Assert.Equal(["e0", "e1", "e3"], grown.Workers);
+
+        var done = await Ended("elastic");
+        Assert.True(done.Phase == JobPhase.Completed, $"{done.Phase}: {done.Message}");
+        Assert.Equal(1, done.Recoveries);                                                 // the growth is not a recovery
+        var attempts = DriverCluster.Attempts(rig.OutDir("elastic"));
+        var last = attempts[^1];
+        long at = last.GetProperty("resumed_step").GetInt64();
+        Assert.Equal(3, last.GetProperty("world").GetInt32());
+        Assert.Equal(["e0", "e1", "e3"], last.GetProperty("workers").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal($"grew from 2 to 3 workers at step {at}", last.GetProperty("cause").GetString());
+        Assert.True(at % CheckpointEvery == 0 && at >= joinedAt, $"grew at step {at}; the worker registered at step {joinedAt}");
+        Assert.Equal(at, last.GetProperty("start_step").GetInt64());                      // no step lost beyond the checkpoint
+        DriverCluster.AssertSameLosses(Reference(yaml, done.CheckpointPath, steps), DriverCluster.Losses(rig.OutDir("elastic")), "3 workers, 2 after a kill, 3 again after a join");
+
+        output.WriteLine($"e3 registered {registered.TotalSeconds:F2} s after its start, at step {joinedAt}; the job trained on 3 workers again {grewAfter.TotalSeconds:F2} s after " +
+                         $"the start, resumed at step {at} ({attempts.Count} attempts; {done.Message})");
+        NetnsRig.Record(new
+        {
+            fault = "7 a worker joins mid-job (after e2 killed)", job = "elastic", registered_s = Math.Round(registered.TotalSeconds, 2), registered_at_step = joinedAt,
+            training_on_3_s = Math.Round(grewAfter.TotalSeconds, 2), grew_at_step = at, attempts = attempts.Count, message = done.Message, at = DateTimeOffset.UtcNow
         });
     }
 }

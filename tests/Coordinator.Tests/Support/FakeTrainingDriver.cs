@@ -9,7 +9,8 @@ namespace Jetpack.Coordinator.Tests.Support;
 /// A training driver for unit tests only: scatter returns at once; training reports
 /// <see cref="Steps"/> steps of a falling loss (with an evaluation every <see cref="EvalEvery"/>
 /// steps, top-1 = step / 10), then, if <see cref="HoldAttempts"/> contains the attempt, waits
-/// until cancelled (a job "still training", e.g. when a worker dies). Finish names
+/// until cancelled (a job "still training", e.g. when a worker dies) or until a stop is asked for
+/// (<see cref="StopAfterAsync"/>: it then ends stopped after the step asked, as every rank would). Finish names
 /// <c>OutDirectory/final.safetensors</c> without writing it, or throws <see cref="FinishError"/>.
 /// </summary>
 public sealed class FakeTrainingDriver : ITrainingDriver
@@ -26,6 +27,12 @@ public sealed class FakeTrainingDriver : ITrainingDriver
     /// <summary>When set, every training attempt ends with this exception (after its steps): a fault that repeats.</summary>
     public Func<TrainingRun, Exception>? FailEveryAttempt { get; set; }
     public List<EvalResult?> Finished { get; } = [];
+    /// <summary>How many stops to refuse, as a rank already past the step does (each refusal counts one down).</summary>
+    public int RefuseStops { get; set; }
+    /// <summary>Every stop accepted: the attempt and the step.</summary>
+    public List<(int Attempt, long Step)> Stops { get; } = [];
+    /// <summary>Stops of held attempts, by job and attempt: a held attempt ends when its stop is asked for.</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<(string Job, int Attempt), TaskCompletionSource<long>> stops = new();
 
     public Task<ScatterPlan> ScatterAsync(TrainingRun run, CancellationToken cancel)
     {
@@ -33,7 +40,7 @@ public sealed class FakeTrainingDriver : ITrainingDriver
         return Task.FromResult(new ScatterPlan($"{run.JobId}#{run.Attempt}", new int[run.Workers.Count], 1, "{}", null));
     }
 
-    public async Task TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel)
+    public async Task<long?> TrainAsync(TrainingRun run, ScatterPlan plan, IProgress<TrainingProgress> progress, CancellationToken cancel)
     {
         if (TrainGate is { } gate) await gate.Task.WaitAsync(cancel);
         for (int step = 1; step <= Steps; step++)
@@ -42,7 +49,25 @@ public sealed class FakeTrainingDriver : ITrainingDriver
         if (FailEveryAttempt is { } fail) throw fail(run);
         bool hold;
         lock (HoldAttempts) hold = HoldAttempts.Contains(run.Attempt) || HoldJobs.Contains(run.JobId);
-        if (hold) await Task.Delay(Timeout.Infinite, cancel);
+        if (!hold) return null;
+        return await StopOf(run).Task.WaitAsync(cancel);
+    }
+
+    TaskCompletionSource<long> StopOf(TrainingRun run) => stops.GetOrAdd((run.JobId, run.Attempt), _ => new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    public Task StopAfterAsync(TrainingRun run, long step, string reason, CancellationToken cancel)
+    {
+        lock (Stops)
+        {
+            if (RefuseStops > 0)
+            {
+                RefuseStops--;
+                throw new InvalidOperationException($"run {run.JobId}#{run.Attempt}: stop after step {step} refused: rank 1 is past step {step} already");
+            }
+            Stops.Add((run.Attempt, step));
+        }
+        StopOf(run).TrySetResult(step);
+        return Task.CompletedTask;
     }
 
     public Task<string> FinishAsync(TrainingRun run, EvalResult? lastEval, CancellationToken cancel)

@@ -35,6 +35,10 @@ public interface IJobGrain : IGrainWithStringKey
     [OneWay] Task OnProgress(int attempt, TrainingProgress progress);
     /// <summary>Every rank completed and the driver wrote the job's full model to <paramref name="finalModelPath"/>.</summary>
     [OneWay] Task OnTrainingCompleted(int attempt, string finalModelPath);
+    /// <summary>Every rank stopped after <paramref name="step"/>, as a growth asked (issue 20 fault 7): the job scatters that checkpoint onto more workers.</summary>
+    [OneWay] Task OnTrainingStopped(int attempt, long step);
+    /// <summary>A rank refused the growth's stop after <paramref name="step"/> (it was past it): training goes on, the next check asks again.</summary>
+    [OneWay] Task OnGrowthRefused(int attempt, long step, string reason);
     [OneWay] Task OnStageFailed(int attempt, string message);
     /// <summary>From the worker pool: a worker of this job stopped heartbeating, or the training
     /// driver found it gone (<paramref name="reason"/> says which).</summary>
