@@ -8,6 +8,7 @@ using Jetpack.Model.Data.Fixtures;
 using Jetpack.Model.Registry;
 using Jetpack.Protocol.Jobs;
 using Jetpack.Protocol.Telemetry;
+using Jetpack.Tests.Telemetry;
 using Jetpack.WorkerCluster;
 using Xunit.Abstractions;
 
@@ -73,14 +74,6 @@ public sealed class ImageDataJobTests(ITestOutputHelper output) : IAsyncLifetime
         checkpoint_every: {Steps}
         """;
 
-    /// <summary>A worker's value of <paramref name="name"/> for <paramref name="job"/> (its job_id label, the plain id) in its Prometheus text.</summary>
-    static double Metric(string text, string name, string job)
-    {
-        var line = text.Split('\n').SingleOrDefault(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains($"job_id=\"{job}\"", StringComparison.Ordinal))
-                   ?? throw new Xunit.Sdk.XunitException($"no {name} for job {job} in:\n{text}");
-        return double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
-    }
-
     async Task TrainsToItsFinalModel(WorkerLauncher workers, string job, string dataset, string root)
     {
         await coordinator.Submit(Spec(job, dataset, root));
@@ -105,7 +98,7 @@ public sealed class ImageDataJobTests(ITestOutputHelper output) : IAsyncLifetime
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var metrics = await Task.WhenAll(workers.MetricsAddresses.Select(a => http.GetStringAsync($"http://{a}/metrics")));
         for (int r = 0; r < Workers; r++)
-            Assert.Equal(Steps * GlobalBatch / Workers, Metric(metrics[r], MetricNames.DataImagesRead, job));   // its half of every batch
+            Assert.Equal(Steps * GlobalBatch / Workers, PrometheusSample.Value(metrics[r], MetricNames.DataImagesRead, ("job_id", job)));   // its half of every batch
         output.WriteLine($"{dataset}: completed {Steps} steps on {Workers} workers, top-1 {last.GetProperty("top1").GetDouble():P1} on {tree.ValImages} val images; {final}");
     }
 

@@ -6,6 +6,7 @@ using Jetpack.Model.Data.Fixtures;
 using Jetpack.Model.Models;
 using Jetpack.Model.Training;
 using Jetpack.Protocol.Telemetry;
+using Jetpack.Tests.Telemetry;
 using Jetpack.WorkerCluster;
 
 namespace Jetpack.GpuWorker.Tests.Jobs;
@@ -62,14 +63,6 @@ public sealed class ImageDataRanksTests : IDisposable
         return (outcome, metrics);
     }
 
-    /// <summary>The value of <paramref name="name"/> for <paramref name="rank"/> in a worker's Prometheus text.</summary>
-    static double Metric(string text, string name, int rank)
-    {
-        var line = text.Split('\n').SingleOrDefault(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains($"rank=\"{rank}\"", StringComparison.Ordinal))
-                   ?? throw new Xunit.Sdk.XunitException($"no {name} for rank {rank} in:\n{text}");
-        return double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-    }
-
     static void AssertFinalEvaluation(ClusterOutcome outcome, int valImages)
     {
         for (int r = 0; r < World; r++)
@@ -92,7 +85,7 @@ public sealed class ImageDataRanksTests : IDisposable
         {
             long expected = steps * DistributedSampler.RankSlice(GlobalBatch, World, r).Length;
             Assert.Equal(expected, outcome.Progress[r][^1].ImagesRead);
-            Assert.Equal(expected, Metric(metrics[r], MetricNames.DataImagesRead, r));
+            Assert.Equal(expected, PrometheusSample.Value(metrics[r], MetricNames.DataImagesRead, ("rank", r.ToString())));
             together += outcome.Progress[r][^1].ImagesRead;
         }
         Assert.Equal(steps * GlobalBatch, together);                              // the ranks' slices make up the epoch
@@ -116,12 +109,12 @@ public sealed class ImageDataRanksTests : IDisposable
         for (int r = 0; r < World; r++)
         {
             Assert.Equal(steps * perStep, outcome.Progress[r][^1].ImagesRead);
-            Assert.Equal(steps * perStep, Metric(metrics[r], MetricNames.DataImagesRead, r));
+            Assert.Equal(steps * perStep, PrometheusSample.Value(metrics[r], MetricNames.DataImagesRead, ("rank", r.ToString())));
             // the shards this rank's stream touches, computed here from (seed, rank) alone: the worker read exactly those
             var stream = shards.StreamFor(World, r, perStep, 7);
             var touched = stream.Take(0, (int)(steps * perStep)).Select(i => shardOf[i]).Distinct().ToList();
             Assert.All(touched, s => Assert.Equal(r, s % World));
-            Assert.Equal(touched.Count, Metric(metrics[r], MetricNames.DataShardsRead, r));
+            Assert.Equal(touched.Count, PrometheusSample.Value(metrics[r], MetricNames.DataShardsRead, ("rank", r.ToString())));
         }
         AssertFinalEvaluation(outcome, tree.ValImages);
     }
