@@ -50,7 +50,7 @@ public static class DemoCommand
         outDir = Path.GetFullPath(outDir);
         Directory.CreateDirectory(outDir);
         var clock = Stopwatch.StartNew();
-        var seconds = new Dictionary<string, double>();
+        var seconds = new Dictionary<string, double?>();                 // null: done earlier and reused
         AnsiConsole.Write(new Rule($"[bold]jetpack demo[/] ({plan.Name}): MoE Jetpack on Fashion-MNIST with {workers} workers"));
 
         // 1. Upstream: dense predecessor and target on classes 0–4 (the study's stage; cached in upstream/).

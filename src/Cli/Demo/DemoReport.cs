@@ -13,7 +13,7 @@ namespace Jetpack.Cli.Demo;
 /// metrics.jsonl as a top-1 point — for the Jetpack job, the coordinator job's periodic evaluations).
 /// </summary>
 public sealed class DemoReport(StudyPlan plan, int workers, IReadOnlyList<RunResult> runs, IReadOnlyDictionary<string, double> runSeconds,
-                               IReadOnlyDictionary<string, double> stageSeconds, double totalSeconds)
+                               IReadOnlyDictionary<string, double?> stageSeconds, double totalSeconds)
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
@@ -51,7 +51,7 @@ public sealed class DemoReport(StudyPlan plan, int workers, IReadOnlyList<RunRes
         foreach (var r in runs)
             md.AppendLine(string.Create(Inv, $"| {r.Run.Label} (`{r.Run.Model}`) | {Init(r)} | {100 * r.FinalTop1:F2}% | {100 * r.FinalTop5:F2}% | {r.Steps} | {Seconds(r):F0} s | {Where(r)} |"));
         md.AppendLine();
-        md.AppendLine("Stages: " + string.Join(", ", stageSeconds.Select(kv => string.Create(Inv, $"{kv.Key} {kv.Value:F0} s"))));
+        md.AppendLine("Stages: " + string.Join(", ", stageSeconds.Select(kv => kv.Value is { } t ? string.Create(Inv, $"{kv.Key} {t:F0} s") : $"{kv.Key} reused")));
         md.AppendLine();
         md.AppendLine("![convergence](convergence.png)");
         File.WriteAllText(Path.Combine(dir, "results.md"), md.ToString());

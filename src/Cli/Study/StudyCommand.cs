@@ -96,7 +96,7 @@ public static class StudyCommand
         if (runs.FirstOrDefault(r => r.Precision == Jetpack.Model.Training.Precision.Bf16) is { } bf16) CpuBf16.WarnIfEmulated(bf16.Precision, device);
         Directory.CreateDirectory(outDir);
         var clock = Stopwatch.StartNew();
-        var stageSeconds = new Dictionary<string, double>();
+        var stageSeconds = new Dictionary<string, double?>();            // null: done earlier and reused
         AnsiConsole.Write(new Rule($"[bold]MoE Jetpack study on Fashion-MNIST[/] ({plan.Name}{(seeds > 1 ? $", {seeds} seeds" : "")})"));
 
         var results = new List<RunResult>();
@@ -132,7 +132,7 @@ public static class StudyCommand
                     LocalTraining.Run(config, resume: false, until: null, device, threads);
                     MarkDone(runOut, stamp);
                 }
-                stageSeconds[$"run {run.Id}{(seeds > 1 ? $" seed {s + 1}" : "")}"] = lap.Elapsed.TotalSeconds;
+                stageSeconds[$"run {run.Id}{(seeds > 1 ? $" seed {s + 1}" : "")}"] = cached ? null : lap.Elapsed.TotalSeconds;
                 results.Add(RunResult.Read(run, Path.Combine(runOut, "metrics.jsonl"), s, seedPlan.Seed));
             }
         }
@@ -163,7 +163,7 @@ public static class StudyCommand
         _ => throw new ArgumentException($"--bf16: '{mode}' is not one of auto, on, off"),
     };
 
-    internal static string Upstream(StudyPlan plan, string model, int steps, string outDir, bool fresh, Device device, int threads, Dictionary<string, double> seconds,
+    internal static string Upstream(StudyPlan plan, string model, int steps, string outDir, bool fresh, Device device, int threads, Dictionary<string, double?> seconds,
                                     string tag = "")
     {
         var config = new RunSpec
@@ -187,13 +187,13 @@ public static class StudyCommand
             LocalTraining.Run(config, resume, until: null, device, threads);
             MarkDone(config.Out, stamp);
         }
-        if (!cached || !seconds.ContainsKey($"upstream {model}")) seconds[$"upstream {model}"] = lap.Elapsed.TotalSeconds;
+        if (!cached || !seconds.ContainsKey($"upstream {model}")) seconds[$"upstream {model}"] = cached ? null : lap.Elapsed.TotalSeconds;
         return Path.Combine(config.Out, "final.safetensors");
     }
 
     /// <summary>The initial checkpoint of every run that needs one (run id → path).</summary>
     static Dictionary<string, string> BuildInits(StudyPlan plan, IReadOnlyList<StudyRun> runs, string predPath, string targetPath,
-                                                 string outDir, bool fresh, Device device, Dictionary<string, double> seconds, string tag = "")
+                                                 string outDir, bool fresh, Device device, Dictionary<string, double?> seconds, string tag = "")
     {
         var lap = Stopwatch.StartNew();
         string dir = Path.Combine(outDir, "init");
@@ -206,6 +206,7 @@ public static class StudyCommand
         {
             AnsiConsole.MarkupLine($"initial checkpoints{Markup.Escape(tag)}: done earlier, kept");
             foreach (var r in needed) paths[r.Id] = InitPath(dir, r);
+            seconds[$"profile + recycle{tag}"] = null;
             return paths;
         }
 

@@ -47,7 +47,7 @@ public sealed record RunResult(StudyRun Run, IReadOnlyList<(long Step, double To
 /// tested at that confidence, bf16 vs fp32, and the Fig. 5 / Table 3 / Table 4 plots with bands and error bars.
 /// With one seed it is the one-seed report: means without intervals, and no claim is called decided.
 /// </summary>
-public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results, IReadOnlyDictionary<string, double> stageSeconds, double totalSeconds,
+public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results, IReadOnlyDictionary<string, double?> stageSeconds, double totalSeconds,
                                 IReadOnlyList<string>? notes = null)
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
@@ -159,13 +159,17 @@ public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results
                         + "Values are mean ± the half-width of a 95 % t-interval; Δ columns are paired differences (seed s against seed s) with their 95 % interval, in points.");
         md.AppendLine();
 
-        md.AppendLine($"## Claims with 95 % confidence ({Seeds} seed{(Seeds > 1 ? "s" : "")})");
-        md.AppendLine();
-        md.AppendLine("| claim | value | verdict |");
-        md.AppendLine("|---|---:|---|");
-        foreach (var (claim, value, verdict) in Claims())
-            md.AppendLine($"| {claim} | {(claim.StartsWith("faster", StringComparison.Ordinal) ? Pm(value, 1, "0.0") + "×" : Delta(value))} | {verdict} |");
-        md.AppendLine();
+        var claims = Claims();
+        if (claims.Any(c => c.Value is not null))                          // not for a study of other rows only (--only table4)
+        {
+            md.AppendLine($"## Claims with 95 % confidence ({Seeds} seed{(Seeds > 1 ? "s" : "")})");
+            md.AppendLine();
+            md.AppendLine("| claim | value | verdict |");
+            md.AppendLine("|---|---:|---|");
+            foreach (var (claim, value, verdict) in claims)
+                md.AppendLine($"| {claim} | {(claim.StartsWith("faster", StringComparison.Ordinal) ? Pm(value, 1, "0.0") + "×" : Delta(value))} | {verdict} |");
+            md.AppendLine();
+        }
 
         var t1 = Rows(r => r.Table == 1);
         if (t1.Count > 0)
@@ -236,7 +240,7 @@ public sealed class StudyReport(StudyPlan plan, IReadOnlyList<RunResult> results
         md.AppendLine();
         md.AppendLine("| stage | seconds |");
         md.AppendLine("|---|---:|");
-        foreach (var (stage, s) in stageSeconds) md.AppendLine($"| {stage} | {F(s, "0")} |");
+        foreach (var (stage, s) in stageSeconds) md.AppendLine($"| {stage} | {(s is { } t ? F(t, "0") : "reused (done earlier)")} |");
         md.AppendLine($"| **total** | **{F(totalSeconds, "0")}** |");
         md.AppendLine();
         if (t1.Count > 0) md.AppendLine("![convergence](fig5_convergence.png)").AppendLine();

@@ -24,7 +24,7 @@ public sealed class DemoReportTests : IDisposable
         }.Concat(step % 2 == 0 ? new Dictionary<string, object> { ["top1"] = step / 10.0, ["top5"] = 0.9, ["eval_loss"] = 1.0 } : []).ToDictionary())));
 
         var result = RunResult.Read(run, metrics);
-        new DemoReport(DemoPlan.Smoke, 2, [result], new Dictionary<string, double> { [run.Id] = 1 }, new Dictionary<string, double>(), 2).Write(dir.Path);
+        new DemoReport(DemoPlan.Smoke, 2, [result], new Dictionary<string, double> { [run.Id] = 1 }, new Dictionary<string, double?>(), 2).Write(dir.Path);
 
         using var json = JsonDocument.Parse(File.ReadAllText(dir.File("results.json")));
         var curve = json.RootElement.GetProperty("runs")[0].GetProperty("curve").EnumerateArray().Select(p => (p.GetProperty("step").GetInt64(), p.GetProperty("top1").GetDouble())).ToList();

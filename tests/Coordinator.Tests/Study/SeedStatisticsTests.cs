@@ -84,14 +84,28 @@ public sealed class StudyReportSeedTests : IDisposable
             results.Add(Result("jetpack", s, 0.78 + 0.01 * s + 0.002 * s * s, 20));   // +8 points on every seed, reaches Soft MoE's final by step 20
             results.Add(Result("recycle_random", s, 0.78 + 0.01 * s + 0.003 * (1 - s), 20));
         }
-        new StudyReport(StudyPlan.Smoke with { DownstreamSteps = 40, Evaluations = 4 }, results, new Dictionary<string, double> { ["x"] = 1 }, 1).Write(dir);
+        new StudyReport(StudyPlan.Smoke with { DownstreamSteps = 40, Evaluations = 4 }, results, new Dictionary<string, double?> { ["x"] = 1, ["run jetpack seed 1"] = null }, 1).Write(dir);
         var md = File.ReadAllText(Path.Combine(dir, "results.md"));
         Assert.Contains("| MoE Jetpack > Soft MoE from scratch (top-1, paired) |", md);
         Assert.Contains("| holds |", md);
         Assert.Contains("not shown: the 95 % interval includes 0", md);   // importance vs random: differences +0.3, 0, −0.3 … points
+        Assert.Contains("| run jetpack seed 1 | reused (done earlier) |", md);
         using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "results.json")));
         var jet = json.RootElement.GetProperty("rows").EnumerateArray().Single(r => r.GetProperty("id").GetString() == "jetpack");
         Assert.Equal(0.08 + 0.002 * 5 / 3.0, jet.GetProperty("delta_vs_soft_moe").GetProperty("mean").GetDouble(), 9);
         Assert.Equal(2.0, jet.GetProperty("speed_up_vs_soft_moe").GetProperty("mean").GetDouble(), 9);
+    }
+
+    [Fact]
+    public void AStudyOfTable4AloneHasNoClaimsSection()
+    {
+        var grid = StudyPlan.Table4Runs.Take(2).ToList();
+        var results = Enumerable.Range(0, 3).SelectMany(s => grid.Select(run =>
+            new RunResult(run, [(10, 0.5), (40, 0.7 + 0.01 * s)], 0.7 + 0.01 * s, 0.99, 100, 40) { SeedIndex = s, Seed = 3407 + 1000UL * (ulong)s })).ToList();
+        new StudyReport(StudyPlan.Smoke with { DownstreamSteps = 40, Evaluations = 4 }, results, new Dictionary<string, double?>(), 1).Write(dir);
+        var md = File.ReadAllText(Path.Combine(dir, "results.md"));
+        Assert.DoesNotContain("## Claims", md);
+        Assert.DoesNotContain("not measured", md);
+        Assert.Contains("## Table 4", md);
     }
 }
