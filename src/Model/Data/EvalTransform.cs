@@ -144,10 +144,12 @@ public sealed class EvalTransform : IImageTransform
     }
 
     // PIL rounds its fixed-point sums half up and clips to 0..255.
-    private static Tensor ToByteRange(Tensor y) => y.add(Half).floor_().clamp_(Zero, Full);
+    // add(Scalar) would make its alpha = 1 as a temporary Scalar inside TorchSharp, which the GC may finalize while the
+    // native add still reads it ("toFloat: Expected false to be true" with 2 decode threads): pass a held alpha.
+    private static Tensor ToByteRange(Tensor y) => y.add(Half, One).floor_().clamp_(Zero, Full);
 
     // Scalars held for the process: an implicit float → Scalar temporary can be finalized by the GC
     // while its native call still runs (seen as "Unknown scalar type" under load with several decode
     // threads), so the transforms' hot paths use these, which are never collected.
-    internal static readonly Scalar Half = 0.5f.ToScalar(), Zero = 0f.ToScalar(), Full = 255f.ToScalar();
+    internal static readonly Scalar Half = 0.5f.ToScalar(), Zero = 0f.ToScalar(), Full = 255f.ToScalar(), One = 1f.ToScalar();
 }
