@@ -23,6 +23,7 @@ namespace Jetpack.Coordinator.Tests.Training;
 /// (GpuWorker.Tests' ImageDataRanksTests checks which shards each rank touches.)
 /// </summary>
 [Collection(InProcessCoordinators.Name)]
+[Trait("Category", "Heavy")]                          // ViT-S + V-JetMoE-T at 224² in 3 processes: run after the other assemblies (scripts/test.sh)
 public sealed class ImageDataJobTests(ITestOutputHelper output) : IAsyncLifetime
 {
     const int Steps = 3, GlobalBatch = 8, Workers = 2;
