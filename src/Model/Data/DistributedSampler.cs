@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Jetpack.Model.Data;
 
 /// <summary>
@@ -128,5 +130,13 @@ public struct SplitMix64(ulong state)
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
+    }
+
+    /// <summary><see cref="Mix(ulong)"/> on 8 lanes at once (the same values).</summary>
+    public static Vector512<ulong> Mix(Vector512<ulong> z)
+    {
+        z = (z ^ Vector512.ShiftRightLogical(z, 30)) * Vector512.Create(0xBF58476D1CE4E5B9UL);
+        z = (z ^ Vector512.ShiftRightLogical(z, 27)) * Vector512.Create(0x94D049BB133111EBUL);
+        return z ^ Vector512.ShiftRightLogical(z, 31);
     }
 }

@@ -10,10 +10,18 @@ namespace Jetpack.Model.Layers;
 /// </summary>
 public static class Stochastic
 {
-    /// <summary>Elementwise dropout: zero with probability p, scale survivors by 1/(1−p).</summary>
+    /// <summary>
+    /// Elementwise dropout: zero with probability p, scale survivors by 1/(1−p). On the CPU the mask
+    /// comes from <see cref="DropoutMask"/> (one fast pass, seeded from the generator); elsewhere from bernoulli_.
+    /// </summary>
     public static Tensor Dropout(Tensor x, double p, bool training, Generator? generator)
     {
         if (!training || p <= 0) return x.alias();
+        if (DropoutMask.Applies(x))
+        {
+            using var scaled = DropoutMask.Draw(x, 1 - p, generator);
+            return x * scaled;
+        }
         if (generator is null) return nn.functional.dropout(x, p, training: true);
         using var mask = torch.empty_like(x).bernoulli_(1 - p, generator);
         return x * mask / (1 - p);

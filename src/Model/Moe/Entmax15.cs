@@ -5,8 +5,9 @@ namespace Jetpack.Model.Moe;
 
 /// <summary>
 /// 1.5-entmax along the last dimension (spec §3.3): a sparse alternative to softmax whose rows
-/// sum to 1. Forward in closed form (sort, cumulative sums, threshold τ*); backward hand-written:
-/// with g = √p, ∂ℓ/∂z = g⊙u − (Σ g⊙u / Σ g)·g. Cost: one sort of the row (K log K) per row.
+/// sum to 1. Forward: on contiguous fp32 CPU tensors the sort-free kernel (<see cref="Entmax15Kernel"/>),
+/// elsewhere (GPUs, other dtypes) the closed form in tensor ops (sort, cumulative sums, threshold τ*);
+/// both give the same τ*. Backward hand-written: with g = √p, ∂ℓ/∂z = g⊙u − (Σ g⊙u / Σ g)·g.
 /// </summary>
 public static class Entmax15
 {
@@ -14,7 +15,11 @@ public static class Entmax15
     public static Tensor Apply(Tensor z) => Function.apply(z);
 
     /// <summary>The forward map alone (no graph): p = max(0, z/2 − τ*)², z shifted by its max.</summary>
-    public static Tensor Forward(Tensor z)
+    public static Tensor Forward(Tensor z) =>
+        Entmax15Kernel.Applies(z) && !z.requires_grad ? Entmax15Kernel.Forward(z) : ForwardTensorOps(z);
+
+    /// <summary>The forward in tensor ops (any device and dtype; differentiable through sort, cumsum and gather).</summary>
+    public static Tensor ForwardTensorOps(Tensor z)
     {
         using var scope = NewDisposeScope();
         long k = z.shape[^1];
@@ -47,7 +52,9 @@ public static class Entmax15
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
-            var p = Forward((Tensor)vars[0]);
+            var z = (Tensor)vars[0];
+            Tensor p;
+            using (no_grad()) p = Entmax15Kernel.Applies(z) ? Entmax15Kernel.Forward(z) : ForwardTensorOps(z);
             ctx.save_for_backward([p]);
             return p;
         }

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Jetpack.Model.Torch;
 
 namespace Jetpack.Model.Training;
 
@@ -39,7 +40,7 @@ public sealed class AdamW : IDisposable
         foreach (var g in this.groups)
             foreach (var p in g.Parameters)
                 if (!seen.Add(p)) throw new ArgumentException($"a parameter appears in more than one group (second time in '{g.Name}')");
-        IsFused = fused && this.groups.All(g => g.Parameters.All(p => AdamWKernel.Walkable(p, ScalarType.Float32)));
+        IsFused = fused && this.groups.All(g => g.Parameters.All(p => RawTensor.Walkable(p, ScalarType.Float32)));
     }
 
     /// <summary>One group with the same weight decay for everything.</summary>
@@ -66,7 +67,7 @@ public sealed class AdamW : IDisposable
     public bool AttachShadows(IEnumerable<(Parameter Master, Parameter Shadow)> pairs)
     {
         var map = pairs.ToDictionary(x => x.Master, x => x.Shadow, ReferenceEqualityComparer.Instance as IEqualityComparer<Parameter>);
-        if (!IsFused || map.Values.Any(s => !AdamWKernel.Walkable(s, ScalarType.BFloat16))) return false;
+        if (!IsFused || map.Values.Any(s => !RawTensor.Walkable(s, ScalarType.BFloat16))) return false;
         shadows = map;
         return true;
     }
@@ -76,8 +77,8 @@ public sealed class AdamW : IDisposable
     {
         using var scope = NewDisposeScope();                                 // the p.grad wrappers
         var grads = groups.SelectMany(g => g.Parameters).Select(p => p.grad).OfType<Tensor>().ToList();
-        if (IsFused && grads.All(g => AdamWKernel.Walkable(g, ScalarType.Float32)))
-            unsafe { AdamWKernel.Zero([.. grads.Select(g => ((IntPtr)AdamWKernel.Address(g), g.numel() * 4))]); }
+        if (IsFused && grads.All(g => RawTensor.Walkable(g, ScalarType.Float32)))
+            unsafe { AdamWKernel.Zero([.. grads.Select(g => ((IntPtr)RawTensor.Address(g), g.numel() * 4))]); }
         else
             foreach (var g in grads) g.zero_();
     }
@@ -119,10 +120,10 @@ public sealed class AdamW : IDisposable
     private static unsafe AdamWSpan Span(Tensor p, Tensor grad, Tensor m, Tensor v, Parameter? shadow, double lr, double wd, double stepSize)
     {
         bool bf16 = grad.dtype == ScalarType.BFloat16;
-        if (!AdamWKernel.Walkable(grad, bf16 ? ScalarType.BFloat16 : ScalarType.Float32) || !grad.shape.SequenceEqual(p.shape))
+        if (!RawTensor.Walkable(grad, bf16 ? ScalarType.BFloat16 : ScalarType.Float32) || !grad.shape.SequenceEqual(p.shape))
             throw new InvalidOperationException($"fused AdamW: a gradient of shape [{string.Join(", ", grad.shape)}], {grad.dtype}, {grad.device} does not fit a parameter of shape [{string.Join(", ", p.shape)}]");
-        return new AdamWSpan((float*)AdamWKernel.Address(p), bf16 ? null : (float*)AdamWKernel.Address(grad), bf16 ? (ushort*)AdamWKernel.Address(grad) : null,
-                             (float*)AdamWKernel.Address(m), (float*)AdamWKernel.Address(v), shadow is null ? null : (ushort*)AdamWKernel.Address(shadow),
+        return new AdamWSpan((float*)RawTensor.Address(p), bf16 ? null : (float*)RawTensor.Address(grad), bf16 ? (ushort*)RawTensor.Address(grad) : null,
+                             (float*)RawTensor.Address(m), (float*)RawTensor.Address(v), shadow is null ? null : (ushort*)RawTensor.Address(shadow),
                              p.numel(), (float)(1 - lr * wd), (float)stepSize);
     }
 

@@ -46,13 +46,6 @@ public static unsafe class AdamWKernel
     /// <summary>Elements per work item: 64 K floats = 256 KB per stream, large enough that the per-item cost vanishes.</summary>
     public const long ChunkElements = 1 << 16;
 
-    /// <summary>True where the tensor's storage can be walked as a raw span by these kernels.</summary>
-    public static bool Walkable(Tensor t, ScalarType dtype) =>
-        t.device_type == DeviceType.CPU && t.dtype == dtype && t.is_contiguous();
-
-    /// <summary>The address of a contiguous CPU tensor's first element (no copy; valid while the tensor lives).</summary>
-    public static void* Address(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
-
     /// <summary>The AdamW update over all spans, gradients scaled by <paramref name="gradScale"/> (the clipping coefficient) on the fly.</summary>
     public static void Step(IReadOnlyList<AdamWSpan> spans, float beta1, float beta2, float eps, float sqrtBc2, float gradScale)
     {
@@ -182,7 +175,8 @@ public static unsafe class AdamWKernel
         return Avx512F.ConvertToVector256UInt16(Vector512.ShiftRightLogical(r, 16));
     }
 
-    static ushort ToBf16(float f)
+    /// <summary>fp32 → bf16, round to nearest even; NaN stays a quiet NaN.</summary>
+    internal static ushort ToBf16(float f)
     {
         if (float.IsNaN(f)) return 0x7FC0;
         uint bits = BitConverter.SingleToUInt32Bits(f);

@@ -1,5 +1,6 @@
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Jetpack.Model.Torch;
 
 namespace Jetpack.Model.Training;
 
@@ -31,12 +32,12 @@ public static class GradClip
         using var _ = no_grad();
         using var scope = NewDisposeScope();                                 // the p.grad wrappers
         var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
-        if (grads.All(g => AdamWKernel.Walkable(g, ScalarType.Float32) || AdamWKernel.Walkable(g, ScalarType.BFloat16)))
+        if (grads.All(g => RawTensor.Walkable(g, ScalarType.Float32) || RawTensor.Walkable(g, ScalarType.BFloat16)))
             unsafe
             {
                 return AdamWKernel.SumOfSquares(
-                    [.. grads.Where(g => g.dtype == ScalarType.Float32).Select(g => ((IntPtr)AdamWKernel.Address(g), g.numel()))],
-                    [.. grads.Where(g => g.dtype == ScalarType.BFloat16).Select(g => ((IntPtr)AdamWKernel.Address(g), g.numel()))]);
+                    [.. grads.Where(g => g.dtype == ScalarType.Float32).Select(g => ((IntPtr)RawTensor.Address(g), g.numel()))],
+                    [.. grads.Where(g => g.dtype == ScalarType.BFloat16).Select(g => ((IntPtr)RawTensor.Address(g), g.numel()))]);
             }
         foreach (var g in grads)
         {

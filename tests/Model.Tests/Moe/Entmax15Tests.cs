@@ -83,3 +83,54 @@ public class Entmax15Tests
         Assert.True((viaAutograd - z.grad!).abs().max().item<double>() < 1e-12);
     }
 }
+
+/// <summary>The sort-free CPU kernel against the sorted form in tensor ops (spec §3.3).</summary>
+public class Entmax15KernelTests
+{
+    [Theory]
+    [InlineData(1, 0.3)]
+    [InlineData(2, 1.0)]
+    [InlineData(7, 3.0)]
+    [InlineData(294, 0.3)]
+    [InlineData(294, 1.0)]
+    [InlineData(294, 10.0)]
+    [InlineData(1176, 2.0)]
+    [InlineData(5000, 50.0)]
+    public void EqualsTheSortedFormInTensorOps(int k, double scale)
+    {
+        using var scope = NewDisposeScope();
+        var gen = new Generator((ulong)(k * 31 + (int)(scale * 10)));
+        var z = torch.randn([257, k], generator: gen) * scale;
+        z[0] = torch.zeros(k);                                             // all equal: uniform
+        if (k > 3) { z[1, 0] = float.NegativeInfinity; z[2, 1] = z[2, 2]; } // -inf entries and ties
+        Assert.True(Entmax15Kernel.Applies(z));
+        var fast = Entmax15Kernel.Forward(z);
+        var sorted = Entmax15.ForwardTensorOps(z);
+        double err = (fast - sorted).abs().max().item<float>();
+        Assert.True(err < 1e-6, $"K={k}, scale={scale}: max |kernel − sorted| = {err}");
+        Assert.True((fast.sum(-1) - 1).abs().max().item<float>() < 1e-5);
+    }
+
+    [Fact]
+    public void NonFiniteRowsBecomeNaNLikeTheTensorPath()
+    {
+        using var scope = NewDisposeScope();
+        var z = torch.tensor(new[] { 0f, float.NaN, 1f, 2f, float.PositiveInfinity, 0f }).reshape(2, 3);
+        var p = Entmax15Kernel.Forward(z);
+        Assert.True(p.isnan().all().item<bool>(), string.Join(", ", p.data<float>().ToArray()));
+    }
+
+    [Fact]
+    public void GradientThroughTheKernelEqualsTheTensorPath()
+    {
+        using var scope = NewDisposeScope();
+        var gen = new Generator(3);
+        var z0 = torch.randn([8, 20, 294], generator: gen);
+        var u = torch.randn([8, 20, 294], generator: gen);
+        var a = z0.clone().requires_grad_(true);
+        (Entmax15.Apply(a) * u).sum().backward();                          // kernel forward, analytic backward
+        var b = z0.clone().requires_grad_(true);
+        (Entmax15.ForwardTensorOps(b) * u).sum().backward();               // autograd through the sorted form
+        Assert.True((a.grad! - b.grad!).abs().max().item<float>() < 1e-5);
+    }
+}
