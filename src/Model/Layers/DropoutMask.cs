@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Jetpack.Model.Data;
@@ -57,6 +58,7 @@ public static unsafe class DropoutMask
     /// <summary>The i-th draw: SplitMix64's output for state seed + (i + 1)·γ.</summary>
     private static ulong Draw(ulong seed, long i) => SplitMix64.Mix(unchecked(seed + (ulong)(i + 1) * 0x9E3779B97F4A7C15UL));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FillFloat(float* dst, long at, long len, ulong seed, ulong below, float scale)
     {
         long i = 0;
@@ -77,6 +79,7 @@ public static unsafe class DropoutMask
         for (; i < len; i++) dst[i] = Draw(seed, at + i) < below ? scale : 0f;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FillBf16(ushort* dst, long at, long len, ulong seed, ulong below, float scale)
     {
         ushort on = AdamWKernel.ToBf16(scale);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Jetpack.Model.Torch;
@@ -7,14 +8,11 @@ namespace Jetpack.Model.Moe;
 
 /// <summary>
 /// The CPU forward of 1.5-entmax (spec §3.3) without a sort: per row, the threshold τ* is found by
-/// iterating on the support instead of sorting it. With x = (z − max z)/2 and a candidate support S,
-/// τ(S) = μ_S − √max(0, (1 − s_S)/|S|) is the closed form of §3.3 over S (μ the mean, s = |S|·variance);
-/// the next support is {x_i &gt; τ(S)}. Starting from the entries above −1 (τ* ≥ −1 always), S only shrinks, each pass removing
-/// entries the threshold has passed, and it stops when S holds exactly the entries above its own τ: that
-/// is the k* of the sorted form, so τ* is the same number (sums in fp64 here, cumulative sums in the
-/// tensor's dtype there). A row takes a handful of O(K) passes instead of an O(K log K) sort plus a
-/// dozen K-wide tensor passes; rows are spread over the cores. A row whose support fails to shrink
-/// within K passes, or grows (not seen; a guard), takes the sorted form. Non-finite rows propagate NaN like the
+/// Newton steps from below on f(τ) = Σ max(0, x − τ)² = 1 (x = (z − max z)/2), each ending with the
+/// closed form of §3.3 over the current support, which is exact once the support is the true one
+/// (<see cref="Threshold"/>). The result is the sorted form's τ* (sums in fp64 here, cumulative sums in
+/// the tensor's dtype there). A row takes a few O(K) vector passes instead of an O(K log K) sort plus a
+/// dozen K-wide tensor passes; rows are spread over the cores. Non-finite rows propagate NaN like the
 /// tensor path.
 /// </summary>
 public static unsafe class Entmax15Kernel
@@ -34,19 +32,24 @@ public static unsafe class Entmax15Kernel
         float* src = (float*)RawTensor.Address(z), dst = (float*)RawTensor.Address(p);
         long items = (rows + RowsPerItem - 1) / RowsPerItem;
         int padded = (k + Lanes - 1) / Lanes * Lanes;
-        Parallel.For(0L, items, item =>
-        {
-            Span<double> x = padded <= 2048 ? stackalloc double[padded] : new double[padded];
-            long end = Math.Min(rows, (item + 1) * RowsPerItem);
-            for (long r = item * RowsPerItem; r < end; r++) Row(src + r * k, dst + r * k, k, x);
-        });
+        Parallel.For(0L, items, item => Rows(src, dst, k, item * RowsPerItem, Math.Min(rows, (item + 1) * RowsPerItem), padded));
         return p;
+    }
+
+    // The kernels are compiled fully optimised at once (AggressiveOptimization): tier-0 code of these
+    // vector loops runs ~10× slower, and a training step would meet it for its first seconds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rows(float* src, float* dst, int k, long from, long to, int padded)
+    {
+        Span<double> x = padded <= 2048 ? stackalloc double[padded] : new double[padded];
+        for (long r = from; r < to; r++) Row(src + r * k, dst + r * k, k, x);
     }
 
     /// <summary>Doubles per vector in the support passes (AVX2 and AVX-512 alike).</summary>
     private static int Lanes => Vector256<double>.Count;
 
     /// <summary>One row: z (K values) → p, with <paramref name="x"/> as scratch of K rounded up to whole vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(float* z, float* p, int k, Span<double> x)
     {
         float max = float.NegativeInfinity;
@@ -69,30 +72,41 @@ public static unsafe class Entmax15Kernel
     }
 
     /// <summary>
-    /// τ* for the first <paramref name="k"/> entries of x (maximum 0; the rest −∞ padding): support
-    /// iteration, with the sorted form as the guard. The first support is {x &gt; −1}: the top entry
-    /// alone bounds τ* ≥ −1, so nothing at or below −1 is in the support.
+    /// τ* for the first <paramref name="k"/> entries of x (maximum 0; the rest −∞ padding). With
+    /// f(τ) = Σ max(0, x − τ)², convex and decreasing, τ* solves f(τ*) = 1, and τ* ≥ −1 (the top entry alone
+    /// gives f(−1) ≥ 1). From τ = −1, Newton steps on f stay at or below τ* and rise to it. At each τ ≤ τ*
+    /// the support S = {x &gt; τ} holds every entry of the true support, so the closed form r over S is at
+    /// or above τ* (fewer terms at τ* on the true support); r is τ* exactly when no entry of S lies below r.
+    /// That test ends the search, usually in 1–4 passes. Past K passes (ties exactly at τ*) the sorted form decides.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Threshold(ReadOnlySpan<double> x, int k)
     {
-        int support = int.MaxValue;
         double tau = -1;
         for (int pass = 0; pass <= k; pass++)
         {
-            var (sum, sumSq, n) = SupportSums(x, tau);
-            if (n == support) return (float)tau;                                // S stable: τ is τ*
-            if (n > support) break;                                              // not shrinking: the guard
-            support = n;
-            tau = ClosedForm(sum, sumSq, n);
+            var (sum, sumSq, n, min) = SupportSums(x, tau);
+            double f = sumSq - 2 * tau * sum + n * tau * tau;                  // f(τ) over S = {x > τ}
+            if (f >= 1)                                                          // τ ≤ τ*: S covers the support
+            {
+                double mean = sum / n, ss = sumSq - n * mean * mean, disc = (1 - ss) / n;
+                if (disc >= 0 && mean - Math.Sqrt(disc) <= min) return (float)(mean - Math.Sqrt(disc));
+            }
+            double slope = 2 * (sum - n * tau);                                  // −f′(τ)
+            double next = tau + (f - 1) / slope;
+            if (!(next != tau) || n == 0) break;                                 // no progress (or NaN): the guard
+            tau = next;
         }
         return SortedThreshold(x[..k]);
     }
 
-    /// <summary>Σx, Σx² and the count over the entries above τ: branch-free, a vector of doubles at a time.</summary>
-    private static (double Sum, double SumSq, int N) SupportSums(ReadOnlySpan<double> x, double tau)
+    /// <summary>Σx, Σx², the count and the least entry over the entries above τ: branch-free, a vector of doubles at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double Sum, double SumSq, int N, double Min) SupportSums(ReadOnlySpan<double> x, double tau)
     {
         var t = Vector256.Create(tau);
-        Vector256<double> sum = default, sumSq = default;
+        var inf = Vector256.Create(double.PositiveInfinity);
+        Vector256<double> sum = default, sumSq = default, min = inf;
         Vector256<long> n = default;
         ref double at = ref MemoryMarshal.GetReference(x);
         for (int i = 0; i < x.Length; i += Lanes)
@@ -102,9 +116,12 @@ public static unsafe class Entmax15Kernel
             var kept = v & inS;
             sum += kept;
             sumSq += kept * kept;
+            min = Vector256.Min(min, Vector256.ConditionalSelect(inS, v, inf));
             n -= inS.AsInt64();
         }
-        return (Vector256.Sum(sum), Vector256.Sum(sumSq), (int)Vector256.Sum(n));
+        double least = double.PositiveInfinity;
+        for (int j = 0; j < Lanes; j++) least = Math.Min(least, min[j]);
+        return (Vector256.Sum(sum), Vector256.Sum(sumSq), (int)Vector256.Sum(n), least);
     }
 
     /// <summary>τ over a support of n entries with Σx and Σx² (spec §3.3 step 3).</summary>

@@ -93,6 +93,7 @@ public static unsafe class AdamWKernel
         return [.. work];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Update(in AdamWSpan s, long at, long len, float beta1, float beta2, float eps, float sqrtBc2, float gradScale)
     {
         float* p = s.P + at, m = s.M + at, v = s.V + at;
@@ -129,6 +130,7 @@ public static unsafe class AdamWKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static double Squares(float* g, long len)
     {
         long i = 0;
@@ -144,6 +146,7 @@ public static unsafe class AdamWKernel
         return total;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static double SquaresBf16(ushort* g, long len)
     {
         long i = 0;

@@ -102,7 +102,11 @@ public class Entmax15KernelTests
         var gen = new Generator((ulong)(k * 31 + (int)(scale * 10)));
         var z = torch.randn([257, k], generator: gen) * scale;
         z[0] = torch.zeros(k);                                             // all equal: uniform
-        if (k > 3) { z[1, 0] = float.NegativeInfinity; z[2, 1] = z[2, 2]; } // -inf entries and ties
+        if (k > 3)
+        {
+            z[1, 0] = float.NegativeInfinity; z[2, 1] = z[2, 2];            // -inf entries and ties
+            z[3] = torch.zeros(k); z[3, 0] = 2;                              // the rest exactly at τ* = −1: p = e₀
+        }
         Assert.True(Entmax15Kernel.Applies(z));
         var fast = Entmax15Kernel.Forward(z);
         var sorted = Entmax15.ForwardTensorOps(z);
