@@ -115,7 +115,13 @@ public static class CoordinatorHost
                 else
                     silo.ConfigureEndpoints(IPAddress.Loopback, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
                 silo.UseRedisClustering(r => r.ConfigurationOptions = redis);
-                silo.AddRedisGrainStorage(StorageNames.Jobs, r => r.ConfigurationOptions = redis);
+                // Grain state writes fail at once while Redis is away instead of waiting out the client's
+                // backlog (5 s each): JobGrain.Persist keeps the state and writes it again later, and a write
+                // that waited would hold the job grain, and the progress calls behind it, meanwhile (fault 6).
+                var storage = redis.Clone();
+                storage.BacklogPolicy = BacklogPolicy.FailFast;
+                storage.AbortOnConnectFail = false;
+                silo.AddRedisGrainStorage(StorageNames.Jobs, r => r.ConfigurationOptions = storage);
                 break;
         }
     }
