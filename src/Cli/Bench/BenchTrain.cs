@@ -13,6 +13,9 @@ using Jetpack.Model.Torch;
 using Jetpack.Model.Training;
 using Jetpack.Cli.CommandLine;
 using Jetpack.Cli.Runs;
+using Jetpack.Application.Runs;
+using Jetpack.Model.Data.Fixtures;
+using Jetpack.Model.Models;
 
 namespace Jetpack.Cli.Bench;
 
@@ -20,7 +23,8 @@ namespace Jetpack.Cli.Bench;
 /// <c>jetpack bench train</c> (issue 4 §5): the real trainer on augmented Fashion-MNIST for a long run
 /// (RSS after warm-up must stay within 5%), and whether the input pipeline keeps up: one core of
 /// decode + train augmentation against the trainer's images/s, at 28² and at 224² (JPEG), measured
-/// in the same run.
+/// in the same run; and the real Trainer on the 224² model from JPEG class folders: the share of each
+/// step spent waiting for its batch (issue 18).
 /// </summary>
 public static class BenchTrain
 {
@@ -31,19 +35,28 @@ public static class BenchTrain
         var warmup = new Option<int>("--warmup") { Description = "steps before the RSS reference point", DefaultValueFactory = _ => 200 };
         var batch = new Option<int>("--batch") { Description = "images per step", DefaultValueFactory = _ => 64 };
         var bigVariant = new Option<string>("--jpeg-variant") { Description = "the 224² model whose step speed the JPEG pipeline is compared with ('' = skip)", DefaultValueFactory = _ => "v_jetmoe_t" };
+        var jpegSteps = new Option<int>("--jpeg-steps")
+        {
+            Description = "steps of the real Trainer on the 224² model from a generated ImageNet-like JPEG tree (imagefolder, 2 decode workers, prefetch 2), " +
+                          "for the share of step time spent waiting for batches (issue 18: ≤ 5 %); 0 = skip",
+            DefaultValueFactory = _ => 12,
+        };
+        var jpegBatch = new Option<int>("--jpeg-batch") { Description = "images per step of that run", DefaultValueFactory = _ => 32 };
         var output = new Option<string>("--out") { Description = "folder for bench-train.json / .md and rss.png", DefaultValueFactory = _ => "results/bench" };
         var cmd = new Command("train", "Long run of the real trainer (augmented Fashion-MNIST): RSS growth after warm-up, and input-pipeline images/s per core against the trainer's images/s (28² and 224² JPEG).")
         {
-            variant, steps, warmup, batch, bigVariant, output, CommonOptions.Device, CommonOptions.Threads,
+            variant, steps, warmup, batch, bigVariant, jpegSteps, jpegBatch, output, CommonOptions.Device, CommonOptions.Threads,
         };
         cmd.SetAction(r => Run(r.GetValue(variant)!, r.GetValue(steps), r.GetValue(warmup), r.GetValue(batch), r.GetValue(bigVariant)!,
-                               r.GetValue(output)!, Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)));
+                               r.GetValue(jpegSteps), r.GetValue(jpegBatch), r.GetValue(output)!, Devices.Parse(r.GetValue(CommonOptions.Device)!), r.GetValue(CommonOptions.Threads)));
         return cmd;
     }
 
-    static int Run(string variantName, int steps, int warmup, int batch, string bigVariant, string outDir, Device device, int threads)
+    static int Run(string variantName, int steps, int warmup, int batch, string bigVariant, int jpegSteps, int jpegBatch, string outDir, Device device, int threads)
     {
         if (warmup >= steps) throw new ArgumentException($"--warmup ({warmup}) must be below --steps ({steps})");
+        if (jpegSteps is < 0 or 1) throw new ArgumentException($"--jpeg-steps must be 0 (skip) or at least 2 (the first step is left out), got {jpegSteps}");
+        if (jpegBatch < 1) throw new ArgumentException($"--jpeg-batch must be at least 1, got {jpegBatch}");
         CommonOptions.ApplyThreads(threads);
         var spec = ModelRegistry.Get(variantName);
         var data = IdxDataset.OpenSplit(IdxDataset.FashionMnistDirectory, "train", ProfileData.FashionMnistEval(), new IdxOptions());
@@ -95,6 +108,7 @@ public static class BenchTrain
             // SyntheticTraining's step (random images, no data pipeline), not the Trainer: labelled so
             report[$"synthetic_step_{bigVariant}_images_per_s"] = bigRate;
             report["cores_of_augmentation_needed_224"] = bigRate / jpegRate;
+            if (jpegSteps > 0) StepStall(bigVariant, bigSpec, jpegSteps, jpegBatch, device, report);
         }
 
         Directory.CreateDirectory(outDir);
@@ -105,10 +119,52 @@ public static class BenchTrain
         var table = new Table().AddColumns("measure", "value");
         foreach (var (k, v) in report) table.AddRow(k, v is double d ? $"{d:G4}" : $"{v}");
         AnsiConsole.Write(table);
+        if (report.TryGetValue("jpeg_run_data_wait_share", out var share) && share is double waitShare)
+            AnsiConsole.MarkupLine($"{bigVariant} from JPEGs: steps waited [bold]{100 * waitShare:F2}%[/] of their time for data (goal ≤ 5%): {(waitShare <= 0.05 ? "[green]met[/]" : "[red]missed[/]")}");
         double growth = (double)report["rss_growth_after_warmup"]!;
         AnsiConsole.MarkupLine($"RSS growth after step {warmup}: [bold]{100 * growth:F2}%[/] (target ≤ 5%): {(growth <= 0.05 ? "[green]flat[/]" : "[red]grows[/]")}");
         AnsiConsole.MarkupLine($"written: {Markup.Escape(outDir)}/bench-train.json, bench-train.md, rss.png");
         return 0;
+    }
+
+    /// <summary>
+    /// The real Trainer on the 224² model, fed from a generated ImageNet-like class-folder tree through the run's own data
+    /// path (RunDatasets: index, decode workers, augmentation, prefetch queue): how long each step waited for its batch.
+    /// The decode threads share the cores with the step, as they would on a CPU worker. The first step (nothing
+    /// prefetched yet) is reported apart.
+    /// </summary>
+    static void StepStall(string name, ModelSpec spec, int steps, int batch, Device device, Dictionary<string, object?> report)
+    {
+        var tree = Directory.CreateTempSubdirectory("jetpack-stall-");
+        try
+        {
+            int perClass = (steps * batch + 9) / 10 + 1;
+            AnsiConsole.MarkupLine($"writing {10 * perClass} generated JPEGs for the step-stall run…");
+            ImageTreeGenerator.Write(tree.FullName, classes: 10, trainPerClass: perClass, valPerClass: 1, maxSide: 640);
+            var data = new RunData { Dataset = "imagefolder", Root = tree.FullName, MaxBadFraction = 0.05 };   // the tree's quirk files include 2 bad ones
+            var (train, _) = RunDatasets.Open(data, spec);
+            var reports = new List<StepReport>();
+            torch.manual_seed(0);
+            using (var model = ModelRegistry.Create(spec, device))
+            using (var trainer = new Trainer(spec, model, train, new TrainerOptions { Steps = steps, GlobalBatch = batch, WarmupSteps = 1 }, device, prefetch: data.Prefetch))
+            {
+                TrainProgressBar.Columns().Start(ctx =>
+                {
+                    var bar = new TrainProgressBar(ctx.AddTask($"{name}: {steps} steps of {batch} JPEGs", maxValue: steps), $"{name}: ");
+                    new TrainingLoop(trainer, eval: null, new TrainingCadence(EvalEvery: int.MaxValue, EvalLimit: null, CheckpointEvery: int.MaxValue, CheckpointDir: null),
+                                     [new StepRecorder(reports), bar]).Run();
+                });
+            }
+            var timed = reports.Skip(1).ToList();
+            report["jpeg_run_batch"] = batch;
+            report["jpeg_run_data_workers"] = data.Workers;
+            report["jpeg_run_first_step_wait_s"] = reports[0].DataWaitSeconds;
+            report["jpeg_run_step_s_median"] = Median(timed.Select(r => r.Seconds));
+            report["jpeg_run_data_wait_s_total"] = timed.Sum(r => r.DataWaitSeconds);
+            report["jpeg_run_data_wait_share"] = timed.Sum(r => r.DataWaitSeconds) / timed.Sum(r => r.Seconds);
+            report["jpeg_run_data_wait_share_worst_step"] = timed.Max(r => r.DataWaitShare);
+        }
+        finally { tree.Delete(recursive: true); }
     }
 
     /// <summary>Images/s of <paramref name="makeBatch"/> on one torch thread (warm-up first).</summary>
@@ -179,6 +235,12 @@ public static class BenchTrain
     }
 
     static double Median(IEnumerable<double> xs) => BenchCommand.Median(xs);
+}
+
+/// <summary>Every step's report, in order.</summary>
+sealed class StepRecorder(List<StepReport> reports) : ITrainingObserver
+{
+    public void OnStep(StepReport r) => reports.Add(r);
 }
 
 /// <summary>Step time, RSS and managed heap after every step of `bench train`'s run (MB).</summary>
