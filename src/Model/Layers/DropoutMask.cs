@@ -83,6 +83,23 @@ public static unsafe class DropoutMask
     private static void FillBf16(ushort* dst, long at, long len, ulong seed, ulong below, float scale)
     {
         ushort on = AdamWKernel.ToBf16(scale);
-        for (long i = 0; i < len; i++) dst[i] = Draw(seed, at + i) < below ? on : (ushort)0;
+        long i = 0;
+        if (Vector512.IsHardwareAccelerated && Avx512DQ.IsSupported && Avx512BW.IsSupported)
+        {
+            var step = Vector512.Create(unchecked(8 * 0x9E3779B97F4A7C15UL));
+            var state = Vector512.Create(seed) + (Vector512.Create((ulong)(at + 1)) + Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7)) * Vector512.Create(0x9E3779B97F4A7C15UL);
+            var limit = Vector512.Create(below);
+            var onLanes = Vector512.Create(on);
+            for (; i + 32 <= len; i += 32)
+            {
+                var a = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
+                var b = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
+                var c = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
+                var d = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
+                var keepLanes = Vector512.Narrow(Vector512.Narrow(a, b), Vector512.Narrow(c, d));
+                (onLanes & keepLanes).Store(dst + i);
+            }
+        }
+        for (; i < len; i++) dst[i] = Draw(seed, at + i) < below ? on : (ushort)0;
     }
 }
