@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Jetpack.Model.Torch;
+using Jetpack.Model.Training;
 using static TorchSharp.torch;
 
 namespace Jetpack.Model.Moe;
@@ -12,7 +13,7 @@ namespace Jetpack.Model.Moe;
 /// closed form of §3.3 over the current support, which is exact once the support is the true one
 /// (<see cref="Threshold"/>). The result is the sorted form's τ* (sums in fp64 here, cumulative sums in
 /// the tensor's dtype there). A row takes a few O(K) vector passes instead of an O(K log K) sort plus a
-/// dozen K-wide tensor passes; rows are spread over the cores. Non-finite rows propagate NaN like the
+/// dozen K-wide tensor passes; rows are spread over the cores. fp32 and bf16 (solved in fp32). Non-finite rows propagate NaN like the
 /// tensor path.
 /// </summary>
 public static unsafe class Entmax15Kernel
@@ -20,19 +21,29 @@ public static unsafe class Entmax15Kernel
     /// <summary>Rows per work item.</summary>
     private const int RowsPerItem = 64;
 
-    /// <summary>True where <see cref="Forward"/> applies: a contiguous fp32 CPU tensor.</summary>
-    public static bool Applies(Tensor z) => RawTensor.Walkable(z, ScalarType.Float32) && z.shape[^1] > 0;
+    /// <summary>True where <see cref="Forward"/> applies: a contiguous fp32 or bf16 CPU tensor.</summary>
+    public static bool Applies(Tensor z) =>
+        (RawTensor.Walkable(z, ScalarType.Float32) || RawTensor.Walkable(z, ScalarType.BFloat16)) && z.shape[^1] > 0;
 
-    /// <summary>p = entmax15(z) over the last dimension, into a new tensor of z's shape.</summary>
+    /// <summary>
+    /// p = entmax15(z) over the last dimension, into a new tensor of z's shape and dtype. bf16 rows are
+    /// widened to fp32, solved as fp32 rows, and p rounded back to bf16 (to nearest even).
+    /// </summary>
     public static Tensor Forward(Tensor z)
     {
         int k = checked((int)z.shape[^1]);
         long rows = z.numel() / k;
         var p = empty_like(z);
-        float* src = (float*)RawTensor.Address(z), dst = (float*)RawTensor.Address(p);
+        bool bf16 = z.dtype == ScalarType.BFloat16;
+        void* src = RawTensor.Address(z), dst = RawTensor.Address(p);
         long items = (rows + RowsPerItem - 1) / RowsPerItem;
         int padded = (k + Lanes - 1) / Lanes * Lanes;
-        Parallel.For(0L, items, item => Rows(src, dst, k, item * RowsPerItem, Math.Min(rows, (item + 1) * RowsPerItem), padded));
+        Parallel.For(0L, items, item =>
+        {
+            long from = item * RowsPerItem, to = Math.Min(rows, (item + 1) * RowsPerItem);
+            if (bf16) RowsBf16((ushort*)src, (ushort*)dst, k, from, to, padded);
+            else Rows((float*)src, (float*)dst, k, from, to, padded);
+        });
         return p;
     }
 
@@ -43,6 +54,24 @@ public static unsafe class Entmax15Kernel
     {
         Span<double> x = padded <= 2048 ? stackalloc double[padded] : new double[padded];
         for (long r = from; r < to; r++) Row(src + r * k, dst + r * k, k, x);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowsBf16(ushort* src, ushort* dst, int k, long from, long to, int padded)
+    {
+        Span<double> x = padded <= 2048 ? stackalloc double[padded] : new double[padded];
+        var wide = k <= 2048 ? stackalloc float[2 * k] : new float[2 * k];
+        fixed (float* z = wide)
+        {
+            float* p = z + k;
+            for (long r = from; r < to; r++)
+            {
+                ushort* zr = src + r * k, pr = dst + r * k;
+                for (int i = 0; i < k; i++) z[i] = BitConverter.Int32BitsToSingle(zr[i] << 16);
+                Row(z, p, k, x);
+                for (int i = 0; i < k; i++) pr[i] = AdamWKernel.ToBf16(p[i]);
+            }
+        }
     }
 
     /// <summary>Doubles per vector in the support passes (AVX2 and AVX-512 alike).</summary>

@@ -123,6 +123,20 @@ public class Entmax15KernelTests
     }
 
     [Fact]
+    public void Bf16RowsAreTheFp32RowsRounded()
+    {
+        using var scope = NewDisposeScope();
+        var z = (torch.randn([64, 294], generator: new Generator(9)) * 2).to(ScalarType.BFloat16);
+        Assert.True(Entmax15Kernel.Applies(z));
+        var p = Entmax15Kernel.Forward(z);
+        Assert.Equal(ScalarType.BFloat16, p.dtype);
+        var viaFp32 = Entmax15Kernel.Forward(z.to(ScalarType.Float32)).to(ScalarType.BFloat16);
+        Assert.True(p.equal(viaFp32).all().item<bool>());
+        var sorted = Entmax15.ForwardTensorOps(z.to(ScalarType.Float32));
+        Assert.True((p.to(ScalarType.Float32) - sorted).abs().max().item<float>() < 4e-3);     // bf16 rounding of p ≤ 1
+    }
+
+    [Fact]
     public void NonFiniteRowsBecomeNaNLikeTheTensorPath()
     {
         using var scope = NewDisposeScope();
