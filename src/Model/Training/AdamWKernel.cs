@@ -31,7 +31,7 @@ public unsafe readonly struct AdamWSpan(float* p, float* grad, ushort* gradBf16,
 /// <summary>
 /// The CPU kernels of the fused optimizer pass (issue 21): AdamW, gradient sum of squares and gradient
 /// zeroing, each one multi-threaded pass over raw spans of contiguous fp32/bf16 storage, 16 lanes at a
-/// time with AVX-512 (Vector512), split into chunks that <see cref="Parallel.For(int, int, Action{int})"/>
+/// time with AVX-512 (Vector512; 8 with AVX2, Vector256; a scalar loop elsewhere), split into chunks that <see cref="Parallel.For(int, int, Action{int})"/>
 /// spreads over the cores. The kernel walks per-tensor spans instead of one flat buffer: parameters stay
 /// separate tensors (checkpoints, expert shards and load_state_dict replace them), and spans of ≥ 64 K
 /// elements cost the same bandwidth as one flat range.
@@ -119,6 +119,23 @@ public static unsafe class AdamWKernel
                 if (sh is not null) NarrowBf16(pv).Store(sh + i);
             }
         }
+        else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported)
+        {
+            var vb1 = Vector256.Create(beta1); var vomb1 = Vector256.Create(omb1);
+            var vb2 = Vector256.Create(beta2); var vomb2 = Vector256.Create(omb2);
+            var veps = Vector256.Create(eps); var vbc2 = Vector256.Create(sqrtBc2);
+            var vdecay = Vector256.Create(decay); var vstep = Vector256.Create(step); var vscale = Vector256.Create(gradScale);
+            for (; i + 8 <= len; i += 8)
+            {
+                var gv = (g is not null ? Vector256.Load(g + i) : WidenBf16x8(gb + i)) * vscale;
+                var mv = Vector256.Load(m + i) * vb1 + gv * vomb1;
+                var vv = Vector256.Load(v + i) * vb2 + gv * gv * vomb2;
+                var denom = Vector256.Sqrt(vv) / vbc2 + veps;
+                var pv = Vector256.Load(p + i) * vdecay - vstep * (mv / denom);
+                mv.Store(m + i); vv.Store(v + i); pv.Store(p + i);
+                if (sh is not null) NarrowBf16x8(pv).Store(sh + i);
+            }
+        }
         for (; i < len; i++)
         {
             float gi = (g is not null ? g[i] : BitConverter.Int32BitsToSingle(gb[i] << 16)) * gradScale;
@@ -141,7 +158,14 @@ public static unsafe class AdamWKernel
                 var (lo, hi) = Vector512.Widen(Vector512.Load(g + i));
                 acc += lo * lo + hi * hi;
             }
-        double total = Vector512.Sum(acc);
+        var acc256 = Vector256<double>.Zero;
+        if (!Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= len; i += 8)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(g + i));
+                acc256 += lo * lo + hi * hi;
+            }
+        double total = Vector512.Sum(acc) + Vector256.Sum(acc256);
         for (; i < len; i++) total += (double)g[i] * g[i];
         return total;
     }
@@ -176,6 +200,22 @@ public static unsafe class AdamWKernel
         var nan = ~Vector512.Equals(x, x).AsUInt32();
         var r = Vector512.ConditionalSelect(nan, Vector512.Create(0x7FC00000u), rounded);
         return Avx512F.ConvertToVector256UInt16(Vector512.ShiftRightLogical(r, 16));
+    }
+
+    /// <summary>8 bf16 values → fp32 (AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> WidenBf16x8(ushort* src) =>
+        Vector256.ShiftLeft(Avx2.ConvertToVector256Int32(Vector128.Load(src)), 16).AsSingle();
+
+    /// <summary>8 fp32 → bf16 (AVX2), rounded like <see cref="NarrowBf16"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<ushort> NarrowBf16x8(Vector256<float> x)
+    {
+        var bits = x.AsUInt32();
+        var rounded = bits + Vector256.Create(0x7FFFu) + (Vector256.ShiftRightLogical(bits, 16) & Vector256.Create(1u));
+        var nan = ~Vector256.Equals(x, x).AsUInt32();
+        var r = Vector256.ShiftRightLogical(Vector256.ConditionalSelect(nan, Vector256.Create(0x7FC00000u), rounded), 16);
+        return Vector256.Narrow(r, Vector256<uint>.Zero).GetLower();
     }
 
     /// <summary>fp32 → bf16, round to nearest even; NaN stays a quiet NaN.</summary>

@@ -5,6 +5,7 @@ using Jetpack.Model.Layers;
 
 namespace Jetpack.Model.Tests.Layers;
 
+[Trait("Kernel", "Cpu")]  // also run without AVX-512 (scripts/test.sh)
 public class DropoutMaskTests
 {
     const ulong Gamma = 0x9E3779B97F4A7C15UL;

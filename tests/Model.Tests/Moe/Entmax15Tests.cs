@@ -85,6 +85,7 @@ public class Entmax15Tests
 }
 
 /// <summary>The sort-free CPU kernel against the sorted form in tensor ops (spec §3.3).</summary>
+[Trait("Kernel", "Cpu")]  // also run without AVX-512 (scripts/test.sh)
 public class Entmax15KernelTests
 {
     [Theory]

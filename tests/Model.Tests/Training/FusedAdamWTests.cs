@@ -10,6 +10,7 @@ using TensorDataset = Jetpack.Model.Data.TensorDataset;
 namespace Jetpack.Model.Tests.Training;
 
 /// <summary>The fused CPU optimizer pass (AdamWKernel) against the torch-ops AdamW it replaces (issue 21).</summary>
+[Trait("Kernel", "Cpu")]  // also run without AVX-512 (scripts/test.sh)
 public class FusedAdamWTests
 {
     /// <summary>

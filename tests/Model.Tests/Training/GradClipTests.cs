@@ -4,6 +4,7 @@ using TorchSharp.Modules;
 
 namespace Jetpack.Model.Tests.Training;
 
+[Trait("Kernel", "Cpu")]  // also run without AVX-512 (scripts/test.sh)
 public class GradClipTests
 {
     [Fact]
