@@ -148,16 +148,34 @@ public sealed class EncodedImage : IDisposable
     /// </summary>
     public ImagePixels DecodeAtLeast(int minWidth, int minHeight, int channels)
     {
+        var (width, height) = ScaledSize(minWidth, minHeight);
+        return DecodeAt(width, height, channels);
+    }
+
+    /// <summary>
+    /// As <see cref="DecodeAtLeast"/>, but the RGBA pixels themselves (4 bytes a pixel; the alpha byte is to be
+    /// ignored, as PIL's convert("RGB") does), in a buffer rented from the shared array pool: no per-image copy to
+    /// RGB. Dispose the result to return the buffer. Throws as <see cref="Decode"/> does.
+    /// </summary>
+    internal RgbaPixels DecodeRgbaAtLeast(int minWidth, int minHeight)
+    {
+        var (width, height) = ScaledSize(minWidth, minHeight);
+        return DecodeRgba(width, height);
+    }
+
+    // The smallest codec scale (k/8 for JPEG) giving at least minWidth × minHeight; the full size if none is smaller.
+    private (int Width, int Height) ScaledSize(int minWidth, int minHeight)
+    {
         if (Format == SKEncodedImageFormat.Jpeg)
         {
             for (int k = 1; k < 8; k++)
             {
                 var size = _codec.GetScaledDimensions(k / 8f);
                 if (size.Width >= minWidth && size.Height >= minHeight && size.Width < Width)
-                    return DecodeAt(size.Width, size.Height, channels);
+                    return (size.Width, size.Height);
             }
         }
-        return Decode(channels);
+        return (Width, Height);
     }
 
     /// <summary>
@@ -171,8 +189,14 @@ public sealed class EncodedImage : IDisposable
     {
         if (channels is not (1 or 3))
             throw new ArgumentOutOfRangeException(nameof(channels), $"channels must be 1 or 3, got {channels}");
+        using var rgba = DecodeRgba(width, height);
+        return ToChannels(rgba.Buffer, width, height, channels);
+    }
+
+    private RgbaPixels DecodeRgba(int width, int height)
+    {
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = ArrayPool<byte>.Shared.Rent(info.BytesSize);          // scratch: returned below (its length may exceed BytesSize)
+        var rgba = ArrayPool<byte>.Shared.Rent(info.BytesSize);          // scratch: returned by RgbaPixels (its length may exceed BytesSize)
         try
         {
             SKCodecResult result;
@@ -183,11 +207,12 @@ public sealed class EncodedImage : IDisposable
             }
             if (result != SKCodecResult.Success)
                 throw UndecodableImage.Error(Name, result == SKCodecResult.IncompleteInput ? "truncated (incomplete image data)" : $"decoding failed ({result})");
-            return ToChannels(rgba, width, height, channels);
+            return new RgbaPixels(rgba, width, height);
         }
-        finally
+        catch
         {
             ArrayPool<byte>.Shared.Return(rgba);
+            throw;
         }
     }
 
@@ -217,4 +242,17 @@ public sealed class EncodedImage : IDisposable
         _codec?.Dispose();
         _data.Dispose();
     }
+}
+
+/// <summary>
+/// Decoded RGBA pixels (rows top to bottom, 4 bytes a pixel, alpha unpremultiplied and to be ignored) in a buffer
+/// rented from the shared array pool, which <see cref="Dispose"/> returns: use it only before then.
+/// </summary>
+internal readonly struct RgbaPixels(byte[] buffer, int width, int height) : IDisposable
+{
+    public byte[] Buffer { get; } = buffer;
+    public int Width { get; } = width;
+    public int Height { get; } = height;
+    public ReadOnlySpan<byte> Data => Buffer.AsSpan(0, Width * Height * 4);
+    public void Dispose() => ArrayPool<byte>.Shared.Return(Buffer);
 }

@@ -88,5 +88,6 @@ public sealed class ImageFolderDataset : IImageDataset, Augment.IPixelSource, IE
     /// <summary>The decoded pixels with the transform's channel count (an undecodable file throws an <see cref="InvalidDataException"/> (<see cref="UndecodableImage"/>)).</summary>
     public ImagePixels PixelsOf(int index) => ImageDecoder.Decode(PathOf(index), Transform.Channels);
 
-    public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) => DatasetBatching.Stack(this, indices);
+    public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) =>
+        Transform is EvalTransform { OutputShape: not null } eval ? DatasetBatching.Stack(this, eval, indices) : DatasetBatching.Stack(this, indices);
 }

@@ -128,7 +128,8 @@ public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncoded
         });
     }
 
-    public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) => DatasetBatching.Stack(this, indices);
+    public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) =>
+        Transform is EvalTransform { OutputShape: not null } eval ? DatasetBatching.Stack(this, eval, indices) : DatasetBatching.Stack(this, indices);
 
     // One pass over the tar headers: TarReader on a seekable stream leaves the data unread (DataOffset is
     // the member's first data byte) and seeks over it to the next header.
