@@ -126,6 +126,9 @@ public sealed unsafe class BatchBuffer
 
     public torch.Tensor Tensor { get; }
 
+    /// <summary>The buffer's address: which pooled buffer this is (tests).</summary>
+    internal nint Address => (nint)_values;
+
     /// <summary>Sample <paramref name="index"/>'s values, [c, h, w] row-major.</summary>
     public Span<float> Sample(int index)
     {
