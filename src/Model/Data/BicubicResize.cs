@@ -37,19 +37,20 @@ public static class BicubicResize
     }
 
     /// <summary>
-    /// Resizes <paramref name="box"/> of <paramref name="source"/> (rows of <paramref name="sourceWidth"/> pixels of
-    /// <paramref name="pixelBytes"/> bytes: 1 = gray, 3 = RGB, 4 = RGBA whose alpha is ignored) to
-    /// <paramref name="outWidth"/> × <paramref name="outHeight"/> and writes the <paramref name="window"/> of the result
-    /// (HWC, <paramref name="channels"/> bytes a pixel: 1 with gray, else 3) to <paramref name="destination"/>.
+    /// Resizes <paramref name="box"/> of an image to <paramref name="outWidth"/> × <paramref name="outHeight"/> and writes
+    /// the <paramref name="window"/> of the result (HWC, <paramref name="channels"/> bytes a pixel: 1 with gray, else 3) to
+    /// <paramref name="destination"/>. <paramref name="source"/> holds rows of <paramref name="sourceWidth"/> pixels of
+    /// <paramref name="pixelBytes"/> bytes (1 = gray, 3 = RGB, 4 = RGBA whose alpha is ignored) whose first is the image's
+    /// pixel (<paramref name="originX"/>, <paramref name="originY"/>): the whole image, or any part of it holding the
+    /// pixels the window needs (<see cref="Needed"/>).
     /// </summary>
     public static void Resize(ReadOnlySpan<byte> source, int sourceWidth, int pixelBytes, int channels, Box box,
-        int outWidth, int outHeight, Box window, Span<byte> destination)
+        int outWidth, int outHeight, Box window, Span<byte> destination, int originX = 0, int originY = 0)
     {
         if (!(pixelBytes == 1 && channels == 1 || pixelBytes is 3 or 4 && channels == 3))
             throw new ArgumentException($"pixels of {pixelBytes} byte(s) cannot give {channels} channel(s)", nameof(channels));
-        if (box.Width < 1 || box.Height < 1 || box.Left < 0 || box.Top < 0 || box.Left + box.Width > sourceWidth
-            || (long)(box.Top + box.Height) * sourceWidth * pixelBytes > source.Length)
-            throw new ArgumentOutOfRangeException(nameof(box), $"box {box} is outside the {sourceWidth}-pixel-wide source of {source.Length} bytes");
+        if (box.Width < 1 || box.Height < 1 || box.Left < 0 || box.Top < 0)
+            throw new ArgumentOutOfRangeException(nameof(box), $"box {box} is empty or starts outside the image");
         if (outWidth < 1 || outHeight < 1 || window.Width < 1 || window.Height < 1 || window.Left < 0 || window.Top < 0
             || window.Left + window.Width > outWidth || window.Top + window.Height > outHeight)
             throw new ArgumentOutOfRangeException(nameof(window), $"window {window} is outside the {outWidth}x{outHeight} output");
@@ -59,11 +60,16 @@ public static class BicubicResize
         bool horizontal = box.Width != outWidth, vertical = box.Height != outHeight;
         var columns = horizontal ? Axis.Of(box.Width, outWidth, window.Left, window.Width) : null;
         var rows = vertical ? Axis.Of(box.Height, outHeight, window.Top, window.Height) : null;
-        // box rows the vertical pass reads (all of the window's when it is skipped)
-        int firstRow = rows?.Start[0] ?? window.Top;
-        int lastRow = rows is null ? window.Top + window.Height : rows.Start[^1] + rows.Count[^1];
-        int rowBytes = window.Width * channels;
+        // the box's columns and rows that are read (the window's own when a pass is skipped)
+        var (firstColumn, lastColumn) = columns is null ? (window.Left, window.Left + window.Width) : (columns.Start[0], columns.Start[^1] + columns.Count[^1]);
+        var (firstRow, lastRow) = rows is null ? (window.Top, window.Top + window.Height) : (rows.Start[0], rows.Start[^1] + rows.Count[^1]);
         int sourceStride = sourceWidth * pixelBytes;
+        if (box.Left + firstColumn < originX || box.Left + lastColumn > originX + sourceWidth
+            || box.Top + firstRow < originY || (long)(box.Top + lastRow - originY) * sourceStride > source.Length)
+            throw new ArgumentOutOfRangeException(nameof(box),
+                $"box {box} needs image columns {box.Left + firstColumn}..{box.Left + lastColumn - 1} and rows {box.Top + firstRow}..{box.Top + lastRow - 1}; " +
+                $"the source holds {sourceWidth} columns from {originX} and {source.Length / Math.Max(1, sourceStride)} rows from {originY}");
+        int rowBytes = window.Width * channels;
 
         // Horizontal pass (or the plain column copy) into the 8-bit intermediate: the rows the vertical pass needs.
         byte[]? rented = vertical ? ArrayPool<byte>.Shared.Rent((lastRow - firstRow) * rowBytes + 4) : null;   // +4: a 4-byte store may pass the end
@@ -72,10 +78,11 @@ public static class BicubicResize
             Span<byte> between = vertical ? rented : destination;
             for (int r = firstRow; r < lastRow; r++)
             {
-                var sourceRow = source.Slice((box.Top + r) * sourceStride + box.Left * pixelBytes, box.Width * pixelBytes);
+                var sourceRow = source.Slice((box.Top + r - originY) * sourceStride + (box.Left + firstColumn - originX) * pixelBytes,
+                    (lastColumn - firstColumn) * pixelBytes);                  // box columns firstColumn … lastColumn − 1
                 var targetRow = between.Slice((r - firstRow) * rowBytes, vertical ? rowBytes + 4 : rowBytes);
-                if (columns is not null) HorizontalRow(sourceRow, pixelBytes, channels, columns, targetRow);
-                else CopyRow(sourceRow.Slice(window.Left * pixelBytes, window.Width * pixelBytes), pixelBytes, channels, targetRow);
+                if (columns is not null) HorizontalRow(sourceRow, firstColumn, pixelBytes, channels, columns, targetRow);
+                else CopyRow(sourceRow, pixelBytes, channels, targetRow);
             }
             if (rows is not null)
                 for (int i = 0; i < window.Height; i++)
@@ -86,6 +93,18 @@ public static class BicubicResize
         {
             if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
         }
+    }
+
+    /// <summary>
+    /// The input pixels [Start, End) that outputs [first, first + length) of a resize from <paramref name="inSize"/> to
+    /// <paramref name="outSize"/> read: what a decoder must provide for that part of the result.
+    /// </summary>
+    public static (int Start, int End) Needed(int inSize, int outSize, int first, int length)
+    {
+        if (inSize == outSize) return (first, first + length);
+        var (start, _) = Axis.Reads(inSize, outSize, first);
+        var (last, count) = Axis.Reads(inSize, outSize, first + length - 1);
+        return (start, last + count);
     }
 
     /// <summary>The whole of <paramref name="image"/> resized (PIL <c>resize</c>), or its <paramref name="box"/> (PIL <c>crop</c> then <c>resize</c>).</summary>
@@ -123,8 +142,7 @@ public static class BicubicResize
             for (int k = 0; k < length; k++)
             {
                 double centre = (first + k + 0.5) * scale;
-                int lo = Math.Max((int)(centre - support + 0.5), 0);
-                int n = Math.Min((int)(centre + support + 0.5), inSize) - lo;
+                var (lo, n) = Bounds(centre, support, inSize);
                 double sum = 0;
                 for (int j = 0; j < n; j++)
                 {
@@ -142,6 +160,19 @@ public static class BicubicResize
             return new Axis { Start = start, Count = count, Weights = weights, Taps = taps };
         }
 
+        /// <summary>The first input pixel and the count output <paramref name="k"/> reads.</summary>
+        public static (int Start, int Count) Reads(int inSize, int outSize, int k)
+        {
+            double scale = (double)inSize / outSize;
+            return Bounds((k + 0.5) * scale, 2.0 * Math.Max(scale, 1.0), inSize);
+        }
+
+        private static (int Start, int Count) Bounds(double centre, double support, int inSize)
+        {
+            int lo = Math.Max((int)(centre - support + 0.5), 0);
+            return (lo, Math.Min((int)(centre + support + 0.5), inSize) - lo);
+        }
+
         // Keys' cubic convolution kernel with a = −0.5.
         private static double Cubic(double x)
         {
@@ -156,8 +187,11 @@ public static class BicubicResize
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static byte Clip(int sum) => (byte)Math.Clamp(sum >> PrecisionBits, 0, 255);
 
-    /// <summary>One row through the horizontal weights; <paramref name="target"/> may be 4 bytes longer than the row (scratch for 4-byte stores).</summary>
-    private static unsafe void HorizontalRow(ReadOnlySpan<byte> row, int pixelBytes, int channels, Axis columns, Span<byte> target)
+    /// <summary>
+    /// One row (box columns <paramref name="firstColumn"/> on) through the horizontal weights; <paramref name="target"/>
+    /// may be 4 bytes longer than the row (scratch for 4-byte stores).
+    /// </summary>
+    private static unsafe void HorizontalRow(ReadOnlySpan<byte> row, int firstColumn, int pixelBytes, int channels, Axis columns, Span<byte> target)
     {
         int length = columns.Start.Length;
         fixed (byte* src = row)
@@ -169,7 +203,7 @@ public static class BicubicResize
                 // A pixel's four bytes widened to four int lanes: R, G, B (and the ignored alpha) in one multiply-add per tap.
                 for (int k = 0; k < length; k++)
                 {
-                    byte* p = src + columns.Start[k] * 4;
+                    byte* p = src + (columns.Start[k] - firstColumn) * 4;
                     int* w = weights + k * columns.Taps;
                     var sum = Vector128.Create(Half);
                     for (int j = 0, n = columns.Count[k]; j < n; j++)
@@ -182,7 +216,7 @@ public static class BicubicResize
             }
             for (int k = 0; k < length; k++)
             {
-                byte* p = src + columns.Start[k] * pixelBytes;
+                byte* p = src + (columns.Start[k] - firstColumn) * pixelBytes;
                 int* w = weights + k * columns.Taps;
                 int n = columns.Count[k];
                 for (int c = 0; c < channels; c++)

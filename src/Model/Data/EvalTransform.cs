@@ -121,8 +121,14 @@ public sealed class EvalTransform : IImageTransform
             ApplyInto(image.DecodeAtLeast(minWidth, minHeight, 1), destination);
             return;
         }
-        using var rgba = image.DecodeRgbaAtLeast(minWidth, minHeight);         // RGBA read in place: no copy to RGB
-        ResizeCropNormalize(rgba.Data, rgba.Width, rgba.Height, 4, destination);
+        // Decode only what the centre crop reads (BicubicResize.Needed), as RGBA read in place (no copy to RGB).
+        var (width, height) = image.ScaledSize(minWidth, minHeight);
+        var (resizedWidth, resizedHeight) = ResizedSize(width, height, target);
+        var window = CropWindow(resizedWidth, resizedHeight);
+        var (left, right) = BicubicResize.Needed(width, resizedWidth, window.Left, window.Width);
+        var (top, bottom) = BicubicResize.Needed(height, resizedHeight, window.Top, window.Height);
+        using var rgba = image.DecodeRgbaRegion(width, height, new BicubicResize.Box(left, top, right - left, bottom - top));
+        ResizeCropNormalize(rgba.Data, rgba.Width, width, height, 4, destination, rgba.Left, rgba.Top);
     }
 
     public Tensor Apply(ImagePixels image)
@@ -139,7 +145,7 @@ public sealed class EvalTransform : IImageTransform
     {
         CheckChannels(image);
         if (Size is null) _normalizer.Write(image.Data, image.Width, image.Height, flip: false, destination);
-        else ResizeCropNormalize(image.Data, image.Width, image.Height, image.Channels, destination);
+        else ResizeCropNormalize(image.Data, image.Width, image.Width, image.Height, image.Channels, destination);
     }
 
     private void CheckChannels(ImagePixels image)
@@ -149,17 +155,19 @@ public sealed class EvalTransform : IImageTransform
             throw new ArgumentException($"the transform wants {Channels} channel(s), the image has {image.Channels}", nameof(image));
     }
 
-    // Resize the shorter side to ResizeShorterSide, keep the centre size × size, normalise. Only the crop's pixels of
-    // the resized image are computed (BicubicResize's window): the same values as resizing all, then cropping.
-    private void ResizeCropNormalize(ReadOnlySpan<byte> pixels, int width, int height, int pixelBytes, Span<float> destination)
+    // Resize the shorter side of a width × height image to ResizeShorterSide, keep the centre size × size, normalise.
+    // Only the crop's pixels of the resized image are computed (BicubicResize's window): the same values as resizing
+    // all, then cropping. pixels: rows of sourceWidth pixels from the image's (originX, originY), holding what the crop reads.
+    private void ResizeCropNormalize(ReadOnlySpan<byte> pixels, int sourceWidth, int width, int height, int pixelBytes, Span<float> destination,
+        int originX = 0, int originY = 0)
     {
         int size = Size!.Value;
         var (resizedWidth, resizedHeight) = ResizedSize(width, height, ResizeShorterSide!.Value);
-        var window = new BicubicResize.Box(CropOffset(resizedWidth, size), CropOffset(resizedHeight, size), size, size);
         var crop = ArrayPool<byte>.Shared.Rent(size * size * Channels);
         try
         {
-            BicubicResize.Resize(pixels, width, pixelBytes, Channels, BicubicResize.Box.Whole(width, height), resizedWidth, resizedHeight, window, crop);
+            BicubicResize.Resize(pixels, sourceWidth, pixelBytes, Channels, BicubicResize.Box.Whole(width, height), resizedWidth, resizedHeight,
+                CropWindow(resizedWidth, resizedHeight), crop, originX, originY);
             _normalizer.Write(crop, size, size, flip: false, destination);
         }
         finally
@@ -167,6 +175,10 @@ public sealed class EvalTransform : IImageTransform
             ArrayPool<byte>.Shared.Return(crop);
         }
     }
+
+    // The centre size × size of the resized image (torchvision CenterCrop).
+    private BicubicResize.Box CropWindow(int resizedWidth, int resizedHeight) =>
+        new(CropOffset(resizedWidth, Size!.Value), CropOffset(resizedHeight, Size.Value), Size.Value, Size.Value);
 
     // Scalars held for the process: an implicit float → Scalar temporary can be finalized by the GC
     // while its native call still runs (seen as "Unknown scalar type" and "toFloat: Expected false to be true" under

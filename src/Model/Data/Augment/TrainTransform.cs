@@ -110,9 +110,11 @@ public sealed class TrainTransform : ITrainTransform
             var whole = BicubicResize.Box.Whole(size, size);
             if (Channels == 3)
             {
-                using var rgba = image.DecodeRgbaAtLeast(minWidth, minHeight);   // read in place: no copy to RGB
-                var box = MapBox(left, top, w, h, image, rgba.Width, rgba.Height);
-                BicubicResize.Resize(rgba.Data, rgba.Width, 4, 3, box, size, size, whole, crop);
+                // only the box is decoded (its columns through the IDCT, the other rows skipped), RGBA read in place
+                var (decodedWidth, decodedHeight) = image.ScaledSize(minWidth, minHeight);
+                var box = MapBox(left, top, w, h, image, decodedWidth, decodedHeight);
+                using var rgba = image.DecodeRgbaRegion(decodedWidth, decodedHeight, box);
+                BicubicResize.Resize(rgba.Data, rgba.Width, 4, 3, box, size, size, whole, crop, rgba.Left, rgba.Top);
             }
             else
             {
