@@ -51,6 +51,9 @@ public sealed class ImageFolderDataset : IImageDataset, Augment.IPixelSource, IE
 
     public IImageTransform Transform { get; }
 
+    /// <summary>Threads decoding one batch of <see cref="Batch"/> with a sized eval transform (data.workers; default 1).</summary>
+    public int Workers { get; init; } = 1;
+
     public BadFiles BadFiles { get; }
 
     public int Count => _index.Images.Count;
@@ -89,5 +92,5 @@ public sealed class ImageFolderDataset : IImageDataset, Augment.IPixelSource, IE
     public ImagePixels PixelsOf(int index) => ImageDecoder.Decode(PathOf(index), Transform.Channels);
 
     public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) =>
-        Transform is EvalTransform { OutputShape: not null } eval ? DatasetBatching.Stack(this, eval, indices) : DatasetBatching.Stack(this, indices);
+        Transform is EvalTransform { OutputShape: not null } eval ? DatasetBatching.Stack(this, eval, indices, Workers) : DatasetBatching.Stack(this, indices);
 }
