@@ -18,18 +18,23 @@ namespace Jetpack.Model.Data;
 /// not reused under it. The tensor is made with LibTorchSharp's <c>THSTensor_new</c> (torch::from_blob with a
 /// deleter), which TorchSharp 0.107 also uses for <c>from_array</c> but does not expose with a deleter of one's
 /// own (its <c>tensor(Memory&lt;float&gt;)</c> copies). A batch left to the garbage collector returns when its
-/// finalizer runs. At most <see cref="MaxIdlePerSize"/> idle buffers of each size are kept; more are freed.
+/// finalizer runs. At most <see cref="MaxIdlePerSize"/> idle buffers of each size and <see cref="MaxIdleBytes"/> in all
+/// are kept; more are freed.
 /// </para>
 /// </summary>
 public static unsafe class BatchBuffers
 {
-    /// <summary>Idle buffers kept per size: prefetch depth plus the batch in use plus a margin.</summary>
-    public const int MaxIdlePerSize = 8;
+    /// <summary>Idle buffers kept per size: prefetch depth plus the batch in use plus one being built.</summary>
+    public const int MaxIdlePerSize = 4;
+
+    /// <summary>Idle bytes kept over all sizes (a run's end, or a test host making many shapes, must not hold memory for good).</summary>
+    public const long MaxIdleBytes = 512L << 20;
 
     private const sbyte Float32 = (sbyte)torch.ScalarType.Float32;
     private static readonly ConcurrentDictionary<long, ConcurrentBag<NativeBuffer>> Idle = new();
     private static readonly ConcurrentDictionary<nint, NativeBuffer> Lent = new();
     private static long _allocated;
+    private static long _idleBytes;
 
     /// <summary>Buffers made so far (not reused ones): a count that stops growing over a run shows the reuse.</summary>
     public static long Allocated => Interlocked.Read(ref _allocated);
@@ -45,7 +50,13 @@ public static unsafe class BatchBuffers
         }
         if (shape.Length < 1 || length > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(shape), $"a batch of [{string.Join(", ", shape.ToArray())}] is not 1 to {Array.MaxLength} floats");
-        var buffer = Idle.TryGetValue(length, out var bag) && bag.TryTake(out var idle) ? idle : Allocate(length);
+        NativeBuffer buffer;
+        if (Idle.TryGetValue(length, out var bag) && bag.TryTake(out var idle))
+        {
+            Interlocked.Add(ref _idleBytes, -idle.Length * sizeof(float));
+            buffer = idle;
+        }
+        else buffer = Allocate(length);
         Lent[(nint)buffer.Pointer] = buffer;
         IntPtr handle;
         fixed (long* sizes = shape)
@@ -68,7 +79,14 @@ public static unsafe class BatchBuffers
     private static void Return(NativeBuffer buffer)
     {
         var bag = Idle.GetOrAdd(buffer.Length, _ => []);
-        if (bag.Count < MaxIdlePerSize) bag.Add(buffer);
+        long bytes = buffer.Length * sizeof(float);
+        bool keep = bag.Count < MaxIdlePerSize;
+        if (keep && Interlocked.Add(ref _idleBytes, bytes) > MaxIdleBytes)
+        {
+            Interlocked.Add(ref _idleBytes, -bytes);                                  // over the byte budget
+            keep = false;
+        }
+        if (keep) bag.Add(buffer);
         else buffer.Free();
     }
 
