@@ -66,8 +66,8 @@ public static class RunDatasets
         var evalTransform = new EvalTransform(size, 0.875, options.Mean, options.Std);        // timm's ImageNet eval: 224 → resize 256, centre crop
         if (d.Dataset == "shards")
         {
-            var trainShards = new ShardDataset(d.Root, "train", evalTransform, d.MaxBadFraction, log) { ShuffleBuffer = d.ShuffleBuffer };
-            var valShards = new ShardDataset(d.Root, "val", evalTransform, d.MaxBadFraction, log);
+            var trainShards = new ShardDataset(d.Root, "train", evalTransform, d.MaxBadFraction, log) { ShuffleBuffer = d.ShuffleBuffer, Workers = d.Workers };
+            var valShards = new ShardDataset(d.Root, "val", evalTransform, d.MaxBadFraction, log) { Workers = d.Workers };
             return (d.Augment ? new AugmentedDataset(trainShards, new TrainTransform(options), d.Workers) : trainShards, valShards);
         }
         ImageFolderIndex Index(string split)
@@ -80,8 +80,8 @@ public static class RunDatasets
         if (!valIndex.Classes.SequenceEqual(trainIndex.Classes))
             throw new InvalidDataException($"data.root: {valIndex.Root} has classes [{string.Join(", ", valIndex.Classes.Take(5))}…] ({valIndex.Classes.Count}), " +
                                            $"{trainIndex.Root} has [{string.Join(", ", trainIndex.Classes.Take(5))}…] ({trainIndex.Classes.Count}): the labels would not line up");
-        var train = new ImageFolderDataset(trainIndex, evalTransform, new BadFiles(trainIndex.Images.Count, d.MaxBadFraction, log));
-        var eval = new ImageFolderDataset(valIndex, evalTransform, new BadFiles(valIndex.Images.Count, d.MaxBadFraction, log));
+        var train = new ImageFolderDataset(trainIndex, evalTransform, new BadFiles(trainIndex.Images.Count, d.MaxBadFraction, log)) { Workers = d.Workers };
+        var eval = new ImageFolderDataset(valIndex, evalTransform, new BadFiles(valIndex.Images.Count, d.MaxBadFraction, log)) { Workers = d.Workers };
         return (d.Augment ? new AugmentedDataset(train, new TrainTransform(options), d.Workers) : train, eval);
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,16 +10,13 @@ namespace Jetpack.Model.Data;
 /// size × size, scale to [0, 1], normalise per channel. Without a size (28 × 28 IDX data) only the
 /// last two steps run.
 /// <para>
-/// Bicubic like PIL, not like Skia or plain torch: PIL resamples with the a = −0.5 (Catmull-Rom)
-/// kernel stretched by the scale factor when shrinking (an antialiasing low-pass), horizontally
-/// first, and rounds the intermediate image to 8 bits. torch's <c>interpolate(bicubic,
-/// antialias: true)</c> is the same filter, so two separable passes with the same 8-bit rounding
-/// in between reproduce PIL to within one grey level on rare pixels (fixed-point coefficient
-/// rounding); measured against torchvision 0.14 + Pillow 9.4 (Data/Fixtures: bit-identical or one
-/// level off on at most 0.3% of values, shrinking and enlarging). A single 2-D torch pass is off by up
-/// to 3 levels, antialias: false by up to 43 (it aliases when shrinking). SkiaSharp 2.88.9 has no
-/// SKSamplingOptions/cubic resampler, only SKFilterQuality, and its Low/Medium/High resize was off
-/// by up to 36 levels (mean 6) shrinking the same image and 15 enlarging: a different filter.
+/// Bicubic like PIL, not like Skia or plain torch: <see cref="BicubicResize"/> is PIL's resampler (the a = −0.5
+/// kernel stretched when shrinking, horizontal pass first, 8-bit fixed point), so a PNG comes out as torchvision
+/// + Pillow make it, to the bit (Data/Fixtures). It computes only the centre crop's pixels of the resized image,
+/// and the normalisation is a table lookup (<see cref="PixelNormalizer"/>): no torch op per image. Earlier,
+/// two torch <c>interpolate(bicubic, antialias: true)</c> passes with 8-bit rounding between them were within one
+/// level of PIL on ≤ 0.3% of values; a single 2-D torch pass is off by up to 3 levels, antialias: false by up to
+/// 43. SkiaSharp has no cubic resampler matching PIL's (its filter qualities were off by up to 36 levels).
 /// </para>
 /// Immutable and thread-safe.
 /// </summary>
@@ -30,6 +28,7 @@ public sealed class EvalTransform : IImageTransform
 
     private readonly float[] _mean;
     private readonly float[] _std;
+    private readonly PixelNormalizer _normalizer;
 
     /// <param name="size">Output side after the centre crop; null: no resize and no crop.</param>
     /// <param name="cropPct">Crop fraction in (0, 1]: the shorter side is first resized to floor(size / cropPct).</param>
@@ -51,6 +50,7 @@ public sealed class EvalTransform : IImageTransform
         CropPct = cropPct;
         _mean = [.. mean];
         _std = [.. std];
+        _normalizer = new PixelNormalizer(mean, std);
     }
 
     /// <summary>timm ViT augreg (the predecessors of §5.1): crop_pct 0.9, mean = std = 0.5; 224 → resize 248.</summary>
@@ -88,6 +88,9 @@ public sealed class EvalTransform : IImageTransform
     /// <summary>torchvision's centre-crop offset: int(round((side − crop) / 2)), Python's round (half to even).</summary>
     public static int CropOffset(int side, int crop) => (int)Math.Round((side - crop) / 2.0, MidpointRounding.ToEven);
 
+    /// <summary>The output shape [c, size, size], or null without a size (then it is the image's).</summary>
+    public long[]? OutputShape => Size is int s ? [Channels, s, s] : null;
+
     /// <summary>
     /// The same from an encoded image, decoded at the smallest JPEG scale (k/8, DCT domain) whose shorter
     /// side still reaches the resize target (<see cref="ResizeShorterSide"/>): a 500×375 JPEG for 224
@@ -97,59 +100,89 @@ public sealed class EvalTransform : IImageTransform
     public Tensor Apply(EncodedImage image)
     {
         ArgumentNullException.ThrowIfNull(image);
-        if (ResizeShorterSide is not int target) return Apply(image.Decode(Channels));
+        if (OutputShape is not { } shape) return Apply(image.Decode(Channels));
+        var values = new float[shape[0] * shape[1] * shape[2]];
+        ApplyInto(image, values);
+        return tensor(values, shape);
+    }
+
+    /// <summary>
+    /// <see cref="Apply(EncodedImage)"/> written to <paramref name="destination"/> ([c, size, size] floats, e.g. a
+    /// sample's slice of a <see cref="BatchBuffer"/>): no tensor per image. Needs a <see cref="Size"/>.
+    /// </summary>
+    public void ApplyInto(EncodedImage image, Span<float> destination)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (ResizeShorterSide is not int target) throw new InvalidOperationException("a transform without a size has no fixed output to write into");
         double need = (double)target / Math.Min(image.Width, image.Height);
-        return Apply(image.DecodeAtLeast((int)Math.Ceiling(image.Width * need), (int)Math.Ceiling(image.Height * need), Channels));
+        int minWidth = (int)Math.Ceiling(image.Width * need), minHeight = (int)Math.Ceiling(image.Height * need);
+        if (Channels == 1)
+        {
+            ApplyInto(image.DecodeAtLeast(minWidth, minHeight, 1), destination);
+            return;
+        }
+        // Decode only what the centre crop reads (BicubicResize.Needed), as RGBA read in place (no copy to RGB).
+        var (width, height) = image.ScaledSize(minWidth, minHeight);
+        var (resizedWidth, resizedHeight) = ResizedSize(width, height, target);
+        var window = CropWindow(resizedWidth, resizedHeight);
+        var (left, right) = BicubicResize.Needed(width, resizedWidth, window.Left, window.Width);
+        var (top, bottom) = BicubicResize.Needed(height, resizedHeight, window.Top, window.Height);
+        using var rgba = image.DecodeRgbaRegion(width, height, new BicubicResize.Box(left, top, right - left, bottom - top));
+        ResizeCropNormalize(rgba.Data, rgba.Width, width, height, 4, destination, rgba.Left, rgba.Top);
     }
 
     public Tensor Apply(ImagePixels image)
     {
+        CheckChannels(image);
+        var shape = OutputShape ?? [Channels, image.Height, image.Width];
+        var values = new float[shape[0] * shape[1] * shape[2]];
+        ApplyInto(image, values);
+        return tensor(values, shape);
+    }
+
+    /// <summary><see cref="Apply(ImagePixels)"/> written to <paramref name="destination"/> ([c, h, w] floats).</summary>
+    public void ApplyInto(ImagePixels image, Span<float> destination)
+    {
+        CheckChannels(image);
+        if (Size is null) _normalizer.Write(image.Data, image.Width, image.Height, flip: false, destination);
+        else ResizeCropNormalize(image.Data, image.Width, image.Width, image.Height, image.Channels, destination);
+    }
+
+    private void CheckChannels(ImagePixels image)
+    {
         ArgumentNullException.ThrowIfNull(image);
         if (image.Channels != Channels)
             throw new ArgumentException($"the transform wants {Channels} channel(s), the image has {image.Channels}", nameof(image));
-        using var scope = NewDisposeScope();
-        // h, w: image size; H, W: after resize; s: crop size
-        var x = tensor(image.Data, [image.Height, image.Width, image.Channels], ScalarType.Byte)
-            .permute(2, 0, 1).to(ScalarType.Float32);                            // [c, h, w], values 0..255
-        if (Size is int size)
-        {
-            var (width, height) = ResizedSize(image.Width, image.Height, ResizeShorterSide!.Value);
-            x = ResizeBicubicLikePil(x, width, height);                           // [c, H, W]
-            x = x.narrow(1, CropOffset(height, size), size)
-                 .narrow(2, CropOffset(width, size), size);                       // [c, s, s]
-        }
-        // ToTensor divides by 255, Normalize subtracts then divides, all in float32 as here.
-        var mean = tensor(_mean, [Channels, 1, 1]);                               // [c, 1, 1]
-        var std = tensor(_std, [Channels, 1, 1]);                                 // [c, 1, 1]
-        var result = (x.div(Full) - mean) / std;                                   // [c, s, s]
-        return result.contiguous().MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// PIL's Image.resize(BICUBIC) on 8-bit data held as floats: horizontal pass, round to 8 bits,
-    /// vertical pass, round to 8 bits; a pass whose size does not change is skipped, as PIL does.
-    /// Costs two interpolations of the whole image (before the crop, as PIL).
-    /// </summary>
-    internal static Tensor ResizeBicubicLikePil(Tensor x /* [c, h, w] */, int width, int height)
+    // Resize the shorter side of a width × height image to ResizeShorterSide, keep the centre size × size, normalise.
+    // Only the crop's pixels of the resized image are computed (BicubicResize's window): the same values as resizing
+    // all, then cropping. pixels: rows of sourceWidth pixels from the image's (originX, originY), holding what the crop reads.
+    private void ResizeCropNormalize(ReadOnlySpan<byte> pixels, int sourceWidth, int width, int height, int pixelBytes, Span<float> destination,
+        int originX = 0, int originY = 0)
     {
-        long h = x.shape[1], w = x.shape[2];
-        var y = x.unsqueeze(0);                                                   // [1, c, h, w]
-        if (width != w)
-            y = ToByteRange(nn.functional.interpolate(y, [h, width], mode: InterpolationMode.Bicubic,
-                align_corners: false, antialias: true));                          // [1, c, h, W]
-        if (height != h)
-            y = ToByteRange(nn.functional.interpolate(y, [height, width], mode: InterpolationMode.Bicubic,
-                align_corners: false, antialias: true));                          // [1, c, H, W]
-        return y.squeeze(0);                                                      // [c, H, W]
+        int size = Size!.Value;
+        var (resizedWidth, resizedHeight) = ResizedSize(width, height, ResizeShorterSide!.Value);
+        var crop = ArrayPool<byte>.Shared.Rent(size * size * Channels);
+        try
+        {
+            BicubicResize.Resize(pixels, sourceWidth, pixelBytes, Channels, BicubicResize.Box.Whole(width, height), resizedWidth, resizedHeight,
+                CropWindow(resizedWidth, resizedHeight), crop, originX, originY);
+            _normalizer.Write(crop, size, size, flip: false, destination);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(crop);
+        }
     }
 
-    // PIL rounds its fixed-point sums half up and clips to 0..255.
-    // add(Scalar) would make its alpha = 1 as a temporary Scalar inside TorchSharp, which the GC may finalize while the
-    // native add still reads it ("toFloat: Expected false to be true" with 2 decode threads): pass a held alpha.
-    private static Tensor ToByteRange(Tensor y) => y.add(Half, One).floor_().clamp_(Zero, Full);
+    // The centre size × size of the resized image (torchvision CenterCrop).
+    private BicubicResize.Box CropWindow(int resizedWidth, int resizedHeight) =>
+        new(CropOffset(resizedWidth, Size!.Value), CropOffset(resizedHeight, Size.Value), Size.Value, Size.Value);
 
     // Scalars held for the process: an implicit float → Scalar temporary can be finalized by the GC
-    // while its native call still runs (seen as "Unknown scalar type" under load with several decode
-    // threads), so the transforms' hot paths use these, which are never collected.
+    // while its native call still runs (seen as "Unknown scalar type" and "toFloat: Expected false to be true" under
+    // load with several decode threads; also alpha = 1 that add(Scalar) makes inside TorchSharp), so torch code on
+    // decode threads uses these, which are never collected.
     internal static readonly Scalar Half = 0.5f.ToScalar(), Zero = 0f.ToScalar(), Full = 255f.ToScalar(), One = 1f.ToScalar();
 }

@@ -51,6 +51,9 @@ public sealed class ImageFolderDataset : IImageDataset, Augment.IPixelSource, IE
 
     public IImageTransform Transform { get; }
 
+    /// <summary>Threads decoding one batch of <see cref="Batch"/> with a sized eval transform (data.workers; default 1).</summary>
+    public int Workers { get; init; } = 1;
+
     public BadFiles BadFiles { get; }
 
     public int Count => _index.Images.Count;
@@ -88,5 +91,6 @@ public sealed class ImageFolderDataset : IImageDataset, Augment.IPixelSource, IE
     /// <summary>The decoded pixels with the transform's channel count (an undecodable file throws an <see cref="InvalidDataException"/> (<see cref="UndecodableImage"/>)).</summary>
     public ImagePixels PixelsOf(int index) => ImageDecoder.Decode(PathOf(index), Transform.Channels);
 
-    public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) => DatasetBatching.Stack(this, indices);
+    public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) =>
+        Transform is EvalTransform { OutputShape: not null } eval ? DatasetBatching.Stack(this, eval, indices, Workers) : DatasetBatching.Stack(this, indices);
 }

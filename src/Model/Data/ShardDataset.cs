@@ -81,6 +81,9 @@ public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncoded
     public string Root { get; }
     public string Split { get; }
     public IImageTransform Transform { get; }
+
+    /// <summary>Threads decoding one batch of <see cref="Batch"/> with a sized eval transform (data.workers; default 1).</summary>
+    public int Workers { get; init; } = 1;
     public BadFiles BadFiles { get; }
     public IReadOnlyList<string> Shards => _shards;
     public int Count => _samples.Length;
@@ -128,7 +131,8 @@ public sealed class ShardDataset : IImageDataset, Augment.IPixelSource, IEncoded
         });
     }
 
-    public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) => DatasetBatching.Stack(this, indices);
+    public (torch.Tensor Images, torch.Tensor Labels) Batch(IReadOnlyList<int> indices) =>
+        Transform is EvalTransform { OutputShape: not null } eval ? DatasetBatching.Stack(this, eval, indices, Workers) : DatasetBatching.Stack(this, indices);
 
     // One pass over the tar headers: TarReader on a seekable stream leaves the data unread (DataOffset is
     // the member's first data byte) and seeks over it to the next header.

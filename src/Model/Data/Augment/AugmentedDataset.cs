@@ -47,6 +47,7 @@ public sealed class AugmentedDataset(IPixelSource source, ITrainTransform transf
 
     public (Tensor Images, Tensor Labels) Batch(IReadOnlyList<int> indices, ulong batchSeed)
     {
+        if (transform is TrainTransform { OutputShape: { } shape } train) return BatchInto(train, shape, indices, batchSeed);
         using var scope = NewDisposeScope();
         var images = new Tensor[indices.Count];
         var labels = new long[indices.Count];
@@ -59,8 +60,7 @@ public sealed class AugmentedDataset(IPixelSource source, ITrainTransform transf
         }
         catch (AggregateException e)
         {
-            // the first sample's error with its own type and stack (e.g. TooManyBadFilesException naming the files)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
+            ThrowFirst(e);
             throw;
         }
         finally
@@ -68,6 +68,43 @@ public sealed class AugmentedDataset(IPixelSource source, ITrainTransform transf
             foreach (var t in images) t?.Dispose();     // made on pool threads, outside this thread's dispose scope
         }
     }
+
+    // A fixed output size: every sample is written by its decode thread into its slice of one reused batch buffer.
+    private (Tensor Images, Tensor Labels) BatchInto(TrainTransform train, long[] shape, IReadOnlyList<int> indices, ulong batchSeed)
+    {
+        if (indices.Count == 0) throw new ArgumentException("a batch needs at least one index", nameof(indices));
+        var batch = BatchBuffers.Rent([indices.Count, .. shape]);                       // [b, c, h, w]
+        var labels = new long[indices.Count];
+        try
+        {
+            Parallel.For(0, indices.Count, new ParallelOptions { MaxDegreeOfParallelism = Workers }, i =>
+                labels[i] = SampleInto(train, indices[i], batchSeed, batch, i));
+            return (batch.Tensor, torch.tensor(labels));
+        }
+        catch (Exception e)
+        {
+            batch.Tensor.Dispose();
+            if (e is AggregateException all) ThrowFirst(all);
+            throw;
+        }
+    }
+
+    private long SampleInto(TrainTransform train, int index, ulong batchSeed, BatchBuffer batch, int slot)
+    {
+        if (source is IEncodedSource encoded)
+            return encoded.BadFiles.Substitute(index, j =>
+            {
+                using var image = encoded.Open(j);
+                train.ApplyInto(image, AugmentRandom.SampleSeed((long)batchSeed, 0, j), batch.Sample(slot));
+                return (long)encoded.LabelOf(j);
+            });
+        train.ApplyInto(source.PixelsOf(index), AugmentRandom.SampleSeed((long)batchSeed, 0, index), batch.Sample(slot));
+        return source.LabelOf(index);
+    }
+
+    // the first sample's error with its own type and stack (e.g. TooManyBadFilesException naming the files)
+    private static void ThrowFirst(AggregateException e) =>
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
 
     private (Tensor Image, long Label) Sample(int index, ulong batchSeed)
     {

@@ -138,8 +138,14 @@ public static class PixelOps
         var src = image.Data;
         var output = new byte[src.Length];
         for (int y = 0; y < image.Height; y++)
+        {
+            int row = y * w * ch;
             for (int x = 0; x < w; x++)
-                Array.Copy(src, (y * w + x) * ch, output, (y * w + w - 1 - x) * ch, ch);
+            {
+                int from = row + x * ch, to = row + (w - 1 - x) * ch;
+                for (int c = 0; c < ch; c++) output[to + c] = src[from + c];
+            }
+        }
         return new ImagePixels(output, w, image.Height, ch);
     }
 

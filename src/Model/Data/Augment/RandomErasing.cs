@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace Jetpack.Model.Data.Augment;
@@ -48,6 +49,25 @@ public sealed class RandomErasing
         using var scope = NewDisposeScope();
         var noise = randn([c, h, w], ScalarType.Float32, generator: random.Generator);   // [c, bh, bw]
         image.narrow(1, top, h).narrow(2, left, w).copy_(noise);
+        return box;
+    }
+
+    /// <summary>
+    /// The same on [c, h, w] values held outside torch (e.g. a sample's slice of a batch buffer): the same draws,
+    /// the noise from the same generator call, copied into the box.
+    /// </summary>
+    public (int Left, int Top, int Width, int Height)? ApplyInPlace(Span<float> image, int channels, int height, int width, AugmentRandom random)
+    {
+        if (image.Length != channels * height * width)
+            throw new ArgumentException($"expected [{channels}, {height}, {width}] = {channels * height * width} values, got {image.Length}", nameof(image));
+        var box = Box(width, height, random);
+        if (box is not var (left, top, w, h)) return null;
+        using var scope = NewDisposeScope();
+        var noise = randn([channels, h, w], ScalarType.Float32, generator: random.Generator);   // [c, bh, bw], contiguous
+        var values = MemoryMarshal.Cast<byte, float>(noise.bytes);
+        for (int c = 0; c < channels; c++)
+            for (int y = 0; y < h; y++)
+                values.Slice((c * h + y) * w, w).CopyTo(image.Slice((c * height + top + y) * width + left, w));
         return box;
     }
 }

@@ -36,4 +36,32 @@ public class AugmentedDatasetTests
         var (tail, _) = data.Batch([5, 3], 7);
         Assert.True(tail[0].eq(a[2]).all().item<bool>() && tail[1].eq(a[1]).all().item<bool>());
     }
+
+    /// <summary>A batch written into a reused buffer by several threads equals the per-image transform, sample by sample.</summary>
+    [Fact]
+    public void BatchesEqualThePerImageTransform()
+    {
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(Path.Combine(dir.FullPath, "a"));
+        for (int i = 0; i < 6; i++)
+            File.WriteAllBytes(Path.Combine(dir.FullPath, "a", $"{i}.jpg"),
+                TestImages.Jpeg(120 + 40 * i, 300 - 30 * i, (x, y) => ((byte)(x + 9 * i), (byte)(2 * y), (byte)(x * y % 251), 255)));
+        var source = new ImageFolderDataset(dir.FullPath, EvalTransform.ImageNet(32));
+        var transform = new TrainTransform(AugmentOptions.ImageNet(32));    // crop, flip, RandAugment, erasing
+        var data = new AugmentedDataset(source, transform, workers: 3);
+        using var scope = NewDisposeScope();
+        int[] idx = [4, 0, 5, 2, 1];
+        var (batch, _) = data.Batch(idx, 11);                                  // [5, 3, 32, 32]
+        for (int i = 0; i < idx.Length; i++)
+        {
+            using var image = source.Open(idx[i]);
+            var one = transform.Apply(image, AugmentRandom.SampleSeed(11, 0, idx[i]));
+            Assert.True(batch[i].eq(one).all().item<bool>(), $"sample {i} (index {idx[i]}) differs");
+        }
+
+        // eval batches: the same through the batch buffer as one image at a time
+        var (evalBatch, _) = source.Batch(idx);
+        for (int i = 0; i < idx.Length; i++)
+            Assert.True(evalBatch[i].eq(source.Get(idx[i]).Image).all().item<bool>());
+    }
 }

@@ -78,6 +78,14 @@ cases = {
 tensors = [(k, v.numpy().astype("<f4")) for k, v in cases.items()]
 tensors.append(("photo_decoded", np.asarray(load("photo.jpg"), dtype=np.uint8)))
 
+# RandomResizedCrop's resize on PIL images: crop(box) then resize(size, BICUBIC), 8-bit out. The names carry
+# left, top, width, height, output width and height: shrinking, enlarging, both at once, a 1-pixel box, no resize.
+CROPS = [(5, 7, 60, 50, 24, 24), (30, 20, 9, 12, 40, 40), (0, 0, 90, 67, 33, 100), (44, 33, 1, 1, 5, 3),
+         (10, 10, 40, 30, 40, 30), (3, 2, 80, 60, 80, 17)]
+for left, top, width, height, out_w, out_h in CROPS:
+    cropped = load("texture.png").crop((left, top, left + width, top + height)).resize((out_w, out_h), Image.BICUBIC)
+    tensors.append((f"crop_{left}_{top}_{width}_{height}_to_{out_w}_{out_h}", np.asarray(cropped, dtype=np.uint8)))
+
 header, data = {"__metadata__": {"written_by": "make_eval_fixture.py"}}, b""
 for name, array in tensors:
     raw = array.tobytes()
