@@ -15,7 +15,7 @@ status=${PIPESTATUS[0]}
 # and the kernel killed the Model.Tests host ("Test host process crashed", dmesg: oom-kill, 21.5 GB anon RSS).
 dotnet test tests/Coordinator.Tests -c Release --no-build -nologo --filter "Category=MultiHost|Category=Timing|Category=Heavy" 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-# The C# CPU kernels (fused AdamW, gradient norm, dropout masks, entmax) have AVX-512, AVX2 and scalar paths; this
+# The C# CPU kernels (fused AdamW, gradient norm, dropout masks, entmax, bicubic resize) have AVX-512, AVX2 and scalar paths; this
 # machine takes the first. Their tests (Kernel=Cpu) run again with AVX-512 switched off, on the paths AVX2 servers take.
 DOTNET_EnableAVX512=0 dotnet test tests/Model.Tests -c Release --no-build -nologo --filter "Kernel=Cpu" 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

@@ -8,6 +8,7 @@ namespace Jetpack.Model.Tests.Data;
 /// PIL's bicubic resize in C#: crop + resize against Pillow 9.4 on the same pixels (Fixtures/make_eval_fixture.py),
 /// and the properties the pipeline relies on (an RGBA source and an RGB one agree, a window is a crop of the whole).
 /// </summary>
+[Trait("Kernel", "Cpu")]  // also run without AVX-512 (scripts/test.sh)
 public sealed class BicubicResizeTests(ITestOutputHelper output)
 {
     private static readonly string FixtureDir = Path.Combine(AppContext.BaseDirectory, "Data", "Fixtures");
