@@ -11,8 +11,11 @@ namespace Jetpack.Model.Tests.Registry;
 /// parameter receives a finite gradient, and a save → load round trip gives bit-identical outputs.
 /// One test per variant so that one model exists at a time; the peak is the weights plus their gradients
 /// (8 bytes a parameter), the trained model being freed before its copy is loaded.</summary>
-public class EveryVariantTests
+public sealed class EveryVariantTests : IDisposable
 {
+    /// <summary>After each variant: the freed model stays mapped by glibc otherwise (up to 1.7 GB, for the rest of the suite).</summary>
+    public void Dispose() => TestRuntime.ReturnFreedNativeMemory();
+
     /// <summary>Above this many parameters a variant's test takes more than 8 GB (Soft MoE-S: 1412M, ~12 GB), so it runs
     /// as Category=Heavy, alone after the other test assemblies (scripts/test.sh); the ViT-T-width variants stay at ≤ 354M.</summary>
     const long HeavyParameters = 500_000_000;
