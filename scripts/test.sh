@@ -11,9 +11,12 @@ dotnet test Distributed.sln -c Release --no-build -nologo --filter "Category!=Mu
 status=${PIPESTATUS[0]}
 # The multi-host fault tests (network namespaces; root, else they skip and say why) and other tests timed in seconds
 # (Category=Timing) run alone, after the other assemblies, which would otherwise share the same cores with them; so do
-# tests that take several GB (Category=Heavy): beside Model.Tests' own peak they ran the 24 GiB machine out of memory,
-# and the kernel killed the Model.Tests host ("Test host process crashed", dmesg: oom-kill, 21.5 GB anon RSS).
+# tests that take several GB (Category=Heavy): beside the other assemblies they ran the 24 GiB machine out of memory,
+# and the kernel killed the Model.Tests host ("Test host process crashed", dmesg: oom-kill, 21.5 GB anon RSS). Model.Tests'
+# heavy ones (the ViT-S-width variants, ~13 GB) run last, one assembly at a time.
 dotnet test tests/Coordinator.Tests -c Release --no-build -nologo --filter "Category=MultiHost|Category=Timing|Category=Heavy" 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+dotnet test tests/Model.Tests -c Release --no-build -nologo --filter "Category=Heavy" 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 # The C# CPU kernels (fused AdamW, gradient norm, dropout masks, entmax, bicubic resize) have AVX-512, AVX2 and scalar paths; this
 # machine takes the first. Their tests (Kernel=Cpu) run again with AVX-512 switched off, on the paths AVX2 servers take.
