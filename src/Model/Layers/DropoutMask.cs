@@ -55,8 +55,17 @@ public static unsafe class DropoutMask
         });
     }
 
+    /// <summary>Eight lanes' step: 8·γ.</summary>
+    private static readonly Vector512<ulong> Step = Vector512.Create(unchecked(8 * Gamma));
+
+    private const ulong Gamma = 0x9E3779B97F4A7C15UL;
+
+    /// <summary>The states of draws at … at + 7: seed + (i + 1)·γ lane by lane.</summary>
+    private static Vector512<ulong> Counters(ulong seed, long at) =>
+        Vector512.Create(seed) + (Vector512.Create((ulong)(at + 1)) + Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7)) * Vector512.Create(Gamma);
+
     /// <summary>The i-th draw: SplitMix64's output for state seed + (i + 1)·γ.</summary>
-    private static ulong Draw(ulong seed, long i) => SplitMix64.Mix(unchecked(seed + (ulong)(i + 1) * 0x9E3779B97F4A7C15UL));
+    private static ulong Draw(ulong seed, long i) => SplitMix64.Mix(unchecked(seed + (ulong)(i + 1) * Gamma));
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FillFloat(float* dst, long at, long len, ulong seed, ulong below, float scale)
@@ -64,14 +73,13 @@ public static unsafe class DropoutMask
         long i = 0;
         if (Vector512.IsHardwareAccelerated && Avx512DQ.IsSupported)
         {
-            var step = Vector512.Create(unchecked(8 * 0x9E3779B97F4A7C15UL));
-            var state = Vector512.Create(seed) + (Vector512.Create((ulong)(at + 1)) + Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7)) * Vector512.Create(0x9E3779B97F4A7C15UL);
+            var state = Counters(seed, at);
             var limit = Vector512.Create(below);
             var on = Vector512.Create(scale);
             for (; i + 16 <= len; i += 16)
             {
-                var lo = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
-                var hi = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
+                var lo = Vector512.LessThan(SplitMix64.Mix(state), limit); state += Step;
+                var hi = Vector512.LessThan(SplitMix64.Mix(state), limit); state += Step;
                 var keepLanes = Vector512.Narrow(lo, hi).AsSingle();
                 (on & keepLanes).Store(dst + i);
             }
@@ -86,16 +94,15 @@ public static unsafe class DropoutMask
         long i = 0;
         if (Vector512.IsHardwareAccelerated && Avx512DQ.IsSupported && Avx512BW.IsSupported)
         {
-            var step = Vector512.Create(unchecked(8 * 0x9E3779B97F4A7C15UL));
-            var state = Vector512.Create(seed) + (Vector512.Create((ulong)(at + 1)) + Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7)) * Vector512.Create(0x9E3779B97F4A7C15UL);
+            var state = Counters(seed, at);
             var limit = Vector512.Create(below);
             var onLanes = Vector512.Create(on);
             for (; i + 32 <= len; i += 32)
             {
-                var a = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
-                var b = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
-                var c = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
-                var d = Vector512.LessThan(SplitMix64.Mix(state), limit); state += step;
+                var a = Vector512.LessThan(SplitMix64.Mix(state), limit); state += Step;
+                var b = Vector512.LessThan(SplitMix64.Mix(state), limit); state += Step;
+                var c = Vector512.LessThan(SplitMix64.Mix(state), limit); state += Step;
+                var d = Vector512.LessThan(SplitMix64.Mix(state), limit); state += Step;
                 var keepLanes = Vector512.Narrow(Vector512.Narrow(a, b), Vector512.Narrow(c, d));
                 (onLanes & keepLanes).Store(dst + i);
             }
