@@ -43,12 +43,14 @@ public static class BenchScaling
         var threads = new Option<int>("--threads-per-rank") { Description = "torch threads of every rank (1: on a loaded machine two spinning threads of one rank wait for each other, measured 117 s vs 3 s per step)", DefaultValueFactory = _ => 1 };
         var share = new Option<int>("--process-share-mib") { Description = "the memory one process may use for expert state (marks rows that would not fit on one rank)", DefaultValueFactory = _ => 512 };
         var output = new Option<string>("--out") { Description = "folder for bench-scaling.json, .md and .png", DefaultValueFactory = _ => "results/bench" };
+        var refit = new Option<string?>("--refit") { Description = "measure nothing: fit and validate the model again on the rows of an earlier bench-scaling.json (its GEMM peak; the memory bandwidth is measured now if the file has none), written to --out" };
         var cmd = new Command("scaling", "Expert counts × worker processes over the TCP data plane: step time (compute / exchange / all-reduce), exchange bytes, expert state and peak RSS per rank, routing balance; fits and validates the constants of `jetpack plan`.")
         {
-            quick, experts, ranks, steps, batch, threads, share, output,
+            quick, experts, ranks, steps, batch, threads, share, output, refit,
         };
         cmd.SetAction(r =>
         {
+            if (r.GetValue(refit) is { } earlier) return Refit(earlier, r.GetValue(output)!);
             bool q = r.GetValue(quick);
             return Run(q ? [72, 147] : Ints(r.GetValue(experts)!, "--experts"), q ? [1, 2] : Ints(r.GetValue(ranks)!, "--ranks"),
                        q ? QuickSteps : r.GetValue(steps), q ? QuickBatch : r.GetValue(batch), r.GetValue(threads), r.GetValue(share), r.GetValue(output)!);
@@ -131,34 +133,76 @@ public static class BenchScaling
             }
         });
         double peak = BenchCommand.MeasureGemmPeak(CPU) / 1e9;
-        var fit = StepTimeModel.Fit(rows.Where(r => r.Ranks <= 2).Select(Observation).ToList(), cores, peak);
+        double memory = MemoryBandwidth.Measure().TriadGBps;
+        string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "";
+        return Report(rows, new Measured(cores, flags, load, batch, steps, shareMib, peak, memory, null), outDir);
+    }
+
+    /// <summary>What a measurement was taken with, kept in its json so that <c>--refit</c> can fit its rows again.</summary>
+    sealed record Measured(int Cores, string CpuFlags, string LoadavgAtEnd, int Batch, int TimedSteps, int ProcessShareMib, double GemmPeakGflops, double MemoryGBps, string? RefittedFrom, bool MemoryMeasuredAtRefit = false);
+
+    static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>Fits the model on the 1- and 2-rank rows, predicts the others, writes json, md and png.</summary>
+    static int Report(List<Row> rows, Measured m, string outDir)
+    {
+        var fit = StepTimeModel.Fit(rows.Where(r => r.Ranks <= 2).Select(Observation).ToList(), m.Cores, m.GemmPeakGflops, m.MemoryGBps);
         var validation = rows.Where(r => r.Ranks > 2).Select(r =>
         {
-            r.PredictedStepSeconds = fit.Predict(r.ComputeGflopPerRank * 1e9, r.ThreadsPerRank, r.Ranks, r.ExchangeMessagesPerStep, r.ExchangeBytesPerStep, r.Ranks, r.AllReduceBytesPerRank);
+            r.PredictedStepSeconds = fit.Predict(r.ComputeGflopPerRank * 1e9, StateBytes(r), r.ThreadsPerRank, r.Ranks, r.ExchangeMessagesPerStep, r.ExchangeBytesPerStep, r.Ranks, r.AllReduceBytesPerRank);
             return Math.Abs(r.PredictedStepSeconds.Value - r.StepSeconds) / r.StepSeconds;
         }).ToList();
-        string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "";
+        int maxRanks = rows.Max(r => r.Ranks);
         var report = new Dictionary<string, object?>
         {
-            ["note"] = $"ranks outnumber cores here ({rankCounts.Max()} processes on {cores} cores): per-rank compute times are the meaningful figure; the step time of more ranks than cores includes waiting for a core",
-            ["cores"] = cores, ["cpu_flags"] = flags, ["loadavg_at_end"] = load, ["batch"] = batch, ["timed_steps"] = steps, ["data_plane"] = "tcp",
-            ["process_share_mib"] = shareMib,
+            ["note"] = $"ranks outnumber cores here ({maxRanks} processes on {m.Cores} cores): per-rank compute times are the meaningful figure; the step time of more ranks than cores includes waiting for a core",
+            ["measured"] = m,
+            ["cores"] = m.Cores, ["cpu_flags"] = m.CpuFlags, ["loadavg_at_end"] = m.LoadavgAtEnd, ["batch"] = m.Batch, ["timed_steps"] = m.TimedSteps, ["data_plane"] = "tcp",
+            ["process_share_mib"] = m.ProcessShareMib,
             ["rows"] = rows,
             ["fit"] = fit,
             ["validation"] = validation.Count == 0 ? null : new { fitted_on = "rows with 1 and 2 ranks", predicted = "rows with more ranks", mean_abs_relative_error = validation.Average(), max_abs_relative_error = validation.Max(), goal = 0.25 },
         };
-        var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
-        WriteAtomically(Path.Combine(outDir, JsonFile), json);
-        WriteAtomically(Path.Combine(outDir, "bench-scaling.md"), Markdown(rows, fit, validation, cores, flags, load));
+        Directory.CreateDirectory(outDir);
+        WriteAtomically(Path.Combine(outDir, JsonFile), JsonSerializer.Serialize(report, JsonOptions));
+        WriteAtomically(Path.Combine(outDir, "bench-scaling.md"), Markdown(rows, fit, validation, m));
         Plot(rows, Path.Combine(outDir, "bench-scaling.png"));
         if (validation.Count > 0)
             AnsiConsole.MarkupLine($"plan's model, fitted on 1–2 ranks, predicts the {validation.Count} rows with more ranks within [bold]{100 * validation.Average():F1} %[/] on average (max {100 * validation.Max():F1} %; goal 25 %)");
-        AnsiConsole.MarkupLine($"written: {Markup.Escape(Path.Combine(outDir, JsonFile))}, bench-scaling.md, bench-scaling.png (load average at the end: {load})");
+        AnsiConsole.MarkupLine($"written: {Markup.Escape(Path.Combine(outDir, JsonFile))}, bench-scaling.md, bench-scaling.png (load average at the end: {m.LoadavgAtEnd})");
         return 0;
     }
 
+    /// <summary>--refit: the rows of an earlier run, fitted again with today's model; errors name the file.</summary>
+    static int Refit(string path, string outDir)
+    {
+        if (!File.Exists(path)) throw new ArgumentException($"--refit {path}: not found");
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            var root = doc.RootElement;
+            var rows = root.GetProperty("rows").Deserialize<List<Row>>(JsonOptions) ?? throw new ArgumentException($"--refit {path}: 'rows' is empty");
+            if (rows.Count == 0) throw new ArgumentException($"--refit {path}: 'rows' is empty");
+            var fit = root.GetProperty("fit");
+            bool stored = fit.TryGetProperty("memory_g_bps", out var mem) && mem.GetDouble() > 0;
+            double memory = stored ? mem.GetDouble() : MemoryBandwidth.Measure().TriadGBps;
+            var m = new Measured(root.GetProperty("cores").GetInt32(), root.GetProperty("cpu_flags").GetString() ?? "", root.GetProperty("loadavg_at_end").GetString() ?? "",
+                                 root.GetProperty("batch").GetInt32(), root.GetProperty("timed_steps").GetInt32(), root.GetProperty("process_share_mib").GetInt32(),
+                                 fit.GetProperty("gemm_peak_gflops").GetDouble(), memory, Path.GetFullPath(path), MemoryMeasuredAtRefit: !stored);
+            foreach (var r in rows) r.PredictedStepSeconds = null;
+            return Report(rows, m, outDir);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new ArgumentException($"--refit {path}: not a bench-scaling.json ({e.Message})", e);
+        }
+    }
+
+    /// <summary>Parameters + AdamW moments a rank holds: its experts and the replicated layers.</summary>
+    static double StateBytes(Row r) => r.ExpertStateBytesPerRank + r.ReplicatedStateBytes;
+
     static StepObservation Observation(Row r) =>
-        new(r.ComputeGflopPerRank * 1e9, r.ThreadsPerRank, r.Ranks, r.ComputeSecondsPerRank.Max(), r.ExchangeMessagesPerStep, r.ExchangeBytesPerStep,
+        new(r.ComputeGflopPerRank * 1e9, StateBytes(r), r.ThreadsPerRank, r.Ranks, r.ComputeSecondsPerRank.Max(), r.ExchangeMessagesPerStep, r.ExchangeBytesPerStep,
             r.ExchangeSeconds, r.AllReduceBytesPerRank, r.AllReduceSeconds);
 
     static Row Measure(ModelSpec spec, int n, int steps, int batch, int threads, int shareMib)
@@ -262,13 +306,15 @@ public static class BenchScaling
         File.Move(tmp, path, overwrite: true);
     }
 
-    static string Markdown(List<Row> rows, StepTimeModel fit, List<double> validation, int cores, string flags, string load)
+    static string Markdown(List<Row> rows, StepTimeModel fit, List<double> validation, Measured m)
     {
         var inv = CultureInfo.InvariantCulture;
         var md = new StringBuilder();
         md.AppendLine("# bench scaling");
         md.AppendLine();
-        md.AppendLine($"{cores} cores ({flags}); load average at the end: {load}. **Ranks outnumber cores here**: the per-rank compute time is the meaningful figure; a step of more ranks than cores includes waiting for a core. Exchange bytes, messages and expert state come from the shapes (fixed by soft routing), RSS is each process's VmHWM.");
+        if (m.RefittedFrom is { } from)
+            md.AppendLine($"Refitted on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC from the rows of `{from}` (`jetpack bench scaling --refit`); the measurements are that run's{(m.MemoryMeasuredAtRefit ? ", except the memory bandwidth, which it had not measured and was measured at the refit" : "")}.").AppendLine();
+        md.AppendLine($"{m.Cores} cores ({m.CpuFlags}); load average at the end: {m.LoadavgAtEnd}. **Ranks outnumber cores here**: the per-rank compute time is the meaningful figure; a step of more ranks than cores includes waiting for a core. Exchange bytes, messages and expert state come from the shapes (fixed by soft routing), RSS is each process's VmHWM.");
         md.AppendLine();
         md.AppendLine("| experts (core/univ) | ranks | G | step s | compute s (rank 0) | compute s per rank | exchange s | all-reduce s | exchange MB/step | expert p+m+v MB/rank | peak RSS MB/rank | busiest expert share | combine entropy | predicted s |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -277,7 +323,7 @@ public static class BenchScaling
         md.AppendLine();
         md.AppendLine("⚑ expert parameters + AdamW moments exceed one process's share on a single rank.");
         md.AppendLine();
-        md.AppendLine(string.Create(inv, $"Fitted on the 1- and 2-rank rows: {fit.ThreadGflops:F2} GFLOP/s per thread ({100 * fit.ComputeEfficiency:F1} % of this machine's fp32 GEMM peak, {fit.GemmPeakGflops:F1} GFLOP/s), all-to-all {1e6 * fit.MessageSeconds:F0} µs per message + {fit.ExchangeGBps:F2} GB/s, all-reduce {1e6 * fit.RingStepSeconds:F0} µs per ring step + {fit.AllReduceGBps:F2} GB/s."));
+        md.AppendLine(string.Create(inv, $"Fitted on the 1- and 2-rank rows (compute on those with every core busy): {fit.ThreadGflops:F2} GFLOP/s per thread ({100 * fit.ComputeEfficiency:F1} % of this machine's fp32 GEMM peak, {fit.GemmPeakGflops:F1} GFLOP/s) plus {fit.StateGBps:F2} GB/s of parameters and AdamW moments per thread ({100 * fit.ParameterPathEfficiency:F1} % of the memory bandwidth, {fit.MemoryGBps:F1} GB/s triad), all-to-all {1e6 * fit.MessageSeconds:F0} µs per message + {fit.ExchangeGBps:F2} GB/s, all-reduce {1e6 * fit.RingStepSeconds:F0} µs per ring step + {fit.AllReduceGBps:F2} GB/s; compute, all-to-all and all-reduce stretch by the share of a core a rank gets."));
         if (validation.Count > 0)
             md.AppendLine(string.Create(inv, $"Predicting the rows with more ranks: mean error **{100 * validation.Average():F1} %**, max {100 * validation.Max():F1} % (goal 25 %)."));
         return md.ToString();

@@ -50,6 +50,24 @@ public class ScalingCommandsTests
                                                     "--expert-parallel", "3", "--fit", Path.Combine(dir, "bench-scaling.json"));
             Assert.Equal(2, badCode);
             Assert.Contains("--expert-parallel", bad);
+
+            // a mapping as the model, as everywhere else --model is taken
+            var (mapCode, mapped) = CliProcess.Jetpack("plan", "--model", "{base: v_jetmoe_t, core_experts: 392, universal_experts: 784}", "--gpus", "8", "--gpu-tflops", "100",
+                                                       "--link-gbps", "200", "--fit", Path.Combine(dir, "bench-scaling.json"));
+            Assert.True(mapCode == 0, mapped);
+            Assert.Contains("392 core", mapped);
+
+            // --refit measures nothing and fits the same rows to the same constants
+            var refitDir = Path.Combine(dir, "refit");
+            var (refitCode, refit) = CliProcess.Jetpack("bench", "scaling", "--refit", Path.Combine(dir, "bench-scaling.json"), "--out", refitDir);
+            Assert.True(refitCode == 0, refit);
+            using var again = JsonDocument.Parse(File.ReadAllText(Path.Combine(refitDir, "bench-scaling.json")));
+            Assert.Equal(doc.RootElement.GetProperty("fit").GetProperty("thread_gflops").GetDouble(), again.RootElement.GetProperty("fit").GetProperty("thread_gflops").GetDouble(), 9);
+            Assert.Equal(rows.Count, again.RootElement.GetProperty("rows").GetArrayLength());
+            Assert.Contains("Refitted", File.ReadAllText(Path.Combine(refitDir, "bench-scaling.md")));
+            var (missingCode, missing) = CliProcess.Jetpack("bench", "scaling", "--refit", Path.Combine(dir, "nothing.json"), "--out", refitDir);
+            Assert.Equal(2, missingCode);
+            Assert.Contains("--refit", missing);
         }
         finally { Directory.Delete(dir, recursive: true); }
     }

@@ -41,22 +41,42 @@ public class LayoutCostsTests
     [Fact]
     public void TheFitRecoversTheConstantsOfItsObservations()
     {
-        var truth = new StepTimeModel { ThreadGflops = 20, Cores = 2, MessageSeconds = 0.002, ExchangeGBps = 0.5, RingStepSeconds = 0.001, AllReduceGBps = 1.0 };
-        StepObservation Obs(double flops, int threads, int ranks, long messages, double xBytes, double arBytes) =>
-            new(flops, threads, ranks, truth.Compute(flops, threads, ranks), messages, xBytes, truth.Exchange(messages, xBytes), arBytes, truth.AllReduce(ranks, arBytes));
+        var truth = new StepTimeModel { ThreadGflops = 20, StateGBps = 2, Cores = 2, MessageSeconds = 0.002, ExchangeGBps = 0.5, RingStepSeconds = 0.001, AllReduceGBps = 1.0 };
+        StepObservation Obs(double flops, double state, int threads, int ranks, long messages, double xBytes, double arBytes, double spareCoreSpeedup = 1)
+        {
+            double share = truth.CoreShare(threads, ranks);
+            return new(flops, state, threads, ranks, truth.Compute(flops, state, threads, ranks) / spareCoreSpeedup, messages, xBytes, truth.Exchange(messages, xBytes, share),
+                       arBytes, truth.AllReduce(ranks, arBytes, share));
+        }
         var rows = new[]
         {
-            Obs(4e9, 2, 1, 0, 0, 0), Obs(8e9, 2, 1, 0, 0, 0),
-            Obs(2e9, 1, 2, 12, 1e6, 4e5), Obs(4e9, 1, 2, 12, 4e6, 4e5 * 1.5), Obs(6e9, 1, 2, 12, 9e6, 4e5 * 2),
+            Obs(4e9, 2e8, 2, 1, 0, 0, 0), Obs(8e9, 1e8, 2, 1, 0, 0, 0),
+            Obs(4e9, 2e8, 1, 1, 0, 0, 0, spareCoreSpeedup: 1.4),              // one thread with a core to spare runs faster: not fitted on
+            Obs(2e9, 3e8, 1, 2, 12, 1e6, 4e5), Obs(4e9, 1e8, 1, 2, 12, 4e6, 4e5 * 1.5), Obs(6e9, 4e8, 1, 2, 12, 9e6, 4e5 * 2),
         };
-        var fit = StepTimeModel.Fit(rows, cores: 2, gemmPeakGflops: 80);
+        var fit = StepTimeModel.Fit(rows, cores: 2, gemmPeakGflops: 80, memoryGBps: 16);
         Assert.Equal(20, fit.ThreadGflops, 6);
+        Assert.Equal(2, fit.StateGBps, 6);
         Assert.Equal(0.5, fit.ComputeEfficiency, 6);
+        Assert.Equal(0.25, fit.ParameterPathEfficiency, 6);
         Assert.Equal(0.002, fit.MessageSeconds, 6);
         Assert.Equal(0.5, fit.ExchangeGBps, 4);
         Assert.Equal(0.001, fit.RingStepSeconds, 6);
         Assert.Equal(1.0, fit.AllReduceGBps, 4);
-        // 4 ranks on 2 cores: each thread gets half a core
-        Assert.Equal(2 * truth.Compute(4e9, 1, 1), fit.Compute(4e9, 1, 4), 6);
+        // 4 ranks on 2 cores: each thread gets half a core, for its compute and for its share of the exchange
+        Assert.Equal(2 * truth.Compute(4e9, 2e8, 1, 1), fit.Compute(4e9, 2e8, 1, 4), 6);
+        Assert.Equal(2 * truth.Exchange(36, 1e6), fit.Predict(0, 0, 1, 4, 36, 1e6, 1, 0), 6);
+    }
+
+    [Fact]
+    public void WithoutAParameterPathInItsObservationsTheFitIsFlopsOnly()
+    {
+        var truth = new StepTimeModel { ThreadGflops = 20, Cores = 2 };
+        var rows = new[] { 2e9, 4e9, 6e9 }.Select(f => new StepObservation(f, f / 10, 1, 2, truth.Compute(f, 0, 1, 2), 0, 0, 0, 0, 0)).ToList();
+        var fit = StepTimeModel.Fit(rows, cores: 2, gemmPeakGflops: 80);
+        Assert.Equal(20, fit.ThreadGflops, 6);
+        Assert.Equal(0, fit.StateGBps);                                // collinear columns: no state term is invented
+        Assert.Equal(0, fit.ParameterPathEfficiency);
+        Assert.Equal(truth.Compute(3e9, 0, 1, 4), fit.Compute(3e9, 123e6, 1, 4), 9);
     }
 }
