@@ -14,34 +14,26 @@ namespace Jetpack.Model.Registry;
 /// In YAML: <c>model: v_jetmoe_t</c>, or
 /// <c>model: {base: v_jetmoe_t, core_experts: 392, universal_experts: 784, slots_per_expert: 2, moe_layers: [6..11]}</c>.
 /// </summary>
-public sealed record ModelRequest
+public sealed record ModelRequest : ExpertFields
 {
     /// <summary>The registered variant the request starts from (or, before the CLI inlines it, a .yaml/.yml/.json file holding a mapping).</summary>
     public string Base { get; init; } = "";
-    public int? CoreExperts { get; init; }
-    public int? UniversalExperts { get; init; }
-    public int? SlotsPerExpert { get; init; }
-    /// <summary>0-based block indices (ViT); YAML may write ranges as "6..11".</summary>
-    [JsonConverter(typeof(LayerListJsonConverter))]
-    public int[]? MoeLayers { get; init; }
-    public double? CoreHiddenRatio { get; init; }
-    public double? UniversalHiddenRatio { get; init; }
-    public MoeKind? Kind { get; init; }
     /// <summary>A class count, or "auto": the run's dataset's classes.</summary>
     [JsonConverter(typeof(IntOrWordJsonConverter))]
     public string? NumClasses { get; init; }
     public int? ImageSize { get; init; }
+    /// <summary>ConvNeXt bases: the expert fields of each stage (0-based) that changes; null makes the stage dense.</summary>
+    public Dictionary<int, ExpertFields?>? Stages { get; init; }
 
     public const string Auto = "auto";
     /// <summary>The fields of the mapping form, for errors.</summary>
-    public const string Fields = "base, core_experts, universal_experts, slots_per_expert, moe_layers, core_hidden_ratio, universal_hidden_ratio, kind, num_classes, image_size";
+    public const string Fields = "base, core_experts, universal_experts, slots_per_expert, moe_layers, core_hidden_ratio, universal_hidden_ratio, kind, num_classes, image_size, stages (ConvNeXt)";
 
     public static implicit operator ModelRequest(string name) => new() { Base = name };
 
     /// <summary>Only a name: no field overridden.</summary>
     [JsonIgnore]
-    public bool IsName => CoreExperts is null && UniversalExperts is null && SlotsPerExpert is null && MoeLayers is null
-                          && CoreHiddenRatio is null && UniversalHiddenRatio is null && Kind is null && NumClasses is null && ImageSize is null;
+    public bool IsName => !AnyExpertField && NumClasses is null && ImageSize is null && Stages is null;
 
     /// <summary>A name that is a model file (.yaml, .yml, .json) rather than a variant: the reader inlines it.</summary>
     [JsonIgnore]
@@ -69,6 +61,28 @@ public sealed record ModelRequest
 
     public bool Equals(ModelRequest? other) => other is not null && ToString() == other.ToString();
     public override int GetHashCode() => ToString().GetHashCode(StringComparison.Ordinal);
+}
+
+/// <summary>
+/// The expert configuration of an MoE layer set a request can change: of a ViT's MoE layers (on the
+/// request itself), or of one ConvNeXt stage (<see cref="ModelRequest.Stages"/>, where
+/// <see cref="MoeLayers"/> are block indices within the stage). Null fields keep the base's value.
+/// </summary>
+public record ExpertFields
+{
+    public int? CoreExperts { get; init; }
+    public int? UniversalExperts { get; init; }
+    public int? SlotsPerExpert { get; init; }
+    /// <summary>0-based block indices; YAML may write ranges as "6..11".</summary>
+    [JsonConverter(typeof(LayerListJsonConverter))]
+    public int[]? MoeLayers { get; init; }
+    public double? CoreHiddenRatio { get; init; }
+    public double? UniversalHiddenRatio { get; init; }
+    public MoeKind? Kind { get; init; }
+
+    [JsonIgnore]
+    public bool AnyExpertField => CoreExperts is not null || UniversalExperts is not null || SlotsPerExpert is not null || MoeLayers is not null
+                                  || CoreHiddenRatio is not null || UniversalHiddenRatio is not null || Kind is not null;
 }
 
 /// <summary>A model request field that is wrong: names the field (bare, <c>core_experts</c>; empty for the whole model) and the problem.

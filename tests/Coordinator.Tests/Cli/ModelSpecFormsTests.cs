@@ -72,6 +72,17 @@ public sealed class ModelSpecFormsTests : IDisposable
         Assert.Equal("--model: slots_per_expert: must be in 1..64, got 99", e.Message);
         e = Assert.Throws<RunSpecException>(() => ModelArgument.Resolve("v_nope"));
         Assert.Equal("base", e.Field);
+        e = Assert.Throws<RunSpecException>(() => ModelArgument.Resolve("{base: c_jetmoe_f, stages: {2: {slots_per_expert: 99}}}"));
+        Assert.Equal("--model: stages.2.slots_per_expert: must be in 1..64, got 99", e.Message);
+    }
+
+    [Fact]
+    public void AConvNeXtsStagesAreWrittenInYamlWithIntegerKeys()
+    {
+        var spec = ModelArgument.Resolve("{base: c_jetmoe_f, stages: {2: {core_experts: 8, moe_layers: [0..2]}, 3: null}}");
+        Assert.Equal(8, spec.ConvNeXt!.StageMoe[2]!.CoreExperts);
+        Assert.Equal([0, 1, 2], spec.ConvNeXt.StageMoe[2]!.Layers);
+        Assert.Null(spec.ConvNeXt.StageMoe[3]);
     }
 
     /// <summary>

@@ -1,9 +1,11 @@
 using TorchSharp;
 using static TorchSharp.torch;
 using Jetpack.Model.Checkpoints;
+using Jetpack.Model.Data;
 using Jetpack.Model.Recycling;
 using Jetpack.Model.Registry;
 using Jetpack.Model.Tests.Checkpoints;
+using Jetpack.Model.Training;
 
 namespace Jetpack.Model.Tests.Recycling;
 
@@ -42,5 +44,34 @@ public class ConvNeXtRecyclingTests
         Assert.Equal(Provenance.Fresh, r.Provenance["stages.2.blocks.8.conv_dw.weight"]);
         Assert.Equal(Provenance.Target, r.Provenance["stem.0.weight"]);
         Assert.Equal(Provenance.Fresh, r.Provenance["stages.2.blocks.3.mlp.phi"]);
+    }
+
+    /// <summary>Issue 19 for ConvNeXt: a request's per-stage experts (8 core + 16 universal, 2 slots, in stage 3's first 3
+    /// blocks; stage 4 dense) recycle from ConvNeXt-T and train 2 steps.</summary>
+    [Fact]
+    public void AConvNeXtWithExpertsFromARequestRecyclesAndTrains()
+    {
+        var predSpec = ModelRegistry.Get("convnext_tiny");
+        var targetSpec = ModelRegistry.Get("convnext_femto");
+        var successor = ModelRegistry.Resolve(ModelRequest.FromJson("""{"base": "c_jetmoe_f", "stages": {"2": {"core_experts": 8, "universal_experts": 16, "slots_per_expert": 2, "moe_layers": ["0..2"]}, "3": null}, "num_classes": 4, "image_size": 32}"""));
+        torch.manual_seed(3);
+        using var pred = ModelRegistry.Create(predSpec);
+        using var target = ModelRegistry.Create(targetSpec);
+        var predState = pred.state_dict();
+        var targetState = target.state_dict();
+        using var stats = ActivationProfiler.Profile(predSpec, pred, [torch.randn([2, 3, 64, 64], generator: new Generator(1))]);
+        using var r = CheckpointRecycler.Recycle(successor, predSpec, predState, targetState, stats, new RecycleOptions());
+        Assert.Equal(["stages.2.blocks.0.mlp", "stages.2.blocks.1.mlp", "stages.2.blocks.2.mlp"], r.Layers.Select(l => l.Layer).Order());
+        var state = r.Model.state_dict();
+        Assert.Equal([8, 768, 192], state["stages.2.blocks.1.mlp.core_experts.vit_fc1.weight"].shape);
+        Assert.Equal([16, 192, 192], state["stages.2.blocks.1.mlp.univ_experts.vit_fc1.weight"].shape);
+        Assert.Equal(Provenance.Recycled, r.Provenance["stages.2.blocks.1.mlp.core_experts.vit_fc1.weight"]);
+        Assert.DoesNotContain(state.Keys, k => k.StartsWith("stages.3.blocks.0.mlp.core_experts", StringComparison.Ordinal));
+
+        var gen = new Generator(4);
+        using var data = new TensorDataset(torch.randn([8, 3, 32, 32], generator: gen), torch.randint(0, 4, [8], generator: gen), 4);
+        using var trainer = new Trainer(successor, r.Model, data, new TrainerOptions { Steps = 2, GlobalBatch = 4, WarmupSteps = 1, Mixup = null, Seed = 5 });
+        var losses = new[] { trainer.TrainStep().Loss, trainer.TrainStep().Loss };
+        Assert.All(losses, l => Assert.True(double.IsFinite(l) && l > 0, $"loss {l}"));
     }
 }

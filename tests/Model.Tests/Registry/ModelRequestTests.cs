@@ -25,6 +25,27 @@ public class ModelRequestTests
     }
 
     [Fact]
+    public void AConvNeXtTakesItsExpertsPerStage()
+    {
+        var request = Parse("""{"base": "c_jetmoe_f", "stages": {"2": {"core_experts": 8, "universal_experts": 16, "slots_per_expert": 2, "moe_layers": ["0..2"]}, "3": null}, "num_classes": 10}""");
+        var spec = ModelRegistry.Resolve(request);
+        var c = spec.ConvNeXt!;
+        var cj = ModelRegistry.Get("c_jetmoe_f").ConvNeXt!;
+        Assert.Equal((8, 16, 2), (c.StageMoe[2]!.CoreExperts, c.StageMoe[2]!.UniversalExperts, c.StageMoe[2]!.SlotsPerExpert));
+        Assert.Equal([0, 1, 2], c.StageMoe[2]!.Layers);
+        Assert.Equal(cj.StageMoe[2]!.CoreHiddenRatio, c.StageMoe[2]!.CoreHiddenRatio);   // fields not given stay the base's
+        Assert.Null(c.StageMoe[3]);                                                          // null: the stage becomes dense
+        Assert.Equal(10, c.NumClasses);
+        Assert.Equal("c_jetmoe_f{stages.2.core_experts=8,stages.2.universal_experts=16,stages.2.slots_per_expert=2,stages.2.moe_layers=0..2,stages.3=dense,num_classes=10}", spec.Variant);
+        Assert.Equal(3, spec.MoeLayers().Count());
+        Assert.Equal(request, Parse(request.ToString()));                                    // round-trips as --model text
+        // a dense ConvNeXt becomes an MoE the same way
+        var made = ModelRegistry.Resolve(Parse("""{"base": "convnext_femto", "stages": {"3": {"core_experts": 4, "universal_experts": 4, "moe_layers": [0, 1]}}}"""));
+        Assert.Equal(2, made.MoeLayers().Count());
+        Assert.True(ModelRegistry.ParameterCount(made) > ModelRegistry.ParameterCount(ModelRegistry.Get("convnext_femto")));
+    }
+
+    [Fact]
     public void ANameIsTheRegisteredVariantAndRoundTripsAsAString()
     {
         ModelRequest name = "v_jetmoe_fmnist";
@@ -56,7 +77,13 @@ public class ModelRequestTests
     [InlineData("""{"base": "v_jetmoe_t", "image_size": 100}""", "image_size", "multiple of the patch size 16")]
     [InlineData("""{"base": "v_jetmoe_t", "image_size": 100000}""", "image_size", "must be in 1..4096")]
     [InlineData("""{"base": "vit_tiny_patch16_224", "core_experts": 8}""", "moe_layers", "is dense: give the blocks")]
-    [InlineData("""{"base": "c_jetmoe_f", "slots_per_expert": 2}""", "slots_per_expert", "expert fields apply to ViT bases")]
+    [InlineData("""{"base": "c_jetmoe_f", "slots_per_expert": 2}""", "slots_per_expert", "its experts are set per stage")]
+    [InlineData("""{"base": "c_jetmoe_f", "stages": {"4": {"core_experts": 2}}}""", "stages", "stages 0..3, got 4")]
+    [InlineData("""{"base": "c_jetmoe_f", "stages": {"2": {"core_experts": -1}}}""", "stages.2.core_experts", "must be in 0..65,536")]
+    [InlineData("""{"base": "c_jetmoe_f", "stages": {"2": {"moe_layers": [9]}}}""", "stages.2.moe_layers", "block 9 is outside blocks 0..8 of stage 2 of 'c_jetmoe_f'")]
+    [InlineData("""{"base": "c_jetmoe_f", "stages": {"3": {"core_experts": 0, "universal_experts": 0}}}""", "stages.3.core_experts", "leaves no expert")]
+    [InlineData("""{"base": "convnext_femto", "stages": {"1": {"core_experts": 4}}}""", "stages.1.moe_layers", "stage 1 of 'convnext_femto' is dense: give the blocks")]
+    [InlineData("""{"base": "v_jetmoe_t", "stages": {"2": {"core_experts": 4}}}""", "stages", "is a ViT")]
     [InlineData("""{"base": "v_jetmoe_t", "core_experts": 65536, "universal_experts": 65536, "core_hidden_ratio": 64, "universal_hidden_ratio": 64}""", "", "expert parameters")]
     public void EveryFieldIsCheckedByName(string json, string field, string problem)
     {
