@@ -31,9 +31,8 @@ public static class LayoutCosts
         int world = layout.WorldSize, g = layout.ExpertParallel, r = layout.Replicas;
         if (globalBatch < world) throw new ArgumentException($"global batch {globalBatch} is smaller than the world {world}");
         double perImageMacs = FlopCounter.ForwardMacs(spec, attentionScores: true);
-        double tokens = spec.Vit is { } v ? v.NumPatches + 1 : 0;
+        // ViT or ConvNeXt alike: soft routing gives every expert s slots of every sample whatever its token count
         var layers = spec.MoeLayers().ToList();
-        if (spec.Vit is null && layers.Count > 0) throw new NotSupportedException($"{spec.Variant}: step costs are derived for ViT models only");
 
         // The experts' share of a forward per image (slots · 2·d·h each), to move from "per sample" to "per group slot".
         double expertMacsPerImage = 0;

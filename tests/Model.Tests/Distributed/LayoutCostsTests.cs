@@ -27,6 +27,19 @@ public class LayoutCostsTests
     }
 
     [Fact]
+    public void AConvNeXtsStagesAreCostedLikeViTLayers()
+    {
+        var spec = ModelRegistry.Get("c_jetmoe_f");                  // 98/196 experts in 6 blocks of stage 3 (width 192), 24/48 in 3 of stage 4 (width 384)
+        var one = LayoutCosts.Of(spec, ParallelLayout.Flat(1), 32);
+        var two = LayoutCosts.Of(spec, ParallelLayout.Flat(2), 32);
+        Assert.Equal(0, one.ExchangeBytes);
+        Assert.Equal(4L * 9, two.ExchangeMessages);                  // 4 pieces per MoE layer to the other rank
+        Assert.InRange(two.ExpertStateBytes / one.ExpertStateBytes, 0.45, 0.55);
+        // stage 3 alone at G = 2: each rank sends 16 samples' slots of ~147 foreign experts out and takes 16 foreign samples on its ~147 back, × 2 passes
+        Assert.InRange(two.ExchangeBytes, 6 * 2 * 192 * (16.0 * 140 + 16.0 * 140) * 4, 6 * 2 * 192 * (16.0 * 160 + 16.0 * 160) * 4 + 3 * 2 * 384 * (16.0 * 72 * 2) * 4);
+    }
+
+    [Fact]
     public void ExchangeBytesFollowTheShapesOfThePieces()
     {
         var spec = WithExperts(72);                                  // 24 core + 48 universal, 1 slot, width 64, 3 MoE layers
