@@ -115,6 +115,12 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
             slots.TryRemove(key, out _);
             throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"{what}: not expected by this rank within {deadline.TotalSeconds:F0} s (stale or unknown tag)"));
         }
+        catch (TaskCanceledException) when (ct.IsCancellationRequested && !slot.Expected.Task.IsCompleted)
+        {
+            // a stale arrival whose sender gave up while it waited: its slot goes with it (else it stayed forever)
+            slots.TryRemove(new KeyValuePair<MailKey, Slot>(key, slot));
+            throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: the sender gave up on this key"));
+        }
         catch (TaskCanceledException)
         {
             throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: the receiver gave up on this key"));

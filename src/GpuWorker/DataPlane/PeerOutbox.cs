@@ -80,6 +80,12 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
             offers.TryRemove(new KeyValuePair<(int, MailKey), Offer>((destination, key), slot));
             throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"{what}: not offered by this rank within {deadline.TotalSeconds:F0} s (stale or unknown tag)"));
         }
+        catch (TaskCanceledException) when (ct.IsCancellationRequested && !slot.Ready.Task.IsCompleted)
+        {
+            // the puller gave up before anything was offered: its slot goes with it
+            offers.TryRemove(new KeyValuePair<(int, MailKey), Offer>((destination, key), slot));
+            throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: rank {destination} gave up on this key"));
+        }
         catch (TaskCanceledException)
         {
             throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: the sender gave up on this key"));
