@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Google.Protobuf;
 using Grpc.Core;
 using Jetpack.Model.Distributed;
 using Jetpack.Protocol.Codec;
@@ -20,11 +21,14 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
     {
         public readonly TaskCompletionSource<Tensor> Ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly TaskCompletionSource<long> Served = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>Cancelled when the sender withdraws: a pull that took the offer reads no further chunk of the tensor.</summary>
+        public readonly CancellationTokenSource Withdrawn = new();
         public int Claimed;
     }
 
     private readonly ConcurrentDictionary<(int Destination, MailKey Key), Offer> offers = new();
-    private readonly ConcurrentBag<byte[]> buffers = [];                  // chunk buffers of exactly ChunkBytes, one per pull in flight
+    private readonly ConcurrentBag<byte[]> buffers = [];
+    private static readonly TimeSpan WithdrawWait = TimeSpan.FromSeconds(5);                  // chunk buffers of exactly ChunkBytes, one per pull in flight
 
     /// <summary>Offers waiting now (for tests and diagnostics: a finished step leaves none).</summary>
     public int Pending => offers.Count;
@@ -42,6 +46,15 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
         try
         {
             return await slot.Served.Task.WaitAsync(ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The caller frees the tensor once this returns. A pull that took the offer checks Withdrawn before it
+            // copies each chunk, so once it has stopped (Served ends) nothing reads the tensor any more.
+            slot.Withdrawn.Cancel();
+            if (Volatile.Read(ref slot.Claimed) == 1)
+                try { await slot.Served.Task.WaitAsync(WithdrawWait); } catch (Exception) { /* failed or slow: it copies no further chunk */ }
+            throw;
         }
         finally
         {
@@ -92,19 +105,22 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
         }
 
         var buffer = buffers.TryTake(out var b) ? b : new byte[limits.ChunkBytes];
+        using var writing = CancellationTokenSource.CreateLinkedTokenSource(ct, slot.Withdrawn.Token);
         try
         {
-            var first = key.ToHeader();
-            first.Tensor = TensorCodec.Header("tensor", readable);
-            long sent = 0;
-            foreach (var chunk in TensorCodec.Chunks(readable, buffer))
+            DataFrame frame = new() { Header = key.ToHeader() };
+            frame.Header.Tensor = TensorCodec.Header("tensor", readable);
+            long total = frame.Header.Tensor.ByteLength, sent = 0;
+            do
             {
+                writing.Token.ThrowIfCancellationRequested();               // withdrawn: the tensor may be freed, read no more of it
+                int n = TensorCodec.CopyChunk(readable, sent, buffer);
+                frame.Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, n));
                 // WriteAsync has serialised the frame when it completes, so the buffer may be refilled
-                await stream.WriteAsync(new DataFrame { Header = first, Data = chunk }, ct);
-                first = null;
-                sent += chunk.Length;
-            }
-            if (first is not null) await stream.WriteAsync(new DataFrame { Header = first }, ct);
+                await stream.WriteAsync(frame, writing.Token);
+                sent += n;
+                frame = new DataFrame();
+            } while (sent < total);
             slot.Served.TrySetResult(sent);
         }
         catch (Exception e)

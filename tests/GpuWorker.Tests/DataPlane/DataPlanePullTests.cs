@@ -102,6 +102,20 @@ public class DataPlanePullTests
     }
 
     [Fact]
+    public async Task AWithdrawnOfferIsGoneAndItsPullEndsAtTheDeadline()
+    {
+        var deadline = TimeSpan.FromSeconds(1);
+        await using var c = await LoopbackCluster.StartAsync(2, deadline);
+        using var t = arange(10, ScalarType.Float32);
+        using var withdraw = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.Nodes[1].Mailbox.Outbox.OfferAsync(0, MailKey.Exchange(LoopbackCluster.Job, Tag, 1), t, withdraw.Token));
+        Assert.Equal(0, c.Nodes[1].Mailbox.Outbox.Pending);
+        using var call = Client(c, 1, c.Token).Pull(Request(LoopbackCluster.Job, 1, 0), deadline: DateTime.UtcNow.AddSeconds(20));
+        var e = await Assert.ThrowsAsync<RpcException>(() => ReadAll(call));
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+    }
+
+    [Fact]
     public async Task AnUnexpectedShapeFailsTheReceiveNamingSourceAndPhase()
     {
         await using var c = await LoopbackCluster.StartAsync(2, transport: DataPlaneTransport.GrpcPull);
