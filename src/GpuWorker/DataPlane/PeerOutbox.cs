@@ -27,8 +27,8 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
     }
 
     private readonly ConcurrentDictionary<(int Destination, MailKey Key), Offer> offers = new();
-    private readonly ConcurrentBag<byte[]> buffers = [];
-    private static readonly TimeSpan WithdrawWait = TimeSpan.FromSeconds(5);                  // chunk buffers of exactly ChunkBytes, one per pull in flight
+    private readonly ConcurrentBag<byte[]> buffers = [];                  // chunk buffers of exactly ChunkBytes, one per pull in flight
+    private static readonly TimeSpan WithdrawWait = TimeSpan.FromSeconds(5);
 
     /// <summary>Offers waiting now (for tests and diagnostics: a finished step leaves none).</summary>
     public int Pending => offers.Count;
@@ -108,6 +108,7 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
         using var writing = CancellationTokenSource.CreateLinkedTokenSource(ct, slot.Withdrawn.Token);
         try
         {
+            writing.Token.ThrowIfCancellationRequested();                   // withdrawn while this pull waited: touch nothing of it
             DataFrame frame = new() { Header = key.ToHeader() };
             frame.Header.Tensor = TensorCodec.Header("tensor", readable);
             long total = frame.Header.Tensor.ByteLength, sent = 0;
