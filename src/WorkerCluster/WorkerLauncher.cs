@@ -98,7 +98,7 @@ public sealed class WorkerLauncher : IAsyncDisposable
                      "--token-file", Path.Combine(workDir, "cluster.token"),
                      "--deadline-seconds", Options.StepDeadline.TotalSeconds.ToString(invariant),
                      "--parent-pid", Environment.ProcessId.ToString(), "--threads", threads.ToString(),
-                     "--data-plane", Options.DataPlane.ToString().ToLowerInvariant(), "--listen", Host(r),
+                     "--data-plane", Options.DataPlane.Name(), "--listen", Host(r),
                  ]).Concat(Options.Tls is { } tls ? ["--tls-cert", tls.CertFile, "--tls-key", tls.KeyFile, "--tls-ca", tls.CaFile] : []))
             psi.ArgumentList.Add(a);
         if (Options.ChunkBytes is { } chunk) { psi.ArgumentList.Add("--chunk-bytes"); psi.ArgumentList.Add(chunk.ToString(invariant)); }

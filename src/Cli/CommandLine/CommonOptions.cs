@@ -21,9 +21,10 @@ public static class CommonOptions
 
     public static readonly Option<string> DataPlane = new("--data-plane")
     {
-        Description = "how worker processes send token slots and gradient chunks to each other: tcp (default: the checked data-plane headers on raw TCP) " +
-                      "or grpc (HTTP/2 streams; measured at 32 % of tcp between two network namespaces, docs/measured/data-plane/, so not the default)",
-        DefaultValueFactory = _ => Jetpack.Protocol.Channels.DataPlaneTransports.Default.ToString().ToLowerInvariant(),
+        Description = "how worker processes send token slots and gradient chunks to each other: tcp (default: the checked data-plane headers on raw TCP), " +
+                      "grpc (HTTP/2 Push streams; measured at 32 % of tcp between two network namespaces, docs/measured/data-plane/, so not the default) " +
+                      "or grpc-pull (the same gRPC frames, the receiver pulling them as a server stream: faster than grpc on .NET's HTTP/2)",
+        DefaultValueFactory = _ => Jetpack.Protocol.Channels.DataPlaneTransports.Default.Name(),
     };
 
     public static Jetpack.Protocol.Channels.DataPlaneTransport ParseDataPlane(string text) => Jetpack.Protocol.Channels.DataPlaneTransports.Parse(text, "--data-plane");

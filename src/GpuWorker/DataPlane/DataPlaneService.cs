@@ -4,7 +4,7 @@ using Jetpack.Protocol.Wire;
 
 namespace Jetpack.GpuWorker.DataPlane;
 
-/// <summary>The gRPC edge of the data plane: reads the first frame and hands the stream to the mailbox.</summary>
+/// <summary>The gRPC edge of the data plane: a Push's stream goes to the mailbox, a Pull is served from its outbox.</summary>
 public sealed class DataPlaneService(PeerMailbox mailbox) : Protocol.Wire.DataPlane.DataPlaneBase
 {
     public override async Task<DataAck> Push(IAsyncStreamReader<DataFrame> requestStream, ServerCallContext context)
@@ -17,4 +17,7 @@ public sealed class DataPlaneService(PeerMailbox mailbox) : Protocol.Wire.DataPl
         long n = await mailbox.Deliver(first.Header, first.Data.Memory, requestStream, context.CancellationToken);
         return new DataAck { BytesReceived = n };
     }
+
+    public override Task Pull(PullRequest request, IServerStreamWriter<DataFrame> responseStream, ServerCallContext context) =>
+        mailbox.Outbox.Serve(request, responseStream, context.CancellationToken);
 }

@@ -104,7 +104,8 @@ public sealed class GrpcExpertExchange : IExpertExchange
                 if (v == rank) continue;
                 var key = MailKey.Exchange(job, tag, World(v));
                 keys.Add(key);
-                receives[v] = mailbox.Expect(key, new Expectation(dtype, expected[v], Device: mailbox.Placement.Device));   // lands on the rank's device
+                receives[v] = peers.ReceiveAsync(mailbox, World(v), key, new Expectation(dtype, expected[v], Device: mailbox.Placement.Device),   // lands on the rank's device
+                                                 deadline, cts.Token);
                 ops.Add(new(receives[v]!, World(v), "receive from"));
             }
             for (int v = 0; v < world; v++)

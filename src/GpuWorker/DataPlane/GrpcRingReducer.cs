@@ -144,7 +144,7 @@ public sealed class GrpcRingReducer : IGradientReducer, IDisposable
         var inKey = MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, prev);
         var tag = $"step {step} all-reduce {phase} bucket {bucket} ring step {ringStep}";
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(abort);
-        var received = mailbox.Expect(inKey, new Expectation(into.dtype, into.shape, into));
+        var received = peers.ReceiveAsync(mailbox, prev, inKey, new Expectation(into.dtype, into.shape, into), DateTime.UtcNow + options.Deadline, cts.Token);
         BytesSent += send.numel() * send.element_size();
         var sent = peers.PushAsync(next, MailKey.RingChunk(job, thisCall, step, bucket, ringStep, phase, mailbox.Membership.Rank), send, buffer,
                                              DateTime.UtcNow + options.Deadline, cts.Token);

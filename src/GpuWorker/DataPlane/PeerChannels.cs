@@ -4,6 +4,7 @@ using Grpc.Net.Client;
 using Jetpack.Protocol.Channels;
 using Jetpack.Protocol.Codec;
 using Jetpack.Protocol.Security;
+using Jetpack.Model.Distributed;
 using Jetpack.Protocol.Wire;
 using Torch = TorchSharp.torch;
 
@@ -12,19 +13,29 @@ namespace Jetpack.GpuWorker.DataPlane;
 /// <summary>
 /// One gRPC channel (<see cref="WireChannels.Open"/>: h2c, or mutual TLS with <see cref="ClusterTls"/>) to every rank of the job, each carrying the cluster token.
 /// Tensors go to a peer by <see cref="PushAsync"/>, over gRPC or, with
-/// <see cref="DataPlaneTransport.Tcp"/>, over a raw TCP link whose port the peer's Health call names.
+/// <see cref="DataPlaneTransport.Tcp"/>, over a raw TCP link whose port the peer's Health call names; with
+/// <see cref="DataPlaneTransport.GrpcPull"/> they are offered instead, and the peer's <see cref="ReceiveAsync"/> pulls them.
 /// </summary>
 public sealed class PeerChannels : IDisposable
 {
     private readonly GrpcChannel?[] channels;
     private readonly CallInvoker?[] invokers;
     private readonly TcpPeerLink?[] links;
+    private readonly int self;
+    private readonly DataPlaneTransport transport;
+    private readonly PeerOutbox? outbox;
 
     /// <param name="liveness">when set, every peer is pinged while these channels live (<see cref="PeerLiveness"/>)</param>
+    /// <param name="outbox">where this rank offers its tensors (<see cref="DataPlaneTransport.GrpcPull"/>: required; the mailbox's; unused by the other transports)</param>
     public PeerChannels(IReadOnlyList<string> peers, int self, ClusterToken token, WireLimits limits, DataPlaneTransport transport = DataPlaneTransports.Default,
-                        ClusterTls? tls = null, LivenessOptions? liveness = null)
+                        ClusterTls? tls = null, LivenessOptions? liveness = null, PeerOutbox? outbox = null)
     {
+        if (transport == DataPlaneTransport.GrpcPull && outbox is null)
+            throw new ArgumentException("the grpc-pull data plane needs this rank's outbox (PeerMailbox.Outbox)", nameof(outbox));
         Addresses = peers;
+        this.self = self;
+        this.transport = transport;
+        this.outbox = transport == DataPlaneTransport.GrpcPull ? outbox : null;       // the other transports send by themselves
         channels = new GrpcChannel?[peers.Count];
         invokers = new CallInvoker?[peers.Count];
         links = new TcpPeerLink?[peers.Count];
@@ -61,9 +72,48 @@ public sealed class PeerChannels : IDisposable
     /// <param name="readable">a contiguous CPU tensor (<see cref="TensorCodec.Readable"/>), held until the task ends</param>
     /// <param name="buffer">the gRPC path's chunk buffer (never used by two sends at once)</param>
     public Task PushAsync(int rank, MailKey key, Torch.Tensor readable, byte[] buffer, DateTime deadline, CancellationToken ct) =>
-        links[rank] is { } link
-            ? link.PushAsync(key, readable, deadline, ct)
-            : DataPlaneSender.PushAsync(Data(rank), key, readable, buffer, deadline, ct);
+        links[rank] is { } link ? link.PushAsync(key, readable, deadline, ct)
+        : outbox is not null ? outbox.OfferAsync(rank, key, readable, ct)             // served when the peer pulls it; withdrawn when ct ends the step
+        : DataPlaneSender.PushAsync(Data(rank), key, readable, buffer, deadline, ct);
+
+    /// <summary>
+    /// Receiver: posts in <paramref name="mailbox"/> what is expected from <paramref name="rank"/> under <paramref name="key"/>
+    /// (<see cref="PeerMailbox.Expect"/>) and, with <see cref="DataPlaneTransport.GrpcPull"/>, pulls it from that rank. The task
+    /// completes with the tensor or fails naming the key; <paramref name="ct"/> ends the pull (the step's failure or deadline).
+    /// </summary>
+    public Task<Torch.Tensor> ReceiveAsync(PeerMailbox mailbox, int rank, MailKey key, Expectation e, DateTime deadline, CancellationToken ct)
+    {
+        var arrived = mailbox.Expect(key, e);
+        if (transport == DataPlaneTransport.GrpcPull) _ = PullAsync(mailbox, rank, key, deadline, ct);
+        return arrived;
+    }
+
+    /// <summary>One Pull call: the stream's first frame names the key asked for, and the mailbox takes it from there exactly as
+    /// it takes a Push (sender, header and limits checked before any tensor exists). Any failure fails the key's receive.</summary>
+    private async Task PullAsync(PeerMailbox mailbox, int rank, MailKey key, DateTime deadline, CancellationToken ct)
+    {
+        string what = $"rank {self}: {key}";
+        try
+        {
+            using var call = Data(rank).Pull(new PullRequest { Key = key.ToHeader(), DestinationRank = self }, deadline: deadline, cancellationToken: ct);
+            if (!await call.ResponseStream.MoveNext(ct))
+                throw new ExchangeFailedException($"{what}: rank {rank} ended the pull without sending the tensor");
+            var first = call.ResponseStream.Current;
+            if (first.Header is null || MailKey.From(first.Header) != key)
+                throw new ExchangeFailedException($"{what}: rank {rank} answered the pull with another tensor ({(first.Header is null ? "no header" : MailKey.From(first.Header)?.ToString() ?? "no tag")})");
+            await mailbox.Deliver(first.Header, first.Data.Memory, call.ResponseStream, ct);
+        }
+        catch (Exception x)
+        {
+            // Deliver failed the key itself when the refusal was its own; this covers the call (unreachable peer, its refusal, a cut)
+            mailbox.Fail(key, x switch
+            {
+                ExchangeFailedException => x,
+                RpcException rpc => new ExchangeFailedException($"{what}: the pull from rank {rank} failed: {rpc.StatusCode}: {rpc.Status.Detail}", x),
+                _ => new ExchangeFailedException($"{what}: the pull from rank {rank} failed: {x.Message}", x),
+            });
+        }
+    }
 
     public void Dispose()
     {

@@ -42,6 +42,9 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
     /// <summary>Keys waiting now (for tests and diagnostics: a finished step leaves none).</summary>
     public int Pending => slots.Count;
 
+    /// <summary>What this rank offers its peers' pulls (the <c>grpc-pull</c> transport's sending side).</summary>
+    public PeerOutbox Outbox { get; } = new(membership, limits, deadline);
+
     /// <summary>Receiver: posts the expectation; the task completes with the tensor or fails naming the key.</summary>
     public Task<Tensor> Expect(MailKey key, Expectation e)
     {
@@ -57,6 +60,15 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
         if (!slots.TryRemove(key, out var slot)) return;
         slot.Expected.TrySetCanceled();
         slot.Arrived.TrySetCanceled();
+    }
+
+    /// <summary>
+    /// Receiver side of a pull that broke before its tensor came whole (refused, unreachable, cut): fails the
+    /// key's receive with <paramref name="e"/>, unless it already ended.
+    /// </summary>
+    public void Fail(MailKey key, Exception e)
+    {
+        if (slots.TryGetValue(key, out var slot)) slot.Arrived.TrySetException(e);
     }
 
     /// <summary>
@@ -102,6 +114,12 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
         {
             slots.TryRemove(key, out _);
             throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"{what}: not expected by this rank within {deadline.TotalSeconds:F0} s (stale or unknown tag)"));
+        }
+        catch (TaskCanceledException) when (ct.IsCancellationRequested && !slot.Expected.Task.IsCompleted)
+        {
+            // a stale arrival whose sender gave up while it waited: its slot goes with it (else it stayed forever)
+            slots.TryRemove(new KeyValuePair<MailKey, Slot>(key, slot));
+            throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: the sender gave up on this key"));
         }
         catch (TaskCanceledException)
         {

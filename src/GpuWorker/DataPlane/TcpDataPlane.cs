@@ -33,33 +33,16 @@ internal static class TcpFraming
     /// <summary>Bound on every frame's payload (headers, tokens, replies): tensor bytes do not travel in frames.</summary>
     public const int MaxFrameBytes = 64 << 10;
 
-    public static void SendAll(Stream s, ReadOnlySpan<byte> data)
-    {
-        if (s is not SslStream) { s.Write(data); return; }
-        // SslStream has no span overloads: Stream's default would rent and copy an array as large as the whole
-        // tensor. Through a small staging buffer instead (one memcpy, far cheaper than the encryption).
-        var b = staging ??= new byte[StagingBytes];
-        while (data.Length > 0)
-        {
-            int n = Math.Min(b.Length, data.Length);
-            data[..n].CopyTo(b);
-            s.Write(b, 0, n);
-            data = data[n..];
-        }
-    }
+    /// <summary>
+    /// Writes all of <paramref name="data"/>, straight from the caller's span (a tensor's storage). SslStream has span
+    /// overloads since .NET 10 that encrypt from the span in records without renting a copy of it (measured: a 64 MiB
+    /// span write allocated nothing), so TLS needs no staging buffer either; the former 64 KiB staging copy cost
+    /// 5–30 % more CPU per byte (docs/measured/tls/).
+    /// </summary>
+    public static void SendAll(Stream s, ReadOnlySpan<byte> data) => s.Write(data);
 
-    /// <summary>One read into <paramref name="into"/> (TLS: through the staging buffer, see <see cref="SendAll"/>).</summary>
-    public static int Read(Stream s, Span<byte> into)
-    {
-        if (s is not SslStream) return s.Read(into);
-        var b = staging ??= new byte[StagingBytes];
-        int n = s.Read(b, 0, Math.Min(b.Length, into.Length));
-        b.AsSpan(0, n).CopyTo(into);
-        return n;
-    }
-
-    private const int StagingBytes = 64 << 10;
-    [ThreadStatic] private static byte[]? staging;
+    /// <summary>One read into <paramref name="into"/> (TLS: decrypted into it, see <see cref="SendAll"/>).</summary>
+    public static int Read(Stream s, Span<byte> into) => s.Read(into);
 
     /// <summary>Fills <paramref name="into"/>; false when the connection ended cleanly before its first byte.</summary>
     public static bool ReceiveAll(Stream s, Span<byte> into)

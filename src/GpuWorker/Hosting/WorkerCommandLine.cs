@@ -7,7 +7,7 @@ namespace Jetpack.GpuWorker.Hosting;
 
 /// <summary>
 /// <c>jetpack-worker --rank R --world N --peers h:p,h:p,... [--port P] [--token-file F] [--job ID]
-/// [--deadline-seconds S] [--peer-timeout-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] [--data-plane grpc|tcp] [--data-port P] [--tls-cert F --tls-key F --tls-ca F]</c> (a static cluster, the launcher's), or
+/// [--deadline-seconds S] [--peer-timeout-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] [--data-plane grpc|grpc-pull|tcp] [--data-port P] [--tls-cert F --tls-key F --tls-ca F]</c> (a static cluster, the launcher's), or
 /// <c>jetpack-worker --coordinator URL [--worker-id ID] [--port P] [--listen ADDR] [--advertise HOST]
 /// [--heartbeat-seconds S] ...</c>: join a coordinator, which hands out rank, world and peers per run. The token comes from --token-file,
 /// else JETPACK_CLUSTER_TOKEN, else JETPACK_CLUSTER_TOKEN_FILE; never from the command line itself
@@ -18,7 +18,7 @@ public static class WorkerCommandLine
     public const string Usage =
         "usage: jetpack-worker (--rank R --world N (--peers host:port,... | --port P) | --coordinator URL [--worker-id ID] [--advertise HOST] [--heartbeat-seconds S]) " +
         "[--port P] [--listen ADDR] [--token-file F] [--job ID] [--deadline-seconds S] [--peer-timeout-seconds S] [--parent-pid PID] [--threads T] [--metrics-port P] " +
-        "[--data-plane tcp|grpc (default tcp)] [--data-port P] [--chunk-bytes N (gRPC message size)] [--tls-cert F --tls-key F --tls-ca F [--metrics-tls true]]";
+        "[--data-plane tcp|grpc|grpc-pull (default tcp)] [--data-port P] [--chunk-bytes N (gRPC message size)] [--tls-cert F --tls-key F --tls-ca F [--metrics-tls true]]";
 
     public static WorkerOptions Parse(IReadOnlyList<string> args)
     {

@@ -169,7 +169,7 @@ public sealed class WorkerNode : IAsyncDisposable
 
     private void Open(IReadOnlyList<string> peers)
     {
-        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits, Options.Exchange.Transport, Options.Tls, Options.Exchange.Liveness);
+        channels = new PeerChannels(peers, Membership.Rank, Options.Token, Options.Limits, Options.Exchange.Transport, Options.Tls, Options.Exchange.Liveness, Mailbox.Outbox);
         exchange = new GrpcExpertExchange(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
         reducer = new GrpcRingReducer(Mailbox, channels, Options.Exchange, abort.Token, Metrics);
     }

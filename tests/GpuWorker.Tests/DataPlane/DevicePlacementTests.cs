@@ -40,6 +40,7 @@ public class DevicePlacementTests
     [Theory]
     [InlineData(DataPlaneTransport.Grpc)]
     [InlineData(DataPlaneTransport.Tcp)]
+    [InlineData(DataPlaneTransport.GrpcPull)]
     public async Task ReceivedSlotsArePlacedOnTheRanksDevice(DataPlaneTransport transport)
     {
         const int world = 3;

@@ -21,6 +21,8 @@ public class GrpcExpertExchangeTests
     [InlineData(3, ScalarType.BFloat16, DataPlaneTransport.Grpc)]
     [InlineData(2, ScalarType.Float32, DataPlaneTransport.Tcp)]
     [InlineData(3, ScalarType.BFloat16, DataPlaneTransport.Tcp)]
+    [InlineData(2, ScalarType.Float32, DataPlaneTransport.GrpcPull)]
+    [InlineData(3, ScalarType.BFloat16, DataPlaneTransport.GrpcPull)]
     public async Task EveryRankReceivesEachSourcesPieceIndexedBySource(int world, ScalarType dtype, DataPlaneTransport transport)
     {
         await using var cluster = await LoopbackCluster.StartAsync(world, transport: transport);
@@ -51,6 +53,7 @@ public class GrpcExpertExchangeTests
     [Theory]
     [InlineData(DataPlaneTransport.Grpc)]
     [InlineData(DataPlaneTransport.Tcp)]
+    [InlineData(DataPlaneTransport.GrpcPull)]
     public async Task PiecesLargerThanOneChunkArriveWhole(DataPlaneTransport transport)
     {
         await using var cluster = await LoopbackCluster.StartAsync(2, transport: transport);
@@ -68,6 +71,7 @@ public class GrpcExpertExchangeTests
     [Theory]
     [InlineData(DataPlaneTransport.Grpc)]
     [InlineData(DataPlaneTransport.Tcp)]
+    [InlineData(DataPlaneTransport.GrpcPull)]
     public async Task AKilledPeerFailsTheOthersWithinTheDeadlineNamingRankAndPhase(DataPlaneTransport transport)
     {
         var deadline = TimeSpan.FromSeconds(4);
@@ -90,13 +94,15 @@ public class GrpcExpertExchangeTests
         // Nothing stays behind. A piece that rank 1 sent before it failed may land after rank 0 gave up: it finds no
         // expectation and waits out the deadline, then its slot goes (PeerMailbox.Deliver). So poll, bounded.
         var drained = Stopwatch.StartNew();
-        while (cluster.Nodes[0].Mailbox.Pending > 0 && drained.Elapsed < deadline + TimeSpan.FromSeconds(3)) await Task.Delay(50);
+        while ((cluster.Nodes[0].Mailbox.Pending > 0 || cluster.Nodes[0].Mailbox.Outbox.Pending > 0) && drained.Elapsed < deadline + TimeSpan.FromSeconds(3)) await Task.Delay(50);
         Assert.Equal(0, cluster.Nodes[0].Mailbox.Pending);
+        Assert.Equal(0, cluster.Nodes[0].Mailbox.Outbox.Pending);                // grpc-pull: offers nobody pulled are withdrawn
     }
 
     [Theory]
     [InlineData(DataPlaneTransport.Grpc)]
     [InlineData(DataPlaneTransport.Tcp)]
+    [InlineData(DataPlaneTransport.GrpcPull)]
     public async Task AMissingPieceFailsAtTheDeadlineNamingTheSilentRank(DataPlaneTransport transport)
     {
         var deadline = TimeSpan.FromSeconds(2);

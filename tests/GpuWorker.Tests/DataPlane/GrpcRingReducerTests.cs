@@ -20,6 +20,8 @@ public class GrpcRingReducerTests
     [InlineData(4, 100L, DataPlaneTransport.Grpc)]
     [InlineData(3, 8L, DataPlaneTransport.Tcp)]
     [InlineData(4, 100L, DataPlaneTransport.Tcp)]
+    [InlineData(3, 8L, DataPlaneTransport.GrpcPull)]
+    [InlineData(4, 100L, DataPlaneTransport.GrpcPull)]
     public async Task EveryRankEndsWithTheSameSumOfAllRanks(int world, long bucketElements, DataPlaneTransport transport)
     {
         await using var cluster = await LoopbackCluster.StartAsync(world, bucketElements: bucketElements, transport: transport);

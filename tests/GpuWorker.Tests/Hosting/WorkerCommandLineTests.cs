@@ -29,7 +29,7 @@ public class WorkerCommandLineTests : IDisposable
     [InlineData("--coordinator ftp://h:1", "is not an http:// or https:// address")]
     [InlineData("--coordinator http://h:1 --heartbeat-seconds 0", "--heartbeat-seconds: '0' is not a positive number")]
     [InlineData("--coordinator http://h:1 --listen nowhere", "--listen 'nowhere' is not an IP address")]
-    [InlineData("--rank 0 --world 1 --data-plane udp", "--data-plane: 'udp' is not a data-plane transport (grpc or tcp)")]
+    [InlineData("--rank 0 --world 1 --data-plane udp", "--data-plane: 'udp' is not a data-plane transport (grpc, grpc-pull or tcp)")]
     [InlineData("--rank 0 --world 1 --data-port 70000", "--data-port 70000 is not a TCP port")]
     public void BadCombinationsAreRefusedNamingTheFlag(string args, string expected)
     {
@@ -45,6 +45,9 @@ public class WorkerCommandLineTests : IDisposable
         Assert.Equal((Jetpack.Protocol.Channels.DataPlaneTransport.Tcp, 0), (d.Exchange.Transport, d.DataPort));
         var g = WorkerCommandLine.Parse(["--rank", "0", "--world", "1", "--data-plane", "GRPC", "--data-port", "7100", "--chunk-bytes", "1048576", "--token-file", tokenFile]);
         Assert.Equal((Jetpack.Protocol.Channels.DataPlaneTransport.Grpc, 7100, 1 << 20), (g.Exchange.Transport, g.DataPort, g.Limits.ChunkBytes));
+        // every transport's name (what the launcher hands its workers) parses back to it
+        foreach (var t in Enum.GetValues<Jetpack.Protocol.Channels.DataPlaneTransport>())
+            Assert.Equal(t, WorkerCommandLine.Parse(["--rank", "0", "--world", "1", "--data-plane", t.Name(), "--token-file", tokenFile]).Exchange.Transport);
     }
 
     [Fact]

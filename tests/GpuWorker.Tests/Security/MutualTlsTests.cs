@@ -32,6 +32,7 @@ public sealed class MutualTlsTests : IDisposable
     [Theory]
     [InlineData(DataPlaneTransport.Grpc)]
     [InlineData(DataPlaneTransport.Tcp)]
+    [InlineData(DataPlaneTransport.GrpcPull)]
     public async Task TheRingAllReduceRunsOverMutualTls(DataPlaneTransport transport)
     {
         await using var cluster = await LoopbackCluster.StartAsync(2, transport: transport, tls: certs.Node);
