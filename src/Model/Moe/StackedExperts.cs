@@ -6,38 +6,6 @@ using Jetpack.Model.Layers;
 namespace Jetpack.Model.Moe;
 
 /// <summary>
-/// A linear map per expert, stacked on dimension 0 so that a shard of experts is a slice:
-/// weight [e, out, in], bias [e, out]. Keys: weight, bias.
-/// </summary>
-public sealed class StackedLinear : nn.Module<Tensor, Tensor>
-{
-    public readonly Parameter weight;
-    public readonly Parameter bias;
-
-    public StackedLinear(int experts, int inFeatures, int outFeatures, Device? device) : base(nameof(StackedLinear))
-    {
-        weight = Init.Param(device, experts, outFeatures, inFeatures);
-        bias = Init.Param(device, experts, outFeatures);
-        // Spec §3.1: kaiming_uniform(a=√5) on the 3-D tensor; PyTorch's fan_in of [e, out, in] is
-        // out·in, so the bound is 1/√(out·in). Biases 0. (Recycling overwrites both.)
-        if (!Init.ExpertsDeferred)
-        {
-            Init.Uniform(weight, 1.0 / Math.Sqrt((double)inFeatures * outFeatures));
-            Init.Constant(bias, 0);
-        }
-        RegisterComponents();
-    }
-
-    /// <summary>x: [e, t, in] → [e, t, out] (one batched GEMM; bmm + bias, ENVIRONMENT.md: baddbmm is broken).</summary>
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var y = torch.bmm(x, weight.transpose(1, 2)) + bias.unsqueeze(1); // [e, t, out]
-        return y.MoveToOuterDisposeScope();
-    }
-}
-
-/// <summary>
 /// A bank of two-layer GELU MLP experts run batched (spec §3.2 step 8):
 /// f(x) = Drop_p(W₂·Drop_p(GELU(W₁x + b₁)) + b₂). Keys: vit_fc1.{weight,bias}, vit_fc2.{weight,bias}.
 /// </summary>
