@@ -340,6 +340,15 @@ public static class BenchScaling
             var compute = plot.Add.Scatter(xs, group.Select(r => r.ComputeSecondsPerRank.Max()).ToArray());
             compute.LegendText = $"{group.Key} rank(s): slowest rank's compute";
             compute.LinePattern = ScottPlot.LinePattern.Dashed;
+            var predicted = group.Where(r => r.PredictedStepSeconds is not null).ToList();
+            if (predicted.Count > 0)
+            {
+                var plan = plot.Add.ScatterPoints(predicted.Select(r => (double)r.Experts).ToArray(), predicted.Select(r => r.PredictedStepSeconds!.Value).ToArray());
+                plan.LegendText = $"{group.Key} rank(s): step predicted by plan's model (fitted on 1–2 ranks)";
+                plan.MarkerShape = ScottPlot.MarkerShape.OpenDiamond;
+                plan.MarkerSize = 10;
+                plan.Color = step.Color;
+            }
         }
         plot.Axes.Bottom.Label.Text = "experts per MoE layer";
         plot.Axes.Left.Label.Text = "seconds per step";
