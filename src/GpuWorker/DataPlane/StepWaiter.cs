@@ -6,7 +6,8 @@ namespace Jetpack.GpuWorker.DataPlane;
 /// <summary>
 /// Awaits the sends and receives of one exchange step, failing on the first failure rather than
 /// after all of them: a peer that died makes its send fail at once (connection refused) or its
-/// piece miss the deadline — never a hang. The error names this rank, the tag and the peer. An
+/// piece miss the deadline — never a hang. The error names this rank, the tag and the peer, and every
+/// other peer whose send or receive failed within <see cref="FailureGrace"/> of the first. An
 /// abort (the worker leaves the run for another one) ends the step at once, saying so.
 /// </summary>
 public static class StepWaiter
@@ -42,14 +43,44 @@ public static class StepWaiter
                 var late = string.Join(", ", pending.Select(o => $"{o.Role} rank {o.Peer}"));
                 throw new ExchangeFailedException($"rank {rank}: {tag}: deadline of {deadline.TotalSeconds:F1} s passed waiting for {late}");
             }
-            int i = pending.FindIndex(o => o.Task == done);
-            var op = pending[i];
-            pending.RemoveAt(i);
+            var op = Take(pending, done);
             if (op.Task.IsCompletedSuccessfully) continue;
+            // Failures come together: a dead rank refuses its connections while a survivor that met it first gives
+            // the step up, and this rank may hear of the survivor first. A short grace, before the step's own sends
+            // are cancelled, collects what fails at the same time, so the error names the root cause as well.
+            var failed = new List<Op> { op };
+            var graceEnd = Task.Delay(FailureGrace);
+            while (pending.Count > 0)
+            {
+                var next = await Task.WhenAny(pending.Select(o => o.Task).Append(graceEnd));
+                if (next == graceEnd) break;
+                var other = Take(pending, next);
+                if (!other.Task.IsCompletedSuccessfully) failed.Add(other);
+            }
             cts.Cancel();
-            var error = op.Task.Exception?.GetBaseException() ?? new TaskCanceledException();
-            string detail = error is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : error.Message;
-            throw new ExchangeFailedException($"rank {rank}: {tag}: {op.Role} rank {op.Peer} failed: {detail}", error);
+            var error = Error(op);
+            string also = failed.Count > 1 ? "; also " + string.Join("; ", failed.Skip(1).Select(Failure)) : "";
+            throw new ExchangeFailedException($"rank {rank}: {tag}: {Failure(op)}{also}", error);
         }
+    }
+
+    /// <summary>How long after a step's first failed send or receive the others that fail too are still collected.</summary>
+    public static readonly TimeSpan FailureGrace = TimeSpan.FromMilliseconds(250);
+
+    static Op Take(List<Op> pending, Task done)
+    {
+        int i = pending.FindIndex(o => o.Task == done);
+        var op = pending[i];
+        pending.RemoveAt(i);
+        return op;
+    }
+
+    static Exception Error(Op op) => op.Task.Exception?.GetBaseException() ?? new TaskCanceledException();
+
+    static string Failure(Op op)
+    {
+        var error = Error(op);
+        string detail = error is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : error.Message;
+        return $"{op.Role} rank {op.Peer} failed: {detail}";
     }
 }
