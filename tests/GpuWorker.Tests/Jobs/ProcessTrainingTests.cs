@@ -168,11 +168,17 @@ public class ProcessTrainingTests(ITestOutputHelper output)
         finally { Directory.Delete(dir, recursive: true); }
     }
 
-    /// <summary>A worker killed mid-training: the others end their job within the deadline with an error naming it and the phase.</summary>
+    /// <summary>
+    /// A worker killed mid-training: the others end their job within the deadline with an error naming it and the phase.
+    /// The deadline (9 s) is longer than the peers' liveness timeout (6 s), as in production (60 s): a survivor whose
+    /// part of the phase with the dead rank was already done waits on another survivor that gave the step up, and learns
+    /// of the dead rank from the liveness check. With a 5 s deadline it named only the other survivor (CI, 2026-12-06).
+    /// </summary>
     [Fact]
     public async Task AWorkerKilledDuringTrainingFailsTheOthersNamingIt()
     {
-        var deadline = TimeSpan.FromSeconds(5);
+        var deadline = TimeSpan.FromSeconds(9);
+        Assert.True(deadline > new Jetpack.GpuWorker.DataPlane.LivenessOptions().Timeout);
         await using var launcher = await WorkerLauncher.StartAsync(new LaunchOptions { WorldSize = 3, ThreadsPerWorker = 1, JobId = "kill", StepDeadline = deadline });
         var killedAt = new TaskCompletionSource<System.Diagnostics.Stopwatch>(TaskCreationOptions.RunContinuationsAsynchronously);
         var run = launcher.RunJobAsync(Spec with { Recipe = Spec.Recipe with { Steps = 10_000 } }, onRank0: p =>
