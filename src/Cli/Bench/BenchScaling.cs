@@ -138,7 +138,7 @@ public static class BenchScaling
         return Report(rows, new Measured(cores, flags, load, batch, steps, shareMib, peak, memory, null), outDir);
     }
 
-    /// <summary>What a measurement was taken with, kept in its json so that <c>--refit</c> can fit its rows again.</summary>
+    /// <summary>What a measurement was taken with (written as the json's top-level fields, which <c>--refit</c> reads back).</summary>
     sealed record Measured(int Cores, string CpuFlags, string LoadavgAtEnd, int Batch, int TimedSteps, int ProcessShareMib, double GemmPeakGflops, double MemoryGBps, string? RefittedFrom, bool MemoryMeasuredAtRefit = false);
 
     static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
@@ -156,7 +156,7 @@ public static class BenchScaling
         var report = new Dictionary<string, object?>
         {
             ["note"] = $"ranks outnumber cores here ({maxRanks} processes on {m.Cores} cores): per-rank compute times are the meaningful figure; the step time of more ranks than cores includes waiting for a core",
-            ["measured"] = m,
+            ["refitted_from"] = m.RefittedFrom,
             ["cores"] = m.Cores, ["cpu_flags"] = m.CpuFlags, ["loadavg_at_end"] = m.LoadavgAtEnd, ["batch"] = m.Batch, ["timed_steps"] = m.TimedSteps, ["data_plane"] = "tcp",
             ["process_share_mib"] = m.ProcessShareMib,
             ["rows"] = rows,
