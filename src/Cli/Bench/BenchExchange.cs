@@ -39,7 +39,7 @@ public static class BenchExchange
         var models = new Option<string>("--models") { Description = "variants for the step-time comparison ('' = skip)", DefaultValueFactory = _ => "v_jetmoe_fmnist,v_jetmoe_t" };
         var steps = new Option<int>("--steps") { Description = "training steps per step-time run (the first is not counted)", DefaultValueFactory = _ => 4 };
         var threads = new Option<int>("--threads-per-rank") { Description = "torch threads of each rank in the step-time runs (0 = the cores divided among the ranks)", DefaultValueFactory = _ => 0 };
-        var planes = new Option<string>("--data-plane") { Description = "transports to measure, side by side: grpc (HTTP/2 Push streams), grpc-pull (the same frames pulled by the receiver as server streams), tcp (the same headers on raw TCP); a '+tls' suffix (tcp+tls, grpc+tls) runs that plane under mutual TLS with a throw-away CA", DefaultValueFactory = _ => "grpc,tcp" };
+        var planes = new Option<string>("--data-plane") { Description = "transports to measure, side by side: grpc (HTTP/2 Push streams), grpc-pull (the same frames pulled by the receiver as server streams), tcp (the same headers on raw TCP); a '+tls' suffix (tcp+tls, grpc+tls) runs that plane under mutual TLS with a throw-away CA (the TCP plane in sealed records, its default; tcp+tls-sslstream in SslStream's own records)", DefaultValueFactory = _ => "grpc,tcp" };
         var output = new Option<string>("--out") { Description = "folder for bench-exchange.json", DefaultValueFactory = _ => "results/bench" };
         var chunks = new Option<string>("--grpc-chunk-kib")
         {
@@ -82,8 +82,7 @@ public static class BenchExchange
     {
         grpcChunks = grpcChunks is { Length: > 0 } ? grpcChunks : [Jetpack.Protocol.Codec.WireLimits.Default.ChunkBytes];
         var transports = planesText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                                   .Select(t => t.EndsWith("+tls", StringComparison.Ordinal) ? new Plane(DataPlaneTransports.Parse(t[..^4], "--data-plane"), true)
-                                                                                             : new Plane(DataPlaneTransports.Parse(t, "--data-plane"), false))
+                                   .Select(Plane.Parse)
                                    .Distinct().ToArray();
         if (transports.Length == 0) throw new ArgumentException("--data-plane: name at least one transport (grpc, tcp, grpc+tls, tcp+tls)");
         using var certificates = transports.Any(t => t.Tls) ? new ThrowAwayCertificates() : null;
@@ -116,13 +115,13 @@ public static class BenchExchange
             double parallel = Iperf(flows, iperfSeconds, namespaces);
             foreach (var (transport, chunk) in transports.SelectMany(t => t.Transport.IsGrpc() ? grpcChunks.Select(c => (t, (int?)c)) : [(t, (int?)null)]))
             {
-                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport.Transport, namespaces, chunk, transport.Tls ? tls : null);
+                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport.Transport, namespaces, chunk, transport.Tls ? tls : null, transport.SslStreamRecords);
                 double ratio = aggregate / parallel;
                 string name = chunk is { } c ? $"{transport.Name} ({c >> 10} KiB messages)" : transport.Name;
                 if (transport.Tls && plainOf.GetValueOrDefault((world, transport.Transport, chunk)) is > 0 and var plain)
                 {
                     AnsiConsole.MarkupLine($"{world} processes: {Markup.Escape(name)} moves [bold]{100 * aggregate / plain:F0}%[/] of plaintext ({aggregate:F2} vs {plain:F2} GB/s)");
-                    tlsRows.Add(new { processes = world, transport = transport.Transport.Name(), grpc_message_bytes = chunk, tls_gbps = aggregate, plaintext_gbps = plain, tls_vs_plaintext = aggregate / plain });
+                    tlsRows.Add(new { processes = world, transport = transport.Transport.Name(), plane = transport.Name, grpc_message_bytes = chunk, tls_gbps = aggregate, plaintext_gbps = plain, tls_vs_plaintext = aggregate / plain });
                 }
                 else if (!transport.Tls)
                 {
@@ -178,11 +177,12 @@ public static class BenchExchange
 
     /// <summary>Aggregate and mean per-rank all-to-all throughput (bytes sent to other ranks / time), GB/s.</summary>
     static (double Aggregate, double PerRank) AllToAll(int world, long bytesPerPeer, int rounds, DataPlaneTransport transport, List<(string Name, string Address)>? namespaces, int? chunkBytes,
-                                                      ClusterTls? tls)
+                                                      ClusterTls? tls, bool sslStreamRecords = false)
     {
         var options = new LaunchOptions
         {
             WorldSize = world, JobId = $"bench-{world}", ThreadsPerWorker = 1, DataPlane = transport, Namespaces = namespaces, ChunkBytes = chunkBytes, Tls = tls,
+            Environment = sslStreamRecords ? new Dictionary<string, string> { [ClusterTls.TcpRecordsEnv] = "sslstream" } : null,
         };
         var launcher = WorkerLauncher.StartAsync(options).GetAwaiter().GetResult();
         try
@@ -193,7 +193,7 @@ public static class BenchExchange
             if (replies.FirstOrDefault(x => !x.Verified) is { } bad) throw new InvalidOperationException($"rank {bad.Rank}: received pieces did not hold their sources' values");
             double aggregate = replies.Sum(x => x.BytesSent) / replies.Max(x => x.Seconds) / 1e9;
             double perRank = replies.Average(x => x.BytesSent / x.Seconds) / 1e9;
-            AnsiConsole.MarkupLine($"{world} processes, {transport.Name()}{(tls is null ? "" : "+tls")}{(chunkBytes is { } c ? $" ({c >> 10} KiB messages)" : "")}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
+            AnsiConsole.MarkupLine($"{world} processes, {transport.Name()}{(tls is null ? "" : sslStreamRecords ? "+tls-sslstream" : "+tls")}{(chunkBytes is { } c ? $" ({c >> 10} KiB messages)" : "")}: {string.Join(", ", replies.Select(x => $"rank {x.Rank} {x.BytesSent / x.Seconds / 1e9:F2} GB/s"))}");
             return (aggregate, perRank);
         }
         finally { launcher.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
@@ -201,10 +201,23 @@ public static class BenchExchange
 
     sealed record StepTiming(double Median, double ExchangeShare, double ReduceShare);
 
-    /// <summary>A transport as measured: plain, or under mutual TLS.</summary>
-    sealed record Plane(DataPlaneTransport Transport, bool Tls)
+    /// <summary>A transport as measured: plain, or under mutual TLS (the TCP plane in sealed records, or in SslStream's own).</summary>
+    sealed record Plane(DataPlaneTransport Transport, bool Tls, bool SslStreamRecords = false)
     {
-        public string Name => Transport.Name() + (Tls ? "+tls" : "");
+        public string Name => Transport.Name() + (SslStreamRecords ? "+tls-sslstream" : Tls ? "+tls" : "");
+
+        /// <summary>"tcp", "tcp+tls", "tcp+tls-sslstream", "grpc+tls", …</summary>
+        public static Plane Parse(string text)
+        {
+            if (text.EndsWith("+tls-sslstream", StringComparison.Ordinal))
+            {
+                var t = DataPlaneTransports.Parse(text[..^"+tls-sslstream".Length], "--data-plane");
+                if (t != DataPlaneTransport.Tcp) throw new ArgumentException($"--data-plane: '{text}': the sslstream record layer is the TCP plane's only (tcp+tls-sslstream)");
+                return new Plane(t, true, true);
+            }
+            return text.EndsWith("+tls", StringComparison.Ordinal) ? new Plane(DataPlaneTransports.Parse(text[..^4], "--data-plane"), true)
+                                                                   : new Plane(DataPlaneTransports.Parse(text, "--data-plane"), false);
+        }
     }
 
     /// <summary>A CA and one loopback node certificate in a temporary directory, deleted on dispose (the workers read the files at start).</summary>

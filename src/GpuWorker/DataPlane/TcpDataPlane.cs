@@ -21,15 +21,18 @@ namespace Jetpack.GpuWorker.DataPlane;
 /// <c>header.tensor.byte_length</c> raw bytes, answered by a reply frame (status 0 and a
 /// <see cref="DataAck"/>, or a gRPC status code and the refusal's text, after which the receiver
 /// closes the connection). A frame is one kind byte, a little-endian int32 length and the payload.
-/// With <see cref="ClusterTls"/> all of it travels inside TLS (<see cref="SslStream"/>, a client
-/// certificate from the cluster CA required), and the token frame stays as the second factor.
+/// With <see cref="ClusterTls"/> the connection opens with a TLS handshake (<see cref="SslStream"/>, a client
+/// certificate from the cluster CA required), and the token frame stays as the second factor. Then either all of it travels
+/// in SslStream's records (hello <see cref="Version"/>), or (hello <see cref="SealedVersion"/>, the default) the client adds a
+/// <see cref="KeyShareFrame"/>, the reply carries the server's share, and from there on everything travels in
+/// <see cref="SealedRecords"/> keyed from both shares.
 /// Timeouts are the socket's (<see cref="Socket.ReceiveTimeout"/>), which NetworkStream and SslStream honour.
 /// </summary>
 internal static class TcpFraming
 {
     public static ReadOnlySpan<byte> Magic => "JPKD"u8;
-    public const byte Version = 1;
-    public const byte TokenFrame = 0x10, HeaderFrame = 0x11;
+    public const byte Version = 1, SealedVersion = 2;
+    public const byte TokenFrame = 0x10, HeaderFrame = 0x11, KeyShareFrame = 0x12;
     /// <summary>Bound on every frame's payload (headers, tokens, replies): tensor bytes do not travel in frames.</summary>
     public const int MaxFrameBytes = 64 << 10;
 
@@ -100,6 +103,21 @@ internal static class TcpFraming
 
     public const int BatchBytes = 256 << 10;
 
+    /// <summary>
+    /// Leaves TLS for <see cref="SealedRecords"/> once both key shares crossed it: the returned stream reads and writes the
+    /// socket directly (the TLS session is disposed with it). Nothing may be left unread in <paramref name="transport"/>:
+    /// the peer sends no sealed record before it has the reply that carries the last share.
+    /// </summary>
+    public static Stream Seal(Socket socket, Stream tlsSession, BatchedStream transport, ReadOnlySpan<byte> clientShare, ReadOnlySpan<byte> serverShare, bool client, string peer)
+    {
+        if (transport.BufferedInput != 0)
+            throw new InvalidDataException($"{peer}: {transport.BufferedInput} bytes arrived ahead of the switch to sealed records");
+        if (serverShare.Length != SealedRecords.ShareBytes)
+            throw new InvalidDataException($"{peer}: sealed records: the reply carries a key share of {serverShare.Length} bytes, not {SealedRecords.ShareBytes} (a server of an older version?)");
+        var (up, down) = SealedRecords.Derive(clientShare, serverShare);
+        return new SealedStream(new NetworkStream(socket, ownsSocket: false), client ? up : down, client ? down : up, peer, tlsSession);
+    }
+
     public sealed class BatchedStream(Stream inner, int size) : Stream
     {
         private readonly byte[] readBuffer = new byte[size], writeBuffer = new byte[size];
@@ -107,6 +125,9 @@ internal static class TcpFraming
 
         /// <summary>Collect writes until full or flushed (off: every write goes out at once).</summary>
         public bool Batching { get; set; }
+
+        /// <summary>Bytes read from the socket and not yet consumed (must be none where the connection leaves TLS for sealed records).</summary>
+        public int BufferedInput => readLen - readPos;
 
         public override bool CanRead => true;
         public override bool CanWrite => true;
@@ -264,11 +285,14 @@ public sealed class TcpDataPlaneServer : IDisposable
     private void Serve(Socket socket)
     {
         string who = $"rank {mailbox.Membership.Rank}: TCP data plane connection from {socket.RemoteEndPoint}";
-        Stream? s = null;
+        Stream? s = null, session = null;
         try
         {
-            s = Secure(socket, who);
-            if (s is null || !Handshake(socket, s, who)) return;
+            var secured = Secure(socket, who);
+            if (secured is null) return;
+            session = secured.Value.Stream;
+            s = Handshake(socket, session, secured.Value.Transport, who);
+            if (s is null) return;
             while (!stop.IsCancellationRequested)
             {
                 socket.ReceiveTimeout = 0;                                  // idle between tensors: no limit
@@ -298,21 +322,23 @@ public sealed class TcpDataPlaneServer : IDisposable
         {
             open.TryRemove(socket, out _);
             s?.Dispose();
+            session?.Dispose();
             socket.Dispose();
         }
     }
 
     /// <summary>
     /// The connection's stream: the socket's own, or with TLS an <see cref="SslStream"/> once the client
-    /// presented a certificate from the cluster CA. A plaintext client (its first byte is no TLS handshake
-    /// record) and a refused certificate are logged naming the address; null then, and the connection closes.
+    /// presented a certificate from the cluster CA (and the batched transport under it). A plaintext client (its first
+    /// byte is no TLS handshake record) and a refused certificate are logged naming the address; null then, and the
+    /// connection closes.
     /// </summary>
-    private Stream? Secure(Socket socket, string who)
+    private (Stream Stream, TcpFraming.BatchedStream? Transport)? Secure(Socket socket, string who)
     {
         socket.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
         socket.SendTimeout = (int)HandshakeTimeout.TotalMilliseconds;
         var plain = new NetworkStream(socket, ownsSocket: false);
-        if (tls is null) return plain;
+        if (tls is null) return (plain, null);
         Span<byte> first = stackalloc byte[1];
         if (socket.Receive(first, SocketFlags.Peek) == 0) { plain.Dispose(); return null; }
         if (first[0] != ClusterTls.HandshakeRecord)
@@ -328,7 +354,7 @@ public sealed class TcpDataPlaneServer : IDisposable
         {
             ssl.AuthenticateAsServer(tls.ServerOptions(why => Console.Error.WriteLine($"{who}: TLS: refused: {why}")));
             transport.Batching = true;
-            return ssl;
+            return (ssl, transport);
         }
         catch (Exception e) when (e is AuthenticationException or IOException)
         {
@@ -338,24 +364,46 @@ public sealed class TcpDataPlaneServer : IDisposable
         }
     }
 
-    private bool Handshake(Socket socket, Stream s, string who)
+    /// <summary>
+    /// The Jetpack hello, the token and (sealed records) the client's key share; answered with OK (and this side's share).
+    /// The stream the connection goes on with, or null once refused.
+    /// </summary>
+    private Stream? Handshake(Socket socket, Stream s, TcpFraming.BatchedStream? transport, string who)
     {
         socket.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
         Span<byte> hello = stackalloc byte[5];
-        if (!TcpFraming.ReceiveAll(s, hello)) return false;
-        if (!hello[..4].SequenceEqual(TcpFraming.Magic) || hello[4] != TcpFraming.Version)
+        if (!TcpFraming.ReceiveAll(s, hello)) return null;
+        if (!hello[..4].SequenceEqual(TcpFraming.Magic) || hello[4] is not (TcpFraming.Version or TcpFraming.SealedVersion))
         {
-            Refuse(socket, s, StatusCode.InvalidArgument, $"{who}: not a Jetpack TCP data plane client of version {TcpFraming.Version}");
-            return false;
+            Refuse(socket, s, StatusCode.InvalidArgument, $"{who}: not a Jetpack TCP data plane client of version {TcpFraming.Version} or {TcpFraming.SealedVersion}");
+            return null;
+        }
+        bool sealedRecords = hello[4] == TcpFraming.SealedVersion;
+        if (sealedRecords && transport is null)
+        {
+            Refuse(socket, s, StatusCode.InvalidArgument, $"{who}: sealed records need TLS, and this data plane serves plaintext (no --tls-cert)");
+            return null;
         }
         var frame = TcpFraming.ReadFrame(s, who);
         if (frame is not { Kind: TcpFraming.TokenFrame } f || !token.Matches(Encoding.ASCII.GetString(f.Payload)))
         {
             Refuse(socket, s, StatusCode.Unauthenticated, $"rank {mailbox.Membership.Rank}: the TCP data plane needs the cluster token (missing or wrong)");
-            return false;
+            return null;
         }
-        TcpFraming.WriteReply(s, StatusCode.OK, []);
-        return true;
+        if (!sealedRecords)
+        {
+            TcpFraming.WriteReply(s, StatusCode.OK, []);
+            return s;
+        }
+        var share = TcpFraming.ReadFrame(s, who);
+        if (share is not { Kind: TcpFraming.KeyShareFrame } k || k.Payload.Length != SealedRecords.ShareBytes)
+        {
+            Refuse(socket, s, StatusCode.InvalidArgument, $"{who}: sealed records: a key share of {SealedRecords.ShareBytes} bytes was due after the token");
+            return null;
+        }
+        byte[] mine = SealedRecords.NewShare();
+        TcpFraming.WriteReply(s, StatusCode.OK, mine);
+        return TcpFraming.Seal(socket, s, transport!, k.Payload, mine, client: false, who);
     }
 
     /// <summary>Receives the rest of the tensor's bytes straight into its storage (through TLS: decrypted into it).</summary>
@@ -473,10 +521,11 @@ public sealed class TcpPeerLink(int peer, string host, Func<CancellationToken, T
             s.ReceiveTimeout = 10_000;
             s.SendTimeout = 10_000;
             stream = new NetworkStream(s, ownsSocket: false);
+            TcpFraming.BatchedStream? transport = null;
             if (tls is not null)
             {
                 stream.Dispose();
-                var transport = TcpFraming.ForTls(s);
+                transport = TcpFraming.ForTls(s);
                 var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
                 stream = ssl;
                 try
@@ -490,15 +539,19 @@ public sealed class TcpPeerLink(int peer, string host, Func<CancellationToken, T
                 }
             }
             var framed = stream;
-            await Task.Run(() =>
+            bool sealedRecords = tls is { SealedTcpRecords: true };
+            stream = await Task.Run(() =>
             {
                 Span<byte> hello = stackalloc byte[5];
                 TcpFraming.Magic.CopyTo(hello);
-                hello[4] = TcpFraming.Version;
+                hello[4] = sealedRecords ? TcpFraming.SealedVersion : TcpFraming.Version;
                 TcpFraming.SendAll(framed, hello);
                 TcpFraming.WriteFrame(framed, TcpFraming.TokenFrame, Encoding.ASCII.GetBytes(token.Value));
+                byte[] mine = sealedRecords ? SealedRecords.NewShare() : [];
+                if (sealedRecords) TcpFraming.WriteFrame(framed, TcpFraming.KeyShareFrame, mine);
                 framed.Flush();
-                TcpFraming.ReadReply(framed, $"TCP data plane handshake with {with}");
+                var reply = TcpFraming.ReadReply(framed, $"TCP data plane handshake with {with}");
+                return sealedRecords ? TcpFraming.Seal(s, framed, transport!, mine, reply, client: true, with) : framed;
             }, CancellationToken.None);
             return new Connection(s, stream);
         }

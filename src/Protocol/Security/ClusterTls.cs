@@ -32,6 +32,24 @@ public sealed class ClusterTls : IDisposable
         ServerContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
     }
 
+    /// <summary>
+    /// How the TCP data plane protects tensor bytes once the TLS handshake has authenticated both ends: true (the default),
+    /// AES-256-GCM records of up to 1 MiB keyed inside the TLS session ("sealed records", docs/security.md); false, SslStream's
+    /// own 16 KiB records all the way. From <see cref="TcpRecordsEnv"/> (<c>sealed</c> or <c>sslstream</c>); the sender chooses,
+    /// a receiver accepts both.
+    /// </summary>
+    public bool SealedTcpRecords { get; set; } = true;
+
+    public const string TcpRecordsEnv = "JETPACK_TLS_TCP_RECORDS";
+
+    /// <summary><see cref="TcpRecordsEnv"/>'s value: sealed (or unset) → true, sslstream → false; anything else is named.</summary>
+    public static bool ParseTcpRecords(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "sealed" => true,
+        "sslstream" => false,
+        _ => throw new ArgumentException($"{TcpRecordsEnv}: '{text}' is not 'sealed' or 'sslstream'"),
+    };
+
     /// <summary>This node's certificate, with its private key.</summary>
     public X509Certificate2 Certificate { get; }
     /// <summary>The cluster CA: the one trust anchor.</summary>
@@ -51,7 +69,10 @@ public sealed class ClusterTls : IDisposable
         catch (CryptographicException e) { throw new InvalidDataException($"--tls-ca {caFile}: not a PEM or DER certificate: {e.Message}", e); }
         try { certificate = X509Certificate2.CreateFromPemFile(certFile, keyFile); }
         catch (CryptographicException e) { authority.Dispose(); throw new InvalidDataException($"--tls-cert {certFile} / --tls-key {keyFile}: not a PEM certificate and its private key: {e.Message}", e); }
-        var tls = new ClusterTls(certificate, authority, Path.GetFullPath(certFile), Path.GetFullPath(keyFile), Path.GetFullPath(caFile));
+        bool sealedRecords;
+        try { sealedRecords = ParseTcpRecords(Environment.GetEnvironmentVariable(TcpRecordsEnv)); }
+        catch { certificate.Dispose(); authority.Dispose(); throw; }
+        var tls = new ClusterTls(certificate, authority, Path.GetFullPath(certFile), Path.GetFullPath(keyFile), Path.GetFullPath(caFile)) { SealedTcpRecords = sealedRecords };
         if (!tls.Validate(certificate, out string problem))
         {
             tls.Dispose();

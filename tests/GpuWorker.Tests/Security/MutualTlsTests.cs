@@ -30,12 +30,16 @@ public sealed class MutualTlsTests : IDisposable
     public void Dispose() => certs.Dispose();
 
     [Theory]
-    [InlineData(DataPlaneTransport.Grpc)]
-    [InlineData(DataPlaneTransport.Tcp)]
-    [InlineData(DataPlaneTransport.GrpcPull)]
-    public async Task TheRingAllReduceRunsOverMutualTls(DataPlaneTransport transport)
+    [InlineData(DataPlaneTransport.Grpc, true)]
+    [InlineData(DataPlaneTransport.Tcp, true)]
+    [InlineData(DataPlaneTransport.Tcp, false)]
+    [InlineData(DataPlaneTransport.GrpcPull, true)]
+    public async Task TheRingAllReduceRunsOverMutualTls(DataPlaneTransport transport, bool sealedTcpRecords)
     {
-        await using var cluster = await LoopbackCluster.StartAsync(2, transport: transport, tls: certs.Node);
+        // the TCP plane's two record layers (sealed records, the default, or SslStream's own): the sender chooses
+        using var tls = ClusterTls.Load(certs.CertFile, certs.KeyFile, certs.CaFile);
+        tls.SealedTcpRecords = sealedTcpRecords;
+        await using var cluster = await LoopbackCluster.StartAsync(2, transport: transport, tls: tls);
         var sums = LoopbackCluster.PerRank(2, r =>
         {
             var g = new List<Tensor> { full(new long[] { 1000 }, r + 1f) };                // [1000]
@@ -70,13 +74,14 @@ public sealed class MutualTlsTests : IDisposable
     }
 
     /// <summary>Opens the TCP data plane (TLS with <paramref name="tls"/>, else plaintext), says hello with the token and returns the reply's status.</summary>
-    static StatusCode Hello(int port, ClusterToken token, SslClientAuthenticationOptions? tls)
+    static StatusCode Hello(int port, ClusterToken token, SslClientAuthenticationOptions? tls, byte version = 1)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 20_000, SendTimeout = 20_000 };
         socket.Connect(IPAddress.Loopback, port);
         using Stream stream = tls is null ? new NetworkStream(socket) : new SslStream(new NetworkStream(socket));
         if (stream is SslStream ssl) ssl.AuthenticateAsClient(tls!);
-        stream.Write("JPKD\u0001"u8);
+        stream.Write("JPKD"u8);
+        stream.WriteByte(version);
         var payload = Encoding.ASCII.GetBytes(token.Value);
         var head = new byte[5];
         head[0] = 0x10;
@@ -118,5 +123,13 @@ public sealed class MutualTlsTests : IDisposable
         var e = await Assert.ThrowsAsync<System.Security.Authentication.AuthenticationException>(() =>
             link.PushAsync(MailKey.Exchange(LoopbackCluster.Job, new Model.Distributed.ExchangeTag(1, 0, 0, Model.Distributed.ExchangePhase.Dispatch), 0), t, DateTime.UtcNow.AddSeconds(20), CancellationToken.None));
         Assert.StartsWith("TLS: the TCP data plane handshake with rank 0", e.Message);
+    }
+
+    [Fact]
+    public async Task APlaintextTcpDataPlaneRefusesSealedRecordsNamingWhy()
+    {
+        await using var cluster = await LoopbackCluster.StartAsync(1, transport: DataPlaneTransport.Tcp);
+        Assert.Equal(StatusCode.OK, Hello(cluster.Nodes[0].DataPort, cluster.Token, tls: null));
+        Assert.Equal(StatusCode.InvalidArgument, Hello(cluster.Nodes[0].DataPort, cluster.Token, tls: null, version: 2));
     }
 }
