@@ -106,9 +106,15 @@ public static class BenchExchange
         if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 {link}, 1 stream: [bold]{single:F2} GB/s[/]");
         result["link"] = link;
         // the ceiling under gRPC: .NET's HTTP/2 (Kestrel + SocketsHttpHandler) with no gRPC on top, one stream
-        double http2 = worlds.Length == 0 ? double.NaN : Http2Upload(256L << 20);
-        if (worlds.Length > 0) AnsiConsole.MarkupLine($"bare HTTP/2 upload (Kestrel + SocketsHttpHandler, no gRPC), 1 stream: [bold]{http2:F2} GB/s[/] ({100 * http2 / single:F0}% of iperf3's stream)");
+        double http2 = worlds.Length == 0 ? double.NaN : Http2Bare(256L << 20, download: false);
+        double http2Down = worlds.Length == 0 ? double.NaN : Http2Bare(256L << 20, download: true);
+        if (worlds.Length > 0)
+        {
+            AnsiConsole.MarkupLine($"bare HTTP/2 upload (Kestrel + SocketsHttpHandler, no gRPC; grpc's direction), 1 stream: [bold]{http2:F2} GB/s[/] ({100 * http2 / single:F0}% of iperf3's stream)");
+            AnsiConsole.MarkupLine($"bare HTTP/2 download (grpc-pull's direction), 1 stream: [bold]{http2Down:F2} GB/s[/] ({100 * http2Down / single:F0}% of iperf3's stream)");
+        }
         result["http2_bare_one_stream_gbps"] = http2;
+        result["http2_bare_one_stream_download_gbps"] = http2Down;
         foreach (int world in worlds)
         {
             int flows = world * (world - 1);
@@ -272,7 +278,12 @@ public static class BenchExchange
     /// that an HttpClient writes in 1 MiB pieces, with the data plane's window sizes. Best of 3
     /// uploads of <paramref name="bytes"/> after a warm-up, GB/s.
     /// </summary>
-    static double Http2Upload(long bytes)
+    /// <summary>
+    /// .NET's HTTP/2 alone (Kestrel + SocketsHttpHandler with the data plane's window settings, no gRPC), one stream on
+    /// loopback in this process, best of 3 after a warm-up, GB/s: an upload (the grpc push plane's direction: a request body)
+    /// or a download (grpc-pull's: a response body). The ceiling under the gRPC planes.
+    /// </summary>
+    static double Http2Bare(long bytes, bool download)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -282,6 +293,12 @@ public static class BenchExchange
             WireChannels.ConfigureServer(k.Limits);
         });
         var app = builder.Build();
+        app.MapGet("/source/{size:long}", async (HttpContext ctx, long size) =>
+        {
+            var piece = new byte[1 << 20];
+            for (long left = size; left > 0; left -= piece.Length)
+                await ctx.Response.Body.WriteAsync(piece.AsMemory(0, (int)Math.Min(piece.Length, left)));
+        });
         app.MapPost("/sink", async (HttpContext ctx) =>
         {
             long n = 0;
@@ -307,9 +324,22 @@ public static class BenchExchange
             {
                 long size = i == 0 ? 64L << 20 : bytes;                       // the first upload warms up (JIT, connection)
                 var clock = Stopwatch.StartNew();
-                using var response = client.PostAsync($"{address}/sink", new Upload(size)).GetAwaiter().GetResult();
-                string got = response.EnsureSuccessStatusCode().Content.ReadAsStringAsync().GetAwaiter().GetResult();
-                if (got != size.ToString()) throw new InvalidOperationException($"bare HTTP/2 upload: the server read {got} of {size} bytes");
+                string got;
+                if (download)
+                {
+                    using var response = client.GetAsync($"{address}/source/{size}", HttpCompletionOption.ResponseHeadersRead).GetAwaiter().GetResult();
+                    using var body = response.EnsureSuccessStatusCode().Content.ReadAsStream();
+                    var into = new byte[1 << 20];
+                    long n = 0;
+                    for (int k; (k = body.Read(into)) > 0;) n += k;
+                    got = n.ToString();
+                }
+                else
+                {
+                    using var response = client.PostAsync($"{address}/sink", new Upload(size)).GetAwaiter().GetResult();
+                    got = response.EnsureSuccessStatusCode().Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                }
+                if (got != size.ToString()) throw new InvalidOperationException($"bare HTTP/2 {(download ? "download" : "upload")}: {got} of {size} bytes arrived");
                 if (i > 0) best = Math.Max(best, size / clock.Elapsed.TotalSeconds / 1e9);
             }
             return best;
