@@ -149,20 +149,49 @@ public sealed class PeerChannels : IDisposable
             throw new ExchangeFailedException($"rank {self} uses the {transport.Name()} data plane but rank {rank} ({Addresses[rank]}) uses {plane}: start every worker with the same --data-plane");
     }
 
-    /// <summary>One Pull call: the stream's first frame names the key asked for, and the mailbox takes it from there exactly as
-    /// it takes a Push (sender, header and limits checked before any tensor exists). Any failure fails the key's receive.</summary>
+    /// <summary>
+    /// One Pull call: the stream's first frame names the key asked for, and the mailbox takes it from there exactly as it takes a
+    /// Push (sender, header and limits checked before any tensor exists). Any failure fails the key's receive. The verdict —
+    /// taken whole, or this rank's refusal with its status — goes back on the call, so the sender's offer ends as a Push's would.
+    /// </summary>
     private async Task PullAsync(PeerMailbox mailbox, int rank, MailKey key, DateTime deadline, CancellationToken ct)
     {
         string what = $"rank {self}: {key}";
+        // The step's end cuts the call until the tensor is taken or refused; after that the call lives on (briefly) for the verdict:
+        // a refusal fails this rank's step, and cutting the call then would race the verdict to the sender.
+        using var cut = new CancellationTokenSource();
+        var stepEnds = ct.Register(cut.Cancel);
         try
         {
-            using var call = Data(rank).Pull(new PullRequest { Key = key.ToHeader(), DestinationRank = self }, deadline: deadline, cancellationToken: ct);
-            if (!await call.ResponseStream.MoveNext(ct))
+            using var call = Data(rank).Pull(deadline: deadline, cancellationToken: cut.Token);
+            await call.RequestStream.WriteAsync(new PullMessage { Request = new PullRequest { Key = key.ToHeader(), DestinationRank = self } }, cut.Token);
+            if (!await call.ResponseStream.MoveNext(cut.Token))
                 throw new ExchangeFailedException($"{what}: rank {rank} ended the pull without sending the tensor");
             var first = call.ResponseStream.Current;
-            if (first.Header is null || MailKey.From(first.Header) != key)
-                throw new ExchangeFailedException($"{what}: rank {rank} answered the pull with another tensor ({(first.Header is null ? "no header" : MailKey.From(first.Header)?.ToString() ?? "no tag")})");
-            await mailbox.Deliver(first.Header, first.Data.Memory, call.ResponseStream, ct);
+            RpcException? refusal = null;
+            try
+            {
+                if (first.Header is null || MailKey.From(first.Header) != key)
+                    throw WireErrors.Invalid($"{what}: rank {rank} answered the pull with another tensor ({(first.Header is null ? "no header" : MailKey.From(first.Header)?.ToString() ?? "no tag")})");
+                await mailbox.Deliver(first.Header, first.Data.Memory, call.ResponseStream, cut.Token, goesOn: true);
+            }
+            catch (RpcException x)
+            {
+                refusal = x;                                                // this rank's refusal, or the call's own end (then the verdict finds it gone)
+            }
+            await stepEnds.DisposeAsync();
+            cut.CancelAfter(VerdictWait);
+            try
+            {
+                await call.RequestStream.WriteAsync(new PullMessage
+                {
+                    Verdict = refusal is null ? new PullVerdict() : new PullVerdict { StatusCode = (int)refusal.StatusCode, Detail = refusal.Status.Detail },
+                }, cut.Token);
+                await call.RequestStream.CompleteAsync();
+                while (await call.ResponseStream.MoveNext(cut.Token)) { }   // until the sender has read it and ended the call
+            }
+            catch (Exception) { /* the call is gone: the sender learns of a broken stream instead */ }
+            if (refusal is not null) throw new ExchangeFailedException(refusal.Status.Detail, refusal);
         }
         catch (Exception x)
         {
@@ -174,7 +203,14 @@ public sealed class PeerChannels : IDisposable
                 _ => new ExchangeFailedException($"{what}: the pull from rank {rank} failed: {x.Message}", x),
             });
         }
+        finally
+        {
+            await stepEnds.DisposeAsync();
+        }
     }
+
+    /// <summary>How long a pull's verdict may take to reach its sender once the tensor was taken or refused.</summary>
+    private static readonly TimeSpan VerdictWait = TimeSpan.FromSeconds(5);
 
     public void Dispose()
     {

@@ -76,11 +76,13 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
     /// <paramref name="firstData"/>; the rest of the frames follow in <paramref name="rest"/>.
     /// Returns the bytes received.
     /// </summary>
-    public Task<long> Deliver(DataHeader header, ReadOnlyMemory<byte> firstData, IAsyncStreamReader<DataFrame> rest, CancellationToken ct) =>
+    /// <param name="goesOn">the stream goes on after the tensor (a Pull's waits for this rank's verdict): read only up to its
+    /// last byte, not to the stream's end</param>
+    public Task<long> Deliver(DataHeader header, ReadOnlyMemory<byte> firstData, IAsyncStreamReader<DataFrame> rest, CancellationToken ct, bool goesOn = false) =>
         Deliver(header, async (asm, what, token) =>
         {
             asm.Append(firstData.Span);
-            while (await rest.MoveNext(token))
+            while (!(goesOn && asm.Received == header.Tensor.ByteLength) && await rest.MoveNext(token))
             {
                 var frame = rest.Current;
                 if (frame.Header is not null) throw WireErrors.Invalid($"{what}: a second header inside one tensor's stream");

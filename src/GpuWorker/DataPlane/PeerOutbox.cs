@@ -65,12 +65,16 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
     }
 
     /// <summary>
-    /// Server side of one <c>Pull</c>: checks who asks and for what, waits (up to the deadline) for the offer, then writes
-    /// the header and the tensor's chunks to <paramref name="stream"/>. Refusals are <see cref="RpcException"/>s naming
-    /// this rank, the key and the destination.
+    /// Server side of one <c>Pull</c>: checks who asks and for what (the first message of <paramref name="requests"/>),
+    /// waits (up to the deadline) for the offer, then writes the header and the tensor's chunks to <paramref name="stream"/>
+    /// and waits for the destination's verdict: the offer is served once it was taken whole, and fails with the
+    /// destination's status when it was refused (as a Push's sender fails). Refusals here are <see cref="RpcException"/>s
+    /// naming this rank, the key and the destination.
     /// </summary>
-    public async Task Serve(PullRequest request, IServerStreamWriter<DataFrame> stream, CancellationToken ct)
+    public async Task Serve(IAsyncStreamReader<PullMessage> requests, IServerStreamWriter<DataFrame> stream, CancellationToken ct)
     {
+        if (!await requests.MoveNext(ct) || requests.Current.Request is not { } request)
+            throw WireErrors.Invalid($"rank {membership.Rank}: a pull must open with its request (key and destination rank)");
         var header = request.Key ?? throw WireErrors.Invalid($"rank {membership.Rank}: a pull without a key (job, source rank, tag)");
         int destination = request.DestinationRank;
         membership.CheckSender(new DataHeader { JobId = header.JobId, SourceRank = destination });   // the caller is a rank of this job, not this one
@@ -105,7 +109,9 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
         }
 
         var buffer = buffers.TryTake(out var b) ? b : new byte[limits.ChunkBytes];
-        using var writing = CancellationTokenSource.CreateLinkedTokenSource(ct, slot.Withdrawn.Token);
+        using var refused = new CancellationTokenSource();
+        using var writing = CancellationTokenSource.CreateLinkedTokenSource(ct, slot.Withdrawn.Token, refused.Token);
+        var verdict = VerdictAsync(requests, destination, what, refused, ct);   // read while writing: a refusal stops the writes
         try
         {
             writing.Token.ThrowIfCancellationRequested();                   // withdrawn while this pull waited: touch nothing of it
@@ -122,16 +128,46 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
                 sent += n;
                 frame = new DataFrame();
             } while (sent < total);
+            if (await verdict.WaitAsync(writing.Token) is { } notTaken) throw notTaken;
             slot.Served.TrySetResult(sent);
         }
         catch (Exception e)
         {
+            // refused: the offer fails with the destination's own status and reason, and the call ends quietly (its caller has moved on)
+            if (refused.IsCancellationRequested && await verdict is RpcException refusal)
+            {
+                slot.Served.TrySetException(refusal);
+                return;
+            }
             slot.Served.TrySetException(new ExchangeFailedException($"{what}: the stream broke: {e.Message}", e));
             throw;
         }
         finally
         {
             buffers.Add(buffer);
+        }
+    }
+
+    /// <summary>
+    /// The destination's verdict on a pulled tensor: null when it took it whole, its refusal as the <see cref="RpcException"/> a
+    /// Push's sender would get (and <paramref name="refused"/> cancelled, so no further chunk is written), or an
+    /// <see cref="ExchangeFailedException"/> when the call ended without one. Never throws.
+    /// </summary>
+    private static async Task<Exception?> VerdictAsync(IAsyncStreamReader<PullMessage> requests, int destination, string what,
+                                                       CancellationTokenSource refused, CancellationToken ct)
+    {
+        try
+        {
+            if (!await requests.MoveNext(ct) || requests.Current.Verdict is not { } verdict)
+                return new ExchangeFailedException($"{what}: rank {destination} ended the pull without a verdict on the tensor");
+            if (verdict.StatusCode == (int)StatusCode.OK) return null;
+            var refusal = new RpcException(new Status((StatusCode)verdict.StatusCode, verdict.Detail));
+            refused.Cancel();
+            return refusal;
+        }
+        catch (Exception e)
+        {
+            return new ExchangeFailedException($"{what}: the stream broke before rank {destination}'s verdict: {e.Message}", e);
         }
     }
 }
