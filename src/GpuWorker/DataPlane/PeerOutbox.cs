@@ -17,16 +17,16 @@ namespace Jetpack.GpuWorker.DataPlane;
 /// </summary>
 public sealed class PeerOutbox(JobMembership membership, WireLimits limits, TimeSpan deadline)
 {
-    private sealed class Offer
+    /// <summary>A key's offer (posted by the sender, claimed by the pull) and how its serving ended.</summary>
+    private sealed class Offer : RendezvousSlot<Tensor>
     {
-        public readonly TaskCompletionSource<Tensor> Ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Tensor> Ready => Posted;
         public readonly TaskCompletionSource<long> Served = new(TaskCreationOptions.RunContinuationsAsynchronously);
         /// <summary>Cancelled when the sender withdraws: a pull that took the offer reads no further chunk of the tensor.</summary>
         public readonly CancellationTokenSource Withdrawn = new();
-        public int Claimed;
     }
 
-    private readonly ConcurrentDictionary<(int Destination, MailKey Key), Offer> offers = new();
+    private readonly Rendezvous<(int Destination, MailKey Key), Offer, Tensor> offers = new();
     private readonly ConcurrentBag<byte[]> buffers = [];                  // chunk buffers of exactly ChunkBytes, one per pull in flight
     private static readonly TimeSpan WithdrawWait = TimeSpan.FromSeconds(5);
 
@@ -40,7 +40,7 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
     /// </summary>
     public async Task<long> OfferAsync(int destination, MailKey key, Tensor readable, CancellationToken ct)
     {
-        var slot = offers.GetOrAdd((destination, key), _ => new Offer());
+        var slot = offers.Slot((destination, key));
         if (!slot.Ready.TrySetResult(readable))
             throw new InvalidOperationException($"rank {membership.Rank}: {key} to rank {destination} is already offered (a tag was reused)");
         try
@@ -52,14 +52,14 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
             // The caller frees the tensor once this returns. A pull that took the offer checks Withdrawn before it
             // copies each chunk, so once it has stopped (Served ends) nothing reads the tensor any more.
             slot.Withdrawn.Cancel();
-            if (Volatile.Read(ref slot.Claimed) == 1)
+            if (slot.IsClaimed)
                 try { await slot.Served.Task.WaitAsync(WithdrawWait); } catch (Exception) { /* failed or slow: it copies no further chunk */ }
             throw;
         }
         finally
         {
             // withdrawn or served: a later pull of the key finds nothing and waits out the deadline
-            offers.TryRemove(new KeyValuePair<(int, MailKey), Offer>((destination, key), slot));
+            offers.Remove((destination, key), slot);
             slot.Ready.TrySetCanceled();
         }
     }
@@ -84,29 +84,8 @@ public sealed class PeerOutbox(JobMembership membership, WireLimits limits, Time
                   ?? throw WireErrors.Invalid($"rank {membership.Rank}: pull from rank {destination} has no tag (exchange or reduce tag with a phase is required)");
         string what = $"rank {membership.Rank}: {key} pulled by rank {destination}";
 
-        var slot = offers.GetOrAdd((destination, key), _ => new Offer());
-        if (Interlocked.Exchange(ref slot.Claimed, 1) == 1)
-            throw WireErrors.Invalid($"{what}: duplicate pull (this key was already pulled)");
-        Tensor readable;
-        try
-        {
-            readable = await slot.Ready.Task.WaitAsync(deadline, ct);
-        }
-        catch (TimeoutException)
-        {
-            offers.TryRemove(new KeyValuePair<(int, MailKey), Offer>((destination, key), slot));
-            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"{what}: not offered by this rank within {deadline.TotalSeconds:F0} s (stale or unknown tag)"));
-        }
-        catch (TaskCanceledException) when (ct.IsCancellationRequested && !slot.Ready.Task.IsCompleted)
-        {
-            // the puller gave up before anything was offered: its slot goes with it
-            offers.TryRemove(new KeyValuePair<(int, MailKey), Offer>((destination, key), slot));
-            throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: rank {destination} gave up on this key"));
-        }
-        catch (TaskCanceledException)
-        {
-            throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: the sender gave up on this key"));
-        }
+        var (slot, readable) = await offers.ClaimAndWait((destination, key), deadline, what,
+            new ClaimWords("duplicate pull (this key was already pulled)", "not offered by this rank", $"rank {destination} gave up on this key", "the sender gave up on this key"), ct);
 
         var buffer = buffers.TryTake(out var b) ? b : new byte[limits.ChunkBytes];
         using var refused = new CancellationTokenSource();
