@@ -2,6 +2,7 @@ using Grpc.Core;
 using Jetpack.GpuWorker.Hosting;
 using Jetpack.GpuWorker.Jobs;
 using Jetpack.Model.Distributed;
+using Jetpack.Protocol.Channels;
 using Jetpack.Protocol.Wire;
 using Jetpack.Application.Runs;
 
@@ -17,7 +18,7 @@ public sealed class WorkerControlService(WorkerNode node) : WorkerControl.Worker
         var reply = new HealthReply
         {
             Rank = node.Membership.Rank, WorldSize = node.Membership.WorldSize, JobId = node.CurrentJob is { Finished: false } j ? j.JobId : "",
-            ProcessId = Environment.ProcessId, DataPort = node.DataPort,
+            ProcessId = Environment.ProcessId, DataPort = node.DataPort, DataPlane = node.Options.Exchange.Transport.Name(),
         };
         reply.UnreachableRanks.Add(node.UnreachablePeers);
         return Task.FromResult(reply);

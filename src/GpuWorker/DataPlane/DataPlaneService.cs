@@ -18,6 +18,6 @@ public sealed class DataPlaneService(PeerMailbox mailbox) : Protocol.Wire.DataPl
         return new DataAck { BytesReceived = n };
     }
 
-    public override Task Pull(PullRequest request, IServerStreamWriter<DataFrame> responseStream, ServerCallContext context) =>
-        mailbox.Outbox.Serve(request, responseStream, context.CancellationToken);
+    public override Task Pull(IAsyncStreamReader<PullMessage> requestStream, IServerStreamWriter<DataFrame> responseStream, ServerCallContext context) =>
+        mailbox.Outbox.Serve(requestStream, responseStream, context.CancellationToken);
 }

@@ -24,6 +24,7 @@ public sealed class PeerChannels : IDisposable
     private readonly int self;
     private readonly DataPlaneTransport transport;
     private readonly PeerOutbox? outbox;
+    private readonly string?[] planes;                                    // each peer's data plane, once its Health named it
 
     /// <param name="liveness">when set, every peer is pinged while these channels live (<see cref="PeerLiveness"/>)</param>
     /// <param name="outbox">where this rank offers its tensors (<see cref="DataPlaneTransport.GrpcPull"/>: required; the mailbox's; unused by the other transports)</param>
@@ -39,6 +40,7 @@ public sealed class PeerChannels : IDisposable
         channels = new GrpcChannel?[peers.Count];
         invokers = new CallInvoker?[peers.Count];
         links = new TcpPeerLink?[peers.Count];
+        planes = new string?[peers.Count];
         for (int r = 0; r < peers.Count; r++)
         {
             if (r == self) continue;
@@ -71,7 +73,25 @@ public sealed class PeerChannels : IDisposable
     /// <summary>Sends one tensor to <paramref name="rank"/> under <paramref name="key"/> by this channel set's transport.</summary>
     /// <param name="readable">a contiguous CPU tensor (<see cref="TensorCodec.Readable"/>), held until the task ends</param>
     /// <param name="buffer">the gRPC path's chunk buffer (never used by two sends at once)</param>
-    public Task PushAsync(int rank, MailKey key, Torch.Tensor readable, byte[] buffer, DateTime deadline, CancellationToken ct) =>
+    /// <remarks>Fails naming both planes, at once, when <paramref name="rank"/> sends by another data plane (<see cref="SamePlaneAsync"/>):
+    /// the send is then withdrawn, and ended before this task ends.</remarks>
+    public async Task PushAsync(int rank, MailKey key, Torch.Tensor readable, byte[] buffer, DateTime deadline, CancellationToken ct)
+    {
+        using var send = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var plane = SamePlaneAsync(rank, deadline, ct);
+        var sending = Send(rank, key, readable, buffer, deadline, send.Token);
+        var first = await Task.WhenAny(plane, sending);
+        if (first == plane && plane.IsFaulted)
+        {
+            send.Cancel();                                                  // the peer would never take it
+            try { await sending; } catch { /* withdrawn: the plane is the cause */ }
+        }
+        else if (first == sending && !sending.IsCompletedSuccessfully) await sending;   // its own failure, without waiting for the check
+        await plane;
+        await sending;
+    }
+
+    private Task Send(int rank, MailKey key, Torch.Tensor readable, byte[] buffer, DateTime deadline, CancellationToken ct) =>
         links[rank] is { } link ? link.PushAsync(key, readable, deadline, ct)
         : outbox is not null ? outbox.OfferAsync(rank, key, readable, ct)             // served when the peer pulls it; withdrawn when ct ends the step
         : DataPlaneSender.PushAsync(Data(rank), key, readable, buffer, deadline, ct);
@@ -85,23 +105,93 @@ public sealed class PeerChannels : IDisposable
     {
         var arrived = mailbox.Expect(key, e);
         if (transport == DataPlaneTransport.GrpcPull) _ = PullAsync(mailbox, rank, key, deadline, ct);
-        return arrived;
+        return FromSamePlane(mailbox, rank, key, e, arrived, deadline, ct);
     }
 
-    /// <summary>One Pull call: the stream's first frame names the key asked for, and the mailbox takes it from there exactly as
-    /// it takes a Push (sender, header and limits checked before any tensor exists). Any failure fails the key's receive.</summary>
+    /// <summary>The received tensor, once <paramref name="rank"/> is known to send by this rank's plane; a peer on another plane
+    /// fails the key's receive at once (else it waited out the deadline for a push or an offer that never comes).</summary>
+    private async Task<Torch.Tensor> FromSamePlane(PeerMailbox mailbox, int rank, MailKey key, Expectation e, Task<Torch.Tensor> arrived, DateTime deadline, CancellationToken ct)
+    {
+        var plane = SamePlaneAsync(rank, deadline, ct);
+        if (await Task.WhenAny(plane, arrived) == plane && plane.Exception?.GetBaseException() is { } mixed) mailbox.Fail(key, mixed);
+        var tensor = await arrived;
+        try
+        {
+            await plane;
+        }
+        catch
+        {
+            if (e.Destination is null) tensor.Dispose();                   // a destination stays the caller's
+            throw;
+        }
+        return tensor;
+    }
+
+    /// <summary>
+    /// Completes when <paramref name="rank"/> sends by this rank's data plane, or cannot say (unreachable now: the step's own
+    /// calls report that; asked again next time; an older worker naming none); fails naming both ranks and both planes when
+    /// its Health names another. Every worker receives by every plane, but a grpc-pull rank waits for offers that a pushing
+    /// rank never makes, and the reverse. Cost: one Health call per peer, until one answers.
+    /// </summary>
+    private async Task SamePlaneAsync(int rank, DateTime deadline, CancellationToken ct)
+    {
+        var plane = Volatile.Read(ref planes[rank]);
+        if (plane is null)
+        {
+            try
+            {
+                var health = await new WorkerControl.WorkerControlClient(Invoker(rank)).HealthAsync(new HealthRequest(), deadline: deadline, cancellationToken: ct);
+                Volatile.Write(ref planes[rank], plane = health.DataPlane);
+            }
+            catch (Exception x) when (x is RpcException or ObjectDisposedException) { return; }
+        }
+        if (plane.Length > 0 && plane != transport.Name())
+            throw new ExchangeFailedException($"rank {self} uses the {transport.Name()} data plane but rank {rank} ({Addresses[rank]}) uses {plane}: start every worker with the same --data-plane");
+    }
+
+    /// <summary>
+    /// One Pull call: the stream's first frame names the key asked for, and the mailbox takes it from there exactly as it takes a
+    /// Push (sender, header and limits checked before any tensor exists). Any failure fails the key's receive. The verdict —
+    /// taken whole, or this rank's refusal with its status — goes back on the call, so the sender's offer ends as a Push's would.
+    /// </summary>
     private async Task PullAsync(PeerMailbox mailbox, int rank, MailKey key, DateTime deadline, CancellationToken ct)
     {
         string what = $"rank {self}: {key}";
+        // The step's end cuts the call until the tensor is taken or refused; after that the call lives on (briefly) for the verdict:
+        // a refusal fails this rank's step, and cutting the call then would race the verdict to the sender.
+        using var cut = new CancellationTokenSource();
+        var stepEnds = ct.Register(cut.Cancel);
         try
         {
-            using var call = Data(rank).Pull(new PullRequest { Key = key.ToHeader(), DestinationRank = self }, deadline: deadline, cancellationToken: ct);
-            if (!await call.ResponseStream.MoveNext(ct))
+            using var call = Data(rank).Pull(deadline: deadline, cancellationToken: cut.Token);
+            await call.RequestStream.WriteAsync(new PullMessage { Request = new PullRequest { Key = key.ToHeader(), DestinationRank = self } }, cut.Token);
+            if (!await call.ResponseStream.MoveNext(cut.Token))
                 throw new ExchangeFailedException($"{what}: rank {rank} ended the pull without sending the tensor");
             var first = call.ResponseStream.Current;
-            if (first.Header is null || MailKey.From(first.Header) != key)
-                throw new ExchangeFailedException($"{what}: rank {rank} answered the pull with another tensor ({(first.Header is null ? "no header" : MailKey.From(first.Header)?.ToString() ?? "no tag")})");
-            await mailbox.Deliver(first.Header, first.Data.Memory, call.ResponseStream, ct);
+            RpcException? refusal = null;
+            try
+            {
+                if (first.Header is null || MailKey.From(first.Header) != key)
+                    throw WireErrors.Invalid($"{what}: rank {rank} answered the pull with another tensor ({(first.Header is null ? "no header" : MailKey.From(first.Header)?.ToString() ?? "no tag")})");
+                await mailbox.Deliver(first.Header, first.Data.Memory, call.ResponseStream, cut.Token, goesOn: true);
+            }
+            catch (RpcException x)
+            {
+                refusal = x;                                                // this rank's refusal, or the call's own end (then the verdict finds it gone)
+            }
+            await stepEnds.DisposeAsync();
+            cut.CancelAfter(VerdictWait);
+            try
+            {
+                await call.RequestStream.WriteAsync(new PullMessage
+                {
+                    Verdict = refusal is null ? new PullVerdict() : new PullVerdict { StatusCode = (int)refusal.StatusCode, Detail = refusal.Status.Detail },
+                }, cut.Token);
+                await call.RequestStream.CompleteAsync();
+                while (await call.ResponseStream.MoveNext(cut.Token)) { }   // until the sender has read it and ended the call
+            }
+            catch (Exception) { /* the call is gone: the sender learns of a broken stream instead */ }
+            if (refusal is not null) throw new ExchangeFailedException(refusal.Status.Detail, refusal);
         }
         catch (Exception x)
         {
@@ -113,7 +203,14 @@ public sealed class PeerChannels : IDisposable
                 _ => new ExchangeFailedException($"{what}: the pull from rank {rank} failed: {x.Message}", x),
             });
         }
+        finally
+        {
+            await stepEnds.DisposeAsync();
+        }
     }
+
+    /// <summary>How long a pull's verdict may take to reach its sender once the tensor was taken or refused.</summary>
+    private static readonly TimeSpan VerdictWait = TimeSpan.FromSeconds(5);
 
     public void Dispose()
     {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Grpc.Core;
 using Jetpack.Model.Distributed;
 using Jetpack.Protocol.Codec;
@@ -24,14 +23,16 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
 {
     private readonly TensorPlacement placement = placement ?? new TensorPlacement();
 
-    private sealed class Slot
+    /// <summary>A key's expectation (posted by the receiver, claimed by the arrival) and the tensor that arrived.</summary>
+    private sealed class Slot : RendezvousSlot<Expectation>
     {
-        public readonly TaskCompletionSource<Expectation> Expected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Expectation> Expected => Posted;
         public readonly TaskCompletionSource<Tensor> Arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public int Claimed;
     }
 
-    private readonly ConcurrentDictionary<MailKey, Slot> slots = new();
+    private readonly Rendezvous<MailKey, Slot, Expectation> slots = new();
+    private static readonly ClaimWords Words = new("duplicate message (this key was already delivered)", "not expected by this rank",
+                                                   "the sender gave up on this key", "the receiver gave up on this key");
 
     public JobMembership Membership => membership;
     public WireLimits Limits => limits;
@@ -48,7 +49,7 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
     /// <summary>Receiver: posts the expectation; the task completes with the tensor or fails naming the key.</summary>
     public Task<Tensor> Expect(MailKey key, Expectation e)
     {
-        var slot = slots.GetOrAdd(key, _ => new Slot());
+        var slot = slots.Slot(key);
         if (!slot.Expected.TrySetResult(e))
             throw new InvalidOperationException($"rank {membership.Rank}: {key} is already expected (a tag was reused)");
         return slot.Arrived.Task;
@@ -68,7 +69,7 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
     /// </summary>
     public void Fail(MailKey key, Exception e)
     {
-        if (slots.TryGetValue(key, out var slot)) slot.Arrived.TrySetException(e);
+        if (slots.TryGet(key, out var slot)) slot.Arrived.TrySetException(e);
     }
 
     /// <summary>
@@ -76,11 +77,13 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
     /// <paramref name="firstData"/>; the rest of the frames follow in <paramref name="rest"/>.
     /// Returns the bytes received.
     /// </summary>
-    public Task<long> Deliver(DataHeader header, ReadOnlyMemory<byte> firstData, IAsyncStreamReader<DataFrame> rest, CancellationToken ct) =>
+    /// <param name="goesOn">the stream goes on after the tensor (a Pull's waits for this rank's verdict): read only up to its
+    /// last byte, not to the stream's end</param>
+    public Task<long> Deliver(DataHeader header, ReadOnlyMemory<byte> firstData, IAsyncStreamReader<DataFrame> rest, CancellationToken ct, bool goesOn = false) =>
         Deliver(header, async (asm, what, token) =>
         {
             asm.Append(firstData.Span);
-            while (await rest.MoveNext(token))
+            while (!(goesOn && asm.Received == header.Tensor.ByteLength) && await rest.MoveNext(token))
             {
                 var frame = rest.Current;
                 if (frame.Header is not null) throw WireErrors.Invalid($"{what}: a second header inside one tensor's stream");
@@ -102,29 +105,7 @@ public sealed class PeerMailbox(JobMembership membership, WireLimits limits, Tim
         string what = $"rank {membership.Rank}: {key}";
         TensorCodec.ValidateHeader(header.Tensor, limits, what);    // oversize and malformed: refused before waiting
 
-        var slot = slots.GetOrAdd(key, _ => new Slot());
-        if (Interlocked.Exchange(ref slot.Claimed, 1) == 1)
-            throw WireErrors.Invalid($"{what}: duplicate message (this key was already delivered)");
-        Expectation e;
-        try
-        {
-            e = await slot.Expected.Task.WaitAsync(deadline, ct);
-        }
-        catch (TimeoutException)
-        {
-            slots.TryRemove(key, out _);
-            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"{what}: not expected by this rank within {deadline.TotalSeconds:F0} s (stale or unknown tag)"));
-        }
-        catch (TaskCanceledException) when (ct.IsCancellationRequested && !slot.Expected.Task.IsCompleted)
-        {
-            // a stale arrival whose sender gave up while it waited: its slot goes with it (else it stayed forever)
-            slots.TryRemove(new KeyValuePair<MailKey, Slot>(key, slot));
-            throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: the sender gave up on this key"));
-        }
-        catch (TaskCanceledException)
-        {
-            throw new RpcException(new Status(StatusCode.Cancelled, $"{what}: the receiver gave up on this key"));
-        }
+        var (slot, e) = await slots.ClaimAndWait(key, deadline, what, Words, ct);
 
         long received = 0;
         try

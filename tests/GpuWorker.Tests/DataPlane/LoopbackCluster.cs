@@ -18,14 +18,14 @@ public sealed class LoopbackCluster : IAsyncDisposable
 
     public static async Task<LoopbackCluster> StartAsync(int world, TimeSpan? deadline = null, WireLimits? limits = null, long bucketElements = 4L << 20,
                                                      DataPlaneTransport transport = DataPlaneTransport.Grpc, Func<int, TensorPlacement>? placement = null,
-                                                     ClusterTls? tls = null)
+                                                     ClusterTls? tls = null, Func<int, DataPlaneTransport>? transportOf = null)
     {
         var c = new LoopbackCluster();
         for (int r = 0; r < world; r++)
             c.Nodes.Add(await WorkerHost.StartAsync(new WorkerOptions
             {
                 Rank = r, WorldSize = world, Port = 0, JobId = Job, Token = c.Token, Limits = limits ?? WireLimits.Default, Placement = placement?.Invoke(r),
-                Exchange = new ExchangeOptions { Deadline = deadline ?? TimeSpan.FromSeconds(20), BucketElements = bucketElements, Transport = transport },
+                Exchange = new ExchangeOptions { Deadline = deadline ?? TimeSpan.FromSeconds(20), BucketElements = bucketElements, Transport = transportOf?.Invoke(r) ?? transport },
                 Tls = tls,
             }));
         var peers = c.Nodes.Select(n => n.Address).ToList();
