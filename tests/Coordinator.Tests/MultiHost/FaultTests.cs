@@ -208,7 +208,7 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
     /// memory only), then starts again on the same port and directory while the job still trains: steps, not seconds, so
     /// that the restart falls mid-job on an idle machine (~0.1 s a step) as under load (~1 s). The job must complete with no
     /// recovery, every step in metrics.jsonl with the single-process losses, its last loss the clean run's (the same job on
-    /// the same workers before the fault), its state written again once Redis is back, every key Redis held before the kill
+    /// the same workers, Redis up), its state written again once Redis is back, every key Redis held before the kill
     /// still there, and Redis holding the job as it ended. Whether the silo's membership writes (Redis clustering) failed
     /// meanwhile depends on when its periodic write falls: reported, not asserted.
     /// </summary>
@@ -219,14 +219,19 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
         await rig.StartWorkers(3, "r");
         string Yaml(string job) => rig.Cluster.Spec(job, workers: 3, steps, CheckpointEvery) + "\neval_every: 8\n";
 
-        // the clean run: the same job on the same workers, Redis up throughout
-        var cleanClock = Stopwatch.StartNew();
-        await rig.Submit(Yaml("redisclean"));
-        await PastStep("redisclean", 1);
-        var cleanFirstStep = cleanClock.Elapsed;
-        var clean = await Ended("redisclean");
-        var (cleanTime, cleanTraining) = (cleanClock.Elapsed, cleanClock.Elapsed - cleanFirstStep);
-        Assert.True(clean.Phase == JobPhase.Completed, $"the clean run: {clean.Phase}: {clean.Message}");
+        // The clean runs: the same job on the same workers with Redis up throughout, one before the fault (it finds the workers
+        // cold, and may make the recycled checkpoint) and one after (warm, like the faulted job): the times compared are the second's.
+        async Task<(JobStatus Done, TimeSpan Total, TimeSpan Training)> Clean(string name)
+        {
+            var watch = Stopwatch.StartNew();
+            await rig.Submit(Yaml(name));
+            await PastStep(name, 1);
+            var firstStep = watch.Elapsed;
+            var ended = await Ended(name);
+            Assert.True(ended.Phase == JobPhase.Completed, $"the clean run {name}: {ended.Phase}: {ended.Message}");
+            return (ended, watch.Elapsed, watch.Elapsed - firstStep);
+        }
+        var cold = await Clean("redisclean");
 
         const string job = "redis6";
         string yaml = Yaml(job);
@@ -262,12 +267,13 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
         var persistedAgain = outage.Elapsed - down;
         var done = await Ended(job);
         var (total, training) = (clock.Elapsed, clock.Elapsed - firstStep);
+        var (_, cleanTime, cleanTraining) = await Clean("rediswarm");
         Assert.True(done.Phase == JobPhase.Completed, $"Redis restarted mid-job: {done.Phase}: {done.Message}");
         Assert.True(done.Recoveries == 0, $"a Redis restart should cost no recovery: {done.Recoveries} ({done.Message})");
         Assert.Single(DriverCluster.Attempts(rig.OutDir(job)));
         var losses = DriverCluster.Losses(rig.OutDir(job));
         DriverCluster.AssertSameLosses(Reference(yaml, done.CheckpointPath, steps), losses, "Redis restarted mid-job");   // every step 1..48, once
-        var cleanLosses = DriverCluster.Losses(rig.OutDir("redisclean"));
+        var cleanLosses = DriverCluster.Losses(rig.OutDir("rediswarm"));
         double lastDifference = Math.Abs(losses[^1].Loss - cleanLosses[^1].Loss) / Math.Abs(cleanLosses[^1].Loss);
         Assert.True(lastDifference <= 1e-4, $"final loss {losses[^1].Loss:R}, the clean run's {cleanLosses[^1].Loss:R}");
         lostKeys = keys.Except(rig.Redis.Keys()).ToList();
@@ -284,16 +290,17 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
                          $"{steps / cleanTraining.TotalSeconds:F2} in the clean run); the job's state written again {persistedAgain.TotalSeconds:F2} s after: {againLine.Trim()}");
         output.WriteLine(membership is { } m ? $"the silo's membership (Redis clustering) failed a write {m.TotalSeconds:F2} s after the kill (retried)"
                                              : "the silo's membership (Redis clustering) made no failed write");
-        output.WriteLine($"job {job}: submitted to completed {total.TotalSeconds:F1} s, step 1 to completed {training.TotalSeconds:F1} s with the restart; clean run " +
-                         $"{cleanTime.TotalSeconds:F1} s and {cleanTraining.TotalSeconds:F1} s (recycled checkpoint reused: clean {clean.CheckpointReused}, " +
-                         $"this job {done.CheckpointReused}); {done.Recoveries} recoveries; " +
+        output.WriteLine($"job {job}: submitted to completed {total.TotalSeconds:F1} s, step 1 to completed {training.TotalSeconds:F1} s with the restart; the clean run after it " +
+                         $"{cleanTime.TotalSeconds:F1} s and {cleanTraining.TotalSeconds:F1} s (the one before, on cold workers: {cold.Total.TotalSeconds:F1} s and " +
+                         $"{cold.Training.TotalSeconds:F1} s); {done.Recoveries} recoveries; " +
                          $"final loss {losses[^1].Loss:R} vs clean {cleanLosses[^1].Loss:R} (relative difference {lastDifference:E2}); {keys.Count} keys kept: {string.Join(", ", keys)}");
         NetnsRig.Record(new
         {
             fault = "6 Redis restarted mid-job", job, killed_at_step = before.Step, noticed_s = Math.Round(noticed.TotalSeconds, 2), noticed_at_step = noticedAt.Step,
             down_s = Math.Round(down.TotalSeconds, 2), restarted_at_step = atRestart.Step, persisted_again_after_restart_s = Math.Round(persistedAgain.TotalSeconds, 2),
             job_s = Math.Round(total.TotalSeconds, 1), clean_job_s = Math.Round(cleanTime.TotalSeconds, 1), training_s = Math.Round(training.TotalSeconds, 1),
-            clean_training_s = Math.Round(cleanTraining.TotalSeconds, 1), membership_write_failed_s = membership is { } ms ? Math.Round(ms.TotalSeconds, 2) : (double?)null, recoveries = done.Recoveries,
+            clean_training_s = Math.Round(cleanTraining.TotalSeconds, 1), cold_clean_job_s = Math.Round(cold.Total.TotalSeconds, 1),
+            cold_clean_training_s = Math.Round(cold.Training.TotalSeconds, 1), steps_during_outage = atRestart.Step - before.Step, membership_write_failed_s = membership is { } ms ? Math.Round(ms.TotalSeconds, 2) : (double?)null, recoveries = done.Recoveries,
             final_loss_relative_difference = lastDifference, keys = keys.Count, at = DateTimeOffset.UtcNow
         });
     }
