@@ -173,9 +173,11 @@ public sealed class NetnsRig : IAsyncLifetime
         return [.. started];
     }
 
-    /// <summary>Ends every worker a test started and restores every link and neighbour entry.</summary>
+    /// <summary>Ends every worker a test started and restores every link and neighbour entry, and Redis if a test left it killed.</summary>
     public async Task ResetWorkers()
     {
+        // fault 6 failed between its kill and its restart: the next test (and the cancels below) need the store
+        if (Redis is { Running: false }) Redis.StartAgain();
         // a job a failed test left running would recover onto the next test's workers: cancel it first
         List<string> jobs;
         lock (submitted) { jobs = [.. submitted]; submitted.Clear(); }
