@@ -213,12 +213,19 @@ public sealed class NetnsRig : IAsyncLifetime
     public async Task DisposeAsync()
     {
         if (Unavailable is not null) { Cluster.Dir.Dispose(); return; }
-        try { await ResetWorkers(); } catch (InvalidOperationException) { /* the rig goes anyway */ }
-        foreach (var s in Enumerable.Reverse(services)) await s.DisposeAsync();
-        Redis?.Dispose();
-        channel?.Dispose();
-        Rig("down");
-        await Cluster.DisposeAsync();
+        try
+        {
+            try { await ResetWorkers(); } catch (InvalidOperationException) { /* the rig goes anyway */ }
+            foreach (var s in Enumerable.Reverse(services)) await s.DisposeAsync();
+            Redis?.Dispose();
+            channel?.Dispose();
+        }
+        finally
+        {
+            // whatever failed above (a Redis that would not start again, a worker that would not die): the namespaces go
+            Rig("down");
+            await Cluster.DisposeAsync();
+        }
     }
 }
 
