@@ -201,6 +201,111 @@ public sealed class FaultTests(NetnsRig rig, ITestOutputHelper output) : IAsyncL
     }
 
     /// <summary>
+    /// Fault 6: Redis restarts mid-job, nothing is lost. The rig's Redis (the coordinator's clustering and grain store, in the
+    /// coordinator's namespace, with its append-only file as deploy/k8s runs it) is SIGKILLed after step 6 of a 48-step
+    /// 3-worker job. It stays down until the coordinator has noticed (its job grain's first failed write: the evaluation
+    /// every 8 steps or the 10 s progress write) and the job has passed step 16 (so the step-16 evaluation too is held in
+    /// memory only), then starts again on the same port and directory while the job still trains: steps, not seconds, so
+    /// that the restart falls mid-job on an idle machine (~0.1 s a step) as under load (~1 s). The job must complete with no
+    /// recovery, every step in metrics.jsonl with the single-process losses, its last loss the clean run's (the same job on
+    /// the same workers, Redis up), its state written again once Redis is back, every key Redis held before the kill
+    /// still there, and Redis holding the job as it ended. Whether the silo's membership writes (Redis clustering) failed
+    /// meanwhile depends on when its periodic write falls: reported, not asserted.
+    /// </summary>
+    [RigFact]
+    public async Task Fault6_RedisRestartsMidJobTheJobCompletesWithNothingLost()
+    {
+        const long steps = 48;
+        await rig.StartWorkers(3, "r");
+        string Yaml(string job) => rig.Cluster.Spec(job, workers: 3, steps, CheckpointEvery) + "\neval_every: 8\n";
+
+        // The clean runs: the same job on the same workers with Redis up throughout, one before the fault (it finds the workers
+        // cold, and may make the recycled checkpoint) and one after (warm, like the faulted job): the times compared are the second's.
+        async Task<(JobStatus Done, TimeSpan Total, TimeSpan Training)> Clean(string name)
+        {
+            var watch = Stopwatch.StartNew();
+            await rig.Submit(Yaml(name));
+            await PastStep(name, 1);
+            var firstStep = watch.Elapsed;
+            var ended = await Ended(name);
+            Assert.True(ended.Phase == JobPhase.Completed, $"the clean run {name}: {ended.Phase}: {ended.Message}");
+            return (ended, watch.Elapsed, watch.Elapsed - firstStep);
+        }
+        var cold = await Clean("redisclean");
+
+        const string job = "redis6";
+        string yaml = Yaml(job);
+        var clock = Stopwatch.StartNew();
+        await rig.Submit(yaml);
+        await PastStep(job, 1);
+        var firstStep = clock.Elapsed;
+        var before = await PastStep(job, 6);
+        Assert.True(before.Phase == JobPhase.Training, $"before the Redis kill: {before.Phase}: {before.Message}");
+        var keys = rig.Redis.Keys();
+        Assert.Contains(keys, k => k.Contains(job, StringComparison.Ordinal));
+
+        var outage = new Stopwatch();
+        var membershipNoticed = rig.CoordinatorProcess.WaitForLine(l => l.Contains("Failed to update table entry for this silo", StringComparison.Ordinal),
+                                                                   "a failed membership write", JobLimit)
+            .ContinueWith(t => t.Exception is null ? outage.Elapsed : (TimeSpan?)null, TaskScheduler.Default);
+        rig.Redis.Kill();
+        outage.Start();
+        var noticedLine = await rig.CoordinatorProcess.WaitForLine(l => l.Contains($"job {job}: state not persisted", StringComparison.Ordinal),
+                                                                   $"job {job}'s first failed write", TimeSpan.FromSeconds(90));
+        var noticed = outage.Elapsed;
+        var noticedAt = await rig.Status(job);                                        // served from the grain's memory
+        var atRestart = await PastStep(job, 17);
+        rig.Redis.StartAgain();
+        var down = outage.Elapsed;
+        Assert.True(atRestart.Phase == JobPhase.Training && atRestart.Step < steps,
+                    $"Redis must come back mid-job: at its restart the job was {atRestart.Phase} at step {atRestart.Step} of {steps}");
+        var lostKeys = keys.Except(rig.Redis.Keys()).ToList();
+        Assert.True(lostKeys.Count == 0, $"keys lost across the Redis restart: {string.Join(", ", lostKeys)}");
+
+        var againLine = await rig.CoordinatorProcess.WaitForLine(l => l.Contains($"job {job}: state persisted again", StringComparison.Ordinal),
+                                                                 $"job {job}'s state written again", TimeSpan.FromSeconds(90));
+        var persistedAgain = outage.Elapsed - down;
+        var done = await Ended(job);
+        var (total, training) = (clock.Elapsed, clock.Elapsed - firstStep);
+        var (_, cleanTime, cleanTraining) = await Clean("rediswarm");
+        Assert.True(done.Phase == JobPhase.Completed, $"Redis restarted mid-job: {done.Phase}: {done.Message}");
+        Assert.True(done.Recoveries == 0, $"a Redis restart should cost no recovery: {done.Recoveries} ({done.Message})");
+        Assert.Single(DriverCluster.Attempts(rig.OutDir(job)));
+        var losses = DriverCluster.Losses(rig.OutDir(job));
+        DriverCluster.AssertSameLosses(Reference(yaml, done.CheckpointPath, steps), losses, "Redis restarted mid-job");   // every step 1..48, once
+        var cleanLosses = DriverCluster.Losses(rig.OutDir("rediswarm"));
+        double lastDifference = Math.Abs(losses[^1].Loss - cleanLosses[^1].Loss) / Math.Abs(cleanLosses[^1].Loss);
+        Assert.True(lastDifference <= 1e-4, $"final loss {losses[^1].Loss:R}, the clean run's {cleanLosses[^1].Loss:R}");
+        lostKeys = keys.Except(rig.Redis.Keys()).ToList();
+        Assert.True(lostKeys.Count == 0, $"keys lost after the job: {string.Join(", ", lostKeys)}");
+        // Redis holds the job as it ended (the grain state's JSON; JobPhase's numbers are jobs.proto's)
+        string stateKey = keys.Single(k => k.Contains($"/job/{job}/", StringComparison.Ordinal));
+        var stored = System.Text.Json.JsonDocument.Parse(rig.Redis.Command("HGET", stateKey, "data")).RootElement;
+        Assert.True((stored.GetProperty("Phase").GetInt32(), stored.GetProperty("Step").GetInt64(), stored.GetProperty("Version").GetInt64()) == ((int)JobPhase.Completed, steps, done.Version),
+                    $"Redis holds {stateKey} at phase {stored.GetProperty("Phase")}, step {stored.GetProperty("Step")}, version {stored.GetProperty("Version")}; the job ended {done.Phase} at step {done.Step}, version {done.Version}");
+        TimeSpan? membership = membershipNoticed.IsCompleted ? await membershipNoticed : null;
+
+        output.WriteLine($"Redis SIGKILLed at step {before.Step}; the coordinator noticed after {noticed.TotalSeconds:F2} s (step {noticedAt.Step}): {noticedLine.Trim()}");
+        output.WriteLine($"Redis down {down.TotalSeconds:F2} s, back at step {atRestart.Step} ({(atRestart.Step - before.Step) / down.TotalSeconds:F2} steps/s meanwhile, " +
+                         $"{steps / cleanTraining.TotalSeconds:F2} in the clean run); the job's state written again {persistedAgain.TotalSeconds:F2} s after: {againLine.Trim()}");
+        output.WriteLine(membership is { } m ? $"the silo's membership (Redis clustering) failed a write {m.TotalSeconds:F2} s after the kill (retried)"
+                                             : "the silo's membership (Redis clustering) made no failed write");
+        output.WriteLine($"job {job}: submitted to completed {total.TotalSeconds:F1} s, step 1 to completed {training.TotalSeconds:F1} s with the restart; the clean run after it " +
+                         $"{cleanTime.TotalSeconds:F1} s and {cleanTraining.TotalSeconds:F1} s (the one before, on cold workers: {cold.Total.TotalSeconds:F1} s and " +
+                         $"{cold.Training.TotalSeconds:F1} s); {done.Recoveries} recoveries; " +
+                         $"final loss {losses[^1].Loss:R} vs clean {cleanLosses[^1].Loss:R} (relative difference {lastDifference:E2}); {keys.Count} keys kept: {string.Join(", ", keys)}");
+        NetnsRig.Record(new
+        {
+            fault = "6 Redis restarted mid-job", job, killed_at_step = before.Step, noticed_s = Math.Round(noticed.TotalSeconds, 2), noticed_at_step = noticedAt.Step,
+            down_s = Math.Round(down.TotalSeconds, 2), restarted_at_step = atRestart.Step, persisted_again_after_restart_s = Math.Round(persistedAgain.TotalSeconds, 2),
+            job_s = Math.Round(total.TotalSeconds, 1), clean_job_s = Math.Round(cleanTime.TotalSeconds, 1), training_s = Math.Round(training.TotalSeconds, 1),
+            clean_training_s = Math.Round(cleanTraining.TotalSeconds, 1), cold_clean_job_s = Math.Round(cold.Total.TotalSeconds, 1),
+            cold_clean_training_s = Math.Round(cold.Training.TotalSeconds, 1), steps_during_outage = atRestart.Step - before.Step, membership_write_failed_s = membership is { } ms ? Math.Round(ms.TotalSeconds, 2) : (double?)null, recoveries = done.Recoveries,
+            final_loss_relative_difference = lastDifference, keys = keys.Count, at = DateTimeOffset.UtcNow
+        });
+    }
+
+    /// <summary>
     /// Fault 7: a worker that joins mid-job is taken at the next checkpoint boundary. e2 is killed after step 6, the job
     /// recovers on e0 and e1 (elastic.min_workers 2), then e3 starts in namespace w3 and registers: the job stops after
     /// the next checkpoint step at least 3 steps ahead and resumes from it on e0, e1 and e3 — no recovery counted, no

@@ -42,10 +42,14 @@ public sealed class NetnsRig : IAsyncLifetime
     public Uri Prometheus { get; private set; } = null!;
     public JobService.JobServiceClient Jobs { get; private set; } = null!;
     public WorkerRegistry.WorkerRegistryClient Registry { get; private set; } = null!;
+    /// <summary>The coordinator's store (clustering and grain state): redis-server in the coordinator's namespace, on its loopback.</summary>
+    public RedisServer Redis { get; private set; } = null!;
     readonly List<RigProcess> services = [];
     RigProcess? coordinator;
     /// <summary>The coordinator's output (its log), the last 16,000 characters.</summary>
     public string CoordinatorOutput => coordinator?.Output ?? "";
+    /// <summary>The coordinator's process (its output, a wait for a line).</summary>
+    public RigProcess CoordinatorProcess => coordinator ?? throw new InvalidOperationException("the rig's coordinator has not started");
     readonly List<(string Name, RigProcess Process)> workers = [];
     GrpcChannel? channel;
 
@@ -101,12 +105,9 @@ public sealed class NetnsRig : IAsyncLifetime
         TokenFile = Cluster.Dir.File("token");
         File.WriteAllText(TokenFile, Cluster.Token.Value);
         DataDir = Cluster.Dir.File("coordinator");
-        string redisDir = Cluster.Dir.File("redis");
-        Directory.CreateDirectory(redisDir);
-        var redis = Start("coord", "redis", "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", "6379", "--dir", redisDir, "--save", "", "--appendonly", "no");
-        services.Add(redis);
-        await Await.Until(() => Task.FromResult(RedisAnswers()), ok => ok, "redis-server in the coordinator's namespace to answer PING", TimeSpan.FromSeconds(20));
-        var coordinator = StartDotnet("coord", "coordinator", "jetpack.dll", "coordinator", "--clustering", "redis", "--redis", "127.0.0.1:6379",
+        // persistent as deploy/k8s runs it (append-only file): fault 6 kills and restarts it mid-job
+        Redis = new RedisServer(persistent: true, netns: Ns("coord"));
+        var coordinator = StartDotnet("coord", "coordinator", "jetpack.dll", "coordinator", "--clustering", "redis", "--redis", Redis.Configuration,
             "--listen", Address("coord"), "--port", $"{CoordinatorPort}", "--metrics-port", $"{CoordinatorMetricsPort}", "--silo-port", "11111", "--gateway-port", "0",
             "--data-dir", DataDir, "--token-file", TokenFile, "--acquire-timeout", "60");
         services.Add(coordinator);
@@ -135,16 +136,6 @@ public sealed class NetnsRig : IAsyncLifetime
         services.Add(Start("prom", "prometheus", "/usr/bin/prometheus", $"--config.file={promDir}/prometheus.yml", $"--storage.tsdb.path={promDir}/tsdb",
                            $"--web.listen-address={Address("prom")}:{PrometheusPort}"));
         Prometheus = new Uri($"http://{Address("prom")}:{PrometheusPort}");
-    }
-
-    bool RedisAnswers()
-    {
-        var psi = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "netns", "exec", Ns("coord"), "redis-cli", "-h", "127.0.0.1", "-p", "6379", "PING" }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        string text = p.StandardOutput.ReadToEnd();
-        p.WaitForExit(5000);
-        return text.Contains("PONG");
     }
 
     public CallOptions Call => new(new Metadata { { "authorization", "Bearer " + Cluster.Token.Value } }, DateTime.UtcNow.AddSeconds(30));
@@ -182,9 +173,11 @@ public sealed class NetnsRig : IAsyncLifetime
         return [.. started];
     }
 
-    /// <summary>Ends every worker a test started and restores every link and neighbour entry.</summary>
+    /// <summary>Ends every worker a test started and restores every link and neighbour entry, and Redis if a test left it killed.</summary>
     public async Task ResetWorkers()
     {
+        // fault 6 failed between its kill and its restart: the next test (and the cancels below) need the store
+        if (Redis is { Running: false }) Redis.StartAgain();
         // a job a failed test left running would recover onto the next test's workers: cancel it first
         List<string> jobs;
         lock (submitted) { jobs = [.. submitted]; submitted.Clear(); }
@@ -220,11 +213,19 @@ public sealed class NetnsRig : IAsyncLifetime
     public async Task DisposeAsync()
     {
         if (Unavailable is not null) { Cluster.Dir.Dispose(); return; }
-        try { await ResetWorkers(); } catch (InvalidOperationException) { /* the rig goes anyway */ }
-        foreach (var s in Enumerable.Reverse(services)) await s.DisposeAsync();
-        channel?.Dispose();
-        Rig("down");
-        await Cluster.DisposeAsync();
+        try
+        {
+            try { await ResetWorkers(); } catch (InvalidOperationException) { /* the rig goes anyway */ }
+            foreach (var s in Enumerable.Reverse(services)) await s.DisposeAsync();
+            Redis?.Dispose();
+            channel?.Dispose();
+        }
+        finally
+        {
+            // whatever failed above (a Redis that would not start again, a worker that would not die): the namespaces go
+            Rig("down");
+            await Cluster.DisposeAsync();
+        }
     }
 }
 
@@ -234,7 +235,7 @@ public sealed class RigProcess : IAsyncDisposable
 {
     readonly Process process;
     readonly StringBuilder output = new();
-    readonly List<(string Prefix, TaskCompletionSource<string> Seen)> waits = [];
+    readonly List<(string What, Func<string, bool> Match, TaskCompletionSource<string> Seen)> waits = [];
 
     public RigProcess(string name, string program, IReadOnlyList<string> args)
     {
@@ -245,7 +246,7 @@ public sealed class RigProcess : IAsyncDisposable
         process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => Line(e.Data);
         process.ErrorDataReceived += (_, e) => Line(e.Data);
-        process.Exited += (_, _) => { lock (waits) foreach (var (p, s) in waits) s.TrySetException(new InvalidOperationException($"{Name} exited before printing '{p}': {Output}")); };
+        process.Exited += (_, _) => { lock (waits) foreach (var (w, _, s) in waits) s.TrySetException(new InvalidOperationException($"{Name} exited before printing {w}: {Output}")); };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -261,19 +262,23 @@ public sealed class RigProcess : IAsyncDisposable
     {
         if (line is null) return;
         lock (output) output.AppendLine(line);
-        lock (waits) foreach (var (p, s) in waits) if (line.StartsWith(p, StringComparison.Ordinal)) s.TrySetResult(line);
+        lock (waits) foreach (var (_, m, s) in waits) if (m(line)) s.TrySetResult(line);
     }
 
-    public async Task<string> WaitForLine(string prefix, TimeSpan timeout)
+    public Task<string> WaitForLine(string prefix, TimeSpan timeout) =>
+        WaitForLine(l => l.StartsWith(prefix, StringComparison.Ordinal), $"a line starting '{prefix}'", timeout);
+
+    /// <summary>The first line (already printed or to come) that <paramref name="match"/> accepts; it completes as the line is read.</summary>
+    public async Task<string> WaitForLine(Func<string, bool> match, string what, TimeSpan timeout)
     {
         var seen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (waits) waits.Add((prefix, seen));
+        lock (waits) waits.Add((what, match, seen));
         lock (output)
             foreach (var l in output.ToString().Split('\n'))
-                if (l.StartsWith(prefix, StringComparison.Ordinal)) seen.TrySetResult(l.TrimEnd('\r'));
+                if (match(l.TrimEnd('\r'))) seen.TrySetResult(l.TrimEnd('\r'));
         if (process.HasExited) seen.TrySetException(new InvalidOperationException($"{Name} exited ({process.ExitCode}): {Output}"));
         try { return await seen.Task.WaitAsync(timeout); }
-        catch (TimeoutException) { throw new TimeoutException($"{Name} printed no line starting '{prefix}' in {timeout.TotalSeconds:F0} s: {Output}"); }
+        catch (TimeoutException) { throw new TimeoutException($"{Name} printed no {what} in {timeout.TotalSeconds:F0} s: {Output}"); }
     }
 
     public void Signal(string signal)
