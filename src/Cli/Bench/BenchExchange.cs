@@ -52,13 +52,19 @@ public static class BenchExchange
                           "(made by scripts/bench-netns.sh, which also decides nothing itself: it prints the gRPC/TCP ratio the default follows)",
             DefaultValueFactory = _ => "",
         };
+        var repeat = new Option<int>("--repeat")
+        {
+            Description = "measure every plane this many times, interleaved (tcp, tcp+tls, tcp, tcp+tls, …), and report medians; a TLS/plaintext ratio is the median of the ratios of the same pass (a noisy machine needs 3 or more)",
+            DefaultValueFactory = _ => 1,
+        };
         var cmd = new Command("exchange", "All-to-all throughput between 2–4 worker processes vs raw TCP loopback (iperf3) in the same run; step time with 2 ranks vs 1 and the exchange / all-reduce share of it.")
         {
-            ranks, mib, rounds, iperfSeconds, models, steps, threads, planes, output, netns, chunks,
+            ranks, mib, rounds, iperfSeconds, models, steps, threads, planes, output, netns, chunks, repeat,
         };
         cmd.SetAction(r => Run(r.GetValue(ranks)!, r.GetValue(mib), r.GetValue(rounds), r.GetValue(iperfSeconds), r.GetValue(models)!, r.GetValue(steps),
                                r.GetValue(threads), r.GetValue(planes)!, r.GetValue(output)!, ParseNamespaces(r.GetValue(netns)!),
-                               r.GetValue(chunks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k => int.Parse(k) << 10).ToArray()));
+                               r.GetValue(chunks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k => int.Parse(k) << 10).ToArray(),
+                               r.GetValue(repeat)));
         return cmd;
     }
 
@@ -78,8 +84,9 @@ public static class BenchExchange
     }
 
     static int Run(string ranksText, int mib, int rounds, int iperfSeconds, string modelsText, int steps, int threadsPerRank, string planesText, string outDir,
-                   List<(string Name, string Address)>? namespaces = null, int[]? grpcChunks = null)
+                   List<(string Name, string Address)>? namespaces = null, int[]? grpcChunks = null, int repeat = 1)
     {
+        if (repeat < 1) throw new ArgumentException($"--repeat must be ≥ 1 (got {repeat})");
         grpcChunks = grpcChunks is { Length: > 0 } ? grpcChunks : [Jetpack.Protocol.Codec.WireLimits.Default.ChunkBytes];
         var transports = planesText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                                    .Select(Plane.Parse)
@@ -100,7 +107,7 @@ public static class BenchExchange
         var exchangeRows = new List<object>();
         var measured = new List<(int World, string Transport, double Gbps)>();
         var tlsRows = new List<object>();
-        var plainOf = new Dictionary<(int, DataPlaneTransport, int?), double>();
+        var plainOf = new Dictionary<(int, DataPlaneTransport, int?), List<double>>();
         string link = namespaces is null ? "loopback" : $"{namespaces[0].Name} → {namespaces[1].Name} (veth + bridge)";
         double single = worlds.Length == 0 ? double.NaN : Iperf(1, iperfSeconds, namespaces);
         if (worlds.Length > 0) AnsiConsole.MarkupLine($"iperf3 {link}, 1 stream: [bold]{single:F2} GB/s[/]");
@@ -119,23 +126,33 @@ public static class BenchExchange
         {
             int flows = world * (world - 1);
             double parallel = Iperf(flows, iperfSeconds, namespaces);
-            foreach (var (transport, chunk) in transports.SelectMany(t => t.Transport.IsGrpc() ? grpcChunks.Select(c => (t, (int?)c)) : [(t, (int?)null)]))
+            var rows = transports.SelectMany(t => t.Transport.IsGrpc() ? grpcChunks.Select(c => (t, (int?)c)) : [(t, (int?)null)]).ToList();
+            // every plane once per pass, the passes one after another: a slow minute of the machine hits every plane alike
+            var passes = rows.ToDictionary(x => x, _ => new List<(double Aggregate, double PerRank)>());
+            for (int pass = 0; pass < repeat; pass++)
+                foreach (var (transport, chunk) in rows)
+                    passes[(transport, chunk)].Add(AllToAll(world, (long)mib << 20, rounds, transport.Transport, namespaces, chunk, transport.Tls ? tls : null, transport.SslStreamRecords));
+            foreach (var (transport, chunk) in rows)
             {
-                var (aggregate, perRank) = AllToAll(world, (long)mib << 20, rounds, transport.Transport, namespaces, chunk, transport.Tls ? tls : null, transport.SslStreamRecords);
+                var runs = passes[(transport, chunk)];
+                double aggregate = BenchCommand.Median(runs.Select(x => x.Aggregate)), perRank = BenchCommand.Median(runs.Select(x => x.PerRank));
                 double ratio = aggregate / parallel;
                 string name = chunk is { } c ? $"{transport.Name} ({c >> 10} KiB messages)" : transport.Name;
-                if (transport.Tls && plainOf.GetValueOrDefault((world, transport.Transport, chunk)) is > 0 and var plain)
+                if (transport.Tls && plainOf.GetValueOrDefault((world, transport.Transport, chunk)) is { } plainRuns)
                 {
-                    AnsiConsole.MarkupLine($"{world} processes: {Markup.Escape(name)} moves [bold]{100 * aggregate / plain:F0}%[/] of plaintext ({aggregate:F2} vs {plain:F2} GB/s)");
-                    tlsRows.Add(new { processes = world, transport = transport.Transport.Name(), plane = transport.Name, grpc_message_bytes = chunk, tls_gbps = aggregate, plaintext_gbps = plain, tls_vs_plaintext = aggregate / plain });
+                    var ratios = runs.Zip(plainRuns, (t, p) => t.Aggregate / p).ToList();
+                    double share = BenchCommand.Median(ratios), plain = BenchCommand.Median(plainRuns);
+                    string each = repeat > 1 ? $"; per pass {string.Join(", ", ratios.Select(r => $"{100 * r:F0}%"))}" : "";
+                    AnsiConsole.MarkupLine($"{world} processes: {Markup.Escape(name)} moves [bold]{100 * share:F0}%[/] of plaintext ({aggregate:F2} vs {plain:F2} GB/s{each})");
+                    tlsRows.Add(new { processes = world, transport = transport.Transport.Name(), plane = transport.Name, grpc_message_bytes = chunk, tls_gbps = aggregate, plaintext_gbps = plain, tls_vs_plaintext = share, tls_vs_plaintext_per_pass = ratios });
                 }
                 else if (!transport.Tls)
                 {
-                    plainOf[(world, transport.Transport, chunk)] = aggregate;
+                    plainOf[(world, transport.Transport, chunk)] = [.. runs.Select(x => x.Aggregate)];
                     measured.Add((world, transport.Transport.Name(), aggregate));
                 }
                 table.AddRow(world.ToString(), Markup.Escape(name), $"{mib} MiB", $"{aggregate:F2}", $"{perRank:F2}", $"{single:F2}", $"{parallel:F2} ({flows} streams)", $"{100 * ratio:F0}%");
-                exchangeRows.Add(new { processes = world, transport = transport.Name, tls = transport.Tls, grpc_message_bytes = chunk, piece_mib = mib, rounds, all_to_all_gbps = aggregate, per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
+                exchangeRows.Add(new { processes = world, transport = transport.Name, tls = transport.Tls, grpc_message_bytes = chunk, piece_mib = mib, rounds, passes = repeat, all_to_all_gbps = aggregate, all_to_all_gbps_per_pass = runs.Select(x => x.Aggregate).ToList(), per_rank_gbps = perRank, iperf3_one_stream_gbps = single, iperf3_parallel_gbps = parallel, iperf3_streams = flows, ratio });
             }
         }
         if (worlds.Length > 0) AnsiConsole.Write(table);
