@@ -96,7 +96,8 @@ public sealed class NetnsRig : IAsyncLifetime
         return stdout.Result;
     }
 
-    static string Ns(string member) => $"{Prefix}-{member}";
+    /// <summary>The namespace of a rig member (coord, prom, w0 …).</summary>
+    public static string Ns(string member) => $"{Prefix}-{member}";
 
     public async Task InitializeAsync()
     {

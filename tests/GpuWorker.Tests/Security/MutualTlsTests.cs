@@ -73,24 +73,8 @@ public sealed class MutualTlsTests : IDisposable
         Assert.True(refused.StatusCode is StatusCode.Unavailable or StatusCode.Internal, $"plaintext: {refused.Status}");
     }
 
-    /// <summary>Opens the TCP data plane (TLS with <paramref name="tls"/>, else plaintext), says hello with the token and returns the reply's status.</summary>
-    static StatusCode Hello(int port, ClusterToken token, SslClientAuthenticationOptions? tls, byte version = 1)
-    {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 20_000, SendTimeout = 20_000 };
-        socket.Connect(IPAddress.Loopback, port);
-        using Stream stream = tls is null ? new NetworkStream(socket) : new SslStream(new NetworkStream(socket));
-        if (stream is SslStream ssl) ssl.AuthenticateAsClient(tls!);
-        stream.Write("JPKD"u8);
-        stream.WriteByte(version);
-        var payload = Encoding.ASCII.GetBytes(token.Value);
-        var head = new byte[5];
-        head[0] = 0x10;
-        BinaryPrimitives.WriteInt32LittleEndian(head.AsSpan(1), payload.Length);
-        stream.Write(head);
-        stream.Write(payload);
-        stream.ReadExactly(head);                                                          // the receiver's reply frame (or the refusal's end)
-        return (StatusCode)head[0];
-    }
+    static StatusCode Hello(int port, ClusterToken token, SslClientAuthenticationOptions? tls, byte version = 1) =>
+        DataPlaneHello.Say("127.0.0.1", port, token, tls, version);
 
     [Fact]
     public async Task TheTcpDataPlaneServesOnlyClusterCertificates()
