@@ -63,17 +63,18 @@ public sealed class DriverCluster : IAsyncDisposable
         """;
 
     /// <summary>The real coordinator host with the real training driver, this cluster's token, a 15 s heartbeat timeout and 60 s to acquire workers.</summary>
-    public Task<TestCoordinator> Coordinator() =>
+    /// <param name="tls">mutual TLS on every plane (null: cleartext)</param>
+    public Task<TestCoordinator> Coordinator(ClusterTls? tls = null) =>
         TestCoordinator.StartAsync(Dir.File("data"), heartbeatTimeout: TimeSpan.FromSeconds(15),
-            configure: o => o.ClusterToken = Token.Value, acquireTimeout: TimeSpan.FromSeconds(60));
+            configure: o => { o.ClusterToken = Token.Value; o.Tls = tls; }, acquireTimeout: TimeSpan.FromSeconds(60));
 
     /// <summary>Starts <paramref name="count"/> jetpack-worker processes that register with the coordinator as prefix0, prefix1, …</summary>
-    public async Task<WorkerLauncher> Workers(Uri coordinator, int count, string prefix, IReadOnlyDictionary<string, string>? environment = null)
+    public async Task<WorkerLauncher> Workers(Uri coordinator, int count, string prefix, IReadOnlyDictionary<string, string>? environment = null, ClusterTls? tls = null)
     {
         var launcher = await WorkerLauncher.StartAsync(new LaunchOptions
         {
             WorldSize = count, Coordinator = coordinator, Token = Token, WorkerIdPrefix = prefix, ThreadsPerWorker = 1,
-            HeartbeatInterval = TimeSpan.FromSeconds(1), StepDeadline = TimeSpan.FromSeconds(30), Environment = environment,
+            HeartbeatInterval = TimeSpan.FromSeconds(1), StepDeadline = TimeSpan.FromSeconds(30), Environment = environment, Tls = tls,
         });
         launchers.Add(launcher);
         return launcher;
